@@ -1,0 +1,144 @@
+# Head Surgeon build.
+#   make              release build: build/release/surgeond (CUDA backend linked in when nvcc is found)
+#   make run          release build, demo model under ./var/models, daemon on 127.0.0.1:8700
+#   make test         ASan+UBSan build with the test-only job kind, then every test suite
+#   make unit         only the C unit tests (sanitizer build)
+#   make fuzz         libFuzzer targets (clang), a minute each (FUZZ_SECONDS)
+#   make clean
+# BUILD=dir puts every output under dir (default build/), so several checkouts or people
+# can build side by side. MODE=release|test|fuzz selects the tree; the targets above set it.
+
+BUILD ?= build
+MODE  ?= release
+OUT   := $(BUILD)/$(MODE)
+PYTHON ?= python3
+
+PKGS        := libmicrohttpd libcjson libuv sqlite3 openblas libpcre2-8
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# CUDA: built whenever nvcc is found (on PATH or under /usr/local/cuda), never in fuzz mode.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA_ARCH ?= 90
+ifeq ($(MODE),fuzz)
+  NVCC :=
+endif
+ifneq ($(NVCC),)
+  CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_CFLAGS := -DHS_HAVE_CUDA -I$(CUDA_HOME)/include
+  CUDA_LIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+endif
+
+WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+INCLUDES := -I. -Idaemon -Idaemon/engine -Ikernels -I$(OUT)/gen
+ifeq ($(MODE),test)
+  MODE_CFLAGS  := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                  -fno-omit-frame-pointer -DHS_TEST_BUILD -fopenmp
+  MODE_LDFLAGS := -fsanitize=address,undefined -fopenmp
+else ifeq ($(MODE),fuzz)
+  CC           := clang
+  MODE_CFLAGS  := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                  -DHS_FUZZ_BUILD -Wno-unknown-pragmas
+  MODE_LDFLAGS := -fsanitize=address,undefined
+else
+  MODE_CFLAGS  := -O3 -march=native -g -fopenmp
+  MODE_LDFLAGS := -fopenmp
+endif
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(MODE_CFLAGS) -MMD -MP $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) $(CUDA_LIBS) -lm -lpthread $(LDLIBS)
+NVCCFLAGS  ?= -O3 -std=c++17 -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
+              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC -I. -Ikernels -Idaemon/engine
+
+SRC_DAEMON  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+SRC_ENGINE  := $(wildcard daemon/engine/*.c)
+SRC_KERNELS := $(wildcard kernels/*.c kernels/cpu/*.c)
+SRC_CUDA    := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
+EMBED_FILES := $(sort $(wildcard schema/*.sql) $(shell find web -type f 2>/dev/null))
+TEST_SRCS   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+
+OBJS    := $(patsubst %.c,$(OUT)/obj/%.o,$(SRC_DAEMON) $(SRC_ENGINE) $(SRC_KERNELS)) $(OUT)/obj/gen/embedded_data.o
+CU_OBJS := $(patsubst %.cu,$(OUT)/obj/%.cu.o,$(SRC_CUDA))
+LIB     := $(OUT)/libsurgeon.a
+BIN     := $(OUT)/surgeond
+TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(TEST_SRCS))
+FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all run test unit unit-run fuzz fuzz-build fuzz-smoke integration web-test clean tests-build
+all: $(BIN)
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(OUT)/obj/%.cu.o: %.cu kernels/ops.h
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(OUT)/gen/embedded_data.c: daemon/embed_files.sh $(EMBED_FILES)
+	@mkdir -p $(@D)
+	sh daemon/embed_files.sh $@ $(EMBED_FILES)
+
+$(OUT)/obj/gen/embedded_data.o: $(OUT)/gen/embedded_data.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIB): $(OBJS) $(CU_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(OUT)/obj/daemon/main.o $(LIB)
+	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(OUT)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(LIB) $(CMOCKA_LIBS) $(MODE_LDFLAGS) $(LDLIBS_ALL)
+
+$(OUT)/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(MODE_LDFLAGS) -fsanitize=fuzzer $(LDLIBS_ALL)
+
+tests-build: $(BIN) $(TESTS)
+
+# ---- running ---------------------------------------------------------------------------
+run: all
+	@mkdir -p var/models var/corpora
+	@test -d var/models/demo || $(BIN) demo-model --out var/models/demo
+	$(BIN) serve --data-dir var --model-root var/models --corpus-root var/corpora
+
+# ---- tests -----------------------------------------------------------------------------
+# The whole suite: sanitizer build, C unit tests, fuzz smoke runs, integration and web tests.
+test:
+	$(MAKE) MODE=test tests-build
+	$(MAKE) MODE=test unit-run
+	@if command -v clang >/dev/null 2>&1 && [ -n "$(FUZZ_SRCS)" ]; then \
+	  $(MAKE) MODE=fuzz fuzz-build && $(MAKE) MODE=fuzz fuzz-smoke; fi
+	SURGEOND=$(BUILD)/test/surgeond $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/web
+
+unit:
+	$(MAKE) MODE=test tests-build
+	$(MAKE) MODE=test unit-run
+
+unit-run:
+	@fail=0; for t in $(TESTS); do echo "== $$t"; \
+	  HS_REPO_ROOT=$(CURDIR) ./$$t || fail=1; done; exit $$fail
+
+fuzz-build: $(FUZZERS)
+
+FUZZ_SMOKE_SECONDS ?= 5
+fuzz-smoke:
+	@fail=0; for f in $(FUZZERS); do n=$$(basename $$f); echo "== fuzz smoke $$n"; \
+	  mkdir -p $(OUT)/corpus/$$n; \
+	  ./$$f -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=0 $(OUT)/corpus/$$n tests/fuzz/seeds/$$n \
+	    2>$(OUT)/fuzz-$$n.log || { tail -40 $(OUT)/fuzz-$$n.log; fail=1; }; done; exit $$fail
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) MODE=fuzz fuzz-build
+	$(MAKE) MODE=fuzz fuzz-smoke FUZZ_SMOKE_SECONDS=$(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(OUT)/obj/daemon/main.d

@@ -1,0 +1,32 @@
+/* A compute device as a worker owns it: one backend context (cpu or cuda:N) and a small cache
+ * of loaded models, so consecutive jobs on the same model do not reload it (keyed by the
+ * model directory's path and its files' mtimes). One device is used by one thread at a time. */
+#ifndef HS_DEVICE_H
+#define HS_DEVICE_H
+#include "ops.h"
+#include <stddef.h>
+
+struct hs_bloom_model;
+
+typedef struct hs_device {
+    char spec[32];              /* "cpu", "cuda:0" as given to --device */
+    const hs_backend *backend;
+    hs_backend_ctx *bctx;
+    struct hs_bloom_model *cached; /* the last loaded model, or NULL */
+} hs_device;
+
+/* Parses spec ("cpu" or "cuda:N") and initialises the backend. NULL with a clear reason when
+ * the backend is not compiled in or the device cannot be used (no GPU, bad index). */
+hs_device *hs_device_open(const char *spec, char *err, size_t errlen);
+void hs_device_close(hs_device *dev);
+/* "cpu: ..."/"cuda:0 NVIDIA H200" */
+const char *hs_device_describe(hs_device *dev);
+
+/* The model in directory `path` on this device, loaded or from the cache. The device keeps
+ * ownership; the pointer stays valid until the next hs_device_model() call or close. */
+struct hs_bloom_model *hs_device_model(hs_device *dev, const char *path, char *err,
+                                       size_t errlen);
+/* Drops the cached model (e.g. after a surgery changed weights in place). */
+void hs_device_drop_model(hs_device *dev);
+
+#endif

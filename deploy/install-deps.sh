@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything Head Surgeon needs to build, run and test on a Debian 12 machine:
+# Debian packages by name, then the PyPI packages the test suite uses. Safe to re-run;
+# it installs only what is missing. The CUDA toolkit is not installed here: when nvcc is
+# on PATH (or under /usr/local/cuda) the Makefile builds the CUDA backend as well.
+set -euo pipefail
+
+APT_PACKAGES=(
+  build-essential pkg-config clang libclang-rt-14-dev
+  libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev sqlite3
+  libopenblas-dev libpcre2-dev libcmocka-dev
+  libjs-chart.js curl ca-certificates python3 python3-pip
+  chromium chromium-driver wrk
+)
+PIP_PACKAGES=(pytest requests selenium)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+need_pip=()
+for p in "${PIP_PACKAGES[@]}"; do
+  "$PY" -c "import $p" 2>/dev/null || need_pip+=("$p")
+done
+if [ "${#need_pip[@]}" -gt 0 ]; then
+  "$PY" -m pip install -q "${need_pip[@]}" 2>/dev/null \
+    || "$PY" -m pip install -q --break-system-packages "${need_pip[@]}"
+fi
+echo "install-deps: all dependencies present"

@@ -1,0 +1,141 @@
+/* The op table: the one seam between the BLOOM engine (daemon/engine/) and the compute
+ * backends (kernels/cpu/, kernels/cuda/). The engine is written once against this table;
+ * each backend fills a const hs_backend with labelled initialisers.
+ *
+ * Conventions (every backend follows them exactly; the CPU backend is the oracle):
+ * - Every float pointer an op takes is memory of that backend (host memory for cpu, device
+ *   memory for cuda), allocated with its alloc(). Tensors are row-major fp32.
+ * - Shapes are given in the comments as [rows, cols]; B = batch, T = sequence length,
+ *   H = heads, d = head_dim, C = channels (hidden size), V = vocabulary, N = rows.
+ * - "=" means the op overwrites its output; "+=" means it accumulates into it.
+ * - Every op returns 0 on success and -1 on failure, after which last_error() says why.
+ *   A backend never aborts the process on a runtime error (a CUDA OOM fails the op).
+ * - Ops may run asynchronously (cuda); download() and synchronize() are the sync points.
+ *
+ * Attention follows HF's BLOOM exactly (../shared/BLOOM.md §2.4–2.5): fused QKV rows are
+ * interleaved per head as [head][q|k|v][d]; score(i,j) = slope_h·j + (q_i·k_j)/sqrt(d) for
+ * j <= i, masked otherwise; softmax in fp32. Slopes come from hs_alibi_slopes().
+ */
+#ifndef HS_OPS_H
+#define HS_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hs_backend_ctx hs_backend_ctx; /* opaque, one per device a worker owns */
+
+/* Per-head attention statistics written by attention(): for every (b, h) the mean over the
+ * T query rows t of: bos = A[t,0]; entropy = −Σ_j A[t,j]·ln A[t,j] (0·ln 0 = 0);
+ * local = Σ_{j=max(0,t−2)..t} A[t,j]. Layout [B, H, HS_STAT_COUNT]. */
+enum { HS_STAT_BOS = 0, HS_STAT_ENTROPY = 1, HS_STAT_LOCAL = 2, HS_STAT_COUNT = 3 };
+
+typedef struct hs_backend {
+    const char *name; /* "cpu", "cuda" */
+
+    /* ---- lifecycle and memory ----------------------------------------------------- */
+    /* device_index is N of "cuda:N" (0 for cpu). NULL on failure with the reason in err. */
+    hs_backend_ctx *(*init)(int device_index, char *err, size_t errlen);
+    void (*shutdown)(hs_backend_ctx *ctx);
+    const char *(*last_error)(hs_backend_ctx *ctx);
+    /* A one-line description of the device ("cpu: 2 threads, OpenBLAS", "cuda:0 NVIDIA H200"). */
+    const char *(*describe)(hs_backend_ctx *ctx);
+
+    void *(*alloc)(hs_backend_ctx *ctx, size_t bytes); /* zero-filled; NULL on failure */
+    void (*free)(hs_backend_ctx *ctx, void *ptr);
+    int (*upload)(hs_backend_ctx *ctx, void *dst, const void *host_src, size_t bytes);
+    int (*download)(hs_backend_ctx *ctx, void *host_dst, const void *src, size_t bytes);
+    int (*copy)(hs_backend_ctx *ctx, void *dst, const void *src, size_t bytes);
+    int (*fill_zero)(hs_backend_ctx *ctx, void *dst, size_t bytes);
+    int (*synchronize)(hs_backend_ctx *ctx);
+    /* dst[r*ldd + c] = src[r*lds + c] for r < rows, c < cols (strided 2-D copy, e.g. to move a
+     * head's columns of dense.weight between the model and a compact trainable slice). */
+    int (*copy_2d)(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, int lds, int rows,
+                   int cols);
+
+    /* ---- forward ------------------------------------------------------------------ */
+    /* out[N,C] = table[ids[n], :]. ids is int32 memory of this backend. */
+    int (*embedding)(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
+                     int N, int C);
+    /* out[N,C] = (in − mean)/sqrt(var + eps)·w + b per row, biased variance. mean[N] and
+     * rstd[N] receive the row statistics for the backward pass (either may be NULL). */
+    int (*layernorm)(hs_backend_ctx *ctx, float *out, float *mean, float *rstd, const float *in,
+                     const float *w, const float *b, int N, int C, float eps);
+    /* GEMM: C[M,N] = alpha·op(A)·op(B) + beta·C, then + bias[N] on every row if bias != NULL.
+     * op(A) is [M,K]: A itself (trans_a false, stored [M,K] with leading dimension lda) or
+     * Aᵀ (trans_a true, stored [K,M]). op(B) is [K,N]: B ([K,N], ldb) or Bᵀ (stored [N,K]).
+     * C has leading dimension ldc. nn.Linear y = x·Wᵀ + b is
+     * matmul(y, x, W, b, rows, out, in, false, true, in, in, out, 1, 0). */
+    int (*matmul)(hs_backend_ctx *ctx, float *c, const float *a, const float *b, const float *bias,
+                  int M, int N, int K, bool trans_a, bool trans_b, int lda, int ldb, int ldc,
+                  float alpha, float beta);
+    /* out[n] = BLOOM's tanh GELU of in[n] (BLOOM.md §2.6). out may equal in. */
+    int (*gelu)(hs_backend_ctx *ctx, float *out, const float *in, size_t n);
+    /* out[n] = a[n] + b[n]. out may equal a or b. */
+    int (*add)(hs_backend_ctx *ctx, float *out, const float *a, const float *b, size_t n);
+    /* Causal ALiBi attention over fused qkv[B,T,H·3·d] → out[B,T,H·d] (heads merged,
+     * head-major). probs[B,H,T,T] receives the softmax (rows above the diagonal 0) when not
+     * NULL (the backward pass may reuse it); stats[B,H,HS_STAT_COUNT] receives the per-head
+     * statistics when not NULL. No T×T buffer per head is needed when probs is NULL.
+     * slopes[H] is memory of this backend. */
+    int (*attention)(hs_backend_ctx *ctx, float *out, float *probs, float *stats, const float *qkv,
+                     const float *slopes, int B, int T, int H, int d);
+    /* LM head tied to the embeddings, fused with log-softmax NLL, in row chunks of the
+     * vocabulary so memory stays O(N × chunk): for each row n with targets[n] >= 0,
+     * nll[n] = logsumexp_v(x[n]·emb[v]) − x[n]·emb[targets[n]]; rows with targets[n] < 0 get
+     * nll 0. lse[N] receives the logsumexp per row when not NULL (for the backward pass).
+     * x[N,C], emb[V,C], targets int32[N]. */
+    int (*lm_head_nll)(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
+                       const float *emb, const int32_t *targets, int N, int C, int V);
+
+    /* ---- backward ----------------------------------------------------------------- */
+    /* din[N,C] += ∂L/∂in; dw[C] += , db[C] += when not NULL. mean/rstd from layernorm(). */
+    int (*layernorm_backward)(hs_backend_ctx *ctx, float *din, float *dw, float *db,
+                              const float *dout, const float *in, const float *mean,
+                              const float *rstd, const float *w, int N, int C);
+    /* din[n] = gelu'(in[n])·dout[n] with BLOOM's backward formula (BLOOM.md §2.6). */
+    int (*gelu_backward)(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
+                         size_t n);
+    /* db[N] += column sums of dout[M,N] (leading dimension ld). */
+    int (*bias_backward)(hs_backend_ctx *ctx, float *db, const float *dout, int M, int N, int ld);
+    /* dqkv[B,T,H·3·d] = ∂L/∂qkv given dout[B,T,H·d] (= ∂L/∂out of attention()). probs is the
+     * forward softmax or NULL (then recomputed). head_mask is HOST memory [H] or NULL = all
+     * heads: a head whose mask is 0 gets zeros in its q, k and v rows and costs no work. */
+    int (*attention_backward)(hs_backend_ctx *ctx, float *dqkv, const float *dout,
+                              const float *qkv, const float *probs, const float *slopes,
+                              const uint8_t *head_mask, int B, int T, int H, int d);
+    /* dx[N,C] = ∂(scale·Σ_n nll[n])/∂x for the tied LM head (no gradient to emb), chunked
+     * over the vocabulary like lm_head_nll(); lse from lm_head_nll(). Rows with targets < 0
+     * get dx 0. */
+    int (*lm_head_nll_backward)(hs_backend_ctx *ctx, float *dx, const float *x, const float *emb,
+                                const int32_t *targets, const float *lse, float scale, int N,
+                                int C, int V);
+
+    /* ---- optimizer and reductions -------------------------------------------------- */
+    /* torch.optim.AdamW on n elements: p −= lr·wd·p; m = β1·m + (1−β1)·g;
+     * v = β2·v + (1−β2)·g²; p −= (lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps), with
+     * bc1 = 1 − β1^t, bc2 = 1 − β2^t for step t (1-based). */
+    int (*adamw)(hs_backend_ctx *ctx, float *param, const float *grad, float *m, float *v,
+                 size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                 float bc1, float bc2);
+    /* *host_out = Σ x[i]² accumulated in double (synchronous). */
+    int (*sum_squares)(hs_backend_ctx *ctx, double *host_out, const float *x, size_t n);
+    /* x[i] *= s. */
+    int (*scale)(hs_backend_ctx *ctx, float *x, float s, size_t n);
+} hs_backend;
+
+/* ALiBi slopes exactly as HF computes them in fp32 (powf of the fp32-rounded base, with the
+ * extra odd powers when n_head is not a power of two): BLOOM.md §2.4. Host memory. */
+void hs_alibi_slopes(int n_head, float *slopes);
+
+/* The compiled-in backends and lookup by name ("cpu", "cuda"); NULL if not compiled in. */
+const hs_backend *hs_backend_find(const char *name);
+/* Names of the compiled backends, comma separated ("cpu,cuda"). */
+const char *hs_backend_list(void);
+
+extern const hs_backend hs_cpu_backend;
+#ifdef HS_HAVE_CUDA
+extern const hs_backend hs_cuda_backend;
+#endif
+
+#endif
