@@ -47,7 +47,7 @@ else
 endif
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(MODE_CFLAGS) -MMD -MP $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) $(CUDA_LIBS) -lm -lpthread $(LDLIBS)
-NVCCFLAGS  ?= -O3 -std=c++17 -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
+NVCCFLAGS  ?= -O3 -std=c++20 -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC -I. -Ikernels -Idaemon/engine
 
 SRC_DAEMON  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
@@ -65,7 +65,8 @@ BIN     := $(OUT)/surgeond
 TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all run test unit unit-run fuzz fuzz-build fuzz-smoke integration web-test clean tests-build
+
+.PHONY: gpu-check all run test unit unit-run fuzz fuzz-build fuzz-smoke integration web-test clean tests-build
 all: $(BIN)
 
 $(OUT)/obj/%.o: %.c
@@ -99,7 +100,15 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(MODE_LDFLAGS) -fsanitize=fuzzer $(LDLIBS_ALL)
 
-tests-build: $(BIN) $(TESTS)
+GPU_CHECK := $(OUT)/gpu/op_parity
+$(GPU_CHECK): tests/gpu/op_parity.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(MODE_LDFLAGS) $(LDLIBS_ALL)
+
+# The GPU parity/benchmark program; tests/gpu/check.sh runs it on a machine with a GPU.
+gpu-check: $(BIN) $(GPU_CHECK)
+
+tests-build: $(BIN) $(TESTS) $(GPU_CHECK)
 
 # ---- running ---------------------------------------------------------------------------
 run: all
