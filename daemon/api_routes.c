@@ -1,0 +1,35 @@
+/* The route table of the HTTP API: method, path pattern, handler, and what the OpenAPI
+ * document says about it (api_openapi.c renders this table, so the document and the routes
+ * cannot drift apart). */
+#include "api.h"
+
+const hs_route hs_routes[] = {
+    {"GET", "/api/v1/healthz", hs_api_healthz, "Liveness: 200 when the daemon and its database answer", NULL, NULL},
+    {"GET", "/api/v1/version", hs_api_version, "Daemon version and compiled backends", NULL, NULL},
+    {"GET", "/api/v1/openapi.json", hs_api_openapi, "This OpenAPI 3 document", NULL, NULL},
+    {"GET", "/api/v1/kinds", hs_api_kinds, "Job kinds with their spec fields", NULL, NULL},
+    {"GET", "/api/v1/queue", hs_api_queue, "Queue state: paused, depth by state, workers", NULL, NULL},
+    {"POST", "/api/v1/queue/pause", hs_api_queue_pause, "Pause: running jobs finish, nothing new starts", NULL, NULL},
+    {"POST", "/api/v1/queue/resume", hs_api_queue_resume, "Resume claiming queued jobs", NULL, NULL},
+    {"POST", "/api/v1/jobs", hs_api_jobs_submit, "Submit a job spec (201 new; 200 when client_id already exists)", NULL, "json"},
+    {"GET", "/api/v1/jobs", hs_api_jobs_list, "List jobs, newest first", "state,kind,limit,before,since", NULL},
+    {"GET", "/api/v1/jobs/{id}", hs_api_job_get, "One job", NULL, NULL},
+    {"POST", "/api/v1/jobs/{id}/cancel", hs_api_job_cancel, "Cancel: a queued job at once, a running one at its next step", NULL, NULL},
+    {"GET", "/api/v1/jobs/{id}/log", hs_api_job_log, "The job's log from a byte offset", "offset", NULL},
+    {"GET", "/api/v1/jobs/{id}/events", hs_api_job_events, "The job's state transitions with reasons", NULL, NULL},
+    {"GET", "/api/v1/runs", hs_api_runs_list, "Stored outcomes of jobs that ran", "kind,state,limit,before", NULL},
+    {"GET", "/api/v1/runs/{id}", hs_api_run_get, "One run with its result", NULL, NULL},
+    {"GET", "/api/v1/runs/{id}/heads", hs_api_run_heads, "Per-head statistics of a run", "checkpoint", NULL},
+    {"GET", "/api/v1/runs/{id}/curves", hs_api_run_curves, "Curve points (loss, ppl, ...) of a run", "name", NULL},
+    {"GET", "/api/v1/runs/{id}/checkpoints", hs_api_run_checkpoints, "Checkpoints of a run", NULL, NULL},
+    {"POST", "/api/v1/corpora", hs_api_corpora_upload, "Upload a text corpus (raw body) as upload:NAME", "name", "text"},
+    {"GET", "/api/v1/corpora", hs_api_corpora_list, "Uploaded corpora", NULL, NULL},
+    {"POST", "/api/v1/schedules", hs_api_schedules_create, "Create a schedule {name, cron, job, enabled, timezone}", NULL, "json"},
+    {"GET", "/api/v1/schedules", hs_api_schedules_list, "List schedules", NULL, NULL},
+    {"GET", "/api/v1/schedules/{id}", hs_api_schedule_get, "One schedule with its recent firings", NULL, NULL},
+    {"PATCH", "/api/v1/schedules/{id}", hs_api_schedule_patch, "Change a schedule (enabled, cron, job, name, timezone)", NULL, "json"},
+    {"DELETE", "/api/v1/schedules/{id}", hs_api_schedule_delete, "Delete a schedule", NULL, NULL},
+    {"GET", "/metrics", hs_api_metrics, "Prometheus metrics", NULL, NULL},
+};
+
+const size_t hs_route_count = sizeof hs_routes / sizeof hs_routes[0];

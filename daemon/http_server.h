@@ -1,0 +1,20 @@
+/* The HTTP front: libmicrohttpd with a small thread pool, request bodies collected up to
+ * --max-body (413 beyond), bearer-token auth of mutating requests (401, constant-time
+ * compare), dispatch through the route table (404 unknown route, 405 wrong method), request
+ * counting for /metrics. */
+#ifndef HS_HTTP_SERVER_H
+#define HS_HTTP_SERVER_H
+#include "api.h"
+
+typedef struct hs_http hs_http;
+
+/* listen is "HOST:PORT" (IPv4 address or "localhost"). */
+int hs_http_start(hs_app *app, const char *listen, hs_http **out, char *err, size_t errlen);
+void hs_http_stop(hs_http *http);
+
+/* Exposed for tests: whether `header` is "Bearer <token>" (constant time in the token). */
+bool hs_http_token_matches(const char *header, const char *token);
+/* Matches path against a route pattern; *id receives {id}. */
+bool hs_http_route_matches(const char *pattern, const char *path, int64_t *id);
+
+#endif

@@ -1,0 +1,435 @@
+/* hs_store: opening, migrating and sharing the SQLite database (see store.h). */
+#include "store.h"
+#include "embedded_files.h"
+#include "errors.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HS_STMT_CACHE 96
+
+struct hs_db {
+    sqlite3 *handle;
+    int n_cached;
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } cache[HS_STMT_CACHE];
+};
+
+/* A thread's read connection, remembered in thread-specific data so it is closed when the
+ * thread exits. */
+typedef struct reader_slot {
+    hs_store *store;
+    unsigned long generation;
+    hs_db *db;
+    struct reader_slot *next_of_store; /* the store's list of slots (under readers_mutex) */
+} reader_slot;
+
+/* One pending grouped write (lives on its caller's stack until done). */
+typedef struct grouped_write {
+    hs_write_fn fn;
+    void *arg;
+    int rc;
+    char err[512];
+    bool done;
+    struct grouped_write *next;
+} grouped_write;
+
+struct hs_store {
+    char *path;
+    unsigned long generation;
+    hs_db *writer;
+    pthread_mutex_t write_mutex;
+    pthread_mutex_t group_mutex; /* guards pending, leader_active */
+    pthread_cond_t group_done;
+    grouped_write *pending;      /* newest first */
+    bool leader_active;
+    reader_slot *readers;
+};
+
+static pthread_key_t reader_key;
+static pthread_once_t reader_key_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t generation_mutex = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long next_generation = 1;
+/* Serialises slot ownership between a thread exiting and the store closing. */
+static pthread_mutex_t slots_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void db_close(hs_db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < db->n_cached; i++)
+        sqlite3_finalize(db->cache[i].stmt);
+    sqlite3_close(db->handle);
+    free(db);
+}
+
+static void unlink_slot(reader_slot *slot)
+{
+    if (!slot->store)
+        return;
+    reader_slot **pp = &slot->store->readers;
+    while (*pp && *pp != slot)
+        pp = &(*pp)->next_of_store;
+    if (*pp)
+        *pp = slot->next_of_store;
+    slot->store = NULL;
+}
+
+static void reader_destructor(void *p)
+{
+    reader_slot *slot = p;
+    pthread_mutex_lock(&slots_mutex);
+    unlink_slot(slot);
+    db_close(slot->db);
+    slot->db = NULL;
+    pthread_mutex_unlock(&slots_mutex);
+    free(slot);
+}
+
+static void make_reader_key(void) { pthread_key_create(&reader_key, reader_destructor); }
+
+static int db_open(const char *path, bool writer, hs_db **out, char *err, size_t errlen)
+{
+    hs_db *db = calloc(1, sizeof *db);
+    if (!db)
+        return hs_errf(err, errlen, "out of memory opening %s", path);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &db->handle, flags, NULL);
+    if (rc != SQLITE_OK) {
+        hs_errf(err, errlen, "cannot open database %s: %s", path,
+                db->handle ? sqlite3_errmsg(db->handle) : sqlite3_errstr(rc));
+        db_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db->handle, 10000);
+    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                   " PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=20000;"
+                                 : "PRAGMA foreign_keys=ON;";
+    char *msg = NULL;
+    if (sqlite3_exec(db->handle, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        hs_errf(err, errlen, "cannot configure database %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        db_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
+static int migration_number(const char *path)
+{
+    /* "schema/NNN_name.sql" */
+    const char *base = path + strlen("schema/");
+    char *end = NULL;
+    long n = strtol(base, &end, 10);
+    if (end == base || *end != '_' || n <= 0)
+        return -1;
+    return (int)n;
+}
+
+static int apply_migrations(hs_db *db, const char *path, char *err, size_t errlen)
+{
+    sqlite3 *h = db->handle;
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return hs_errf(err, errlen, "%s: reading user_version: %s", path, sqlite3_errmsg(h));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+
+    int highest = 0;
+    for (size_t i = 0; i < hs_embedded_count; i++) {
+        const hs_embedded_file *f = &hs_embedded_files[i];
+        if (strncmp(f->path, "schema/", 7) != 0)
+            continue;
+        size_t len = strlen(f->path);
+        if (len < 4 || strcmp(f->path + len - 4, ".sql") != 0)
+            continue;
+        int n = migration_number(f->path);
+        if (n < 0)
+            return hs_errf(err, errlen, "embedded migration %s is not named NNN_name.sql", f->path);
+        if (n > highest)
+            highest = n;
+    }
+    if (version > highest)
+        return hs_errf(err, errlen,
+                       "%s: database schema version %d is newer than this binary's (%d)", path,
+                       version, highest);
+    /* Apply in numeric order, each in its own transaction with its version bump. */
+    for (int want = version + 1; want <= highest; want++) {
+        const hs_embedded_file *mig = NULL;
+        for (size_t i = 0; i < hs_embedded_count; i++) {
+            const hs_embedded_file *f = &hs_embedded_files[i];
+            if (strncmp(f->path, "schema/", 7) == 0 && migration_number(f->path) == want) {
+                if (mig)
+                    return hs_errf(err, errlen, "two migrations numbered %d (%s, %s)", want,
+                                   mig->path, f->path);
+                mig = f;
+            }
+        }
+        if (!mig)
+            return hs_errf(err, errlen, "migration number %d is missing from schema/", want);
+        char *msg = NULL;
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%d;", want);
+        if (sqlite3_exec(h, "BEGIN IMMEDIATE;", NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(h, (const char *)mig->data, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(h, bump, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(h, "COMMIT;", NULL, NULL, &msg) != SQLITE_OK) {
+            hs_errf(err, errlen, "%s: applying %s: %s", path, mig->path, msg ? msg : "?");
+            sqlite3_free(msg);
+            sqlite3_exec(h, "ROLLBACK;", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int hs_store_open(const char *db_path, hs_store **out, char *err, size_t errlen)
+{
+    pthread_once(&reader_key_once, make_reader_key);
+    hs_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(db_path))) {
+        free(s);
+        return hs_errf(err, errlen, "out of memory opening %s", db_path);
+    }
+    pthread_mutex_init(&s->write_mutex, NULL);
+    pthread_mutex_init(&s->group_mutex, NULL);
+    pthread_cond_init(&s->group_done, NULL);
+    pthread_mutex_lock(&generation_mutex);
+    s->generation = next_generation++;
+    pthread_mutex_unlock(&generation_mutex);
+    if (db_open(db_path, true, &s->writer, err, errlen) != 0 ||
+        apply_migrations(s->writer, db_path, err, errlen) != 0) {
+        hs_store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void hs_store_close(hs_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&slots_mutex);
+    for (reader_slot *slot = s->readers; slot;) {
+        reader_slot *next = slot->next_of_store;
+        db_close(slot->db);
+        slot->db = NULL;
+        slot->store = NULL;
+        slot = next;
+    }
+    s->readers = NULL;
+    pthread_mutex_unlock(&slots_mutex);
+    db_close(s->writer);
+    pthread_mutex_destroy(&s->write_mutex);
+    pthread_mutex_destroy(&s->group_mutex);
+    pthread_cond_destroy(&s->group_done);
+    free(s->path);
+    free(s);
+}
+
+const char *hs_store_path(const hs_store *s) { return s->path; }
+
+hs_db *hs_store_reader(hs_store *s, char *err, size_t errlen)
+{
+    reader_slot *slot = pthread_getspecific(reader_key);
+    if (slot && slot->db && slot->store == s && slot->generation == s->generation)
+        return slot->db;
+    if (!slot) {
+        slot = calloc(1, sizeof *slot);
+        if (!slot) {
+            hs_errf(err, errlen, "out of memory");
+            return NULL;
+        }
+        pthread_setspecific(reader_key, slot);
+    }
+    pthread_mutex_lock(&slots_mutex);
+    /* A slot of a closed store was already closed by hs_store_close (db NULL, store NULL). */
+    unlink_slot(slot);
+    db_close(slot->db);
+    slot->db = NULL;
+    pthread_mutex_unlock(&slots_mutex);
+    hs_db *db = NULL;
+    if (db_open(s->path, false, &db, err, errlen) != 0)
+        return NULL;
+    pthread_mutex_lock(&slots_mutex);
+    slot->db = db;
+    slot->store = s;
+    slot->generation = s->generation;
+    slot->next_of_store = s->readers;
+    s->readers = slot;
+    pthread_mutex_unlock(&slots_mutex);
+    return db;
+}
+
+hs_db *hs_store_write_begin(hs_store *s, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->write_mutex);
+    if (hs_db_exec(s->writer, "BEGIN IMMEDIATE", err, errlen) != 0) {
+        pthread_mutex_unlock(&s->write_mutex);
+        return NULL;
+    }
+    return s->writer;
+}
+
+int hs_store_write_end(hs_store *s, bool commit, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (commit) {
+        rc = hs_db_exec(s->writer, "COMMIT", err, errlen);
+        if (rc != 0)
+            sqlite3_exec(s->writer->handle, "ROLLBACK", NULL, NULL, NULL);
+    } else {
+        sqlite3_exec(s->writer->handle, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&s->write_mutex);
+    return rc;
+}
+
+int hs_store_checkpoint(hs_store *s, char *err, size_t errlen)
+{
+    hs_db *db = hs_store_reader(s, err, errlen);
+    if (!db)
+        return -1;
+    int rc = sqlite3_wal_checkpoint_v2(db->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        return hs_errf(err, errlen, "checkpoint of %s: %s", s->path, sqlite3_errmsg(db->handle));
+    return 0;
+}
+
+/* Runs a batch (given newest first, run oldest first) in one transaction; fills each item's
+ * rc/err and returns the batch as a list in run order. */
+static grouped_write *run_group(hs_store *s, grouped_write *batch)
+{
+    grouped_write *order = NULL; /* reverse the newest-first list */
+    while (batch) {
+        grouped_write *next = batch->next;
+        batch->next = order;
+        order = batch;
+        batch = next;
+    }
+    char err[512];
+    hs_db *db = hs_store_write_begin(s, err, sizeof err);
+    if (!db) {
+        for (grouped_write *w = order; w; w = w->next) {
+            w->rc = -1;
+            snprintf(w->err, sizeof w->err, "%s", err);
+        }
+        return order;
+    }
+    static const char savepoint[] = "SAVEPOINT grouped_write";
+    static const char release[] = "RELEASE grouped_write";
+    static const char rollback_to[] = "ROLLBACK TO grouped_write";
+    for (grouped_write *w = order; w; w = w->next) {
+        if (hs_db_exec(db, savepoint, w->err, sizeof w->err) != 0) {
+            w->rc = -1;
+            continue;
+        }
+        w->rc = w->fn(db, w->arg, w->err, sizeof w->err);
+        if (w->rc < 0)
+            hs_db_exec(db, rollback_to, err, sizeof err);
+        if (hs_db_exec(db, release, err, sizeof err) != 0 && w->rc >= 0) {
+            w->rc = -1;
+            snprintf(w->err, sizeof w->err, "%s", err);
+        }
+    }
+    if (hs_store_write_end(s, true, err, sizeof err) != 0)
+        for (grouped_write *w = order; w; w = w->next)
+            if (w->rc >= 0) {
+                w->rc = -1;
+                snprintf(w->err, sizeof w->err, "%s", err);
+            }
+    return order;
+}
+
+int hs_store_write_grouped(hs_store *s, hs_write_fn fn, void *arg, char *err, size_t errlen)
+{
+    grouped_write me = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&s->group_mutex);
+    me.next = s->pending;
+    s->pending = &me;
+    while (!me.done) {
+        if (s->leader_active) {
+            pthread_cond_wait(&s->group_done, &s->group_mutex);
+            continue;
+        }
+        /* Become the leader: take everything pending (including this call) and commit it. */
+        s->leader_active = true;
+        grouped_write *batch = s->pending;
+        s->pending = NULL;
+        pthread_mutex_unlock(&s->group_mutex);
+        grouped_write *ran = run_group(s, batch);
+        pthread_mutex_lock(&s->group_mutex);
+        /* Read each next before marking done: a done item's owner may return at once. */
+        for (grouped_write *w = ran, *next; w; w = next) {
+            next = w->next;
+            w->done = true;
+        }
+        s->leader_active = false;
+        pthread_cond_broadcast(&s->group_done);
+    }
+    pthread_mutex_unlock(&s->group_mutex);
+    if (me.rc < 0)
+        hs_errf(err, errlen, "%s", me.err);
+    return me.rc;
+}
+
+sqlite3 *hs_db_handle(hs_db *db) { return db->handle; }
+
+sqlite3_stmt *hs_db_stmt(hs_db *db, const char *sql, char *err, size_t errlen)
+{
+    for (int i = 0; i < db->n_cached; i++)
+        if (db->cache[i].sql == sql) {
+            sqlite3_stmt *st = db->cache[i].stmt;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db->handle, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
+        hs_errf(err, errlen, "database: %s (in: %.80s)", sqlite3_errmsg(db->handle), sql);
+        return NULL;
+    }
+    if (db->n_cached < HS_STMT_CACHE) {
+        db->cache[db->n_cached].sql = sql;
+        db->cache[db->n_cached].stmt = st;
+        db->n_cached++;
+    } else {
+        /* Cache full: evict the oldest entry (never expected with the daemon's fixed SQL). */
+        sqlite3_finalize(db->cache[0].stmt);
+        memmove(&db->cache[0], &db->cache[1], sizeof db->cache[0] * (HS_STMT_CACHE - 1));
+        db->cache[HS_STMT_CACHE - 1].sql = sql;
+        db->cache[HS_STMT_CACHE - 1].stmt = st;
+    }
+    return st;
+}
+
+int hs_db_exec(hs_db *db, const char *sql, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return hs_errf(err, errlen, "database: %s (in: %.80s)", sqlite3_errmsg(db->handle), sql);
+    return 0;
+}
+
+const char *hs_col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+int hs_bind_text_or_null(sqlite3_stmt *st, int i, const char *text)
+{
+    return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+}

@@ -1,0 +1,51 @@
+/* The SQLite store: one database file under the data dir, WAL, busy timeout, migrations from
+ * schema/ (embedded) applied at open (PRAGMA user_version). Writes go through one writer
+ * connection serialised by a mutex (so writers never sleep in SQLite's busy handler); reads use
+ * one connection per thread, opened lazily. Statements are prepared once per connection and
+ * cached by their SQL text's address (pass string literals). This file knows no table. */
+#ifndef HS_STORE_H
+#define HS_STORE_H
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct hs_store hs_store;
+typedef struct hs_db hs_db; /* a connection plus its statement cache */
+
+int hs_store_open(const char *db_path, hs_store **out, char *err, size_t errlen);
+void hs_store_close(hs_store *store);
+const char *hs_store_path(const hs_store *store);
+
+/* This thread's read connection (opened on first use, closed when the thread exits or the
+ * store closes). NULL with err on failure. */
+hs_db *hs_store_reader(hs_store *store, char *err, size_t errlen);
+
+/* Takes the writer and starts a transaction (BEGIN IMMEDIATE). Every successful begin is paired
+ * with hs_store_write_end(commit or not), which also releases the writer. */
+hs_db *hs_store_write_begin(hs_store *store, char *err, size_t errlen);
+int hs_store_write_end(hs_store *store, bool commit, char *err, size_t errlen);
+
+/* Copies the WAL back into the database (a PASSIVE checkpoint on this thread's read
+ * connection), so the writer's commits never pay for it; the daemon calls this from its
+ * housekeeping timer. Automatic checkpoints only happen past a large WAL as a safety net. */
+int hs_store_checkpoint(hs_store *store, char *err, size_t errlen);
+
+/* Group commit: runs fn(db, arg) in a write transaction shared with whatever other grouped
+ * writes arrived meanwhile (one commit for the group; each fn inside its own savepoint, so one
+ * failing rolls back only itself). Returns fn's result (>= 0), or -1 with err. */
+typedef int (*hs_write_fn)(hs_db *db, void *arg, char *err, size_t errlen);
+int hs_store_write_grouped(hs_store *store, hs_write_fn fn, void *arg, char *err, size_t errlen);
+
+sqlite3 *hs_db_handle(hs_db *db);
+/* The cached statement for sql (prepared on first use), reset and with bindings cleared.
+ * sql must be a string with static storage. NULL with err on a prepare error. */
+sqlite3_stmt *hs_db_stmt(hs_db *db, const char *sql, char *err, size_t errlen);
+/* Runs one cached statement without parameters (BEGIN, COMMIT, ...); 0 or -1 with err. */
+int hs_db_exec(hs_db *db, const char *sql, char *err, size_t errlen);
+
+/* Text of column i as a C string ("" for NULL). */
+const char *hs_col_text(sqlite3_stmt *st, int i);
+/* Binds text or NULL when text is NULL. */
+int hs_bind_text_or_null(sqlite3_stmt *st, int i, const char *text);
+
+#endif

@@ -1,0 +1,184 @@
+/* Unit tests of the store (daemon/store.c): group commit from many threads (every write
+ * committed exactly once, a failing write rolled back alone), per-thread readers seeing
+ * committed data, and the statement cache. Uses the daemon_state table of the schema as a
+ * scratch key/value table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define THREADS 8
+#define WRITES_PER_THREAD 50
+
+typedef struct fixture {
+    char dir[256], db_path[320];
+    hs_store *store;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir;
+    snprintf(f->dir, sizeof f->dir, "%s/hs_core_store_XXXXXX", tmp);
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->db_path, sizeof f->db_path, "%s/surgeon.db", f->dir);
+    char err[512];
+    if (hs_store_open(f->db_path, &f->store, err, sizeof err) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    hs_store_close(f->store);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+typedef struct put_arg {
+    char key[64];
+    bool fail; /* insert, then report failure: the insert must be rolled back */
+} put_arg;
+
+static int put(hs_db *db, void *arg, char *err, size_t errlen)
+{
+    static const char sql[] = "INSERT INTO daemon_state (key, value) VALUES (?1, 'v')";
+    put_arg *p = arg;
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, p->key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "insert %s: %s", p->key, sqlite3_errmsg(hs_db_handle(db)));
+        return -1;
+    }
+    if (p->fail) {
+        snprintf(err, errlen, "planned failure of %s", p->key);
+        return -1;
+    }
+    return 1;
+}
+
+typedef struct worker_arg {
+    hs_store *store;
+    int index;
+    int failures_seen, successes;
+} worker_arg;
+
+static void *writer_thread(void *arg)
+{
+    worker_arg *w = arg;
+    for (int i = 0; i < WRITES_PER_THREAD; i++) {
+        put_arg p = {.fail = i % 10 == 3};
+        snprintf(p.key, sizeof p.key, "t%d-%d", w->index, i);
+        char err[512] = "";
+        int rc = hs_store_write_grouped(w->store, put, &p, err, sizeof err);
+        if (rc == 1)
+            w->successes++;
+        else if (rc == -1 && strstr(err, "planned failure"))
+            w->failures_seen++;
+        /* a reader on this thread sees its own committed write at once */
+        hs_db *db = hs_store_reader(w->store, err, sizeof err);
+        if (!db)
+            continue;
+        static const char q[] = "SELECT COUNT(*) FROM daemon_state WHERE key=?1";
+        sqlite3_stmt *st = hs_db_stmt(db, q, err, sizeof err);
+        if (!st)
+            continue;
+        sqlite3_bind_text(st, 1, p.key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != (p.fail ? 0 : 1))
+            w->successes = -100000; /* flag: visibility broken */
+        sqlite3_reset(st);
+    }
+    return NULL;
+}
+
+static void test_group_commit_from_threads(void **state)
+{
+    fixture *f = *state;
+    pthread_t threads[THREADS];
+    worker_arg args[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (worker_arg){.store = f->store, .index = i};
+        assert_int_equal(pthread_create(&threads[i], NULL, writer_thread, &args[i]), 0);
+    }
+    int successes = 0, failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        successes += args[i].successes;
+        failures += args[i].failures_seen;
+    }
+    int planned_failures = THREADS * (WRITES_PER_THREAD / 10);
+    assert_int_equal(failures, planned_failures);
+    assert_int_equal(successes, THREADS * WRITES_PER_THREAD - planned_failures);
+    /* count through an independent connection */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM daemon_state WHERE key LIKE 't%'",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), successes);
+    sqlite3_finalize(st);
+    /* none of the planned failures is stored */
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM daemon_state WHERE key LIKE 't%-3'"
+                                        " OR key LIKE 't%-13' OR key LIKE 't%-23'", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_duplicate_in_group_fails_alone(void **state)
+{
+    fixture *f = *state;
+    char err[512];
+    put_arg a = {.key = "same"}, b = {.key = "same"}, c = {.key = "other"};
+    assert_int_equal(hs_store_write_grouped(f->store, put, &a, err, sizeof err), 1);
+    assert_int_equal(hs_store_write_grouped(f->store, put, &b, err, sizeof err), -1);
+    assert_non_null(strstr(err, "insert same"));
+    assert_int_equal(hs_store_write_grouped(f->store, put, &c, err, sizeof err), 1);
+}
+
+static void test_statement_cache_reuses(void **state)
+{
+    fixture *f = *state;
+    char err[512];
+    hs_db *db = hs_store_reader(f->store, err, sizeof err);
+    assert_non_null(db);
+    static const char sql[] = "SELECT 1";
+    sqlite3_stmt *a = hs_db_stmt(db, sql, err, sizeof err);
+    sqlite3_stmt *b = hs_db_stmt(db, sql, err, sizeof err);
+    assert_non_null(a);
+    assert_ptr_equal(a, b);
+    assert_null(hs_db_stmt(db, "SELECT * FROM no_such_table", err, sizeof err));
+    assert_non_null(strstr(err, "no_such_table"));
+    assert_int_equal(hs_store_checkpoint(f->store, err, sizeof err), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_group_commit_from_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_in_group_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statement_cache_reuses, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
