@@ -57,6 +57,9 @@ typedef struct hs_bloom_model {
     hs_dtype source_dtype;        /* dtype the checkpoint stored (checkpoints are written back in it) */
     char path[4096];              /* the model directory (absolute) */
     long long files_mtime_ns;     /* newest mtime over its files: the cache key with path */
+    /* Added by the graph (private to bloom_*.c): the forward pass's activation buffers,
+     * reused between calls while they are large enough. NULL until the first forward. */
+    struct hs_bloom_fwd_acts *fwd;
 } hs_bloom_model;
 
 /* Loads the HF BLOOM directory `dir` onto the backend. Every missing tensor or wrong shape is
@@ -64,6 +67,9 @@ typedef struct hs_bloom_model {
 hs_bloom_model *hs_bloom_load(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
                               char *err, size_t errlen);
 void hs_bloom_free(hs_bloom_model *m);
+/* Newest modification time (ns) over the regular files of a model directory: what
+ * files_mtime_ns holds, so a cache can tell whether a loaded model is stale. */
+int hs_bloom_dir_mtime_ns(const char *dir, long long *mtime_ns, char *err, size_t errlen);
 /* The tensor with this HF name, or NULL. */
 const hs_bloom_tensor_ref *hs_bloom_find_tensor(const hs_bloom_model *m, const char *name);
 
