@@ -16,6 +16,10 @@ typedef struct hs_diag_thresholds {
     double sink_bos;    /* 0.5 */
     double low_entropy; /* 0.5 */
     double local_mass;  /* 0.6 */
+    /* MLP neuron i of a layer is dormant when ‖row i of dense_h_to_4h.weight‖ ·
+     * ‖column i of dense_4h_to_h.weight‖ < mlp_dormancy (0.01). A value <= 0 (e.g. left out
+     * of an initialiser) means the default 0.01. */
+    double mlp_dormancy;
 } hs_diag_thresholds;
 extern const hs_diag_thresholds hs_diag_default_thresholds;
 
@@ -76,5 +80,18 @@ int hs_perplexity_eval(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
                        hs_perplexity *out, void (*progress)(void *arg, int done, int total),
                        void *arg, char *err, size_t errlen);
 void hs_perplexity_free(hs_perplexity *p);
+
+/* Diagnosis and perplexity from ONE forward pass per sequence (evaluate with diagnose=true):
+ * either output may be NULL (not both). Same errors as the two functions above. When
+ * should_stop is not NULL it is asked before each sequence; if it says true the function
+ * returns 1 with nothing in the outputs (a cancelled job). */
+int hs_diagnose_and_perplexity(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+                               const hs_diag_thresholds *t, hs_diagnosis *diag,
+                               hs_perplexity *ppl,
+                               void (*progress)(void *arg, int done, int total),
+                               bool (*should_stop)(void *arg), void *arg, char *err,
+                               size_t errlen);
+/* The evaluate result JSON: {"ppl", "tokens", "texts": [{"index", "tokens", "nll", "ppl"}]}. */
+cJSON *hs_perplexity_to_json(const hs_perplexity *p);
 
 #endif
