@@ -1,0 +1,99 @@
+/* Private to the CPU backend (kernels/cpu/): the context every op receives, the helpers that
+ * record why an op failed, and the entry points that cpu_backend.c gathers into the const
+ * hs_cpu_backend table. Nothing outside kernels/cpu/ includes this header; the engine sees only
+ * kernels/ops.h. */
+#ifndef HS_CPU_OPS_H
+#define HS_CPU_OPS_H
+#include "errors.h"
+#include "ops.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hs_backend_ctx {
+    int threads;                  /* OpenMP threads the row/head loops may use */
+    char error[HS_ERR_LEN];       /* reason of the last failed op, "" if none */
+    char description[256];        /* describe() text */
+};
+
+/* Vocabulary rows per sgemm in lm_head_nll / lm_head_nll_backward (logit scratch is N × this
+ * per thread), lowered (to no less than 256) when N × chunk would exceed the scratch cap. */
+#define HS_CPU_LM_HEAD_CHUNK 4096
+#define HS_CPU_LM_HEAD_SCRATCH_FLOATS (16u << 20)
+/* Query rows per block in attention / attention_backward (score scratch is this × T). */
+#define HS_CPU_ATTENTION_ROW_BLOCK 64
+
+/* Writes the reason of a failed op into ctx->error and returns -1 (`return hs_cpu_fail(...)`). */
+int hs_cpu_fail(hs_backend_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* malloc(count × size) for op scratch; on overflow or failure records "<op>: cannot allocate
+ * ... for <what>" and returns NULL. */
+void *hs_cpu_scratch(hs_backend_ctx *ctx, const char *op, const char *what, size_t count,
+                     size_t size);
+
+/* Between these two calls OpenBLAS runs each sgemm on the calling thread only, for ops that
+ * share work out among OpenMP threads themselves and call sgemm inside them. Process-wide and
+ * counted, so overlapping callers restore the thread count only when the last one ends. */
+void hs_cpu_blas_single_thread_begin(void);
+void hs_cpu_blas_single_thread_end(void);
+
+/* ---- lifecycle and memory (cpu_backend.c) ------------------------------------------------ */
+hs_backend_ctx *hs_cpu_init(int device_index, char *err, size_t errlen);
+void hs_cpu_shutdown(hs_backend_ctx *ctx);
+const char *hs_cpu_last_error(hs_backend_ctx *ctx);
+const char *hs_cpu_describe(hs_backend_ctx *ctx);
+void *hs_cpu_alloc(hs_backend_ctx *ctx, size_t bytes);
+void hs_cpu_free(hs_backend_ctx *ctx, void *ptr);
+int hs_cpu_upload(hs_backend_ctx *ctx, void *dst, const void *host_src, size_t bytes);
+int hs_cpu_download(hs_backend_ctx *ctx, void *host_dst, const void *src, size_t bytes);
+int hs_cpu_copy(hs_backend_ctx *ctx, void *dst, const void *src, size_t bytes);
+int hs_cpu_fill_zero(hs_backend_ctx *ctx, void *dst, size_t bytes);
+int hs_cpu_synchronize(hs_backend_ctx *ctx);
+int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, int lds, int rows,
+                   int cols);
+
+/* ---- elementwise and reductions (cpu_elementwise.c) ---------------------------------------- */
+int hs_cpu_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
+                     int N, int C);
+int hs_cpu_add(hs_backend_ctx *ctx, float *out, const float *a, const float *b, size_t n);
+int hs_cpu_sum_squares(hs_backend_ctx *ctx, double *host_out, const float *x, size_t n);
+int hs_cpu_scale(hs_backend_ctx *ctx, float *x, float s, size_t n);
+
+/* ---- GEMM and bias gradient (cpu_matmul.c) ------------------------------------------------- */
+int hs_cpu_matmul(hs_backend_ctx *ctx, float *c, const float *a, const float *b,
+                  const float *bias, int M, int N, int K, bool trans_a, bool trans_b, int lda,
+                  int ldb, int ldc, float alpha, float beta);
+int hs_cpu_bias_backward(hs_backend_ctx *ctx, float *db, const float *dout, int M, int N, int ld);
+
+/* ---- layernorm (cpu_layernorm.c) ----------------------------------------------------------- */
+int hs_cpu_layernorm(hs_backend_ctx *ctx, float *out, float *mean, float *rstd, const float *in,
+                     const float *w, const float *b, int N, int C, float eps);
+int hs_cpu_layernorm_backward(hs_backend_ctx *ctx, float *din, float *dw, float *db,
+                              const float *dout, const float *in, const float *mean,
+                              const float *rstd, const float *w, int N, int C);
+
+/* ---- GELU (cpu_gelu.c) --------------------------------------------------------------------- */
+int hs_cpu_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n);
+int hs_cpu_gelu_backward(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
+                         size_t n);
+
+/* ---- attention (cpu_attention.c) ----------------------------------------------------------- */
+int hs_cpu_attention(hs_backend_ctx *ctx, float *out, float *probs, float *stats,
+                     const float *qkv, const float *slopes, int B, int T, int H, int d);
+int hs_cpu_attention_backward(hs_backend_ctx *ctx, float *dqkv, const float *dout,
+                              const float *qkv, const float *probs, const float *slopes,
+                              const uint8_t *head_mask, int B, int T, int H, int d);
+
+/* ---- tied LM head with NLL (cpu_lm_head.c) ------------------------------------------------- */
+int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
+                       const float *emb, const int32_t *targets, int N, int C, int V);
+int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, const float *emb,
+                                const int32_t *targets, const float *lse, float scale, int N,
+                                int C, int V);
+
+/* ---- optimizer (cpu_optimizer.c) ----------------------------------------------------------- */
+int hs_cpu_adamw(hs_backend_ctx *ctx, float *param, const float *grad, float *m, float *v,
+                 size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                 float bc1, float bc2);
+
+#endif
