@@ -66,7 +66,7 @@ TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 
 
-.PHONY: gpu-check all run test unit unit-run fuzz fuzz-build fuzz-smoke integration web-test clean tests-build
+.PHONY: gpu-check all run test unit unit-run fuzz fuzz-build fuzz-smoke web-test clean tests-build
 all: $(BIN)
 
 $(OUT)/obj/%.o: %.c
@@ -100,8 +100,8 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(MODE_LDFLAGS) -fsanitize=fuzzer $(LDLIBS_ALL)
 
-GPU_CHECK := $(OUT)/gpu/op_parity
-$(GPU_CHECK): tests/gpu/op_parity.c $(LIB)
+GPU_CHECK := $(OUT)/gpu/op_parity $(OUT)/gpu/make_random_model
+$(OUT)/gpu/%: tests/gpu/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(MODE_LDFLAGS) $(LDLIBS_ALL)
 
@@ -124,6 +124,10 @@ test:
 	@if command -v clang >/dev/null 2>&1 && [ -n "$(FUZZ_SRCS)" ]; then \
 	  $(MAKE) MODE=fuzz fuzz-build && $(MAKE) MODE=fuzz fuzz-smoke; fi
 	SURGEOND=$(BUILD)/test/surgeond $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/web
+
+web-test:
+	$(MAKE) MODE=test tests-build
+	SURGEOND=$(BUILD)/test/surgeond $(PYTHON) -m pytest -q -p no:cacheprovider tests/web
 
 unit:
 	$(MAKE) MODE=test tests-build
