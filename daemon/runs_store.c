@@ -11,7 +11,7 @@ int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, doubl
                             const char *name, double value, char *err, size_t errlen)
 {
     static const char sql[] =
-        "INSERT INTO curves (run_id, step, epoch, name, value) VALUES (?1,?2,?3,?4,?5)";
+        "INSERT OR REPLACE INTO curves (run_id, step, epoch, name, value) VALUES (?1,?2,?3,?4,?5)";
     if (!name || !*name)
         return hs_errf(err, errlen, "curve point of run %lld: empty curve name", (long long)run_id);
     if (!isfinite(value) || !isfinite(epoch))
