@@ -87,7 +87,8 @@ $(OUT)/obj/gen/embedded_data.o: $(OUT)/gen/embedded_data.c
 
 $(LIB): $(OBJS) $(CU_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "AR $@"
+	@ar rcs $@ $^
 
 $(BIN): $(OUT)/obj/daemon/main.o $(LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)

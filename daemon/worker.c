@@ -23,7 +23,7 @@ typedef struct hs_worker {
     bool started;
     hs_device *device;
     char device_spec[32];
-    char description[128];
+    char description[HS_ERR_LEN + 16];
     _Atomic int64_t job_id;        /* the job running now, 0 when idle */
     atomic_bool cancel_requested;  /* for job_id */
     int64_t last_cancel_poll_ms;
@@ -222,17 +222,34 @@ static int load_paused(hs_store *store, bool *paused, char *err, size_t errlen)
                              sqlite3_errmsg(hs_db_handle(db)));
 }
 
+/* "cpu" or "cuda:N": anything else is a configuration mistake, refused at start-up. */
+static bool device_spec_is_wellformed(const char *spec)
+{
+    if (strcmp(spec, "cpu") == 0)
+        return true;
+    if (strncmp(spec, "cuda:", 5) != 0 || !spec[5])
+        return false;
+    for (const char *c = spec + 5; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    return true;
+}
+
 int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const *devices,
                      int n_devices, hs_worker_pool **out, char *err, size_t errlen)
 {
+    for (int i = 0; i < n_devices; i++)
+        if (!device_spec_is_wellformed(devices[i]))
+            return hs_errf(err, errlen, "--device %s: expected \"cpu\" or \"cuda:N\"",
+                           devices[i]);
     hs_worker_pool *pool = calloc(1, sizeof *pool);
-    if (!pool || !(pool->workers = calloc((size_t)n_devices, sizeof *pool->workers))) {
+    /* One slot per --device, plus one for the cpu fallback when no device can be used. */
+    if (!pool || !(pool->workers = calloc((size_t)n_devices + 1, sizeof *pool->workers))) {
         free(pool);
         return hs_errf(err, errlen, "out of memory starting workers");
     }
     pool->store = store;
     pool->env = *env;
-    pool->n_workers = n_devices;
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     bool paused = false;
@@ -241,22 +258,39 @@ int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const 
         return -1;
     }
     atomic_store(&pool->paused, paused);
-    for (int i = 0; i < n_devices; i++) {
-        hs_worker *w = &pool->workers[i];
+    /* A device that cannot be used (no GPU, bad index) gets no worker: it is logged and listed
+     * as unavailable, and the daemon keeps serving on the others — on a cpu worker when none
+     * of the requested devices works. */
+    int usable = 0;
+    for (int i = 0; i <= n_devices; i++) {
+        if (i == n_devices && usable > 0)
+            break;
+        const char *spec = i < n_devices ? devices[i] : "cpu";
+        hs_worker *w = &pool->workers[pool->n_workers++];
         w->pool = pool;
-        snprintf(w->device_spec, sizeof w->device_spec, "%s", devices[i]);
+        snprintf(w->device_spec, sizeof w->device_spec, "%s", spec);
         char inner[HS_ERR_LEN];
-        w->device = hs_device_open(devices[i], inner, sizeof inner);
+        w->device = hs_device_open(spec, inner, sizeof inner);
         if (!w->device) {
-            hs_errf(err, errlen, "--device %s: %s", devices[i], inner);
-            hs_workers_stop(pool);
-            return -1;
+            snprintf(w->description, sizeof w->description, "unavailable: %s", inner);
+            if (i == n_devices) {
+                hs_errf(err, errlen, "no device can be used; cpu fallback: %s", inner);
+                hs_workers_stop(pool);
+                return -1;
+            }
+            log_error("device not started", w->description);
+            continue;
         }
+        if (i == n_devices)
+            log_error("workers", "none of the requested devices can be used: serving on cpu");
+        usable++;
         const char *desc = hs_device_describe(w->device);
-        snprintf(w->description, sizeof w->description, "%s", desc ? desc : devices[i]);
+        snprintf(w->description, sizeof w->description, "%s", desc ? desc : spec);
     }
-    for (int i = 0; i < n_devices; i++) {
+    for (int i = 0; i < pool->n_workers; i++) {
         hs_worker *w = &pool->workers[i];
+        if (!w->device)
+            continue;
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             hs_errf(err, errlen, "cannot start the worker thread of %s", w->device_spec);
             hs_workers_stop(pool);
@@ -347,6 +381,7 @@ cJSON *hs_workers_json(hs_worker_pool *pool)
             break;
         cJSON_AddStringToObject(o, "device", w->device_spec);
         cJSON_AddStringToObject(o, "description", w->description);
+        cJSON_AddBoolToObject(o, "available", w->device != NULL);
         int64_t id = atomic_load(&w->job_id);
         if (id)
             cJSON_AddNumberToObject(o, "job_id", (double)id);
