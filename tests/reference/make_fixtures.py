@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Regenerates every reference fixture under tests/reference/ from scratch (no downloads):
+tokenizer, tiny BLOOM models, forward-pass references and surgery references, all computed with
+HF transformers / tokenizers in fp32 on CPU. See README.md beside this file for every file and field.
+
+    python3 tests/reference/make_fixtures.py [--only tokenizer,models,forward,surgery,check]
+
+The last stage, "check", re-derives the forward fixtures with an independent float64 numpy BLOOM
+forward and re-loads every model with transformers (fixture_selfcheck.py); it writes nothing.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+REF_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, REF_DIR)
+
+STAGES = ("tokenizer", "models", "forward", "surgery", "check")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(STAGES),
+                        help="comma-separated subset of: " + ", ".join(STAGES))
+    args = parser.parse_args(argv)
+    stages = [s for s in args.only.split(",") if s]
+    for s in stages:
+        if s not in STAGES:
+            parser.error(f"unknown stage {s!r}")
+
+    import torch
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.use_deterministic_algorithms(True)
+
+    from tokenizers import Tokenizer
+    import fixture_tokenizer
+
+    t_start = time.time()
+    tok_path = os.path.join(REF_DIR, "tokenizer", "tokenizer.json")
+    if "tokenizer" in stages:
+        tok = fixture_tokenizer.make_tokenizer_fixtures(REF_DIR)
+    else:
+        tok = Tokenizer.from_file(tok_path)
+    if "models" in stages:
+        import fixture_models
+        fixture_models.make_model_fixtures(REF_DIR, tok_path)
+    if "forward" in stages:
+        import fixture_forward
+        fixture_forward.make_forward_fixtures(REF_DIR, tok)
+    if "surgery" in stages:
+        import fixture_surgery
+        fixture_surgery.make_surgery_fixtures(REF_DIR, tok)
+    if "check" in stages:
+        import fixture_selfcheck
+        fixture_selfcheck.run_selfcheck(REF_DIR)
+    print(f"done in {time.time() - t_start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
