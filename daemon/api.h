@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct MHD_Connection;
+struct hs_job_filter;
 
 typedef struct hs_app {
     hs_store *store;
@@ -67,6 +68,8 @@ void hs_resp_text(hs_resp *resp, int status, const char *content_type, char *bod
                   bool body_static);
 /* 500 with the internal error. */
 void hs_resp_internal(hs_resp *resp, const char *err);
+/* {key: value} (value consumed) with the status; 500 when out of memory. */
+void hs_resp_json_member(hs_resp *resp, int status, const char *key, cJSON *value);
 
 /* ---- requests --------------------------------------------------------------------------- */
 const char *hs_req_query(hs_req *req, const char *name);
@@ -78,6 +81,13 @@ int hs_req_query_int(hs_req *req, hs_resp *resp, const char *name, int64_t lo, i
 cJSON *hs_req_json_object(hs_req *req, hs_resp *resp);
 /* This thread's read connection; NULL after answering 500. */
 hs_db *hs_req_db(hs_req *req, hs_resp *resp);
+/* The job-list query parameters of /jobs and /runs: state, kind, limit (1-500, default 50)
+ * and before, into f (its other fields untouched). 0, or -1 after answering 400. */
+int hs_req_job_filter(hs_req *req, hs_resp *resp, struct hs_job_filter *f);
+/* One page of the jobs matching f as {key: [...], "next_before": id or null}; NULL after
+ * answering 500. */
+cJSON *hs_job_page_json(hs_req *req, hs_resp *resp, const struct hs_job_filter *f,
+                        const char *key);
 
 /* ---- handlers (api_*.c) ----------------------------------------------------------------- */
 void hs_api_healthz(hs_req *, hs_resp *);

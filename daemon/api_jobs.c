@@ -63,20 +63,8 @@ void hs_api_jobs_submit(hs_req *req, hs_resp *resp)
 void hs_api_jobs_list(hs_req *req, hs_resp *resp)
 {
     hs_job_filter f = {.state = -1, .since_ms = -1};
-    const char *state = hs_req_query(req, "state");
-    if (state) {
-        f.state = hs_job_state_parse(state);
-        if (f.state < 0)
-            return hs_resp_error(resp, 400, "invalid query parameter", "state",
-                                 "state must be queued, running, succeeded, failed or cancelled");
-    }
-    f.kind = hs_req_query(req, "kind");
-    int64_t limit, before;
-    if (hs_req_query_int(req, resp, "limit", 1, 500, 50, &limit) != 0 ||
-        hs_req_query_int(req, resp, "before", 1, INT64_MAX, 0, &before) != 0)
+    if (hs_req_job_filter(req, resp, &f) != 0)
         return;
-    f.limit = (int)limit;
-    f.before = before;
     const char *since = hs_req_query(req, "since");
     if (since && hs_parse_time(since, &f.since_ms) != 0)
         return hs_resp_error(resp, 400, "invalid query parameter", "since",
@@ -84,24 +72,9 @@ void hs_api_jobs_list(hs_req *req, hs_resp *resp)
     /* "now" is taken before reading, minus a margin for writes committed while we read:
      * a client polling with since=now sees every later change (some twice). */
     int64_t now = hs_now_ms() - 1000;
-    hs_db *db = hs_req_db(req, resp);
-    if (!db)
+    cJSON *o = hs_job_page_json(req, resp, &f, "jobs");
+    if (!o)
         return;
-    cJSON *jobs;
-    int64_t next_before;
-    char err[HS_ERR_LEN];
-    if (hs_job_list_json(db, &f, &jobs, &next_before, err, sizeof err) != 0)
-        return hs_resp_internal(resp, err);
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        cJSON_Delete(jobs);
-        return hs_resp_internal(resp, "out of memory");
-    }
-    cJSON_AddItemToObject(o, "jobs", jobs);
-    if (next_before)
-        cJSON_AddNumberToObject(o, "next_before", (double)next_before);
-    else
-        cJSON_AddNullToObject(o, "next_before");
     char buf[HS_TIME_LEN];
     cJSON_AddStringToObject(o, "now", hs_format_time(now, buf));
     hs_resp_json(resp, 200, o);
@@ -207,6 +180,23 @@ void hs_api_job_log(hs_req *req, hs_resp *resp)
     hs_resp_json(resp, 200, o);
 }
 
+/* A job_events row (at, from_state, to_state, reason) as JSON. */
+static cJSON *event_row_json(sqlite3_stmt *st, void *unused)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (!e)
+        return NULL;
+    char buf[HS_TIME_LEN];
+    cJSON_AddStringToObject(e, "at", hs_format_time(sqlite3_column_int64(st, 0), buf));
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+        cJSON_AddNullToObject(e, "from");
+    else
+        cJSON_AddStringToObject(e, "from", hs_col_text(st, 1));
+    cJSON_AddStringToObject(e, "to", hs_col_text(st, 2));
+    cJSON_AddStringToObject(e, "reason", hs_col_text(st, 3));
+    return e;
+}
+
 void hs_api_job_events(hs_req *req, hs_resp *resp)
 {
     static const char sql[] =
@@ -230,31 +220,9 @@ void hs_api_job_events(hs_req *req, hs_resp *resp)
     if (!st)
         return hs_resp_internal(resp, err);
     sqlite3_bind_int64(st, 1, req->id);
-    cJSON *arr = cJSON_CreateArray();
-    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *e = cJSON_CreateObject();
-        if (!e)
-            break;
-        char buf[HS_TIME_LEN];
-        cJSON_AddStringToObject(e, "at", hs_format_time(sqlite3_column_int64(st, 0), buf));
-        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
-            cJSON_AddNullToObject(e, "from");
-        else
-            cJSON_AddStringToObject(e, "from", hs_col_text(st, 1));
-        cJSON_AddStringToObject(e, "to", hs_col_text(st, 2));
-        cJSON_AddStringToObject(e, "reason", hs_col_text(st, 3));
-        cJSON_AddItemToArray(arr, e);
-    }
-    sqlite3_reset(st);
-    if (!arr || rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        return hs_resp_internal(resp, "reading job events failed");
-    }
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        cJSON_Delete(arr);
-        return hs_resp_internal(resp, "out of memory");
-    }
-    cJSON_AddItemToObject(o, "events", arr);
-    hs_resp_json(resp, 200, o);
+    cJSON *arr;
+    if (hs_db_rows_json(db, st, event_row_json, NULL, "reading job events", &arr, err,
+                        sizeof err) != 0)
+        return hs_resp_internal(resp, err);
+    hs_resp_json_member(resp, 200, "events", arr);
 }

@@ -1,5 +1,8 @@
-/* Response and request helpers shared by the API handlers (api.h). */
+/* Response and request helpers shared by the API handlers (api.h), among them the job-list
+ * query parameters and page that /jobs and /runs share. */
 #include "api.h"
+#include "errors.h"
+#include "job_store.h"
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +57,17 @@ void hs_resp_internal(hs_resp *resp, const char *err)
 {
     fprintf(stderr, "surgeond: internal error: %s\n", err);
     hs_resp_error(resp, 500, "internal error", NULL, "%s", err);
+}
+
+void hs_resp_json_member(hs_resp *resp, int status, const char *key, cJSON *value)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        cJSON_Delete(value);
+        return hs_resp_internal(resp, "out of memory");
+    }
+    cJSON_AddItemToObject(o, key, value);
+    hs_resp_json(resp, status, o);
 }
 
 const char *hs_req_query(hs_req *req, const char *name)
@@ -118,4 +132,51 @@ hs_db *hs_req_db(hs_req *req, hs_resp *resp)
     if (!db)
         hs_resp_internal(resp, err);
     return db;
+}
+
+int hs_req_job_filter(hs_req *req, hs_resp *resp, hs_job_filter *f)
+{
+    const char *state = hs_req_query(req, "state");
+    if (state) {
+        f->state = hs_job_state_parse(state);
+        if (f->state < 0) {
+            hs_resp_error(resp, 400, "invalid query parameter", "state",
+                          "state must be queued, running, succeeded, failed or cancelled");
+            return -1;
+        }
+    }
+    f->kind = hs_req_query(req, "kind");
+    int64_t limit, before;
+    if (hs_req_query_int(req, resp, "limit", 1, 500, 50, &limit) != 0 ||
+        hs_req_query_int(req, resp, "before", 1, INT64_MAX, 0, &before) != 0)
+        return -1;
+    f->limit = (int)limit;
+    f->before = before;
+    return 0;
+}
+
+cJSON *hs_job_page_json(hs_req *req, hs_resp *resp, const hs_job_filter *f, const char *key)
+{
+    hs_db *db = hs_req_db(req, resp);
+    if (!db)
+        return NULL;
+    cJSON *jobs;
+    int64_t next_before;
+    char err[HS_ERR_LEN];
+    if (hs_job_list_json(db, f, &jobs, &next_before, err, sizeof err) != 0) {
+        hs_resp_internal(resp, err);
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        cJSON_Delete(jobs);
+        hs_resp_internal(resp, "out of memory");
+        return NULL;
+    }
+    cJSON_AddItemToObject(o, key, jobs);
+    if (next_before)
+        cJSON_AddNumberToObject(o, "next_before", (double)next_before);
+    else
+        cJSON_AddNullToObject(o, "next_before");
+    return o;
 }

@@ -8,39 +8,11 @@
 void hs_api_runs_list(hs_req *req, hs_resp *resp)
 {
     hs_job_filter f = {.state = -1, .since_ms = -1, .started_only = true};
-    const char *state = hs_req_query(req, "state");
-    if (state) {
-        f.state = hs_job_state_parse(state);
-        if (f.state < 0)
-            return hs_resp_error(resp, 400, "invalid query parameter", "state",
-                                 "state must be queued, running, succeeded, failed or cancelled");
-    }
-    f.kind = hs_req_query(req, "kind");
-    int64_t limit, before;
-    if (hs_req_query_int(req, resp, "limit", 1, 500, 50, &limit) != 0 ||
-        hs_req_query_int(req, resp, "before", 1, INT64_MAX, 0, &before) != 0)
+    if (hs_req_job_filter(req, resp, &f) != 0)
         return;
-    f.limit = (int)limit;
-    f.before = before;
-    hs_db *db = hs_req_db(req, resp);
-    if (!db)
-        return;
-    cJSON *runs;
-    int64_t next_before;
-    char err[HS_ERR_LEN];
-    if (hs_job_list_json(db, &f, &runs, &next_before, err, sizeof err) != 0)
-        return hs_resp_internal(resp, err);
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        cJSON_Delete(runs);
-        return hs_resp_internal(resp, "out of memory");
-    }
-    cJSON_AddItemToObject(o, "runs", runs);
-    if (next_before)
-        cJSON_AddNumberToObject(o, "next_before", (double)next_before);
-    else
-        cJSON_AddNullToObject(o, "next_before");
-    hs_resp_json(resp, 200, o);
+    cJSON *o = hs_job_page_json(req, resp, &f, "runs");
+    if (o)
+        hs_resp_json(resp, 200, o);
 }
 
 /* The run's job JSON, or NULL after answering 404/500. */
@@ -65,56 +37,53 @@ void hs_api_run_get(hs_req *req, hs_resp *resp)
         hs_resp_json(resp, 200, job);
 }
 
-static void respond_rows(hs_resp *resp, const char *key, cJSON *rows)
+/* The read connection when run {id} exists; NULL after answering 404/500. */
+static hs_db *existing_run_db(hs_req *req, hs_resp *resp)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        cJSON_Delete(rows);
-        return hs_resp_internal(resp, "out of memory");
-    }
-    cJSON_AddItemToObject(o, key, rows);
-    hs_resp_json(resp, 200, o);
+    hs_db *db = hs_req_db(req, resp);
+    cJSON *job = db ? run_or_404(req, resp, db) : NULL;
+    cJSON_Delete(job);
+    return job ? db : NULL;
+}
+
+/* {key: rows} when the read succeeded (rc 0), else 500 with err. */
+static void respond_rows(hs_resp *resp, int rc, const char *err, const char *key, cJSON *rows)
+{
+    if (rc != 0)
+        return hs_resp_internal(resp, err);
+    hs_resp_json_member(resp, 200, key, rows);
 }
 
 void hs_api_run_heads(hs_req *req, hs_resp *resp)
 {
-    hs_db *db = hs_req_db(req, resp);
-    cJSON *job = db ? run_or_404(req, resp, db) : NULL;
-    if (!job)
+    hs_db *db = existing_run_db(req, resp);
+    if (!db)
         return;
-    cJSON_Delete(job);
     cJSON *rows;
     char err[HS_ERR_LEN];
-    if (hs_runs_heads_json(db, req->id, hs_req_query(req, "checkpoint"), &rows, err,
-                           sizeof err) != 0)
-        return hs_resp_internal(resp, err);
-    respond_rows(resp, "heads", rows);
+    int rc = hs_runs_heads_json(db, req->id, hs_req_query(req, "checkpoint"), &rows, err,
+                                sizeof err);
+    respond_rows(resp, rc, err, "heads", rows);
 }
 
 void hs_api_run_curves(hs_req *req, hs_resp *resp)
 {
-    hs_db *db = hs_req_db(req, resp);
-    cJSON *job = db ? run_or_404(req, resp, db) : NULL;
-    if (!job)
+    hs_db *db = existing_run_db(req, resp);
+    if (!db)
         return;
-    cJSON_Delete(job);
     cJSON *rows;
     char err[HS_ERR_LEN];
-    if (hs_runs_curves_json(db, req->id, hs_req_query(req, "name"), &rows, err, sizeof err) != 0)
-        return hs_resp_internal(resp, err);
-    respond_rows(resp, "points", rows);
+    int rc = hs_runs_curves_json(db, req->id, hs_req_query(req, "name"), &rows, err, sizeof err);
+    respond_rows(resp, rc, err, "points", rows);
 }
 
 void hs_api_run_checkpoints(hs_req *req, hs_resp *resp)
 {
-    hs_db *db = hs_req_db(req, resp);
-    cJSON *job = db ? run_or_404(req, resp, db) : NULL;
-    if (!job)
+    hs_db *db = existing_run_db(req, resp);
+    if (!db)
         return;
-    cJSON_Delete(job);
     cJSON *rows;
     char err[HS_ERR_LEN];
-    if (hs_runs_checkpoints_json(db, req->id, &rows, err, sizeof err) != 0)
-        return hs_resp_internal(resp, err);
-    respond_rows(resp, "checkpoints", rows);
+    int rc = hs_runs_checkpoints_json(db, req->id, &rows, err, sizeof err);
+    respond_rows(resp, rc, err, "checkpoints", rows);
 }

@@ -26,7 +26,8 @@ static void respond_status(hs_req *req, hs_resp *resp, hs_schedule_status status
     }
 }
 
-void hs_api_schedules_create(hs_req *req, hs_resp *resp)
+/* POST /schedules (create) and PATCH /schedules/{id}: the body, the store, the answer. */
+static void write_schedule(hs_req *req, hs_resp *resp, bool create)
 {
     cJSON *body = hs_req_json_object(req, resp);
     if (!body)
@@ -35,13 +36,18 @@ void hs_api_schedules_create(hs_req *req, hs_resp *resp)
     hs_schedule_status status;
     hs_spec_error serr = {{0}, {0}};
     char err[HS_ERR_LEN];
-    int rc = hs_schedule_create(req->app->store, body, &req->app->env, &out, &status, &serr, err,
-                                sizeof err);
+    hs_app *app = req->app;
+    int rc = create ? hs_schedule_create(app->store, body, &app->env, &out, &status, &serr, err,
+                                         sizeof err)
+                    : hs_schedule_patch(app->store, req->id, body, &app->env, &out, &status,
+                                        &serr, err, sizeof err);
     cJSON_Delete(body);
     if (rc != 0)
         return hs_resp_internal(resp, err);
-    respond_status(req, resp, status, &serr, out, 201);
+    respond_status(req, resp, status, &serr, out, create ? 201 : 200);
 }
+
+void hs_api_schedules_create(hs_req *req, hs_resp *resp) { write_schedule(req, resp, true); }
 
 void hs_api_schedules_list(hs_req *req, hs_resp *resp)
 {
@@ -52,13 +58,7 @@ void hs_api_schedules_list(hs_req *req, hs_resp *resp)
     char err[HS_ERR_LEN];
     if (hs_schedule_list_json(db, &arr, err, sizeof err) != 0)
         return hs_resp_internal(resp, err);
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        cJSON_Delete(arr);
-        return hs_resp_internal(resp, "out of memory");
-    }
-    cJSON_AddItemToObject(o, "schedules", arr);
-    hs_resp_json(resp, 200, o);
+    hs_resp_json_member(resp, 200, "schedules", arr);
 }
 
 void hs_api_schedule_get(hs_req *req, hs_resp *resp)
@@ -75,22 +75,7 @@ void hs_api_schedule_get(hs_req *req, hs_resp *resp)
     hs_resp_json(resp, 200, o);
 }
 
-void hs_api_schedule_patch(hs_req *req, hs_resp *resp)
-{
-    cJSON *body = hs_req_json_object(req, resp);
-    if (!body)
-        return;
-    cJSON *out = NULL;
-    hs_schedule_status status;
-    hs_spec_error serr = {{0}, {0}};
-    char err[HS_ERR_LEN];
-    int rc = hs_schedule_patch(req->app->store, req->id, body, &req->app->env, &out, &status,
-                               &serr, err, sizeof err);
-    cJSON_Delete(body);
-    if (rc != 0)
-        return hs_resp_internal(resp, err);
-    respond_status(req, resp, status, &serr, out, 200);
-}
+void hs_api_schedule_patch(hs_req *req, hs_resp *resp) { write_schedule(req, resp, false); }
 
 void hs_api_schedule_delete(hs_req *req, hs_resp *resp)
 {

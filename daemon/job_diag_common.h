@@ -1,7 +1,8 @@
 /* What the `diagnose` and `evaluate` job kinds share: the spec fields model / texts /
  * text_file / max_length, their cross-field check (exactly one of texts and text_file, the
  * model and file names resolved inside their roots), loading the texts (the array, or one
- * text per non-empty line of text_file), and a job's model and token sequences. */
+ * text per non-empty line of text_file), a job's model and token sequences, running the
+ * engine over them, and the diagnosis part of the result. */
 #ifndef HS_JOB_DIAG_COMMON_H
 #define HS_JOB_DIAG_COMMON_H
 #include "diagnosis.h"
@@ -40,6 +41,15 @@ typedef struct hs_diag_inputs {
 int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos,
                         hs_diag_inputs *in, char *err, size_t errlen);
 void hs_diag_inputs_free(hs_diag_inputs *in);
+
+/* Runs hs_diagnose_and_perplexity over in (d and/or p; either may be NULL) with the job's
+ * progress and cancellation: 0; 1 when cancelled (logged as such), -1 with err — in both of
+ * which in has been freed. */
+int hs_diag_run(hs_job_ctx *ctx, hs_diag_inputs *in, const hs_diag_thresholds *t,
+                hs_diagnosis *d, hs_perplexity *p, char *err, size_t errlen);
+/* hs_diagnosis_to_json with the spec's model name as "model"."name"; NULL when out of
+ * memory. */
+cJSON *hs_diag_result_json(const hs_diagnosis *d, const hs_diag_inputs *in, const cJSON *spec);
 
 /* Progress callback for the engine: "text i of n" through the runner API. */
 void hs_diag_progress(void *ctx, int done, int total);

@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "job_diag_common.h"
 #include "job_kinds.h"
+#include "job_spec.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,13 +40,6 @@ static const struct {
 };
 #define N_THRESHOLD_KEYS (sizeof threshold_keys / sizeof threshold_keys[0])
 
-static int spec_err(hs_spec_error *e, const char *field, const char *detail)
-{
-    snprintf(e->field, sizeof e->field, "%s", field);
-    snprintf(e->detail, sizeof e->detail, "%s", detail);
-    return -1;
-}
-
 /* Reads the spec's thresholds over the defaults; the spec was checked by diagnose_check. */
 static hs_diag_thresholds thresholds_from_spec(const cJSON *spec)
 {
@@ -67,39 +61,33 @@ static int check_thresholds(const cJSON *obj, hs_spec_error *e)
 {
     if (!obj)
         return 0;
-    char detail[300];
     const cJSON *item;
     cJSON_ArrayForEach(item, obj)
     {
         size_t k = 0;
         while (k < N_THRESHOLD_KEYS && strcmp(threshold_keys[k].key, item->string) != 0)
             k++;
-        if (k == N_THRESHOLD_KEYS) {
-            snprintf(detail, sizeof detail,
-                     "unknown key \"%.60s\" (allowed: dead_bos, sink_bos, "
-                     "low_entropy, local_mass)",
-                     item->string);
-            return spec_err(e, "thresholds", detail);
-        }
+        if (k == N_THRESHOLD_KEYS)
+            return hs_spec_errorf(e, "thresholds",
+                                  "unknown key \"%.60s\" (allowed: dead_bos, sink_bos, "
+                                  "low_entropy, local_mass)",
+                                  item->string);
         double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
         bool low = threshold_keys[k].exclusive_min ? !(v > threshold_keys[k].min)
                                                    : !(v >= threshold_keys[k].min);
-        if (!cJSON_IsNumber(item) || !isfinite(v) || low || v > threshold_keys[k].max) {
-            snprintf(detail, sizeof detail, "thresholds.%s must be a number in %s%g, %g]",
-                     item->string, threshold_keys[k].exclusive_min ? "(" : "[",
-                     threshold_keys[k].min, threshold_keys[k].max);
-            return spec_err(e, "thresholds", detail);
-        }
+        if (!cJSON_IsNumber(item) || !isfinite(v) || low || v > threshold_keys[k].max)
+            return hs_spec_errorf(e, "thresholds", "thresholds.%s must be a number in %s%g, %g]",
+                                  item->string, threshold_keys[k].exclusive_min ? "(" : "[",
+                                  threshold_keys[k].min, threshold_keys[k].max);
     }
     const cJSON *dead = cJSON_GetObjectItemCaseSensitive(obj, "dead_bos");
     const cJSON *sink = cJSON_GetObjectItemCaseSensitive(obj, "sink_bos");
     double d = dead ? dead->valuedouble : hs_diag_default_thresholds.dead_bos;
     double s = sink ? sink->valuedouble : hs_diag_default_thresholds.sink_bos;
-    if (s > d) {
-        snprintf(detail, sizeof detail,
-                 "thresholds.sink_bos (%g) must not exceed thresholds.dead_bos (%g)", s, d);
-        return spec_err(e, "thresholds", detail);
-    }
+    if (s > d)
+        return hs_spec_errorf(e, "thresholds",
+                              "thresholds.sink_bos (%g) must not exceed thresholds.dead_bos (%g)",
+                              s, d);
     return 0;
 }
 
@@ -119,21 +107,14 @@ static int diagnose_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
         return -1;
     const hs_diag_thresholds t = thresholds_from_spec(spec);
     hs_diagnosis d;
-    int rc = hs_diagnose_and_perplexity(in.model, in.seqs, in.n_texts, &t, &d, NULL,
-                                        hs_diag_progress, hs_diag_should_stop, ctx, err, errlen);
-    if (rc != 0) {
-        hs_diag_inputs_free(&in);
-        if (rc == 1)
-            hs_job_logf(ctx, "cancelled");
+    int rc = hs_diag_run(ctx, &in, &t, &d, NULL, err, errlen);
+    if (rc != 0)
         return rc;
-    }
     hs_job_logf(ctx, "heads: %d healthy, %d bos-sink, %d dead, %d low-entropy",
                 d.counts[HS_HEAD_HEALTHY], d.counts[HS_HEAD_BOS_SINK], d.counts[HS_HEAD_DEAD],
                 d.counts[HS_HEAD_LOW_ENTROPY]);
-    cJSON *result = hs_diagnosis_to_json(&d, in.model);
-    cJSON *model = cJSON_GetObjectItemCaseSensitive(result, "model");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "model");
-    if (!result || !model || !cJSON_AddStringToObject(model, "name", name->valuestring))
+    cJSON *result = hs_diag_result_json(&d, &in, spec);
+    if (!result)
         rc = hs_errf(err, errlen, "out of memory building the result");
     if (rc == 0)
         rc = hs_diag_store_heads(ctx, &d, err, errlen);

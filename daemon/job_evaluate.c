@@ -32,25 +32,17 @@ static int evaluate_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
         return -1;
     hs_diagnosis d;
     hs_perplexity p;
-    int rc = hs_diagnose_and_perplexity(in.model, in.seqs, in.n_texts,
-                                        &hs_diag_default_thresholds, want_diag ? &d : NULL, &p,
-                                        hs_diag_progress, hs_diag_should_stop, ctx, err, errlen);
-    if (rc != 0) {
-        hs_diag_inputs_free(&in);
-        if (rc == 1)
-            hs_job_logf(ctx, "cancelled");
+    int rc = hs_diag_run(ctx, &in, &hs_diag_default_thresholds, want_diag ? &d : NULL, &p, err,
+                         errlen);
+    if (rc != 0)
         return rc;
-    }
     hs_job_logf(ctx, "perplexity %.6g over %lld predicted tokens", p.ppl, p.tokens);
     cJSON *result = hs_perplexity_to_json(&p);
     if (!result)
         rc = hs_errf(err, errlen, "out of memory building the result");
     if (rc == 0 && want_diag) {
-        cJSON *diag = hs_diagnosis_to_json(&d, in.model);
-        cJSON *model = cJSON_GetObjectItemCaseSensitive(diag, "model");
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "model");
-        if (!diag || !model || !cJSON_AddStringToObject(model, "name", name->valuestring)) {
-            cJSON_Delete(diag);
+        cJSON *diag = hs_diag_result_json(&d, &in, spec);
+        if (!diag) {
             rc = hs_errf(err, errlen, "out of memory building the result");
         } else {
             cJSON_AddItemToObject(result, "diagnosis", diag);

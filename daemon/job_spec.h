@@ -1,6 +1,6 @@
 /* A whole job spec as submitted (API, `surgeond run`, a schedule's "job"): the common fields
  * "kind", "priority", "client_id", "max_attempts" plus the kind's own fields, validated
- * together (spec_validate.c). */
+ * together (spec_validate.c); and hs_spec_errorf, how every check reports a failure. */
 #ifndef HS_JOB_SPEC_H
 #define HS_JOB_SPEC_H
 #include "job_kinds.h"
@@ -12,6 +12,10 @@ typedef struct hs_job_spec {
     const char *client_id; /* points into the cJSON spec; NULL when absent */
     int max_attempts;      /* 1..10, default 3 */
 } hs_job_spec;
+
+/* Fills e (when not NULL) with field ("" for NULL) and the formatted detail; returns -1. */
+int hs_spec_errorf(hs_spec_error *e, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 bool hs_spec_is_common_field(const char *name);
 /* Validates the common fields, finds the kind and runs hs_spec_validate. 0 or -1 with err. */

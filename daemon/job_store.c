@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DB_ERR(db, what) hs_errf(err, errlen, "database: %s: %s", what, sqlite3_errmsg(hs_db_handle(db)))
-
 static int add_event(hs_db *db, int64_t id, const char *from, const char *to, const char *reason,
                      int64_t at, char *err, size_t errlen)
 {
@@ -22,9 +20,7 @@ static int add_event(hs_db *db, int64_t id, const char *from, const char *to, co
     hs_bind_text_or_null(st, 3, from);
     sqlite3_bind_text(st, 4, to, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : DB_ERR(db, "recording job event");
+    return hs_db_step_done(db, st, "recording job event", err, errlen);
 }
 
 int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, int64_t *id,
@@ -36,15 +32,9 @@ int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, i
         if (!st)
             return -1;
         sqlite3_bind_text(st, 1, req->client_id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            *id = sqlite3_column_int64(st, 0);
-            sqlite3_reset(st);
-            return 0;
-        }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return DB_ERR(db, "looking up client_id");
+        int found = hs_db_step_int64(db, st, id, "looking up client_id", err, errlen);
+        if (found != 0)
+            return found < 0 ? -1 : 0;
     }
     static const char ins[] =
         "INSERT INTO jobs (kind, spec, priority, client_id, max_attempts, created_at, updated_at,"
@@ -63,10 +53,8 @@ int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, i
         sqlite3_bind_int64(st, 7, req->schedule_id);
         sqlite3_bind_int64(st, 8, req->scheduled_for);
     }
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return DB_ERR(db, "inserting job");
+    if (hs_db_step_done(db, st, "inserting job", err, errlen) != 0)
+        return -1;
     *id = sqlite3_last_insert_rowid(hs_db_handle(db));
     if (add_event(db, *id, NULL, "queued", reason ? reason : "submitted", now, err, errlen) != 0)
         return -1;
@@ -126,7 +114,7 @@ int hs_job_claim(hs_store *store, const char *device, hs_claimed_job *out, char 
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-            DB_ERR(db, "claiming a job");
+            hs_db_errf(db, "claiming a job", err, errlen);
         else if (out->id == 0)
             result = 0;
         else if (!out->spec_json)
@@ -175,10 +163,8 @@ int hs_job_transition(hs_db *db, int64_t id, hs_job_state from, hs_job_state to,
     sqlite3_bind_int64(st, 4, now);
     hs_bind_text_or_null(st, 5, result_json);
     hs_bind_text_or_null(st, 6, error);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return DB_ERR(db, "changing job state");
+    if (hs_db_step_done(db, st, "changing job state", err, errlen) != 0)
+        return -1;
     if (sqlite3_changes(hs_db_handle(db)) != 1)
         return 0;
     if (add_event(db, id, hs_job_state_name(from), hs_job_state_name(to), reason, now, err,
@@ -195,9 +181,7 @@ int hs_job_transition_commit(hs_store *store, int64_t id, hs_job_state from, hs_
     if (!db)
         return -1;
     int rc = hs_job_transition(db, id, from, to, reason, result_json, error, err, errlen);
-    if (hs_store_write_end(store, rc >= 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
 int hs_job_requeue_unfinished(hs_store *store, int64_t id, const char *reason, char *err,
@@ -215,14 +199,11 @@ int hs_job_requeue_unfinished(hs_store *store, int64_t id, const char *reason, c
             rc = -1;
         else {
             sqlite3_bind_int64(st, 1, id);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = DB_ERR(db, "restoring the attempt count");
-            sqlite3_reset(st);
+            if (hs_db_step_done(db, st, "restoring the attempt count", err, errlen) != 0)
+                rc = -1;
         }
     }
-    if (hs_store_write_end(store, rc >= 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
 static int job_state_of(hs_db *db, int64_t id, int *state, char *err, size_t errlen)
@@ -236,7 +217,7 @@ static int job_state_of(hs_db *db, int64_t id, int *state, char *err, size_t err
     *state = rc == SQLITE_ROW ? hs_job_state_parse(hs_col_text(st, 0)) : -1;
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return DB_ERR(db, "reading job state");
+        return hs_db_errf(db, "reading job state", err, errlen);
     return 0;
 }
 
@@ -259,10 +240,8 @@ int hs_job_cancel(hs_store *store, int64_t id, hs_cancel_outcome *outcome, char 
         else {
             sqlite3_bind_int64(st, 1, id);
             sqlite3_bind_int64(st, 2, hs_now_ms());
-            int step = sqlite3_step(st);
-            sqlite3_reset(st);
-            if (step != SQLITE_DONE)
-                rc = DB_ERR(db, "requesting cancel");
+            if (hs_db_step_done(db, st, "requesting cancel", err, errlen) != 0)
+                rc = -1;
             else if (sqlite3_changes(hs_db_handle(db)) == 1)
                 *outcome = HS_CANCEL_REQUESTED;
             else {
@@ -274,9 +253,7 @@ int hs_job_cancel(hs_store *store, int64_t id, hs_cancel_outcome *outcome, char 
             }
         }
     }
-    if (hs_store_write_end(store, rc >= 0, err, errlen) != 0)
-        return -1;
-    return rc < 0 ? -1 : 0;
+    return hs_store_write_finish(store, rc, err, errlen) < 0 ? -1 : 0;
 }
 
 int hs_job_cancel_requested(hs_db *db, int64_t id, bool *requested, char *err, size_t errlen)
@@ -286,10 +263,10 @@ int hs_job_cancel_requested(hs_db *db, int64_t id, bool *requested, char *err, s
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    *requested = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : DB_ERR(db, "reading cancel flag");
+    int64_t flag;
+    int found = hs_db_step_int64(db, st, &flag, "reading cancel flag", err, errlen);
+    *requested = found == 1 && flag != 0;
+    return found < 0 ? -1 : 0;
 }
 
 int hs_job_set_progress(hs_store *store, int64_t id, int64_t step, int64_t total,
@@ -298,23 +275,17 @@ int hs_job_set_progress(hs_store *store, int64_t id, int64_t step, int64_t total
     static const char sql[] =
         "UPDATE jobs SET progress_step=?2, progress_total=?3, progress_message=?4, updated_at=?5"
         " WHERE id=?1 AND state='running'";
-    hs_db *db = hs_store_write_begin(store, err, errlen);
-    if (!db)
+    hs_db *db;
+    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
+    if (!st)
         return -1;
-    int rc = -1;
-    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
-    if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, step);
-        sqlite3_bind_int64(st, 3, total);
-        sqlite3_bind_text(st, 4, message ? message : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, hs_now_ms());
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : DB_ERR(db, "storing progress");
-        sqlite3_reset(st);
-    }
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_int64(st, 3, total);
+    sqlite3_bind_text(st, 4, message ? message : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, hs_now_ms());
+    int rc = hs_db_step_done(db, st, "storing progress", err, errlen);
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
 int hs_job_store_result(hs_store *store, int64_t id, const char *result_json, char *err,
@@ -322,21 +293,15 @@ int hs_job_store_result(hs_store *store, int64_t id, const char *result_json, ch
 {
     static const char sql[] =
         "UPDATE jobs SET result=?2, updated_at=?3 WHERE id=?1 AND state='running'";
-    hs_db *db = hs_store_write_begin(store, err, errlen);
-    if (!db)
+    hs_db *db;
+    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
+    if (!st)
         return -1;
-    int rc = -1;
-    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
-    if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, result_json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, hs_now_ms());
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : DB_ERR(db, "storing result");
-        sqlite3_reset(st);
-    }
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, result_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, hs_now_ms());
+    int rc = hs_db_step_done(db, st, "storing result", err, errlen);
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
 int hs_job_reconcile(hs_store *store, int *requeued, int *failed, char *err, size_t errlen)
@@ -359,7 +324,7 @@ int hs_job_reconcile(hs_store *store, int *requeued, int *failed, char *err, siz
         if (step == SQLITE_DONE)
             break;
         if (step != SQLITE_ROW) {
-            rc = DB_ERR(db, "listing running jobs");
+            rc = hs_db_errf(db, "listing running jobs", err, errlen);
             break;
         }
         if (n == cap) {
@@ -426,7 +391,7 @@ int hs_job_counts(hs_db *db, int64_t counts[HS_JOB_STATE_COUNT], char *err, size
             counts[s] = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : DB_ERR(db, "counting jobs");
+    return rc == SQLITE_DONE ? 0 : hs_db_errf(db, "counting jobs", err, errlen);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------ */
@@ -462,7 +427,7 @@ static void add_text_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int c
         cJSON_AddStringToObject(o, name, hs_col_text(st, col));
 }
 
-static cJSON *job_row_json(sqlite3_stmt *st)
+static cJSON *job_row_json(sqlite3_stmt *st, void *unused)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -507,12 +472,19 @@ int hs_job_get_json(hs_db *db, int64_t id, cJSON **out, char *err, size_t errlen
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        *out = job_row_json(st);
+        *out = job_row_json(st, NULL);
         sqlite3_reset(st);
         return *out ? 0 : hs_errf(err, errlen, "out of memory formatting job %lld", (long long)id);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : DB_ERR(db, "reading job");
+    return rc == SQLITE_DONE ? 0 : hs_db_errf(db, "reading job", err, errlen);
+}
+
+/* job_row_json, remembering the row's id in *last_id (for the next page). */
+static cJSON *listed_job_json(sqlite3_stmt *st, void *last_id)
+{
+    *(int64_t *)last_id = sqlite3_column_int64(st, 0);
+    return job_row_json(st, NULL);
 }
 
 int hs_job_list_json(hs_db *db, const hs_job_filter *f, cJSON **out, int64_t *next_before,
@@ -538,27 +510,11 @@ int hs_job_list_json(hs_db *db, const hs_job_filter *f, cJSON **out, int64_t *ne
         sqlite3_bind_int64(st, 4, f->since_ms);
     sqlite3_bind_int(st, 5, f->started_only ? 1 : 0);
     sqlite3_bind_int(st, 6, f->limit);
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return hs_errf(err, errlen, "out of memory listing jobs");
-    int rc, n = 0;
     int64_t last = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *job = job_row_json(st);
-        if (!job)
-            break;
-        last = sqlite3_column_int64(st, 0);
-        cJSON_AddItemToArray(arr, job);
-        n++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        return rc == SQLITE_ROW ? hs_errf(err, errlen, "out of memory listing jobs")
-                                : DB_ERR(db, "listing jobs");
-    }
+    if (hs_db_rows_json(db, st, listed_job_json, &last, "listing jobs", out, err, errlen) != 0)
+        return -1;
+    int n = cJSON_GetArraySize(*out);
     if (n == f->limit && n > 0)
         *next_before = last;
-    *out = arr;
     return 0;
 }

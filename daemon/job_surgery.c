@@ -14,10 +14,11 @@
 #include "diagnosis.h"
 #include "errors.h"
 #include "job_kinds.h"
+#include "job_spec.h"
+#include "job_texts.h"
 #include "paths.h"
 #include "surgery_loop.h"
 #include "surgery_targets.h"
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -76,13 +77,6 @@ static const hs_spec_field surgery_fields[] = {
     {.name = NULL},
 };
 
-static int spec_err(hs_spec_error *e, const char *field, const char *detail)
-{
-    snprintf(e->field, sizeof e->field, "%s", field);
-    snprintf(e->detail, sizeof e->detail, "%.*s", (int)sizeof e->detail - 1, detail);
-    return -1;
-}
-
 static double num_or(const cJSON *spec, const char *name, double fallback)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, name);
@@ -139,28 +133,29 @@ static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
     if (betas) {
         const cJSON *b;
         cJSON_ArrayForEach(b, betas) if (!(b->valuedouble >= 0.0 && b->valuedouble < 1.0))
-            return spec_err(e, "betas", "betas must be two numbers in [0, 1)");
+            return hs_spec_errorf(e, "betas", "betas must be two numbers in [0, 1)");
     }
     bool has_texts = cJSON_GetObjectItemCaseSensitive(spec, "eval_texts") != NULL;
     bool has_file = cJSON_GetObjectItemCaseSensitive(spec, "eval_file") != NULL;
     if (has_texts == has_file)
-        return spec_err(e, "eval_texts",
-                        "give exactly one of eval_texts (texts) and eval_file (a corpus file)");
+        return hs_spec_errorf(
+            e, "eval_texts",
+            "give exactly one of eval_texts (texts) and eval_file (a corpus file)");
     if (has_texts) {
         const cJSON *t;
         cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(spec, "eval_texts"))
             if (!*t->valuestring)
-                return spec_err(e, "eval_texts", "eval_texts: empty text");
+                return hs_spec_errorf(e, "eval_texts", "eval_texts: empty text");
     }
     hs_bloom_config cfg;
     if (load_model_config(env, str_or(spec, "model", ""), &cfg, why, sizeof why) != 0)
-        return spec_err(e, "model", why);
+        return hs_spec_errorf(e, "model", "%s", why);
     if (hs_resolve_corpus(env, str_or(spec, "corpus", ""), path, sizeof path, why,
                           sizeof why) != 0)
-        return spec_err(e, "corpus", why);
+        return hs_spec_errorf(e, "corpus", "%s", why);
     if (has_file && hs_resolve_corpus(env, str_or(spec, "eval_file", ""), path, sizeof path, why,
                                       sizeof why) != 0)
-        return spec_err(e, "eval_file", why);
+        return hs_spec_errorf(e, "eval_file", "%s", why);
 
     const cJSON *targets = cJSON_GetObjectItemCaseSensitive(spec, "targets");
     char field[128];
@@ -168,13 +163,13 @@ static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
         hs_target_rule rule;
         if (hs_targets_parse_rule(targets, cfg.n_layer, cfg.n_head, &rule, field, sizeof field,
                                   why, sizeof why) != 0)
-            return spec_err(e, field, why);
+            return hs_spec_errorf(e, field, "%s", why);
     } else {
         hs_head_target *t;
         int n;
         if (hs_targets_parse_explicit(targets, cfg.n_layer, cfg.n_head, &t, &n, field,
                                       sizeof field, why, sizeof why) != 0)
-            return spec_err(e, field, why);
+            return hs_spec_errorf(e, field, "%s", why);
         free(t);
     }
     return 0;
@@ -302,77 +297,6 @@ static void job_log(void *arg, const char *line)
 {
     surgery_job *j = arg;
     hs_job_logf(j->ctx, "%s", line);
-}
-
-/* Eval texts: the spec's array or the lines of eval_file (malloc'd copies). */
-static int load_eval_texts(const cJSON *spec, const hs_kind_env *env, char ***texts, int *n,
-                           char *err, size_t errlen)
-{
-    *texts = NULL;
-    *n = 0;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(spec, "eval_texts");
-    if (arr) {
-        int count = cJSON_GetArraySize(arr);
-        char **t = calloc((size_t)count, sizeof *t);
-        if (!t)
-            return hs_errf(err, errlen, "eval_texts: out of memory");
-        for (int i = 0; i < count; i++)
-            if (!(t[i] = strdup(cJSON_GetArrayItem(arr, i)->valuestring))) {
-                for (int k = 0; k < i; k++)
-                    free(t[k]);
-                free(t);
-                return hs_errf(err, errlen, "eval_texts: out of memory");
-            }
-        *texts = t;
-        *n = count;
-        return 0;
-    }
-    char path[PATH_MAX], why[HS_ERR_LEN];
-    const char *name = str_or(spec, "eval_file", "");
-    if (hs_resolve_corpus(env, name, path, sizeof path, why, sizeof why) != 0)
-        return hs_errf(err, errlen, "eval_file: %s", why);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return hs_errf(err, errlen, "eval_file \"%s\": %s", name, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int count = 0, alloc = 0;
-    char **t = NULL;
-    int rc = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (len == 0)
-            continue;
-        if (count == alloc) {
-            alloc = alloc ? 2 * alloc : 16;
-            char **bigger = realloc(t, (size_t)alloc * sizeof *t);
-            if (!bigger) {
-                rc = hs_errf(err, errlen, "eval_file: out of memory");
-                break;
-            }
-            t = bigger;
-        }
-        if (!(t[count] = strdup(line))) {
-            rc = hs_errf(err, errlen, "eval_file: out of memory");
-            break;
-        }
-        count++;
-    }
-    free(line);
-    fclose(f);
-    if (rc == 0 && count == 0)
-        rc = hs_errf(err, errlen, "eval_file \"%s\": no texts (one per non-empty line)", name);
-    if (rc != 0) {
-        for (int k = 0; k < count; k++)
-            free(t[k]);
-        free(t);
-        return -1;
-    }
-    *texts = t;
-    *n = count;
-    return 0;
 }
 
 static int resolve_targets(hs_job_ctx *ctx, const cJSON *spec, const hs_bloom_config *cfg,
@@ -538,7 +462,8 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         goto done;
     hs_job_logf(ctx, "%s: %zu tokens, %d chunks of %d", what, corpus.n_tokens, corpus.n_chunks,
                 p.max_length);
-    if (load_eval_texts(spec, &env, &texts, &n_texts, err, errlen) != 0)
+    if (hs_job_texts_load(spec, &env, "eval_texts", "eval_file", &texts, &n_texts, err,
+                          errlen) != 0)
         goto done;
     if (hs_tokenize_texts(m, (const char *const *)texts, n_texts, p.max_length, false, &seqs,
                           why, sizeof why) != 0) {
@@ -625,9 +550,7 @@ done:
     hs_surgery_outcome_free(&outcome2);
     if (seqs)
         hs_token_seqs_free(seqs, n_texts);
-    for (int i = 0; i < n_texts; i++)
-        free(texts[i]);
-    free(texts);
+    hs_job_texts_free(texts, n_texts);
     hs_surgery_corpus_free(&corpus);
     free(targets);
     free(targets2);

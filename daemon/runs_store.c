@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DB_ERR(db, what) hs_errf(err, errlen, "database: %s: %s", what, sqlite3_errmsg(hs_db_handle(db)))
-
 int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, double epoch,
                             const char *name, double value, char *err, size_t errlen)
 {
@@ -17,23 +15,17 @@ int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, doubl
     if (!isfinite(value) || !isfinite(epoch))
         return hs_errf(err, errlen, "curve %s of run %lld: non-finite value at step %lld", name,
                        (long long)run_id, (long long)step);
-    hs_db *db = hs_store_write_begin(store, err, errlen);
-    if (!db)
+    hs_db *db;
+    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
+    if (!st)
         return -1;
-    int rc = -1;
-    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
-    if (st) {
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_int64(st, 2, step);
-        sqlite3_bind_double(st, 3, epoch);
-        sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 5, value);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : DB_ERR(db, "adding curve point");
-        sqlite3_reset(st);
-    }
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_double(st, 3, epoch);
+    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, value);
+    int rc = hs_db_step_done(db, st, "adding curve point", err, errlen);
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
 int hs_runs_store_head_stats(hs_store *store, int64_t run_id, const char *checkpoint,
@@ -44,20 +36,13 @@ int hs_runs_store_head_stats(hs_store *store, int64_t run_id, const char *checkp
         "INSERT INTO head_stats (run_id, checkpoint, layer, head, bos_mass, entropy, local_mass,"
         " class) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)";
     const char *cp = checkpoint ? checkpoint : "";
-    hs_db *db = hs_store_write_begin(store, err, errlen);
-    if (!db)
-        return -1;
-    int rc = 0;
-    sqlite3_stmt *st = hs_db_stmt(db, del, err, errlen);
+    hs_db *db;
+    sqlite3_stmt *st = hs_store_write_stmt(store, del, &db, err, errlen);
     if (!st)
-        rc = -1;
-    else {
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_text(st, 2, cp, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = DB_ERR(db, "replacing head statistics");
-        sqlite3_reset(st);
-    }
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, cp, -1, SQLITE_STATIC);
+    int rc = hs_db_step_done(db, st, "replacing head statistics", err, errlen);
     for (int i = 0; rc == 0 && i < n_rows; i++) {
         st = hs_db_stmt(db, ins, err, errlen);
         if (!st) {
@@ -78,9 +63,7 @@ int hs_runs_store_head_stats(hs_store *store, int64_t run_id, const char *checkp
                          sqlite3_errmsg(hs_db_handle(db)));
         sqlite3_reset(st);
     }
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
 int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoint_row *row,
@@ -93,25 +76,21 @@ int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoin
     if (!row->name || !*row->name || !row->path)
         return hs_errf(err, errlen, "checkpoint of run %lld: name and path are required",
                        (long long)run_id);
-    hs_db *db = hs_store_write_begin(store, err, errlen);
-    if (!db)
+    hs_db *db;
+    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
+    if (!st)
         return -1;
-    int rc = -1;
-    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
-    if (st) {
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, row->path, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 4, row->epoch);
-        sqlite3_bind_int64(st, 5, row->step);
-        if (isfinite(row->ppl))
-            sqlite3_bind_double(st, 6, row->ppl);
-        if (row->woken >= 0)
-            sqlite3_bind_int(st, 7, row->woken);
-        sqlite3_bind_int(st, 8, row->best ? 1 : 0);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : DB_ERR(db, "storing checkpoint");
-        sqlite3_reset(st);
-    }
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, row->path, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, row->epoch);
+    sqlite3_bind_int64(st, 5, row->step);
+    if (isfinite(row->ppl))
+        sqlite3_bind_double(st, 6, row->ppl);
+    if (row->woken >= 0)
+        sqlite3_bind_int(st, 7, row->woken);
+    sqlite3_bind_int(st, 8, row->best ? 1 : 0);
+    int rc = hs_db_step_done(db, st, "storing checkpoint", err, errlen);
     if (rc == 0 && row->best) { /* one best checkpoint per run */
         st = hs_db_stmt(db, clear_best, err, errlen);
         if (!st)
@@ -119,22 +98,21 @@ int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoin
         else {
             sqlite3_bind_int64(st, 1, run_id);
             sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
-            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : DB_ERR(db, "marking best checkpoint");
-            sqlite3_reset(st);
+            rc = hs_db_step_done(db, st, "marking best checkpoint", err, errlen);
         }
     }
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
-static cJSON *head_row_json(sqlite3_stmt *st, int first_col, bool with_checkpoint)
+/* A head_stats row (checkpoint, layer, head, bos_mass, entropy, local_mass, class) as JSON;
+ * with_checkpoint (a bool *) says whether the checkpoint is included. */
+static cJSON *head_row_json(sqlite3_stmt *st, void *with_checkpoint)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    int c = first_col;
-    if (with_checkpoint)
+    int c = 0;
+    if (*(const bool *)with_checkpoint)
         cJSON_AddStringToObject(o, "checkpoint", hs_col_text(st, c));
     c++;
     cJSON_AddNumberToObject(o, "layer", sqlite3_column_int(st, c++));
@@ -162,7 +140,7 @@ cJSON *hs_runs_load_diagnosis(hs_db *db, int64_t run_id, char *err, size_t errle
         if (rc == SQLITE_DONE)
             hs_errf(err, errlen, "run %lld does not exist", (long long)run_id);
         else
-            DB_ERR(db, "reading run");
+            hs_db_errf(db, "reading run", err, errlen);
         return NULL;
     }
     char kind[64], state[32];
@@ -182,22 +160,11 @@ cJSON *hs_runs_load_diagnosis(hs_db *db, int64_t run_id, char *err, size_t errle
     if (!st)
         return NULL;
     sqlite3_bind_int64(st, 1, run_id);
-    cJSON *arr = cJSON_CreateArray();
-    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = head_row_json(st, 0, false);
-        if (!o)
-            break;
-        cJSON_AddItemToArray(arr, o);
-    }
-    sqlite3_reset(st);
-    if (!arr || rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        if (rc == SQLITE_ROW || !arr)
-            hs_errf(err, errlen, "out of memory loading diagnosis %lld", (long long)run_id);
-        else
-            DB_ERR(db, "loading diagnosis");
+    bool with_checkpoint = false;
+    cJSON *arr;
+    if (hs_db_rows_json(db, st, head_row_json, &with_checkpoint, "loading diagnosis", &arr, err,
+                        errlen) != 0)
         return NULL;
-    }
     return arr;
 }
 
@@ -213,23 +180,22 @@ int hs_runs_heads_json(hs_db *db, int64_t run_id, const char *checkpoint, cJSON 
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
     hs_bind_text_or_null(st, 2, checkpoint);
-    cJSON *arr = cJSON_CreateArray();
-    int rc = SQLITE_NOMEM;
-    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = head_row_json(st, 0, true);
-        if (!o) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        cJSON_AddItemToArray(arr, o);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        return DB_ERR(db, "reading head statistics");
-    }
-    *out = arr;
-    return 0;
+    bool with_checkpoint = true;
+    return hs_db_rows_json(db, st, head_row_json, &with_checkpoint, "reading head statistics",
+                           out, err, errlen);
+}
+
+/* A curves row (step, epoch, name, value) as JSON. */
+static cJSON *curve_row_json(sqlite3_stmt *st, void *unused)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "step", (double)sqlite3_column_int64(st, 0));
+    cJSON_AddNumberToObject(o, "epoch", sqlite3_column_double(st, 1));
+    cJSON_AddStringToObject(o, "name", hs_col_text(st, 2));
+    cJSON_AddNumberToObject(o, "value", sqlite3_column_double(st, 3));
+    return o;
 }
 
 int hs_runs_curves_json(hs_db *db, int64_t run_id, const char *name, cJSON **out, char *err,
@@ -244,27 +210,34 @@ int hs_runs_curves_json(hs_db *db, int64_t run_id, const char *name, cJSON **out
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
     hs_bind_text_or_null(st, 2, name);
-    cJSON *arr = cJSON_CreateArray();
-    int rc = SQLITE_NOMEM;
-    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = cJSON_CreateObject();
-        if (!o) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        cJSON_AddNumberToObject(o, "step", (double)sqlite3_column_int64(st, 0));
-        cJSON_AddNumberToObject(o, "epoch", sqlite3_column_double(st, 1));
-        cJSON_AddStringToObject(o, "name", hs_col_text(st, 2));
-        cJSON_AddNumberToObject(o, "value", sqlite3_column_double(st, 3));
-        cJSON_AddItemToArray(arr, o);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        return DB_ERR(db, "reading curves");
-    }
-    *out = arr;
-    return 0;
+    return hs_db_rows_json(db, st, curve_row_json, NULL, "reading curves", out, err, errlen);
+}
+
+/* A checkpoints row (name, path, epoch, step, ppl, woken, best) of the run *run_id as JSON,
+ * with the model name that loads it. */
+static cJSON *checkpoint_row_json(sqlite3_stmt *st, void *run_id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const char *name = hs_col_text(st, 0);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "path", hs_col_text(st, 1));
+    cJSON_AddNumberToObject(o, "epoch", sqlite3_column_int(st, 2));
+    cJSON_AddNumberToObject(o, "step", (double)sqlite3_column_int64(st, 3));
+    if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, "ppl");
+    else
+        cJSON_AddNumberToObject(o, "ppl", sqlite3_column_double(st, 4));
+    if (sqlite3_column_type(st, 5) == SQLITE_NULL)
+        cJSON_AddNullToObject(o, "woken");
+    else
+        cJSON_AddNumberToObject(o, "woken", sqlite3_column_int(st, 5));
+    cJSON_AddBoolToObject(o, "best", sqlite3_column_int(st, 6) != 0);
+    char model[256];
+    snprintf(model, sizeof model, "run:%lld/%s", *(const long long *)run_id, name);
+    cJSON_AddStringToObject(o, "model", model);
+    return o;
 }
 
 int hs_runs_checkpoints_json(hs_db *db, int64_t run_id, cJSON **out, char *err, size_t errlen)
@@ -277,38 +250,7 @@ int hs_runs_checkpoints_json(hs_db *db, int64_t run_id, cJSON **out, char *err, 
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    cJSON *arr = cJSON_CreateArray();
-    int rc = SQLITE_NOMEM;
-    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = cJSON_CreateObject();
-        if (!o) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        const char *name = hs_col_text(st, 0);
-        cJSON_AddStringToObject(o, "name", name);
-        cJSON_AddStringToObject(o, "path", hs_col_text(st, 1));
-        cJSON_AddNumberToObject(o, "epoch", sqlite3_column_int(st, 2));
-        cJSON_AddNumberToObject(o, "step", (double)sqlite3_column_int64(st, 3));
-        if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-            cJSON_AddNullToObject(o, "ppl");
-        else
-            cJSON_AddNumberToObject(o, "ppl", sqlite3_column_double(st, 4));
-        if (sqlite3_column_type(st, 5) == SQLITE_NULL)
-            cJSON_AddNullToObject(o, "woken");
-        else
-            cJSON_AddNumberToObject(o, "woken", sqlite3_column_int(st, 5));
-        cJSON_AddBoolToObject(o, "best", sqlite3_column_int(st, 6) != 0);
-        char model[256];
-        snprintf(model, sizeof model, "run:%lld/%s", (long long)run_id, name);
-        cJSON_AddStringToObject(o, "model", model);
-        cJSON_AddItemToArray(arr, o);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        return DB_ERR(db, "reading checkpoints");
-    }
-    *out = arr;
-    return 0;
+    long long id = run_id;
+    return hs_db_rows_json(db, st, checkpoint_row_json, &id, "reading checkpoints", out, err,
+                           errlen);
 }

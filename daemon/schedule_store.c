@@ -5,12 +5,9 @@
 #include "errors.h"
 #include "job_spec.h"
 #include "job_store.h"
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DB_ERR(db, what) hs_errf(err, errlen, "database: %s: %s", what, sqlite3_errmsg(hs_db_handle(db)))
 
 typedef struct schedule_fields {
     const char *name, *cron, *timezone;
@@ -19,18 +16,6 @@ typedef struct schedule_fields {
     hs_cron parsed_cron;
     int offset_minutes;
 } schedule_fields;
-
-static int invalid(hs_spec_error *e, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int invalid(hs_spec_error *e, const char *field, const char *fmt, ...)
-{
-    snprintf(e->field, sizeof e->field, "%s", field);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->detail, sizeof e->detail, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Validates the given fields of a schedule body; all required when `create`. */
 static int parse_body(const cJSON *body, const hs_kind_env *env, bool create,
@@ -44,51 +29,52 @@ static int parse_body(const cJSON *body, const hs_kind_env *env, bool create,
         const char *k = item->string ? item->string : "";
         if (strcmp(k, "name") == 0) {
             if (!cJSON_IsString(item) || !item->valuestring[0] || strlen(item->valuestring) > 100)
-                return invalid(e, "name", "name must be a string of 1-100 characters");
+                return hs_spec_errorf(e, "name", "name must be a string of 1-100 characters");
             f->name = item->valuestring;
         } else if (strcmp(k, "cron") == 0) {
             char cerr[256];
             if (!cJSON_IsString(item))
-                return invalid(e, "cron", "cron must be a string");
+                return hs_spec_errorf(e, "cron", "cron must be a string");
             if (hs_cron_parse(item->valuestring, &f->parsed_cron, cerr, sizeof cerr) != 0)
-                return invalid(e, "cron", "%s", cerr);
+                return hs_spec_errorf(e, "cron", "%s", cerr);
             f->cron = item->valuestring;
         } else if (strcmp(k, "timezone") == 0) {
             char terr[256];
             if (!cJSON_IsString(item))
-                return invalid(e, "timezone", "timezone must be a string");
+                return hs_spec_errorf(e, "timezone", "timezone must be a string");
             if (hs_tz_parse(item->valuestring, &f->offset_minutes, terr, sizeof terr) != 0)
-                return invalid(e, "timezone", "%s", terr);
+                return hs_spec_errorf(e, "timezone", "%s", terr);
             f->timezone = item->valuestring;
         } else if (strcmp(k, "enabled") == 0) {
             if (!cJSON_IsBool(item))
-                return invalid(e, "enabled", "enabled must be a boolean");
+                return hs_spec_errorf(e, "enabled", "enabled must be a boolean");
             f->enabled = cJSON_IsTrue(item);
         } else if (strcmp(k, "job") == 0) {
             if (!cJSON_IsObject(item))
-                return invalid(e, "job", "job must be a job spec object");
+                return hs_spec_errorf(e, "job", "job must be a job spec object");
             hs_job_spec spec;
             hs_spec_error inner = {{0}, {0}};
             if (hs_job_spec_parse(item, env, &spec, &inner) != 0) {
                 char field[sizeof e->field];
                 snprintf(field, sizeof field, "job.%.100s", inner.field);
-                return invalid(e, field, "%s", inner.detail);
+                return hs_spec_errorf(e, field, "%s", inner.detail);
             }
             if (spec.client_id)
-                return invalid(e, "job.client_id",
-                               "a scheduled job cannot carry a client_id (each firing is a new job)");
+                return hs_spec_errorf(
+                    e, "job.client_id",
+                    "a scheduled job cannot carry a client_id (each firing is a new job)");
             free(f->job_json);
             f->job_json = cJSON_PrintUnformatted(item);
             if (!f->job_json)
-                return invalid(e, "job", "out of memory");
+                return hs_spec_errorf(e, "job", "out of memory");
         } else {
-            return invalid(e, k, "unknown field \"%.100s\" of a schedule", k);
+            return hs_spec_errorf(e, k, "unknown field \"%.100s\" of a schedule", k);
         }
     }
     if (create) {
         const char *missing = !f->name ? "name" : !f->cron ? "cron" : !f->job_json ? "job" : NULL;
         if (missing)
-            return invalid(e, missing, "missing required field %s", missing);
+            return hs_spec_errorf(e, missing, "missing required field %s", missing);
     }
     return 0;
 }
@@ -100,10 +86,9 @@ static int schedule_exists(hs_db *db, int64_t id, bool *exists, char *err, size_
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    *exists = rc == SQLITE_ROW;
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : DB_ERR(db, "reading schedule");
+    int found = hs_db_step_int64(db, st, NULL, "reading schedule", err, errlen);
+    *exists = found == 1;
+    return found < 0 ? -1 : 0;
 }
 
 static int name_taken(hs_db *db, const char *name, int64_t except_id, bool *taken, char *err,
@@ -115,10 +100,22 @@ static int name_taken(hs_db *db, const char *name, int64_t except_id, bool *take
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, except_id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    *taken = rc == SQLITE_ROW;
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : DB_ERR(db, "checking schedule name");
+    int found = hs_db_step_int64(db, st, NULL, "checking schedule name", err, errlen);
+    *taken = found == 1;
+    return found < 0 ? -1 : 0;
+}
+
+/* Ends a create or patch: commits when rc == 0 and, when the schedule was written, reads it
+ * back as JSON into *out. */
+static int finish_schedule_write(hs_store *store, int rc, const hs_schedule_status *status,
+                                 int64_t id, cJSON **out, char *err, size_t errlen)
+{
+    if (hs_store_write_finish(store, rc, err, errlen) != 0)
+        return -1;
+    if (*status != HS_SCHEDULE_OK)
+        return 0;
+    hs_db *reader = hs_store_reader(store, err, errlen);
+    return reader ? hs_schedule_get_json(reader, id, false, out, err, errlen) : -1;
 }
 
 int hs_schedule_create(hs_store *store, const cJSON *body, const hs_kind_env *env,
@@ -162,20 +159,13 @@ int hs_schedule_create(hs_store *store, const cJSON *body, const hs_kind_env *en
             if (next >= 0)
                 sqlite3_bind_int64(st, 6, next);
             sqlite3_bind_int64(st, 7, now);
-            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : DB_ERR(db, "inserting schedule");
-            sqlite3_reset(st);
+            rc = hs_db_step_done(db, st, "inserting schedule", err, errlen);
             id = sqlite3_last_insert_rowid(hs_db_handle(db));
             *status = HS_SCHEDULE_OK;
         }
     }
     free(f.job_json);
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    if (rc == 0 && *status == HS_SCHEDULE_OK) {
-        hs_db *reader = hs_store_reader(store, err, errlen);
-        return reader ? hs_schedule_get_json(reader, id, false, out, err, errlen) : -1;
-    }
-    return rc;
+    return finish_schedule_write(store, rc, status, id, out, err, errlen);
 }
 
 int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_kind_env *env,
@@ -214,7 +204,7 @@ int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_k
         } else if (step == SQLITE_DONE)
             *status = HS_SCHEDULE_NOT_FOUND;
         else
-            rc = DB_ERR(db, "reading schedule");
+            rc = hs_db_errf(db, "reading schedule", err, errlen);
         sqlite3_reset(st);
     }
     bool taken = false;
@@ -244,18 +234,11 @@ int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_k
             if (next >= 0)
                 sqlite3_bind_int64(st, 7, next);
             sqlite3_bind_int64(st, 8, now);
-            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : DB_ERR(db, "updating schedule");
-            sqlite3_reset(st);
+            rc = hs_db_step_done(db, st, "updating schedule", err, errlen);
         }
     }
     free(f.job_json);
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    if (rc == 0 && *status == HS_SCHEDULE_OK) {
-        hs_db *reader = hs_store_reader(store, err, errlen);
-        return reader ? hs_schedule_get_json(reader, id, false, out, err, errlen) : -1;
-    }
-    return rc;
+    return finish_schedule_write(store, rc, status, id, out, err, errlen);
 }
 
 int hs_schedule_delete(hs_store *store, int64_t id, hs_schedule_status *status, char *err,
@@ -277,13 +260,9 @@ int hs_schedule_delete(hs_store *store, int64_t id, hs_schedule_status *status, 
             break;
         }
         sqlite3_bind_int64(st, 1, id);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = DB_ERR(db, "deleting schedule");
-        sqlite3_reset(st);
+        rc = hs_db_step_done(db, st, "deleting schedule", err, errlen);
     }
-    if (hs_store_write_end(store, rc == 0, err, errlen) != 0)
-        return -1;
-    return rc;
+    return hs_store_write_finish(store, rc, err, errlen);
 }
 
 #define SCHEDULE_COLUMNS \
@@ -298,7 +277,7 @@ static void add_time_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int c
         cJSON_AddStringToObject(o, name, hs_format_time(sqlite3_column_int64(st, col), buf));
 }
 
-static cJSON *schedule_row_json(sqlite3_stmt *st)
+static cJSON *schedule_row_json(sqlite3_stmt *st, void *unused)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -317,6 +296,23 @@ static cJSON *schedule_row_json(sqlite3_stmt *st)
     return o;
 }
 
+/* A schedule_firings row (scheduled_for, job_id, skipped, reason, fired_at) as JSON. */
+static cJSON *firing_row_json(sqlite3_stmt *st, void *unused)
+{
+    cJSON *fo = cJSON_CreateObject();
+    if (!fo)
+        return NULL;
+    add_time_or_null(fo, "scheduled_for", st, 0);
+    if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+        cJSON_AddNullToObject(fo, "job_id");
+    else
+        cJSON_AddNumberToObject(fo, "job_id", (double)sqlite3_column_int64(st, 1));
+    cJSON_AddBoolToObject(fo, "skipped", sqlite3_column_int(st, 2) != 0);
+    cJSON_AddStringToObject(fo, "reason", hs_col_text(st, 3));
+    add_time_or_null(fo, "fired_at", st, 4);
+    return fo;
+}
+
 static int add_firings(hs_db *db, int64_t id, cJSON *o, char *err, size_t errlen)
 {
     static const char sql[] =
@@ -326,27 +322,14 @@ static int add_firings(hs_db *db, int64_t id, cJSON *o, char *err, size_t errlen
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    cJSON *arr = cJSON_AddArrayToObject(o, "firings");
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *fo = cJSON_CreateObject();
-        if (!fo || !arr) {
-            cJSON_Delete(fo);
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        add_time_or_null(fo, "scheduled_for", st, 0);
-        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
-            cJSON_AddNullToObject(fo, "job_id");
-        else
-            cJSON_AddNumberToObject(fo, "job_id", (double)sqlite3_column_int64(st, 1));
-        cJSON_AddBoolToObject(fo, "skipped", sqlite3_column_int(st, 2) != 0);
-        cJSON_AddStringToObject(fo, "reason", hs_col_text(st, 3));
-        add_time_or_null(fo, "fired_at", st, 4);
-        cJSON_AddItemToArray(arr, fo);
+    cJSON *arr;
+    if (hs_db_rows_json(db, st, firing_row_json, NULL, "reading firings", &arr, err, errlen) != 0)
+        return -1;
+    if (!cJSON_AddItemToObject(o, "firings", arr)) {
+        cJSON_Delete(arr);
+        return hs_errf(err, errlen, "out of memory reading firings");
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : DB_ERR(db, "reading firings");
+    return 0;
 }
 
 int hs_schedule_get_json(hs_db *db, int64_t id, bool with_firings, cJSON **out, char *err,
@@ -359,10 +342,10 @@ int hs_schedule_get_json(hs_db *db, int64_t id, bool with_firings, cJSON **out, 
         return -1;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
-    cJSON *o = rc == SQLITE_ROW ? schedule_row_json(st) : NULL;
+    cJSON *o = rc == SQLITE_ROW ? schedule_row_json(st, NULL) : NULL;
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return DB_ERR(db, "reading schedule");
+        return hs_db_errf(db, "reading schedule", err, errlen);
     if (rc == SQLITE_ROW && !o)
         return hs_errf(err, errlen, "out of memory");
     if (o && with_firings && add_firings(db, id, o, err, errlen) != 0) {
@@ -380,23 +363,8 @@ int hs_schedule_list_json(hs_db *db, cJSON **out, char *err, size_t errlen)
     sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
     if (!st)
         return -1;
-    cJSON *arr = cJSON_CreateArray();
-    int rc = SQLITE_NOMEM;
-    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = schedule_row_json(st);
-        if (!o) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        cJSON_AddItemToArray(arr, o);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        cJSON_Delete(arr);
-        return DB_ERR(db, "listing schedules");
-    }
-    *out = arr;
-    return 0;
+    return hs_db_rows_json(db, st, schedule_row_json, NULL, "listing schedules", out, err,
+                           errlen);
 }
 
 /* ---- firing ------------------------------------------------------------------------------ */
@@ -423,10 +391,8 @@ static int record_firing(hs_db *db, int64_t schedule_id, int64_t scheduled_for, 
         sqlite3_bind_int64(st, 4, job_id);
     sqlite3_bind_int(st, 5, job_id > 0 ? 0 : 1);
     sqlite3_bind_text(st, 6, reason, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return DB_ERR(db, "recording a firing");
+    if (hs_db_step_done(db, st, "recording a firing", err, errlen) != 0)
+        return -1;
     *inserted = sqlite3_changes(hs_db_handle(db)) == 1;
     return 0;
 }
@@ -440,10 +406,7 @@ static int active_job(hs_db *db, int64_t schedule_id, int64_t *job_id, char *err
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, schedule_id);
-    int rc = sqlite3_step(st);
-    *job_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : DB_ERR(db, "checking a schedule's job");
+    return hs_db_step_int64(db, st, job_id, "checking a schedule's job", err, errlen) < 0 ? -1 : 0;
 }
 
 static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, int64_t now,
@@ -483,12 +446,11 @@ static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, in
             }
             sqlite3_bind_int64(st, 1, d->id);
             sqlite3_bind_int64(st, 2, d->scheduled_for);
-            int rc = sqlite3_step(st);
-            int64_t existing = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-            sqlite3_reset(st);
-            if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            int64_t existing;
+            if (hs_db_step_int64(db, st, &existing, "checking an earlier firing", err,
+                                 errlen) < 0) {
                 cJSON_Delete(spec);
-                return DB_ERR(db, "checking an earlier firing");
+                return -1;
             }
             if (existing)
                 job_id = existing;
@@ -521,9 +483,7 @@ static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, in
     if (fired)
         sqlite3_bind_int64(st, 3, d->scheduled_for);
     sqlite3_bind_int64(st, 4, d->scheduled_for);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : DB_ERR(db, "advancing a schedule");
+    return hs_db_step_done(db, st, "advancing a schedule", err, errlen);
 }
 
 int hs_schedules_fire_due(hs_store *store, const hs_kind_env *env, int64_t now_ms,
@@ -569,14 +529,11 @@ int hs_schedules_fire_due(hs_store *store, const hs_kind_env *env, int64_t now_m
         if (s2) {
             sqlite3_bind_int64(s2, 1, due[i].id);
             sqlite3_bind_int64(s2, 2, due[i].scheduled_for);
-            int step = sqlite3_step(s2);
-            sqlite3_reset(s2);
-            if (step == SQLITE_DONE)
+            int due_still = hs_db_step_int64(w, s2, NULL, "re-reading a schedule", err, errlen);
+            if (due_still == 0)
                 ok = 0;
-            else if (step == SQLITE_ROW)
+            else if (due_still == 1)
                 ok = fire_one(w, env, &due[i], now_ms, jobs_created, err, errlen);
-            else
-                DB_ERR(w, "re-reading a schedule");
         }
         if (hs_store_write_end(store, ok == 0, err, errlen) != 0 || ok != 0)
             result = -1;

@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int spec_fail(hs_spec_error *e, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int spec_fail(hs_spec_error *e, const char *field, const char *fmt, ...)
+int hs_spec_errorf(hs_spec_error *e, const char *field, const char *fmt, ...)
 {
     if (e) {
         snprintf(e->field, sizeof e->field, "%s", field ? field : "");
@@ -54,8 +52,8 @@ static int check_range(const hs_spec_field *f, double v, const char *what, hs_sp
         return 0;
     bool low = f->exclusive_min ? !(v > f->min) : v < f->min;
     if (low || v > f->max)
-        return spec_fail(e, f->name, "%s%s must be in %s%.10g, %.10g] (got %.10g)", f->name, what,
-                         f->exclusive_min ? "(" : "[", f->min, f->max, v);
+        return hs_spec_errorf(e, f->name, "%s%s must be in %s%.10g, %.10g] (got %.10g)", f->name,
+                              what, f->exclusive_min ? "(" : "[", f->min, f->max, v);
     return 0;
 }
 
@@ -76,16 +74,16 @@ static int check_field(const hs_spec_field *f, const cJSON *v, hs_spec_error *e)
             for (const char *const *ev = f->enum_values; *ev && used < sizeof allowed; ev++)
                 used += snprintf(allowed + used, sizeof allowed - used, "%s%s",
                                  ev == f->enum_values ? "" : ", ", *ev);
-            return spec_fail(e, f->name, "%s must be one of: %s (got \"%.60s\")", f->name,
-                             allowed, v->valuestring);
+            return hs_spec_errorf(e, f->name, "%s must be one of: %s (got \"%.60s\")", f->name,
+                                  allowed, v->valuestring);
         }
         return 0;
     case HS_FIELD_INT:
         if (!cJSON_IsNumber(v))
             break;
         if (!is_integral(v->valuedouble))
-            return spec_fail(e, f->name, "%s must be an integer (got %g)", f->name,
-                             v->valuedouble);
+            return hs_spec_errorf(e, f->name, "%s must be an integer (got %g)", f->name,
+                                  v->valuedouble);
         return check_range(f, v->valuedouble, "", e);
     case HS_FIELD_NUMBER:
         if (!cJSON_IsNumber(v))
@@ -106,8 +104,8 @@ static int check_field(const hs_spec_field *f, const cJSON *v, hs_spec_error *e)
             bool ok = f->type == HS_FIELD_STRING_ARRAY ? cJSON_IsString(item)
                                                        : cJSON_IsNumber(item);
             if (!ok)
-                return spec_fail(e, f->name, "%s[%d] must be %s", f->name, i,
-                                 f->type == HS_FIELD_STRING_ARRAY ? "a string" : "a number");
+                return hs_spec_errorf(e, f->name, "%s[%d] must be %s", f->name, i,
+                                      f->type == HS_FIELD_STRING_ARRAY ? "a string" : "a number");
             i++;
         }
         return check_range(f, (double)i, " (length)", e);
@@ -119,14 +117,14 @@ static int check_field(const hs_spec_field *f, const cJSON *v, hs_spec_error *e)
     case HS_FIELD_ANY:
         return 0;
     }
-    return spec_fail(e, f->name, "%s must be %s", f->name, type_name(f->type));
+    return hs_spec_errorf(e, f->name, "%s must be %s", f->name, type_name(f->type));
 }
 
 int hs_spec_validate(const hs_job_kind *kind, const cJSON *spec, const hs_kind_env *env,
                      hs_spec_error *err)
 {
     if (!cJSON_IsObject(spec))
-        return spec_fail(err, "", "a job spec must be a JSON object");
+        return hs_spec_errorf(err, "", "a job spec must be a JSON object");
     const cJSON *item;
     cJSON_ArrayForEach(item, spec)
     {
@@ -138,15 +136,15 @@ int hs_spec_validate(const hs_job_kind *kind, const cJSON *spec, const hs_kind_e
         while (f && f->name && strcmp(f->name, item->string) != 0)
             f++;
         if (!f || !f->name)
-            return spec_fail(err, item->string, "unknown field \"%.100s\" for kind %s",
-                             item->string, kind->name);
+            return hs_spec_errorf(err, item->string, "unknown field \"%.100s\" for kind %s",
+                                  item->string, kind->name);
         if (check_field(f, item, err) != 0)
             return -1;
     }
     for (const hs_spec_field *f = kind->fields; f && f->name; f++)
         if (f->required && !cJSON_GetObjectItemCaseSensitive(spec, f->name))
-            return spec_fail(err, f->name, "missing required field %s for kind %s", f->name,
-                             kind->name);
+            return hs_spec_errorf(err, f->name, "missing required field %s for kind %s", f->name,
+                                  kind->name);
     if (kind->check)
         return kind->check(spec, env, err);
     return 0;
@@ -158,46 +156,48 @@ int hs_job_spec_parse(const cJSON *spec, const hs_kind_env *env, hs_job_spec *ou
     memset(out, 0, sizeof *out);
     out->max_attempts = 3;
     if (!cJSON_IsObject(spec))
-        return spec_fail(err, "", "a job spec must be a JSON object");
+        return hs_spec_errorf(err, "", "a job spec must be a JSON object");
     /* Duplicate keys would make "the" value ambiguous. */
     for (const cJSON *a = spec->child; a; a = a->next)
         for (const cJSON *b = a->next; b; b = b->next)
             if (a->string && b->string && strcmp(a->string, b->string) == 0)
-                return spec_fail(err, a->string, "field %.100s appears twice", a->string);
+                return hs_spec_errorf(err, a->string, "field %.100s appears twice", a->string);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "kind");
     if (!kind)
-        return spec_fail(err, "kind", "missing required field kind");
+        return hs_spec_errorf(err, "kind", "missing required field kind");
     if (!cJSON_IsString(kind))
-        return spec_fail(err, "kind", "kind must be a string");
+        return hs_spec_errorf(err, "kind", "kind must be a string");
     out->kind = hs_job_kind_find(kind->valuestring);
     if (!out->kind)
-        return spec_fail(err, "kind", "unknown job kind \"%.80s\" (GET /api/v1/kinds lists them)",
-                         kind->valuestring);
+        return hs_spec_errorf(err, "kind",
+                              "unknown job kind \"%.80s\" (GET /api/v1/kinds lists them)",
+                              kind->valuestring);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, "priority");
     if (v) {
         if (!cJSON_IsNumber(v) || !is_integral(v->valuedouble))
-            return spec_fail(err, "priority", "priority must be an integer");
+            return hs_spec_errorf(err, "priority", "priority must be an integer");
         if (v->valuedouble < -1000000 || v->valuedouble > 1000000)
-            return spec_fail(err, "priority", "priority must be in [-1000000, 1000000] (got %g)",
-                             v->valuedouble);
+            return hs_spec_errorf(err, "priority",
+                                  "priority must be in [-1000000, 1000000] (got %g)",
+                                  v->valuedouble);
         out->priority = (int)v->valuedouble;
     }
     v = cJSON_GetObjectItemCaseSensitive(spec, "max_attempts");
     if (v) {
         if (!cJSON_IsNumber(v) || !is_integral(v->valuedouble))
-            return spec_fail(err, "max_attempts", "max_attempts must be an integer");
+            return hs_spec_errorf(err, "max_attempts", "max_attempts must be an integer");
         if (v->valuedouble < 1 || v->valuedouble > 10)
-            return spec_fail(err, "max_attempts", "max_attempts must be in [1, 10] (got %g)",
-                             v->valuedouble);
+            return hs_spec_errorf(err, "max_attempts", "max_attempts must be in [1, 10] (got %g)",
+                                  v->valuedouble);
         out->max_attempts = (int)v->valuedouble;
     }
     v = cJSON_GetObjectItemCaseSensitive(spec, "client_id");
     if (v) {
         if (!cJSON_IsString(v))
-            return spec_fail(err, "client_id", "client_id must be a string");
+            return hs_spec_errorf(err, "client_id", "client_id must be a string");
         size_t len = strlen(v->valuestring);
         if (len == 0 || len > 200)
-            return spec_fail(err, "client_id", "client_id must be 1..200 characters");
+            return hs_spec_errorf(err, "client_id", "client_id must be 1..200 characters");
         out->client_id = v->valuestring;
     }
     return hs_spec_validate(out->kind, spec, env, err);

@@ -1,4 +1,5 @@
-/* hs_store: opening, migrating and sharing the SQLite database (see store.h). */
+/* hs_store: opening, migrating and sharing the SQLite database, and the statement helpers
+ * the table stores share (see store.h). */
 #include "store.h"
 #include "embedded_files.h"
 #include "errors.h"
@@ -292,6 +293,25 @@ int hs_store_write_end(hs_store *s, bool commit, char *err, size_t errlen)
     return rc;
 }
 
+int hs_store_write_finish(hs_store *s, int rc, char *err, size_t errlen)
+{
+    if (hs_store_write_end(s, rc >= 0, err, errlen) != 0)
+        return -1;
+    return rc;
+}
+
+sqlite3_stmt *hs_store_write_stmt(hs_store *s, const char *sql, hs_db **db, char *err,
+                                  size_t errlen)
+{
+    *db = hs_store_write_begin(s, err, errlen);
+    if (!*db)
+        return NULL;
+    sqlite3_stmt *st = hs_db_stmt(*db, sql, err, errlen);
+    if (!st)
+        hs_store_write_end(s, false, NULL, 0);
+    return st;
+}
+
 int hs_store_checkpoint(hs_store *s, char *err, size_t errlen)
 {
     hs_db *db = hs_store_reader(s, err, errlen);
@@ -420,6 +440,58 @@ int hs_db_exec(hs_db *db, const char *sql, char *err, size_t errlen)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return hs_errf(err, errlen, "database: %s (in: %.80s)", sqlite3_errmsg(db->handle), sql);
+    return 0;
+}
+
+int hs_db_errf(hs_db *db, const char *what, char *err, size_t errlen)
+{
+    return hs_errf(err, errlen, "database: %s: %s", what, sqlite3_errmsg(db->handle));
+}
+
+int hs_db_step_done(hs_db *db, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : hs_db_errf(db, what, err, errlen);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int hs_db_step_int64(hs_db *db, sqlite3_stmt *st, int64_t *value, const char *what, char *err,
+                     size_t errlen)
+{
+    int step = sqlite3_step(st);
+    int64_t v = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : hs_db_errf(db, what, err, errlen);
+    sqlite3_reset(st);
+    if (value)
+        *value = v;
+    return rc;
+}
+
+int hs_db_rows_json(hs_db *db, sqlite3_stmt *st, hs_row_json_fn row_json, void *arg,
+                    const char *what, cJSON **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    cJSON *arr = cJSON_CreateArray();
+    int step = SQLITE_NOMEM;
+    while (arr && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *row = row_json(st, arg);
+        if (!row) {
+            step = SQLITE_NOMEM;
+            break;
+        }
+        cJSON_AddItemToArray(arr, row);
+    }
+    int rc = 0;
+    if (step == SQLITE_NOMEM)
+        rc = hs_errf(err, errlen, "out of memory %s", what);
+    else if (step != SQLITE_DONE)
+        rc = hs_db_errf(db, what, err, errlen);
+    sqlite3_reset(st);
+    if (rc != 0) {
+        cJSON_Delete(arr);
+        return -1;
+    }
+    *out = arr;
     return 0;
 }
 

@@ -2,12 +2,16 @@
  * schema/ (embedded) applied at open (PRAGMA user_version). Writes go through one writer
  * connection serialised by a mutex (so writers never sleep in SQLite's busy handler); reads use
  * one connection per thread, opened lazily. Statements are prepared once per connection and
- * cached by their SQL text's address (pass string literals). This file knows no table. */
+ * cached by their SQL text's address (pass string literals). Also the statement dance every
+ * store repeats: ending a write with its result, stepping a statement to completion, reading a
+ * single-row integer, collecting rows into a JSON array. This file knows no table. */
 #ifndef HS_STORE_H
 #define HS_STORE_H
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hs_store hs_store;
 typedef struct hs_db hs_db; /* a connection plus its statement cache */
@@ -24,6 +28,14 @@ hs_db *hs_store_reader(hs_store *store, char *err, size_t errlen);
  * with hs_store_write_end(commit or not), which also releases the writer. */
 hs_db *hs_store_write_begin(hs_store *store, char *err, size_t errlen);
 int hs_store_write_end(hs_store *store, bool commit, char *err, size_t errlen);
+/* hs_store_write_end for a write whose outcome is rc: commits when rc >= 0, else rolls back.
+ * Returns rc, or -1 with err when the commit fails. */
+int hs_store_write_finish(hs_store *store, int rc, char *err, size_t errlen);
+/* hs_store_write_begin, then the cached statement for sql on the writer (*db): the start of a
+ * write of one statement. NULL with err (and no transaction left open) on failure; else end
+ * it with hs_store_write_finish. */
+sqlite3_stmt *hs_store_write_stmt(hs_store *store, const char *sql, hs_db **db, char *err,
+                                  size_t errlen);
 
 /* Copies the WAL back into the database (a PASSIVE checkpoint on this thread's read
  * connection), so the writer's commits never pay for it; the daemon calls this from its
@@ -42,6 +54,22 @@ sqlite3 *hs_db_handle(hs_db *db);
 sqlite3_stmt *hs_db_stmt(hs_db *db, const char *sql, char *err, size_t errlen);
 /* Runs one cached statement without parameters (BEGIN, COMMIT, ...); 0 or -1 with err. */
 int hs_db_exec(hs_db *db, const char *sql, char *err, size_t errlen);
+
+/* "database: <what>: <SQLite's last message on db>" into err; returns -1. */
+int hs_db_errf(hs_db *db, const char *what, char *err, size_t errlen);
+/* Steps st once expecting no row (INSERT, UPDATE, DELETE), then resets it: 0 on SQLITE_DONE,
+ * else -1 with hs_db_errf(what). */
+int hs_db_step_done(hs_db *db, sqlite3_stmt *st, const char *what, char *err, size_t errlen);
+/* Steps st for its first row, then resets it: 1 with column 0 as an integer in *value (when
+ * value is not NULL), 0 when there is no row (*value = 0), -1 with hs_db_errf(what). */
+int hs_db_step_int64(hs_db *db, sqlite3_stmt *st, int64_t *value, const char *what, char *err,
+                     size_t errlen);
+/* Steps st through all its rows, then resets it: *out = a new array of row_json(st, arg) for
+ * each row. 0, or -1 with *out NULL and err ("out of memory <what>" when row_json or the array
+ * could not be made, else hs_db_errf(what)). */
+typedef cJSON *(*hs_row_json_fn)(sqlite3_stmt *st, void *arg);
+int hs_db_rows_json(hs_db *db, sqlite3_stmt *st, hs_row_json_fn row_json, void *arg,
+                    const char *what, cJSON **out, char *err, size_t errlen);
 
 /* Text of column i as a C string ("" for NULL). */
 const char *hs_col_text(sqlite3_stmt *st, int i);

@@ -341,19 +341,13 @@ int hs_workers_set_paused(hs_worker_pool *pool, bool paused, char *err, size_t e
     static const char sql[] =
         "INSERT INTO daemon_state (key, value) VALUES ('paused', ?1)"
         " ON CONFLICT (key) DO UPDATE SET value=excluded.value";
-    hs_db *db = hs_store_write_begin(pool->store, err, errlen);
-    if (!db)
+    hs_db *db;
+    sqlite3_stmt *st = hs_store_write_stmt(pool->store, sql, &db, err, errlen);
+    if (!st)
         return -1;
-    int rc = -1;
-    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
-    if (st) {
-        sqlite3_bind_text(st, 1, paused ? "1" : "0", -1, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE
-                 ? 0 : hs_errf(err, errlen, "database: storing the pause flag: %s",
-                               sqlite3_errmsg(hs_db_handle(db)));
-        sqlite3_reset(st);
-    }
-    if (hs_store_write_end(pool->store, rc == 0, err, errlen) != 0)
+    sqlite3_bind_text(st, 1, paused ? "1" : "0", -1, SQLITE_STATIC);
+    int rc = hs_db_step_done(db, st, "storing the pause flag", err, errlen);
+    if (hs_store_write_finish(pool->store, rc, err, errlen) != 0)
         return -1;
     if (rc == 0) {
         atomic_store(&pool->paused, paused);

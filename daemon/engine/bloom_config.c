@@ -5,6 +5,7 @@
  * Two spellings of one key with different values are an error rather than a silent pick. */
 #include "bloom_config.h"
 #include "errors.h"
+#include "file_io.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -150,37 +151,11 @@ int hs_bloom_config_parse(const char *json, size_t len, hs_bloom_config *cfg, ch
 
 int hs_bloom_config_load(const char *path, hs_bloom_config *cfg, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return hs_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (16u << 20)) {
-                rc = hs_errf(err, errlen, "%s: larger than 16 MiB", path);
-                break;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                rc = hs_errf(err, errlen, "%s: out of memory", path);
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 4096, fp);
-        n += got;
-        if (got < 4096) {
-            if (ferror(fp))
-                rc = hs_errf(err, errlen, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(fp);
-    if (rc == 0)
-        rc = parse_named(buf ? buf : "", n, path, cfg, err, errlen);
+    size_t n;
+    char *buf = hs_read_file(path, NULL, 16u << 20, &n, err, errlen);
+    if (!buf)
+        return -1;
+    int rc = parse_named(buf, n, path, cfg, err, errlen);
     free(buf);
     return rc;
 }

@@ -6,10 +6,9 @@
 #include "bloom_config.h"
 #include "demo_tokenizer.h"
 #include "errors.h"
+#include "file_io.h"
 #include "safetensors.h"
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -374,33 +373,6 @@ static int write_safetensors(const demo_weights *w, const char *path, char *err,
     return rc;
 }
 
-static int write_text_file(const char *path, const char *text, char *err, size_t errlen)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return hs_errf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-    size_t n = strlen(text), off = 0;
-    while (off < n) {
-        ssize_t k = write(fd, text + off, n - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            int e = errno;
-            close(fd);
-            return hs_errf(err, errlen, "%s: write failed: %s", path, strerror(e));
-        }
-        off += (size_t)k;
-    }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        return hs_errf(err, errlen, "%s: fsync failed: %s", path, strerror(e));
-    }
-    if (close(fd) != 0)
-        return hs_errf(err, errlen, "%s: close failed: %s", path, strerror(errno));
-    return 0;
-}
-
 static const char tokenizer_config_json[] =
     "{\n  \"tokenizer_class\": \"BloomTokenizerFast\",\n  \"unk_token\": \"<unk>\",\n"
     "  \"bos_token\": \"<s>\",\n  \"eos_token\": \"</s>\",\n  \"pad_token\": \"<pad>\",\n"
@@ -424,12 +396,13 @@ static int write_files(const char *dir, char *err, size_t errlen)
     if (!tok)
         return -1;
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    rc = write_text_file(path, tok, err, errlen);
+    rc = hs_write_file_synced(path, tok, strlen(tok), err, errlen);
     free(tok);
     if (rc != 0)
         return -1;
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    if (write_text_file(path, tokenizer_config_json, err, errlen) != 0)
+    if (hs_write_file_synced(path, tokenizer_config_json, sizeof tokenizer_config_json - 1, err,
+                             errlen) != 0)
         return -1;
     hs_bloom_config cfg = {
         .vocab_size = V, .hidden_size = C, .n_head = H, .n_layer = L, .head_dim = D,
@@ -438,39 +411,6 @@ static int write_files(const char *dir, char *err, size_t errlen)
         .torch_dtype = "float32"};
     snprintf(path, sizeof path, "%s/config.json", dir);
     return hs_bloom_config_write(&cfg, path, err, errlen);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tree(const char *dir)
-{
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int fsync_parent(const char *dir, char *err, size_t errlen)
-{
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (!slash)
-        snprintf(parent, sizeof parent, ".");
-    else if (slash == parent)
-        parent[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return hs_errf(err, errlen, "%s: cannot open: %s", parent, strerror(errno));
-    int rc = fsync(fd) == 0 ? 0 : hs_errf(err, errlen, "%s: fsync failed: %s", parent,
-                                         strerror(errno));
-    close(fd);
-    return rc;
 }
 
 int hs_demo_model_write(const char *out_dir, bool force, char *err, size_t errlen)
@@ -489,16 +429,16 @@ int hs_demo_model_write(const char *out_dir, bool force, char *err, size_t errle
         return hs_errf(err, errlen, "%s already exists (use --force to replace it)", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid());
     snprintf(old, sizeof old, "%s.old.%ld", dir, (long)getpid());
-    remove_tree(tmp);
+    hs_remove_tree(tmp);
     if (mkdir(tmp, 0755) != 0)
         return hs_errf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
     if (write_files(tmp, err, errlen) != 0) {
-        remove_tree(tmp);
+        hs_remove_tree(tmp);
         return -1;
     }
     if (exists && rename(dir, old) != 0) {
         int e = errno;
-        remove_tree(tmp);
+        hs_remove_tree(tmp);
         return hs_errf(err, errlen, "%s: cannot move the old directory aside: %s", dir,
                        strerror(e));
     }
@@ -507,11 +447,11 @@ int hs_demo_model_write(const char *out_dir, bool force, char *err, size_t errle
         if (exists && rename(old, dir) != 0)
             return hs_errf(err, errlen, "%s: rename failed (%s); the old model is at %s", dir,
                            strerror(e), old);
-        remove_tree(tmp);
+        hs_remove_tree(tmp);
         return hs_errf(err, errlen, "%s: cannot rename %s into place: %s", dir, tmp,
                        strerror(e));
     }
     if (exists)
-        remove_tree(old);
-    return fsync_parent(dir, err, errlen);
+        hs_remove_tree(old);
+    return hs_fsync_parent_dir(dir, err, errlen);
 }

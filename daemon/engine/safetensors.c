@@ -5,6 +5,7 @@
  * with or without the `transformer.` prefix. Format facts: ../shared/BLOOM.md §4.
  * Writing lives in safetensors_write.c, conversions in safetensors_convert.c. */
 #include "errors.h"
+#include "file_io.h"
 #include "safetensors.h"
 #include "safetensors_internal.h"
 #include <cjson/cJSON.h>
@@ -511,51 +512,6 @@ hs_st_set *hs_st_open_file(const char *path, char *err, size_t errlen)
     return set;
 }
 
-/* Reads a whole small file (the index) into a NUL-terminated buffer. */
-static char *read_text_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        hs_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > max + 8192) {
-                hs_errf(err, errlen, "%s: larger than %zu bytes", path, max);
-                free(buf);
-                fclose(fp);
-                return NULL;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                hs_errf(err, errlen, "%s: out of memory", path);
-                free(buf);
-                fclose(fp);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 4096, fp);
-        n += got;
-        if (got < 4096)
-            break;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
-        hs_errf(err, errlen, "%s: read error", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* A shard name from the index must be a plain file name inside the directory. */
 static int shard_name_ok(const char *s)
 {
@@ -565,7 +521,7 @@ static int shard_name_ok(const char *s)
 static hs_st_set *open_sharded(const char *dir, const char *index_path, char *err, size_t errlen)
 {
     size_t len;
-    char *text = read_text_file(index_path, 64u << 20, &len, err, errlen);
+    char *text = hs_read_file(index_path, NULL, 64u << 20, &len, err, errlen);
     if (!text)
         return NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);

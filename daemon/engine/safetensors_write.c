@@ -3,6 +3,7 @@
  * "__metadata__" first, then tensors in the reference writer's order (descending dtype
  * alignment, then name), right-padded with spaces to a multiple of 8 bytes. */
 #include "errors.h"
+#include "file_io.h"
 #include "safetensors.h"
 #include "safetensors_internal.h"
 #include <errno.h>
@@ -275,26 +276,6 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-static int fsync_parent_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int hs_st_writer_write(hs_st_writer *w, const char *path, char *err, size_t errlen)
 {
     int has_format = 0;
@@ -383,8 +364,8 @@ int hs_st_writer_write(hs_st_writer *w, const char *path, char *err, size_t errl
         unlink(tmp);
         goto out;
     }
-    if (fsync_parent_dir(path) != 0)
-        rc = hs_errf(err, errlen, "%s: fsync of its directory failed: %s", path, strerror(errno));
+    if (hs_fsync_parent_dir(path, err, errlen) != 0)
+        rc = -1;
 out:
     free(h.p);
     free(order);

@@ -2,12 +2,11 @@
 #include "surgery_checkpoint.h"
 #include "bloom_config.h"
 #include "errors.h"
+#include "file_io.h"
 #include "safetensors.h"
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,101 +32,15 @@ void hs_surgery_state_free(hs_surgery_state *st)
 
 /* ---- small file helpers ------------------------------------------------------------- */
 
-static int fsync_path(const char *path, char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return hs_errf(err, errlen, "%s: cannot open for fsync: %s", path, strerror(errno));
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    if (rc != 0)
-        return hs_errf(err, errlen, "%s: fsync failed: %s", path, strerror(saved));
-    return 0;
-}
-
-static int write_file_synced(const char *path, const void *data, size_t len, char *err,
-                             size_t errlen)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return hs_errf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int saved = errno;
-            close(fd);
-            return hs_errf(err, errlen, "%s: write failed: %s", path, strerror(saved));
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (fsync(fd) != 0) {
-        int saved = errno;
-        close(fd);
-        return hs_errf(err, errlen, "%s: fsync failed: %s", path, strerror(saved));
-    }
-    if (close(fd) != 0)
-        return hs_errf(err, errlen, "%s: close failed: %s", path, strerror(errno));
-    return 0;
-}
-
-static int read_file(const char *path, char **data, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return hs_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        char *bigger = realloc(buf, cap * 2 + 1);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    int failed = !buf || ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return hs_errf(err, errlen, "%s: cannot read", path);
-    }
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return 0;
-}
-
 static int copy_file_synced(const char *src, const char *dst, char *err, size_t errlen)
 {
     char *data;
     size_t len;
-    if (read_file(src, &data, &len, err, errlen) != 0)
+    if (!(data = hs_read_file(src, NULL, 0, &len, err, errlen)))
         return -1;
-    int rc = write_file_synced(dst, data, len, err, errlen);
+    int rc = hs_write_file_synced(dst, data, len, err, errlen);
     free(data);
     return rc;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static int remove_tree(const char *path)
-{
-    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int join(char *out, size_t outlen, const char *dir, const char *name, char *err,
@@ -178,14 +91,28 @@ done:
     return rc;
 }
 
+/* Floats in the largest slice part of a head (the host buffer the state tensors go through). */
+static size_t largest_slice_part(int C, int d)
+{
+    size_t qkv = hs_slice_part_numel(HS_SLICE_QKV_W, C, d);
+    size_t dense = hs_slice_part_numel(HS_SLICE_DENSE, C, d);
+    return qkv > dense ? qkv : dense;
+}
+
+/* The state tensor of a head's slice part: k = 0 the weights, 1 and 2 AdamW's moments. */
+static void state_tensor_name(char *name, size_t len, const hs_head_slices *s,
+                              hs_slice_part part, int k)
+{
+    static const char *const suffix[3] = {"", ".exp_avg", ".exp_avg_sq"};
+    snprintf(name, len, "h.%d.head.%d.%s%s", s->layer, s->head, hs_slice_part_name(part),
+             suffix[k]);
+}
+
 static int write_state_tensors(const char *path, const hs_head_slices *slices, int n_slices,
                                hs_surgery_optimizer *opt, const hs_backend *be,
                                hs_backend_ctx *bctx, int C, int d, char *err, size_t errlen)
 {
-    size_t max_n = hs_slice_part_numel(HS_SLICE_QKV_W, C, d);
-    if (hs_slice_part_numel(HS_SLICE_DENSE, C, d) > max_n)
-        max_n = hs_slice_part_numel(HS_SLICE_DENSE, C, d);
-    float *host = malloc(max_n * sizeof(float));
+    float *host = malloc(largest_slice_part(C, d) * sizeof(float));
     hs_st_writer *w = hs_st_writer_new();
     int rc = 0;
     if (!host || !w) {
@@ -206,11 +133,9 @@ static int write_state_tensors(const char *path, const hs_head_slices *slices, i
             int64_t shape[2] = {part == HS_SLICE_QKV_W ? 3 * d : part == HS_SLICE_QKV_B ? 3 * d : C,
                                 part == HS_SLICE_QKV_W ? C : d};
             int ndim = part == HS_SLICE_QKV_B ? 1 : 2;
-            const char *suffix[3] = {"", ".exp_avg", ".exp_avg_sq"};
             for (int k = 0; k < 3; k++) {
                 char name[128];
-                snprintf(name, sizeof name, "h.%d.head.%d.%s%s", s->layer, s->head,
-                         hs_slice_part_name(part), suffix[k]);
+                state_tensor_name(name, sizeof name, s, part, k);
                 if (k == 0) {
                     if (hs_surgery_slice_download(be, bctx, s, part, C, d, host, err, errlen))
                         goto fail;
@@ -300,7 +225,7 @@ int hs_surgery_checkpoint_write(const char *checkpoints_dir, const char *name,
     if (join(tmp, sizeof tmp, checkpoints_dir, tmpname, err, errlen) ||
         join(final_dir, sizeof final_dir, checkpoints_dir, name, err, errlen))
         return -1;
-    remove_tree(tmp); /* a leftover of the same pid; absence is fine */
+    hs_remove_tree(tmp); /* a leftover of the same pid; absence is fine */
     if (mkdir(tmp, 0755) != 0)
         return hs_errf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
 
@@ -331,11 +256,11 @@ int hs_surgery_checkpoint_write(const char *checkpoints_dir, const char *name,
         goto fail;
     }
     if (join(path, sizeof path, tmp, HS_SURGERY_STATE_JSON, err, errlen) ||
-        write_file_synced(path, state_text, strlen(state_text), err, errlen))
+        hs_write_file_synced(path, state_text, strlen(state_text), err, errlen))
         goto fail;
     free(state_text);
     state_text = NULL;
-    if (fsync_path(tmp, err, errlen))
+    if (hs_fsync_path(tmp, err, errlen))
         goto fail;
 
     /* Replace an existing checkpoint of that name: move it aside first (rename cannot
@@ -345,7 +270,7 @@ int hs_surgery_checkpoint_write(const char *checkpoints_dir, const char *name,
         snprintf(tmpname, sizeof tmpname, ".old-%s-%ld", name, (long)getpid());
         if (join(old, sizeof old, checkpoints_dir, tmpname, err, errlen))
             goto fail;
-        remove_tree(old);
+        hs_remove_tree(old);
         if (rename(final_dir, old) != 0) {
             hs_errf(err, errlen, "%s: cannot move aside: %s", final_dir, strerror(errno));
             goto fail;
@@ -356,14 +281,14 @@ int hs_surgery_checkpoint_write(const char *checkpoints_dir, const char *name,
         hs_errf(err, errlen, "%s: cannot rename into place: %s", final_dir, strerror(errno));
         goto fail;
     }
-    if (fsync_path(checkpoints_dir, err, errlen))
+    if (hs_fsync_path(checkpoints_dir, err, errlen))
         return -1;
     if (had_old)
-        remove_tree(old);
+        hs_remove_tree(old);
     return 0;
 fail:
     free(state_text);
-    remove_tree(tmp);
+    hs_remove_tree(tmp);
     return -1;
 }
 
@@ -382,7 +307,7 @@ int hs_surgery_checkpoint_cleanup(const char *checkpoints_dir, char *err, size_t
         if (strncmp(e->d_name, ".tmp-", 5) != 0 && strncmp(e->d_name, ".old-", 5) != 0)
             continue;
         if (join(path, sizeof path, checkpoints_dir, e->d_name, NULL, 0) == 0)
-            remove_tree(path);
+            hs_remove_tree(path);
     }
     closedir(dir);
     return 0;
@@ -394,7 +319,7 @@ static int64_t state_step_of(const char *ckpt_dir, const char *prefix)
     char path[4096], *text;
     size_t len;
     if (join(path, sizeof path, ckpt_dir, HS_SURGERY_STATE_JSON, NULL, 0) ||
-        read_file(path, &text, &len, NULL, 0))
+        !(text = hs_read_file(path, NULL, 0, &len, NULL, 0)))
         return -1;
     cJSON *o = cJSON_ParseWithLength(text, len);
     free(text);
@@ -457,7 +382,7 @@ int hs_surgery_checkpoint_read_state(const char *ckpt_dir, hs_surgery_state *st,
     size_t len;
     memset(st, 0, sizeof *st);
     if (join(path, sizeof path, ckpt_dir, HS_SURGERY_STATE_JSON, err, errlen) ||
-        read_file(path, &text, &len, err, errlen))
+        !(text = hs_read_file(path, NULL, 0, &len, err, errlen)))
         return -1;
     cJSON *o = cJSON_ParseWithLength(text, len);
     free(text);
@@ -575,10 +500,7 @@ int hs_surgery_checkpoint_restore(const char *ckpt_dir, const hs_head_slices *sl
     hs_st_set *set = hs_st_open_file(path, err, errlen);
     if (!set)
         return -1;
-    size_t max_n = hs_slice_part_numel(HS_SLICE_QKV_W, hidden, head_dim);
-    if (hs_slice_part_numel(HS_SLICE_DENSE, hidden, head_dim) > max_n)
-        max_n = hs_slice_part_numel(HS_SLICE_DENSE, hidden, head_dim);
-    float *host = malloc(max_n * sizeof(float));
+    float *host = malloc(largest_slice_part(hidden, head_dim) * sizeof(float));
     int rc = 0;
     if (!host) {
         rc = hs_errf(err, errlen, "%s: out of memory", path);
@@ -589,11 +511,9 @@ int hs_surgery_checkpoint_restore(const char *ckpt_dir, const hs_head_slices *sl
         for (int p = 0; p < HS_SLICE_PARTS; p++) {
             hs_slice_part part = (hs_slice_part)p;
             size_t n = hs_slice_part_numel(part, hidden, head_dim);
-            const char *suffix[3] = {"", ".exp_avg", ".exp_avg_sq"};
             for (int k = 0; k < 3; k++) {
                 char name[128];
-                snprintf(name, sizeof name, "h.%d.head.%d.%s%s", s->layer, s->head,
-                         hs_slice_part_name(part), suffix[k]);
+                state_tensor_name(name, sizeof name, s, part, k);
                 const hs_st_tensor *t = hs_st_find(set, name);
                 if (!t || (size_t)t->numel != n) {
                     rc = hs_errf(err, errlen, "%s: tensor %s missing or of the wrong size", path,

@@ -1,8 +1,8 @@
 /* Corpus chunking, epoch order and micro-batch assembly for surgery (see surgery_data.h). */
 #include "surgery_data.h"
 #include "errors.h"
+#include "file_io.h"
 #include "surgery_rng.h"
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,37 +53,10 @@ int hs_surgery_corpus_load(const hs_tokenizer *tok, const char *path, int max_le
                            const char *what, hs_surgery_corpus *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return hs_errf(err, errlen, "%s: cannot open: %s", what, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    if (!text) {
-        fclose(f);
-        return hs_errf(err, errlen, "%s: out of memory", what);
-    }
-    for (;;) {
-        if (len == cap) {
-            char *bigger = realloc(text, cap * 2);
-            if (!bigger) {
-                free(text);
-                fclose(f);
-                return hs_errf(err, errlen, "%s: out of memory reading the file", what);
-            }
-            text = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    if (read_error) {
-        free(text);
-        return hs_errf(err, errlen, "%s: read error", what);
-    }
+    size_t len;
+    char *text = hs_read_file(path, what, 0, &len, err, errlen);
+    if (!text)
+        return -1;
     int rc = hs_surgery_corpus_from_text(tok, text, len, max_length, what, out, err, errlen);
     free(text);
     return rc;

@@ -15,8 +15,8 @@
  * The loaded tokenizer is never written after loading; every call keeps its own scratch, so
  * calls may run concurrently. */
 #include "errors.h"
+#include "file_io.h"
 #include "tokenizer_internal.h"
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,42 +60,11 @@ hs_tokenizer *hs_tokenizer_parse(const char *json, size_t len, char *err, size_t
 
 hs_tokenizer *hs_tokenizer_load(const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        hs_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    size_t n;
+    char *buf = hs_read_file(path, NULL, 1024u << 20, &n, err, errlen);
+    if (!buf)
         return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int bad = 0;
-    for (;;) {
-        if (n + 65536 > cap) {
-            cap = cap ? cap * 2 : (1u << 20);
-            if (cap > (1024u << 20)) {
-                hs_errf(err, errlen, "%s: larger than 1 GiB", path);
-                bad = 1;
-                break;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                hs_errf(err, errlen, "%s: out of memory", path);
-                bad = 1;
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 65536, fp);
-        n += got;
-        if (got < 65536) {
-            if (ferror(fp)) {
-                hs_errf(err, errlen, "%s: read error", path);
-                bad = 1;
-            }
-            break;
-        }
-    }
-    fclose(fp);
-    hs_tokenizer *tok = bad ? NULL : parse_named(buf ? buf : "", n, path, err, errlen);
+    hs_tokenizer *tok = parse_named(buf, n, path, err, errlen);
     free(buf);
     return tok;
 }

@@ -15,6 +15,7 @@
 #include "job_states.h"
 #include "job_store.h"
 #include "store.h"
+#include "test_store_util.h"
 
 static void test_transition_table(void **state)
 {
@@ -47,44 +48,6 @@ static void test_transition_table(void **state)
     assert_int_equal(hs_job_state_parse(NULL), -1);
 }
 
-typedef struct fixture {
-    char dir[256];
-    char db_path[320];
-    hs_store *store;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir;
-    snprintf(f->dir, sizeof f->dir, "%s/hs_core_states_XXXXXX", tmp);
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db_path, sizeof f->db_path, "%s/surgeon.db", f->dir);
-    char err[512];
-    if (hs_store_open(f->db_path, &f->store, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    hs_store_close(f->store);
-    char path[352];
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", f->db_path, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
 static int64_t submit(hs_store *s, int priority, const char *client_id, int max_attempts)
 {
     hs_job_submit_req req = {.kind = "test-steps", .spec_json = "{\"kind\":\"test-steps\",\"steps\":1}",
@@ -99,7 +62,7 @@ static int64_t submit(hs_store *s, int priority, const char *client_id, int max_
 }
 
 /* A value from the database through an independent connection. */
-static int64_t query_int(fixture *f, const char *sql, int64_t id)
+static int64_t query_int(store_fixture *f, const char *sql, int64_t id)
 {
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
@@ -112,7 +75,7 @@ static int64_t query_int(fixture *f, const char *sql, int64_t id)
     return v;
 }
 
-static const char *state_of(fixture *f, int64_t id)
+static const char *state_of(store_fixture *f, int64_t id)
 {
     static char buf[32];
     sqlite3 *db;
@@ -130,7 +93,7 @@ static const char *state_of(fixture *f, int64_t id)
 
 static void test_claim_order_priority_then_fifo(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     int64_t a = submit(f->store, 0, NULL, 3);
     int64_t b = submit(f->store, 5, NULL, 3);
     int64_t c = submit(f->store, 0, NULL, 3);
@@ -153,7 +116,7 @@ static void test_claim_order_priority_then_fifo(void **state)
 
 static void test_guarded_transitions(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     char err[512];
     int64_t id = submit(f->store, 0, NULL, 3);
     /* queued → succeeded is not allowed; running is only entered by a claim */
@@ -193,7 +156,7 @@ static void test_guarded_transitions(void **state)
 
 static void test_cancel(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     char err[512];
     int64_t running = submit(f->store, 1, NULL, 3);
     int64_t queued = submit(f->store, 0, NULL, 3);
@@ -222,7 +185,7 @@ static void test_cancel(void **state)
 
 static void test_reconcile_after_crash(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     char err[512];
     int64_t retry = submit(f->store, 3, NULL, 3);
     int64_t last = submit(f->store, 2, NULL, 1);
@@ -260,7 +223,7 @@ static void test_reconcile_after_crash(void **state)
 
 static void test_idempotent_submit(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     int64_t a = submit(f->store, 0, "client-1", 3);
     int64_t b = submit(f->store, 0, "client-1", 3);
     int64_t c = submit(f->store, 0, "client-2", 3);
@@ -271,7 +234,7 @@ static void test_idempotent_submit(void **state)
 
 static void test_migrations_are_versioned(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     assert_true(query_int(f, "PRAGMA user_version", 0) >= 1);
     assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='jobs' AND ?1=?1", 0), 1);
     /* reopening does not re-apply anything */
@@ -292,12 +255,18 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transition_table),
-        cmocka_unit_test_setup_teardown(test_claim_order_priority_then_fifo, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_guarded_transitions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reconcile_after_crash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idempotent_submit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrations_are_versioned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_order_priority_then_fifo, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_guarded_transitions, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_after_crash, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent_submit, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_migrations_are_versioned, store_fixture_setup,
+                                        store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

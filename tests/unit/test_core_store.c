@@ -14,40 +14,10 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "test_store_util.h"
 
 #define THREADS 8
 #define WRITES_PER_THREAD 50
-
-typedef struct fixture {
-    char dir[256], db_path[320];
-    hs_store *store;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : P_tmpdir;
-    snprintf(f->dir, sizeof f->dir, "%s/hs_core_store_XXXXXX", tmp);
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db_path, sizeof f->db_path, "%s/surgeon.db", f->dir);
-    char err[512];
-    if (hs_store_open(f->db_path, &f->store, err, sizeof err) != 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    hs_store_close(f->store);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
-    free(f);
-    return rc == 0 ? 0 : -1;
-}
 
 typedef struct put_arg {
     char key[64];
@@ -111,7 +81,7 @@ static void *writer_thread(void *arg)
 
 static void test_group_commit_from_threads(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     pthread_t threads[THREADS];
     worker_arg args[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -148,7 +118,7 @@ static void test_group_commit_from_threads(void **state)
 
 static void test_duplicate_in_group_fails_alone(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     char err[512];
     put_arg a = {.key = "same"}, b = {.key = "same"}, c = {.key = "other"};
     assert_int_equal(hs_store_write_grouped(f->store, put, &a, err, sizeof err), 1);
@@ -159,7 +129,7 @@ static void test_duplicate_in_group_fails_alone(void **state)
 
 static void test_statement_cache_reuses(void **state)
 {
-    fixture *f = *state;
+    store_fixture *f = *state;
     char err[512];
     hs_db *db = hs_store_reader(f->store, err, sizeof err);
     assert_non_null(db);
@@ -176,9 +146,12 @@ static void test_statement_cache_reuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_group_commit_from_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_in_group_fails_alone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_statement_cache_reuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_from_threads, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_in_group_fails_alone, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_statement_cache_reuses, store_fixture_setup,
+                                        store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@ static int setup(void **state)
 {
     static demo_fixture f;
     char err[HS_ERR_LEN];
-    td_mkdtemp(f.dir, sizeof f.dir);
+    assert_int_equal(tu_mkdtemp(f.dir, sizeof f.dir, "hs_diag_test"), 0);
     snprintf(f.model_dir, sizeof f.model_dir, "%s/demo", f.dir);
     if (hs_demo_model_write(f.model_dir, false, err, sizeof err) != 0)
         fail_msg("demo model: %s", err);
@@ -51,7 +51,7 @@ static int teardown(void **state)
     demo_fixture *f = *state;
     hs_bloom_free(f->m);
     hs_cpu_backend.shutdown(f->ctx);
-    td_rm_tree(f->dir);
+    tu_rm_tree(f->dir);
     return 0;
 }
 

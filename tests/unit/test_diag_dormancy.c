@@ -91,7 +91,7 @@ static void test_dormancy_on_hand_built_weights(void **state)
 {
     (void)state;
     char tmp[512], dir[600], err[HS_ERR_LEN];
-    td_mkdtemp(tmp, sizeof tmp);
+    assert_int_equal(tu_mkdtemp(tmp, sizeof tmp, "hs_diag_test"), 0);
     snprintf(dir, sizeof dir, "%s/m", tmp);
     assert_int_equal(hs_demo_model_write(dir, false, err, sizeof err), 0);
     rewrite_mlp(dir);
@@ -136,7 +136,7 @@ static void test_dormancy_on_hand_built_weights(void **state)
     hs_diagnosis_free(&d);
     hs_bloom_free(m);
     hs_cpu_backend.shutdown(ctx);
-    td_rm_tree(tmp);
+    tu_rm_tree(tmp);
 }
 
 int main(void)

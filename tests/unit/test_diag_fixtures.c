@@ -118,10 +118,10 @@ static void test_against_hf_fixtures(void **state)
     for (size_t i = 0; i < sizeof fixture_models / sizeof fixture_models[0]; i++) {
         char rel[256], dir[4096], err[HS_ERR_LEN];
         snprintf(rel, sizeof rel, "tests/reference/forward/%s.json", fixture_models[i]);
-        cJSON *fx = td_load_json(rel);
+        cJSON *fx = tu_read_json(rel);
         if (!fx)
             fail_msg("fixture %s is missing (python3 tests/reference/make_fixtures.py)", rel);
-        td_path(dir, sizeof dir, get(fx, "model_dir")->valuestring);
+        tu_repo_path(dir, sizeof dir, get(fx, "model_dir")->valuestring);
         hs_bloom_model *m = hs_bloom_load(dir, &hs_cpu_backend, ctx, err, sizeof err);
         if (!m)
             fail_msg("loading %s: %s", dir, err);

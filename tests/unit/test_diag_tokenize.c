@@ -17,7 +17,7 @@ static int setup(void **state)
 {
     static fixture f;
     char dir[4096], err[HS_ERR_LEN];
-    td_path(dir, sizeof dir, "tests/reference/models/tiny-h4-f32");
+    tu_repo_path(dir, sizeof dir, "tests/reference/models/tiny-h4-f32");
     f.ctx = td_cpu();
     f.m = hs_bloom_load(dir, &hs_cpu_backend, f.ctx, err, sizeof err);
     if (!f.m)

@@ -18,16 +18,13 @@ static char g_dir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/hs_test_formats_cmd.XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tu_mkdtemp(g_dir, sizeof g_dir, "hs_test_formats_cmd");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_rm_tree(g_dir);
 }
 
 /* Runs the command with stdout captured; returns its exit status, output in *out. */
@@ -45,27 +42,19 @@ static int run_captured(int argc, char **argv, char **out, size_t *out_len)
     fflush(stdout);
     assert_int_equal(dup2(saved, 1), 1);
     close(saved);
-    *out = tf_read_file(path, out_len);
+    *out = tu_read_file(path, out_len);
     assert_non_null(*out);
     return rc;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    assert_int_equal(fclose(fp), 0);
 }
 
 static void test_encode_and_decode_cases(void **state)
 {
     (void)state;
     char model[4096], cases_path[4096];
-    tf_repo_path(model, sizeof model, "tests/reference/tokenizer");
-    tf_repo_path(cases_path, sizeof cases_path, "tests/reference/tokenizer/cases.json");
+    tu_repo_path(model, sizeof model, "tests/reference/tokenizer");
+    tu_repo_path(cases_path, sizeof cases_path, "tests/reference/tokenizer/cases.json");
     size_t len;
-    char *text = tf_read_file(cases_path, &len);
+    char *text = tu_read_file(cases_path, &len);
     assert_non_null(text);
     cJSON *cases = cJSON_ParseWithLength(text, len);
     free(text);
@@ -86,7 +75,7 @@ static void test_encode_and_decode_cases(void **state)
         unsigned char *in = tf_b64_decode((raw ? raw : cJSON_GetObjectItem(c, "text_b64"))->valuestring, &in_len);
         char in_path[512], ids_path[512];
         snprintf(in_path, sizeof in_path, "%s/in.txt", g_dir);
-        write_file(in_path, in, in_len);
+        tu_write_file(in_path, in, in_len);
         char *argv[] = {"tokenize", "--model", model, "--text-file", in_path};
         char *out;
         size_t out_len;
@@ -101,7 +90,7 @@ static void test_encode_and_decode_cases(void **state)
         /* decode HF's ids */
         char *ids_text = cJSON_PrintUnformatted(want_ids);
         snprintf(ids_path, sizeof ids_path, "%s/ids.json", g_dir);
-        write_file(ids_path, ids_text, strlen(ids_text));
+        tu_write_file(ids_path, ids_text, strlen(ids_text));
         free(ids_text);
         char *argv2[] = {"tokenize", "--model", model, "--decode", "--ids-file", ids_path};
         assert_int_equal(run_captured(6, argv2, &out, &out_len), 0);
@@ -122,7 +111,7 @@ static void test_usage_and_errors(void **state)
 {
     (void)state;
     char model[4096], path[512];
-    tf_repo_path(model, sizeof model, "tests/reference/tokenizer");
+    tu_repo_path(model, sizeof model, "tests/reference/tokenizer");
     char *out;
     size_t len;
     char *no_model[] = {"tokenize"};
@@ -139,14 +128,14 @@ static void test_usage_and_errors(void **state)
     assert_int_equal(run_captured(4, no_dir, &out, &len), 1);
     free(out);
     snprintf(path, sizeof path, "%s/bad_ids.json", g_dir);
-    write_file(path, "[1, 2.5]", 8);
+    tu_write_file(path, "[1, 2.5]", 8);
     char *bad_ids[] = {"tokenize", "--model", model, "--decode", "--ids-file", path};
     assert_int_equal(run_captured(6, bad_ids, &out, &len), 1);
     free(out);
-    write_file(path, "[5000]", 6);
+    tu_write_file(path, "[5000]", 6);
     assert_int_equal(run_captured(6, bad_ids, &out, &len), 1);
     free(out);
-    write_file(path, "{}", 2);
+    tu_write_file(path, "{}", 2);
     assert_int_equal(run_captured(6, bad_ids, &out, &len), 1);
     free(out);
 }

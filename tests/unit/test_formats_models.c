@@ -32,36 +32,22 @@ static char g_tmp[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/hs_test_formats_models.XXXXXX");
-    return mkdtemp(g_tmp) ? 0 : -1;
+    return tu_mkdtemp(g_tmp, sizeof g_tmp, "hs_test_formats_models");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static uint64_t fnv1a64(const float *v, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < n * sizeof(float); i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return tu_rm_tree(g_tmp);
 }
 
 static cJSON *load_expected(const char *model)
 {
     char rel[256], path[4096];
     snprintf(rel, sizeof rel, "tests/reference/models/%s.expected.json", model);
-    tf_repo_path(path, sizeof path, rel);
+    tu_repo_path(path, sizeof path, rel);
     size_t len;
-    char *text = tf_read_file(path, &len);
+    char *text = tu_read_file(path, &len);
     assert_non_null(text);
     cJSON *j = cJSON_ParseWithLength(text, len);
     free(text);
@@ -73,7 +59,7 @@ static void model_dir(char *out, size_t n, const char *model)
 {
     char rel[256];
     snprintf(rel, sizeof rel, "tests/reference/models/%s", model);
-    tf_repo_path(out, n, rel);
+    tu_repo_path(out, n, rel);
 }
 
 /* Compares every tensor of set with the expected JSON's "tensors". */
@@ -99,7 +85,8 @@ static void check_against_expected(const hs_st_set *set, const cJSON *tensors, i
         char err[512];
         assert_int_equal(hs_st_to_f32(t, v, err, sizeof err), 0);
         char hex[17];
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a64(v, (size_t)t->numel));
+        snprintf(hex, sizeof hex, "%016llx",
+                 (unsigned long long)tu_fnv1a64_f32(v, (size_t)t->numel));
         if (strcmp(hex, cJSON_GetObjectItem(e, "fnv1a64")->valuestring) != 0)
             fprintf(stderr, "tensor %s: fnv %s, HF %s\n", t->name, hex,
                     cJSON_GetObjectItem(e, "fnv1a64")->valuestring);
@@ -228,14 +215,7 @@ static void make_broken_model(const char *dir, const char *drop, const char *res
         char from[4200];
         snprintf(from, sizeof from, "%s/%s", src, copy[i]);
         snprintf(path, sizeof path, "%s/%s", dir, copy[i]);
-        size_t len;
-        char *text = tf_read_file(from, &len);
-        assert_non_null(text);
-        FILE *fp = fopen(path, "wb");
-        assert_non_null(fp);
-        assert_int_equal(fwrite(text, 1, len, fp), len);
-        assert_int_equal(fclose(fp), 0);
-        free(text);
+        tu_copy_file(from, path);
     }
     hs_st_set *set = hs_st_open_dir(src, err, sizeof err);
     assert_non_null(set);

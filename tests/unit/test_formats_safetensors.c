@@ -10,6 +10,7 @@
  *   names, non-string metadata, bytes after the last tensor, end before begin, bad JSON, a shard
  *   missing a tensor its index names, a shard name escaping the directory. */
 #include "safetensors.h"
+#include "test_util.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,16 +27,13 @@ static char g_dir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/hs_test_formats_st.XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tu_mkdtemp(g_dir, sizeof g_dir, "hs_test_formats_st");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_rm_tree(g_dir);
 }
 
 static void path_in_dir(char *out, size_t n, const char *name)
@@ -147,10 +145,7 @@ static void test_bad_files(void **state)
                       "after its JSON", NULL);
     /* shorter than the 8-byte length */
     path_in_dir(path, sizeof path, "tiny.safetensors");
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite("\x02\0\0", 1, 3, fp), 3);
-    assert_int_equal(fclose(fp), 0);
+    tu_write_file(path, "\x02\0\0", 3);
     assert_null(hs_st_open_file(path, err, sizeof err));
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "truncated"));

@@ -19,15 +19,15 @@ static int setup(void **state)
 {
     (void)state;
     char path[4096], err[512] = "";
-    tf_repo_path(path, sizeof path, "tests/reference/tokenizer/tokenizer.json");
+    tu_repo_path(path, sizeof path, "tests/reference/tokenizer/tokenizer.json");
     g_tok = hs_tokenizer_load(path, err, sizeof err);
     if (!g_tok) {
         fprintf(stderr, "load failed: %s\n", err);
         return -1;
     }
-    tf_repo_path(path, sizeof path, "tests/reference/tokenizer/cases.json");
+    tu_repo_path(path, sizeof path, "tests/reference/tokenizer/cases.json");
     size_t len;
-    char *text = tf_read_file(path, &len);
+    char *text = tu_read_file(path, &len);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", path);
         return -1;

@@ -1,48 +1,8 @@
-/* Helpers shared by the test_formats_*.c unit tests: reading files relative to HS_REPO_ROOT,
- * base64 decoding (for tests/reference/tokenizer/cases.json) and temporary directories. */
+/* Helpers of the test_formats_*.c unit tests on top of test_util.h (repository paths, files,
+ * temporary directories): base64 decoding, for tests/reference/tokenizer/cases.json. */
 #ifndef TEST_FORMATS_UTIL_H
 #define TEST_FORMATS_UTIL_H
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* Path of a file in the repository (HS_REPO_ROOT, else the working directory). */
-static inline void tf_repo_path(char *out, size_t outlen, const char *rel)
-{
-    const char *root = getenv("HS_REPO_ROOT");
-    snprintf(out, outlen, "%s/%s", root && *root ? root : ".", rel);
-}
-
-/* Whole file, NUL-terminated; NULL when it cannot be read. */
-static inline char *tf_read_file(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, fp)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(fp);
-    if (buf) {
-        buf[n] = '\0';
-        if (len)
-            *len = n;
-    }
-    return buf;
-}
+#include "test_util.h"
 
 static inline int tf_b64_value(int c)
 {

@@ -114,7 +114,7 @@ static void check_model_against(const char *model, const char *fixture)
     snprintf(rel_path, sizeof rel_path, "tests/reference/forward/%s.json", fixture);
     cJSON *fx = tg_load_json(rel_path);
     snprintf(rel_path, sizeof rel_path, "tests/reference/forward/%s.safetensors", fixture);
-    tg_path(p, sizeof p, rel_path);
+    tu_repo_path(p, sizeof p, rel_path);
     hs_st_set *logit_file = hs_st_open_file(p, err, sizeof err);
     if (!logit_file)
         fail_msg("%s", err);

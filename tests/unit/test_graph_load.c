@@ -12,17 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint64_t fnv1a64(const float *v, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    const unsigned char *b = (const unsigned char *)v;
-    for (size_t i = 0; i < n * sizeof(float); i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static const char *const MODELS[] = {"tiny-h4-f32", "tiny-h4-f16", "tiny-h4-bf16", "tiny-h6-f32",
                                      "tiny-h6-sharded"};
 
@@ -62,7 +51,7 @@ static void check_loaded_model(const char *name)
             assert_int_equal(ref->shape[d], cJSON_GetArrayItem(shape, d)->valueint);
         char hex[17];
         snprintf(hex, sizeof hex, "%016llx",
-                 (unsigned long long)fnv1a64(host + ref->offset, ref->numel));
+                 (unsigned long long)tu_fnv1a64_f32(host + ref->offset, ref->numel));
         if (strcmp(hex, tg_item(t, "fnv1a64")->valuestring) != 0)
             fail_msg("%s: tensor %s values differ from safetensors (fnv %s vs %s)", name,
                      t->string, hex, tg_item(t, "fnv1a64")->valuestring);
@@ -92,32 +81,12 @@ static void test_load_reference_models(void **state)
 
 /* ---- broken model directories ---------------------------------------------------------- */
 
-static void make_temp_dir(char *out, size_t outlen)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(out, outlen, "%s/hs_graph_test_XXXXXX", base && *base ? base : P_tmpdir);
-    assert_non_null(mkdtemp(out));
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    size_t len = 0;
-    char *data = tg_read_file(from, &len);
-    if (!data)
-        fail_msg("cannot read %s", from);
-    FILE *f = fopen(to, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-    free(data);
-}
-
 /* Copies model `name`'s files into dir, except `skip` (NULL: none). */
 static void copy_model(const char *name, const char *dir, const char *skip)
 {
     char src_dir[4096], rel[256];
     snprintf(rel, sizeof rel, "tests/reference/models/%s", name);
-    tg_path(src_dir, sizeof src_dir, rel);
+    tu_repo_path(src_dir, sizeof src_dir, rel);
     DIR *d = opendir(src_dir);
     assert_non_null(d);
     struct dirent *e;
@@ -127,26 +96,9 @@ static void copy_model(const char *name, const char *dir, const char *skip)
         char from[8192], to[8192];
         snprintf(from, sizeof from, "%s/%s", src_dir, e->d_name);
         snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
-        copy_file(from, to);
+        tu_copy_file(from, to);
     }
     closedir(d);
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char p[8192];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* Rewrites dir/model.safetensors from tiny-h4-f32's, leaving out tensor `drop` and giving
@@ -154,7 +106,7 @@ static void remove_dir(const char *dir)
 static void rewrite_weights(const char *dir, const char *drop, const char *reshape)
 {
     char src[4096], err[HS_ERR_LEN], out[8192];
-    tg_path(src, sizeof src, "tests/reference/models/tiny-h4-f32/model.safetensors");
+    tu_repo_path(src, sizeof src, "tests/reference/models/tiny-h4-f32/model.safetensors");
     hs_st_set *set = hs_st_open_file(src, err, sizeof err);
     if (!set)
         fail_msg("%s", err);
@@ -201,44 +153,44 @@ static void test_load_without_tokenizer(void **state)
 {
     (void)state;
     char dir[4096];
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_graph_test"), 0);
     copy_model("tiny-h4-f32", dir, "tokenizer.json");
     expect_load_error(dir, "tokenizer.json", dir);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 static void test_load_missing_tensor(void **state)
 {
     (void)state;
     char dir[4096];
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_graph_test"), 0);
     copy_model("tiny-h4-f32", dir, "model.safetensors");
     rewrite_weights(dir, "h.1.mlp.dense_4h_to_h.bias", NULL);
     expect_load_error(dir, "'h.1.mlp.dense_4h_to_h.bias' is missing", "model.safetensors");
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 static void test_load_wrong_shape(void **state)
 {
     (void)state;
     char dir[4096];
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_graph_test"), 0);
     copy_model("tiny-h4-f32", dir, "model.safetensors");
     rewrite_weights(dir, NULL, "h.0.self_attention.dense.weight");
     expect_load_error(dir, "h.0.self_attention.dense.weight' has shape [16, 64]",
                       "model.safetensors");
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 static void test_load_missing_dir(void **state)
 {
     (void)state;
     char dir[4096];
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_graph_test"), 0);
     char gone[4200];
     snprintf(gone, sizeof gone, "%s/no-such-model", dir);
     expect_load_error(gone, "no-such-model", NULL);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---- device ------------------------------------------------------------------------------ */
@@ -277,7 +229,7 @@ static void test_device_model_cache(void **state)
 {
     (void)state;
     char dir[4096], err[HS_ERR_LEN] = "";
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_graph_test"), 0);
     copy_model("tiny-h4-f32", dir, NULL);
     hs_device *dev = hs_device_open("cpu", err, sizeof err);
     assert_non_null(dev);
@@ -310,7 +262,7 @@ static void test_device_model_cache(void **state)
     hs_device_drop_model(dev);
     assert_null(dev->cached);
     hs_device_close(dev);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 int main(void)

@@ -91,7 +91,7 @@ static void test_train_gradients_match_hf(void **state)
     (void)state;
     char p[4096], err[HS_ERR_LEN];
     cJSON *fx = tg_load_json("tests/reference/surgery/gradients.json");
-    tg_path(p, sizeof p, "tests/reference/surgery/gradients.safetensors");
+    tu_repo_path(p, sizeof p, "tests/reference/surgery/gradients.safetensors");
     hs_st_set *ref = hs_st_open_file(p, err, sizeof err);
     if (!ref)
         fail_msg("%s", err);
@@ -162,20 +162,43 @@ static int32_t *two_chunks(int *T)
     return ids;
 }
 
+/* tiny-h6-f32 on the CPU (*be, *ctx, *m), the two fixture chunks (*ids, *T) and a trainer of
+ * the 3 targets over them as one batch of 2. */
+static hs_bloom_trainer *train_two_chunks(const hs_head_target targets[3], const hs_backend **be,
+                                          hs_backend_ctx **ctx, hs_bloom_model **m,
+                                          int32_t **ids, int *T)
+{
+    char err[HS_ERR_LEN];
+    *be = tg_cpu(ctx);
+    *m = tg_load_model("tiny-h6-f32", *be, *ctx);
+    *ids = two_chunks(T);
+    hs_bloom_trainer *tr = hs_bloom_trainer_new(*m, targets, 3, 2, *T, err, sizeof err);
+    if (!tr)
+        fail_msg("%s", err);
+    return tr;
+}
+
+static void free_two_chunks(const hs_backend *be, hs_backend_ctx *ctx, hs_bloom_model *m,
+                            int32_t *ids, hs_bloom_trainer *tr)
+{
+    free(ids);
+    hs_bloom_trainer_free(tr);
+    hs_bloom_free(m);
+    be->shutdown(ctx);
+}
+
 static void test_train_frozen_bit_identical(void **state)
 {
     (void)state;
     char err[HS_ERR_LEN];
-    hs_backend_ctx *ctx = NULL;
-    const hs_backend *be = tg_cpu(&ctx);
-    hs_bloom_model *m = tg_load_model("tiny-h6-f32", be, ctx);
-    const size_t C = (size_t)m->cfg.hidden_size, d = (size_t)m->cfg.head_dim;
-    int T = 0;
-    int32_t *ids = two_chunks(&T);
     const hs_head_target targets[] = {{1, 4}, {1, 0}, {2, 5}};
-    hs_bloom_trainer *tr = hs_bloom_trainer_new(m, targets, 3, 2, T, err, sizeof err);
-    if (!tr)
-        fail_msg("%s", err);
+    const hs_backend *be;
+    hs_backend_ctx *ctx;
+    hs_bloom_model *m;
+    int32_t *ids;
+    int T;
+    hs_bloom_trainer *tr = train_two_chunks(targets, &be, &ctx, &m, &ids, &T);
+    const size_t C = (size_t)m->cfg.hidden_size, d = (size_t)m->cfg.head_dim;
 
     const size_t bytes = m->n_params * sizeof(float);
     float *before = malloc(bytes), *after = malloc(bytes);
@@ -245,10 +268,7 @@ static void test_train_frozen_bit_identical(void **state)
     free(in_slice);
     free(before);
     free(after);
-    free(ids);
-    hs_bloom_trainer_free(tr);
-    hs_bloom_free(m);
-    be->shutdown(ctx);
+    free_two_chunks(be, ctx, m, ids, tr);
 }
 
 /* Mean NLL over the B·(T−1) shifted targets of B sequences, by the inference forward. */
@@ -291,16 +311,14 @@ static void test_train_finite_differences(void **state)
 {
     (void)state;
     char err[HS_ERR_LEN];
-    hs_backend_ctx *ctx = NULL;
-    const hs_backend *be = tg_cpu(&ctx);
-    hs_bloom_model *m = tg_load_model("tiny-h6-f32", be, ctx);
-    const size_t C = (size_t)m->cfg.hidden_size, d = (size_t)m->cfg.head_dim;
-    int T = 0;
-    int32_t *ids = two_chunks(&T);
     const hs_head_target targets[] = {{2, 3}, {0, 1}, {2, 4}};
-    hs_bloom_trainer *tr = hs_bloom_trainer_new(m, targets, 3, 2, T, err, sizeof err);
-    if (!tr)
-        fail_msg("%s", err);
+    const hs_backend *be;
+    hs_backend_ctx *ctx;
+    hs_bloom_model *m;
+    int32_t *ids;
+    int T;
+    hs_bloom_trainer *tr = train_two_chunks(targets, &be, &ctx, &m, &ids, &T);
+    const size_t C = (size_t)m->cfg.hidden_size, d = (size_t)m->cfg.head_dim;
     double loss = 0.0;
     if (hs_bloom_trainer_step(tr, ids, 2, 1.0f, &loss, err, sizeof err) != 0)
         fail_msg("%s", err);
@@ -351,10 +369,7 @@ static void test_train_finite_differences(void **state)
     printf("  %d entries, eps %.0e: max relative difference finite-difference vs trainer "
            "%.2e (tol %.0e + %.0e abs)\n",
            checked, (double)FD_EPS, worst, FD_REL_TOL, FD_ABS_TOL);
-    free(ids);
-    hs_bloom_trainer_free(tr);
-    hs_bloom_free(m);
-    be->shutdown(ctx);
+    free_two_chunks(be, ctx, m, ids, tr);
 }
 
 static void expect_new_error(hs_bloom_model *m, const hs_head_target *t, int n, int B, int T,

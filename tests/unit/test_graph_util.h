@@ -1,13 +1,10 @@
-/* Helpers shared by the BLOOM graph's unit tests (test_graph_*.c): repository paths, reading
- * the HF reference fixtures of tests/reference/ (JSON through cJSON, tensors through the
- * safetensors reader), error measures, and a CPU device. Static functions only: each test
- * binary includes this header once. */
+/* Helpers of the BLOOM graph's unit tests (test_graph_*.c) on top of test_util.h: reading the
+ * HF reference fixtures of tests/reference/ (JSON fields, tensors through the safetensors
+ * reader, the reference models), error measures, and a CPU device. Static functions only:
+ * each test binary includes this header once. */
 #ifndef TEST_GRAPH_UTIL_H
 #define TEST_GRAPH_UTIL_H
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "test_util.h"
 
 #include "bloom_forward.h"
 #include "bloom_model.h"
@@ -20,53 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* path = $HS_REPO_ROOT/rel (or ./rel). */
-static inline void tg_path(char *out, size_t outlen, const char *rel)
-{
-    const char *root = getenv("HS_REPO_ROOT");
-    snprintf(out, outlen, "%s/%s", root && *root ? root : ".", rel);
-}
-
-static inline char *tg_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    long n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        if (len)
-            *len = (size_t)n;
-    }
-    return buf;
-}
-
 /* Parses a JSON fixture under the repository root; fails the test if it is missing. */
 static inline cJSON *tg_load_json(const char *rel)
 {
-    char p[4096];
-    tg_path(p, sizeof p, rel);
-    char *text = tg_read_file(p, NULL);
-    if (!text)
-        fail_msg("fixture %s is missing (see tests/reference/README.md)", p);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
+    cJSON *j = tu_read_json(rel);
     if (!j)
-        fail_msg("fixture %s is not valid JSON", p);
+        fail_msg("fixture %s is missing (see tests/reference/README.md)", rel);
     return j;
 }
 
@@ -153,7 +109,7 @@ static inline hs_bloom_model *tg_load_model(const char *name, const hs_backend *
 {
     char rel[512], p[4096], err[HS_ERR_LEN];
     snprintf(rel, sizeof rel, "tests/reference/models/%s", name);
-    tg_path(p, sizeof p, rel);
+    tu_repo_path(p, sizeof p, rel);
     hs_bloom_model *m = hs_bloom_load(p, be, ctx, err, sizeof err);
     if (!m)
         fail_msg("loading %s: %s", name, err);

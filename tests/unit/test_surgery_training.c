@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "bloom_model.h"
+#include "test_util.h"
 #include "safetensors.h"
 #include "surgery_loop.h"
 
@@ -56,35 +57,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static cJSON *read_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
-    fclose(f);
-    cJSON *j = NULL;
-    if (buf && got == (size_t)n)
-        j = cJSON_ParseWithLength(buf, got);
-    free(buf);
-    return j;
-}
-
-static uint64_t fnv1a64(const float *x, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)x;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n * sizeof(float); i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static const char *strip_prefix(const char *name)
 {
     return strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
@@ -98,21 +70,6 @@ static hs_bloom_model *load_model(const char *dir)
         fail_msg("loading %s: %s", dir, err);
     return m;
 }
-
-static void make_temp_dir(char *buf, size_t len)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(buf, len, "%s/hs_surgery_test_XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
-    assert_non_null(mkdtemp(buf));
-}
-
-static int rm_entry(const char *p, const struct stat *s, int f, struct FTW *w)
-{
-    (void)s; (void)f; (void)w;
-    return remove(p);
-}
-
-static void remove_dir(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* ---- recording hooks ----------------------------------------------------------------- */
 
@@ -144,7 +101,7 @@ static bool rec_stop(void *arg)
 
 static void five_steps_match_transformers(bool fuse)
 {
-    cJSON *fx = read_json(STEPS_JSON);
+    cJSON *fx = tu_read_json(STEPS_JSON);
     assert_non_null(fx);
     hs_bloom_model *m = load_model(MODEL_DIR);
     char err[512];
@@ -180,7 +137,7 @@ static void five_steps_match_transformers(bool fuse)
                              cJSON_GetArrayItem(cJSON_GetArrayItem(chunks, c), t)->valueint);
 
     char dir[512];
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_surgery_test"), 0);
     recorder rec = {0};
     hs_surgery_hooks hooks = {.arg = &rec, .on_step = rec_step};
     hs_surgery_outcome out;
@@ -266,7 +223,7 @@ static void five_steps_match_transformers(bool fuse)
         assert_non_null(t);
         char hex[17];
         snprintf(hex, sizeof hex, "%016llx",
-                 (unsigned long long)fnv1a64(m->param_memory + t->offset, t->numel));
+                 (unsigned long long)tu_fnv1a64_f32(m->param_memory + t->offset, t->numel));
         if (strcmp(hex, it->valuestring) != 0)
             fail_msg("frozen tensor %s changed: fnv1a64 %s, fixture %s", it->string, hex,
                      it->valuestring);
@@ -295,7 +252,7 @@ static void five_steps_match_transformers(bool fuse)
                     memset(copy + (size_t)r * C + h * d, 0, (size_t)d * sizeof(float));
         }
         char hex[17];
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a64(copy, t->numel));
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)tu_fnv1a64_f32(copy, t->numel));
         free(copy);
         if (strcmp(hex, it->valuestring) != 0)
             fail_msg("non-target part of %s changed: fnv1a64 %s, fixture %s", it->string, hex,
@@ -325,7 +282,7 @@ static void five_steps_match_transformers(bool fuse)
     hs_surgery_outcome_free(&out);
     hs_surgery_corpus_free(&corpus);
     hs_bloom_free(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
     cJSON_Delete(fx);
 }
 
@@ -372,15 +329,23 @@ typedef struct run_result {
     int rc;
 } run_result;
 
-static void run_surgery(const char *dir, bool resume, int64_t stop_after, run_result *res)
+/* The test model, the corpus in 32-token chunks and the two eval texts tokenized (max 32). */
+static hs_bloom_model *load_model_corpus_and_eval(hs_surgery_corpus *corpus, hs_token_seq **seqs)
 {
     char err[512];
     hs_bloom_model *m = load_model(MODEL_DIR);
-    hs_surgery_corpus corpus;
-    assert_int_equal(hs_surgery_corpus_load(m->tok, CORPUS, 32, "corpus", &corpus, err,
+    assert_int_equal(hs_surgery_corpus_load(m->tok, CORPUS, 32, "corpus", corpus, err,
                                             sizeof err), 0);
+    assert_int_equal(hs_tokenize_texts(m, eval_texts, 2, 32, false, seqs, err, sizeof err), 0);
+    return m;
+}
+
+static void run_surgery(const char *dir, bool resume, int64_t stop_after, run_result *res)
+{
+    char err[512];
+    hs_surgery_corpus corpus;
     hs_token_seq *seqs = NULL;
-    assert_int_equal(hs_tokenize_texts(m, eval_texts, 2, 32, false, &seqs, err, sizeof err), 0);
+    hs_bloom_model *m = load_model_corpus_and_eval(&corpus, &seqs);
     hs_surgery_params p;
     resume_params(&p);
     const hs_head_target targets[] = {{1, 2}, {2, 0}};
@@ -410,9 +375,9 @@ static void test_resume_is_equivalent(void **state)
 {
     (void)state;
     char a[512], b[512], c[512], path[4200];
-    make_temp_dir(a, sizeof a);
-    make_temp_dir(b, sizeof b);
-    make_temp_dir(c, sizeof c);
+    assert_int_equal(tu_mkdtemp(a, sizeof a, "hs_surgery_test"), 0);
+    assert_int_equal(tu_mkdtemp(b, sizeof b, "hs_surgery_test"), 0);
+    assert_int_equal(tu_mkdtemp(c, sizeof c, "hs_surgery_test"), 0);
 
     run_result whole, first, second, crashed, after_crash;
     run_surgery(a, false, 0, &whole);
@@ -447,7 +412,7 @@ static void test_resume_is_equivalent(void **state)
     /* a crash after epoch-1 (the later cancel checkpoint never written): resume from it */
     run_surgery(c, false, 11, &crashed);
     snprintf(path, sizeof path, "%s/cancelled-step-11", c);
-    remove_dir(path);
+    tu_rm_tree(path);
     run_surgery(c, true, 0, &after_crash);
     assert_int_equal(after_crash.rc, 0);
     if (memcmp(after_crash.params, whole.params, whole.n * sizeof(float)) != 0)
@@ -463,9 +428,9 @@ static void test_resume_is_equivalent(void **state)
     free_result(&second);
     free_result(&crashed);
     free_result(&after_crash);
-    remove_dir(a);
-    remove_dir(b);
-    remove_dir(c);
+    tu_rm_tree(a);
+    tu_rm_tree(b);
+    tu_rm_tree(c);
 }
 
 
@@ -475,12 +440,9 @@ static void test_early_stop_after_patience(void **state)
 {
     (void)state;
     char err[512], dir[512];
-    hs_bloom_model *m = load_model(MODEL_DIR);
     hs_surgery_corpus corpus;
-    assert_int_equal(hs_surgery_corpus_load(m->tok, CORPUS, 32, "corpus", &corpus, err,
-                                            sizeof err), 0);
     hs_token_seq *seqs = NULL;
-    assert_int_equal(hs_tokenize_texts(m, eval_texts, 2, 32, false, &seqs, err, sizeof err), 0);
+    hs_bloom_model *m = load_model_corpus_and_eval(&corpus, &seqs);
     hs_surgery_params p;
     hs_surgery_params_default(&p);
     p.init = HS_SURGERY_INIT_NONE;
@@ -491,7 +453,7 @@ static void test_early_stop_after_patience(void **state)
     p.checkpoint_every = 1;
     p.patience = 2;
     const hs_head_target targets[] = {{2, 1}};
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_surgery_test"), 0);
     hs_surgery_outcome out;
     if (hs_surgery_train(m, targets, 1, &p, &corpus, seqs, 2, dir, false, NULL, &out, err,
                          sizeof err) != 0)
@@ -518,7 +480,7 @@ static void test_early_stop_after_patience(void **state)
     hs_token_seqs_free(seqs, 2);
     hs_surgery_corpus_free(&corpus);
     hs_bloom_free(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 /* ---- a half-precision source model ------------------------------------------------ */
@@ -542,7 +504,7 @@ static void test_f16_checkpoint_keeps_source_dtype(void **state)
     p.lr = 1e-2;
     p.patience = 0;
     const hs_head_target targets[] = {{0, 1}};
-    make_temp_dir(dir, sizeof dir);
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_surgery_test"), 0);
     hs_surgery_outcome out;
     if (hs_surgery_train(m, targets, 1, &p, &corpus, NULL, 0, dir, false, NULL, &out, err,
                          sizeof err) != 0)
@@ -585,7 +547,7 @@ static void test_f16_checkpoint_keeps_source_dtype(void **state)
     hs_surgery_outcome_free(&out);
     hs_surgery_corpus_free(&corpus);
     hs_bloom_free(m);
-    remove_dir(dir);
+    tu_rm_tree(dir);
 }
 
 int main(void)
