@@ -422,6 +422,9 @@ int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_tar
             step_loss += loss / p->grad_accum;
         }
         r->st.micro_batch = mb_end;
+        /* Logged loss: the mean chunk loss of the group (= the scripts' Σ loss/grad_accum for a
+         * full group), so the short last group of an epoch does not show as a dip. */
+        step_loss = step_loss * (double)p->grad_accum / (double)n_mb;
         double norm, lr = hs_surgery_lr_at(&sched, r->st.step);
         if (hs_surgery_clip_grads(r->opt, p->clip, &norm, err, errlen) != 0 ||
             hs_surgery_optimizer_step(r->opt, lr, err, errlen) != 0) {
