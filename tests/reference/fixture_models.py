@@ -135,12 +135,16 @@ def expected_record(model_dir: str, name: str, planted) -> dict:
 
 
 def _save_tokenizer(model_dir: str, tok_path: str) -> None:
-    """tokenizer_config.json from transformers, tokenizer.json a byte copy of ours."""
+    """tokenizer_config.json from transformers; tokenizer.json a relative symlink to ours, so the
+    fixtures hold one copy of it (git stores the link; every reader follows it)."""
     fast = PreTrainedTokenizerFast(tokenizer_file=tok_path, bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", pad_token="<pad>", padding_side="left",
                                    clean_up_tokenization_spaces=False)
     fast.save_pretrained(model_dir)
-    shutil.copyfile(tok_path, os.path.join(model_dir, "tokenizer.json"))
+    link = os.path.join(model_dir, "tokenizer.json")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(os.path.relpath(tok_path, model_dir), link)
     for extra in ("special_tokens_map.json",):
         p = os.path.join(model_dir, extra)
         if os.path.exists(p):
