@@ -44,14 +44,14 @@ int hs_bloom_embed(hs_bloom_model *m, float *x, float *gather, const int32_t *id
     return 0;
 }
 
-int hs_bloom_block_infer(hs_bloom_model *m, int layer, float *x, const hs_bloom_block_scratch *s,
-                         int B, int T, float *stats, char *err, size_t errlen)
+int hs_bloom_block_attention(hs_bloom_model *m, int layer, const float *x,
+                             const hs_bloom_block_scratch *s, int B, int T, float *stats,
+                             char *err, size_t errlen)
 {
     const hs_backend *be = m->be;
     hs_backend_ctx *ctx = m->bctx;
     const hs_bloom_layer_params *lp = &m->p.layers[layer];
     const int C = m->cfg.hidden_size, H = m->cfg.n_head, d = m->cfg.head_dim, N = B * T;
-    const size_t NC = (size_t)N * (size_t)C;
     const float eps = (float)m->cfg.layer_norm_epsilon;
 
     if (be->layernorm(ctx, s->ln, NULL, NULL, x, lp->ln1_w, lp->ln1_b, N, C, eps) != 0)
@@ -60,6 +60,21 @@ int hs_bloom_block_infer(hs_bloom_model *m, int layer, float *x, const hs_bloom_
         return hs_bloom_op_error(m, layer, "query_key_value", err, errlen);
     if (be->attention(ctx, s->attn, NULL, stats, s->qkv, m->slopes, B, T, H, d) != 0)
         return hs_bloom_op_error(m, layer, "attention", err, errlen);
+    return 0;
+}
+
+int hs_bloom_block_infer(hs_bloom_model *m, int layer, float *x, const hs_bloom_block_scratch *s,
+                         int B, int T, float *stats, char *err, size_t errlen)
+{
+    const hs_backend *be = m->be;
+    hs_backend_ctx *ctx = m->bctx;
+    const hs_bloom_layer_params *lp = &m->p.layers[layer];
+    const int C = m->cfg.hidden_size, N = B * T;
+    const size_t NC = (size_t)N * (size_t)C;
+    const float eps = (float)m->cfg.layer_norm_epsilon;
+
+    if (hs_bloom_block_attention(m, layer, x, s, B, T, stats, err, errlen) != 0)
+        return -1;
     if (hs_bloom_linear(m, s->proj, s->attn, lp->dense_w, lp->dense_b, N, C, C) != 0)
         return hs_bloom_op_error(m, layer, "self_attention.dense", err, errlen);
     if (be->add(ctx, x, x, s->proj, NC) != 0)

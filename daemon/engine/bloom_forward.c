@@ -1,8 +1,9 @@
 /* The BLOOM inference forward pass in its three forms (bloom_forward.h): per-head attention
- * statistics straight from the attention op (no attention matrix kept, no LM head), the
- * shifted-target NLL through the chunked LM head op (logits never materialised), and full
- * logits for tests. HF order: embedding → word_embeddings_layernorm → blocks → ln_f → tied
- * LM head (BLOOM.md §2). One sequence (B = 1) per call. */
+ * statistics straight from the attention op (no attention matrix kept, no LM head, the last
+ * block stopped after its attention), the shifted-target NLL through the chunked LM head op
+ * (logits never materialised), and full logits for tests. HF order: embedding →
+ * word_embeddings_layernorm → blocks → ln_f → tied LM head (BLOOM.md §2). One sequence (B = 1)
+ * per call. */
 #include "bloom_forward.h"
 #include "bloom_activations.h"
 #include "bloom_graph.h"
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 
 /* Runs embedding and every block over ids[T] into m->fwd->x; the per-layer statistics go to
- * m->fwd->stats when want_stats; with final_ln, m->fwd->ln = ln_f(x) afterwards. */
+ * m->fwd->stats when want_stats; with final_ln, m->fwd->ln = ln_f(x) afterwards. Without
+ * final_ln only the statistics are wanted: the last block stops after its attention (m->fwd->x
+ * then holds the last block's input, not its output). */
 static int forward_trunk(hs_bloom_model *m, const int32_t *ids, int T, bool want_stats,
                          bool final_ln, char *err, size_t errlen)
 {
@@ -29,9 +32,15 @@ static int forward_trunk(hs_bloom_model *m, const int32_t *ids, int T, bool want
         return -1;
     const hs_bloom_block_scratch s = {
         .ln = a->ln, .qkv = a->qkv, .attn = a->attn, .proj = a->proj, .fc = a->fc};
-    for (int l = 0; l < m->cfg.n_layer; l++) {
+    const int L = m->cfg.n_layer;
+    for (int l = 0; l < L; l++) {
         float *stats = want_stats ? a->stats + (size_t)l * H * HS_STAT_COUNT : NULL;
-        if (hs_bloom_block_infer(m, l, a->x, &s, 1, T, stats, err, errlen) != 0)
+        /* statistics only: nothing reads the last block's output, so its attention
+         * projection and MLP are skipped */
+        int rc = l == L - 1 && !final_ln
+                     ? hs_bloom_block_attention(m, l, a->x, &s, 1, T, stats, err, errlen)
+                     : hs_bloom_block_infer(m, l, a->x, &s, 1, T, stats, err, errlen);
+        if (rc != 0)
             return -1;
     }
     if (final_ln && m->be->layernorm(m->bctx, a->ln, NULL, NULL, a->x, m->p.lnf_w, m->p.lnf_b,

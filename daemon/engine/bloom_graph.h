@@ -28,6 +28,13 @@ int hs_bloom_check_ids(const hs_bloom_model *m, const int32_t *ids, size_t n, ch
 int hs_bloom_embed(hs_bloom_model *m, float *x, float *gather, const int32_t *ids, int N,
                    char *err, size_t errlen);
 
+/* The attention half of block `layer` up to the attention output: s->ln = input_layernorm(x),
+ * s->qkv, s->attn; stats [B, H, HS_STAT_COUNT] receives the attention statistics when not
+ * NULL. x is not changed. */
+int hs_bloom_block_attention(hs_bloom_model *m, int layer, const float *x,
+                             const hs_bloom_block_scratch *s, int B, int T, float *stats,
+                             char *err, size_t errlen);
+
 /* x[B·T, C] = block_layer(x) in place, no activations kept; stats [B, H, HS_STAT_COUNT]
  * receives the attention statistics when not NULL. */
 int hs_bloom_block_infer(hs_bloom_model *m, int layer, float *x, const hs_bloom_block_scratch *s,

@@ -87,6 +87,8 @@ hs_backend_ctx *hs_cpu_init(int device_index, char *err, size_t errlen)
 
 void hs_cpu_shutdown(hs_backend_ctx *ctx)
 {
+    if (ctx)
+        hs_cpu_lm_head_memo_free(ctx->lm_head_memo);
     free(ctx);
 }
 

@@ -1,17 +1,25 @@
 /* CPU backend: the LM head tied to the embeddings fused with the log-softmax NLL, and its
- * gradient with respect to the hidden states. The vocabulary is walked in chunks of
- * HS_CPU_LM_HEAD_CHUNK rows of emb (fewer for very many rows, see chunk_rows); the [N, V]
- * logits never exist.
+ * gradient with respect to the hidden states. The vocabulary is walked in chunks of emb rows
+ * (chunk_rows: the N × chunk logits of a chunk stay in one core's L2 cache); the [N, V] logits
+ * never exist.
  *
- * Forward: each chunk's logits [N, chunk] come from one cblas_sgemm and are folded into a
- * per-row online logsumexp (running max, double running sum). Chunks are shared out among
- * OpenMP threads in one parallel region (OpenBLAS held to one thread meanwhile), each thread
- * with its own logit scratch and running (max, sum) per row; the partial logsumexps are merged
- * at the end (static schedule and a fixed merge order, so results are the same on every run).
- * Memory is O(threads × N × chunk).
- * Backward: each chunk's logits are recomputed, turned into scale·(softmax − onehot) in place
- * and multiplied into the thread's own dx partial [N, C] by a second sgemm; the partials are
- * summed at the end. */
+ * Chunks are shared out among OpenMP threads in one parallel region (OpenBLAS on the calling
+ * thread), each thread with its own logit scratch and running state per row; the partial
+ * results are merged at the end in a fixed order with a static schedule, so every run gives
+ * the same bits.
+ *
+ * Forward without lse (perplexity): one sgemm per chunk folded into a per-row online
+ * logsumexp (running max, double running sum).
+ * Forward with lse (a training step, whose backward follows): the same pass also accumulates,
+ * per row n, E[n] = Σ_v softmax_v·emb[v] — per chunk the logits are turned into
+ * exp(logit − running max) in place and one more sgemm adds them times the chunk's emb rows
+ * into the thread's [N, C] accumulator, rescaled whenever the running max grows. E is kept
+ * in the context (the "LM-head memo") with copies of x, targets and the lse it produced.
+ * Backward: ∂(scale·nll_n)/∂x_n = scale·(E[n] − emb[target_n]). When the memo matches the call
+ * (same emb, bit-identical x, targets and lse — the op table already requires lse to come from
+ * lm_head_nll() on the same x and emb), that is all the backward does: the training step costs
+ * two vocabulary-sized sgemms instead of three. Otherwise the logits are recomputed chunk by
+ * chunk, turned into scale·(softmax − onehot) and multiplied into dx by a second sgemm. */
 #include "cpu_ops.h"
 #include "cpu_vecmath.h"
 
@@ -24,6 +32,74 @@
 #endif
 
 #define PARALLEL_MIN_ELEMENTS 32768
+
+/* The forward's result kept for the backward of the same training step (see above). */
+struct hs_cpu_lm_head_memo {
+    bool valid;
+    const float *emb; /* the embedding table it was computed with (compared by address) */
+    int N, C, V;
+    size_t capacity_nc, capacity_n; /* floats allocated in x/expect and x-row arrays */
+    float *x;          /* [N, C] copy of the forward's input */
+    int32_t *targets;  /* [N]    copy of its targets */
+    float *lse;        /* [N]    the logsumexp it returned */
+    float *expect;     /* [N, C] Σ_v softmax_v·emb[v] per row */
+};
+
+void hs_cpu_lm_head_memo_free(hs_cpu_lm_head_memo *memo)
+{
+    if (!memo)
+        return;
+    free(memo->x);
+    free(memo->targets);
+    free(memo->lse);
+    free(memo->expect);
+    free(memo);
+}
+
+/* The context's memo with room for N rows of C, invalidated; NULL (and ctx->error set) when
+ * memory runs out. */
+static hs_cpu_lm_head_memo *memo_reserve(hs_backend_ctx *ctx, const char *op, int N, int C)
+{
+    if (!ctx->lm_head_memo) {
+        ctx->lm_head_memo = calloc(1, sizeof *ctx->lm_head_memo);
+        if (!ctx->lm_head_memo) {
+            hs_cpu_fail(ctx, "%s: cannot allocate the LM-head memo", op);
+            return NULL;
+        }
+    }
+    hs_cpu_lm_head_memo *memo = ctx->lm_head_memo;
+    memo->valid = false;
+    size_t nc = (size_t)N * (size_t)C, n = (size_t)N;
+    if (nc > memo->capacity_nc) {
+        free(memo->x);
+        free(memo->expect);
+        memo->x = hs_cpu_scratch(ctx, op, "the LM-head memo's inputs", nc, sizeof(float));
+        memo->expect = hs_cpu_scratch(ctx, op, "the LM-head memo's expectations", nc,
+                                      sizeof(float));
+        memo->capacity_nc = memo->x && memo->expect ? nc : 0;
+        if (!memo->capacity_nc)
+            return NULL;
+    }
+    if (n > memo->capacity_n) {
+        free(memo->targets);
+        free(memo->lse);
+        memo->targets = hs_cpu_scratch(ctx, op, "the LM-head memo's targets", n, sizeof(int32_t));
+        memo->lse = hs_cpu_scratch(ctx, op, "the LM-head memo's logsumexps", n, sizeof(float));
+        memo->capacity_n = memo->targets && memo->lse ? n : 0;
+        if (!memo->capacity_n)
+            return NULL;
+    }
+    return memo;
+}
+
+static bool memo_matches(const hs_cpu_lm_head_memo *memo, const float *x, const float *emb,
+                         const int32_t *targets, const float *lse, int N, int C, int V)
+{
+    return memo && memo->valid && memo->emb == emb && memo->N == N && memo->C == C &&
+           memo->V == V && memcmp(memo->x, x, (size_t)N * C * sizeof(float)) == 0 &&
+           memcmp(memo->targets, targets, (size_t)N * sizeof(int32_t)) == 0 &&
+           memcmp(memo->lse, lse, (size_t)N * sizeof(float)) == 0;
+}
 
 static int check_args(hs_backend_ctx *ctx, const char *op, const int32_t *targets, int N, int C,
                       int V)
@@ -54,14 +130,17 @@ static int chunk_threads(const hs_backend_ctx *ctx, int chunks)
     return chunks < t ? chunks : t;
 }
 
-/* Vocabulary rows per chunk: HS_CPU_LM_HEAD_CHUNK, fewer (a multiple of 64, at least 256) when
- * N rows of that many logits would pass HS_CPU_LM_HEAD_SCRATCH_FLOATS, never more than V. */
+/* Vocabulary rows per chunk: as many as keep N rows of logits within
+ * HS_CPU_LM_HEAD_CHUNK_BYTES, a multiple of 64 between HS_CPU_LM_HEAD_MIN_CHUNK and
+ * HS_CPU_LM_HEAD_CHUNK, never more than V. */
 static int chunk_rows(int N, int V)
 {
-    long long chunk = HS_CPU_LM_HEAD_CHUNK;
-    long long cap = (long long)HS_CPU_LM_HEAD_SCRATCH_FLOATS / (N > 0 ? N : 1);
-    if (chunk > cap)
-        chunk = cap / 64 * 64 > 256 ? cap / 64 * 64 : 256;
+    long long fit = (long long)HS_CPU_LM_HEAD_CHUNK_BYTES / sizeof(float) / (N > 0 ? N : 1);
+    long long chunk = fit / 64 * 64;
+    if (chunk < HS_CPU_LM_HEAD_MIN_CHUNK)
+        chunk = HS_CPU_LM_HEAD_MIN_CHUNK;
+    if (chunk > HS_CPU_LM_HEAD_CHUNK)
+        chunk = HS_CPU_LM_HEAD_CHUNK;
     return chunk < V ? (int)chunk : V;
 }
 
@@ -73,40 +152,104 @@ static void chunk_logits(float *logits, const float *x, const float *emb, int N,
                 emb + (size_t)v0 * C, C, 0.0f, logits, width);
 }
 
-/* One thread's running logsumexp state over the chunks it has seen, per row. */
+/* One thread's running state over the chunks it has seen, per row. */
 typedef struct {
     float *logits;  /* [N, chunk] scratch */
     float *max;     /* [N], −inf before the first chunk */
     double *sum;    /* [N], Σ exp(logit − max) */
+    float *acc;     /* [N, C] Σ exp(logit − max)·emb[v], or NULL when not wanted */
 } lse_partial;
 
+/* Folds chunk v0..v0+width−1 into the thread's partial. With part->acc the chunk's logits
+ * are left as exp(logit − max) and multiplied into acc. */
 static void fold_chunk(lse_partial *part, const float *x, const float *emb,
                        const int32_t *targets, float *target_logit, int N, int C, int v0,
                        int width)
 {
     chunk_logits(part->logits, x, emb, N, C, v0, width);
     for (int n = 0; n < N; n++) {
-        const float *row = part->logits + (size_t)n * width;
+        float *row = part->logits + (size_t)n * width;
+        int t = targets[n];
+        if (t >= v0 && t < v0 + width)
+            target_logit[n] = row[t - v0]; /* each target lies in exactly one chunk */
         float chunk_max = row[0];
 #pragma omp simd reduction(max : chunk_max)
         for (int j = 1; j < width; j++)
             chunk_max = row[j] > chunk_max ? row[j] : chunk_max;
         if (chunk_max > part->max[n]) {
             /* rescale what was summed against the old maximum (nothing before the first) */
-            if (part->sum[n] != 0.0)
-                part->sum[n] *= exp((double)part->max[n] - chunk_max);
+            if (part->sum[n] != 0.0) {
+                double rescale = exp((double)part->max[n] - chunk_max);
+                part->sum[n] *= rescale;
+                if (part->acc) {
+                    float r = (float)rescale;
+                    float *acc_row = part->acc + (size_t)n * C;
+#pragma omp simd
+                    for (int c = 0; c < C; c++)
+                        acc_row[c] *= r;
+                }
+            }
             part->max[n] = chunk_max;
         }
         float m = part->max[n];
         double s = 0.0;
+        if (part->acc) {
 #pragma omp simd reduction(+ : s)
-        for (int j = 0; j < width; j++)
-            s += hs_cpu_expf_nonpos(row[j] - m);
+            for (int j = 0; j < width; j++) {
+                float e = hs_cpu_expf_nonpos(row[j] - m);
+                row[j] = e;
+                s += e;
+            }
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (int j = 0; j < width; j++)
+                s += hs_cpu_expf_nonpos(row[j] - m);
+        }
         part->sum[n] += s;
-        int t = targets[n];
-        if (t >= v0 && t < v0 + width)
-            target_logit[n] = row[t - v0]; /* each target lies in exactly one chunk */
     }
+    if (part->acc) /* acc[N, C] += exp(logits − max)[N, width] · emb[v0 : v0+width] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, width, 1.0f, part->logits,
+                    width, emb + (size_t)v0 * C, C, 1.0f, part->acc, C);
+}
+
+/* Scratch of one forward call: per-thread partials plus the target logits. */
+typedef struct {
+    float *logits, *maxes, *accs, *target_logit;
+    double *sums;
+} forward_scratch;
+
+static void forward_scratch_free(forward_scratch *s)
+{
+    free(s->logits);
+    free(s->maxes);
+    free(s->accs);
+    free(s->target_logit);
+    free(s->sums);
+}
+
+static int forward_scratch_alloc(hs_backend_ctx *ctx, const char *op, forward_scratch *s,
+                                 int threads, int N, int C, int chunk, bool with_acc)
+{
+    size_t tn = (size_t)threads * N;
+    s->logits = hs_cpu_scratch(ctx, op, "vocabulary chunks of logits", tn * chunk, sizeof(float));
+    s->maxes = hs_cpu_scratch(ctx, op, "running maxima", tn, sizeof(float));
+    s->sums = hs_cpu_scratch(ctx, op, "running sums", tn, sizeof(double));
+    s->target_logit = hs_cpu_scratch(ctx, op, "target logits", (size_t)N, sizeof(float));
+    s->accs = with_acc ? hs_cpu_scratch(ctx, op, "per-thread softmax·emb accumulators",
+                                        tn * C, sizeof(float))
+                       : NULL;
+    if (!s->logits || !s->maxes || !s->sums || !s->target_logit || (with_acc && !s->accs)) {
+        forward_scratch_free(s);
+        return -1;
+    }
+    for (size_t i = 0; i < tn; i++) {
+        s->maxes[i] = -INFINITY;
+        s->sums[i] = 0.0;
+    }
+    memset(s->target_logit, 0, (size_t)N * sizeof(float));
+    if (s->accs)
+        memset(s->accs, 0, tn * C * sizeof(float));
+    return 0;
 }
 
 int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
@@ -120,61 +263,96 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
                            !nll ? "nll" : !x ? "x" : !emb ? "emb" : "targets");
     if (check_args(ctx, op, targets, N, C, V) != 0)
         return -1;
+    if (ctx->lm_head_memo)
+        ctx->lm_head_memo->valid = false;
     if (N == 0)
         return 0;
 
+    /* with lse a backward follows: accumulate the softmax-weighted embeddings it needs */
+    bool with_memo = lse != NULL;
+    hs_cpu_lm_head_memo *memo = with_memo ? memo_reserve(ctx, op, N, C) : NULL;
+    if (with_memo && !memo)
+        return -1;
     int chunk = chunk_rows(N, V);
     int chunks = (V + chunk - 1) / chunk;
     int threads = chunk_threads(ctx, chunks);
-    float *logits = hs_cpu_scratch(ctx, op, "vocabulary chunks of logits",
-                                   (size_t)threads * N * chunk, sizeof(float));
-    float *maxes = hs_cpu_scratch(ctx, op, "running maxima", (size_t)threads * N, sizeof(float));
-    double *sums = hs_cpu_scratch(ctx, op, "running sums", (size_t)threads * N, sizeof(double));
-    float *target_logit = hs_cpu_scratch(ctx, op, "target logits", (size_t)N, sizeof(float));
-    if (!logits || !maxes || !sums || !target_logit) {
-        free(logits);
-        free(maxes);
-        free(sums);
-        free(target_logit);
+    forward_scratch s = {0};
+    if (forward_scratch_alloc(ctx, op, &s, threads, N, C, chunk, with_memo) != 0)
         return -1;
-    }
-    for (size_t i = 0; i < (size_t)threads * N; i++) {
-        maxes[i] = -INFINITY;
-        sums[i] = 0.0;
-    }
-    memset(target_logit, 0, (size_t)N * sizeof(float));
+    const size_t NC = (size_t)N * C;
 
     hs_cpu_blas_single_thread_begin();
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int c = 0; c < chunks; c++) {
         int tid = thread_index();
-        lse_partial part = {logits + (size_t)tid * N * chunk, maxes + (size_t)tid * N,
-                            sums + (size_t)tid * N};
+        lse_partial part = {s.logits + (size_t)tid * N * chunk, s.maxes + (size_t)tid * N,
+                            s.sums + (size_t)tid * N, s.accs ? s.accs + (size_t)tid * NC : NULL};
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
-        fold_chunk(&part, x, emb, targets, target_logit, N, C, v0, width);
+        fold_chunk(&part, x, emb, targets, s.target_logit, N, C, v0, width);
     }
     hs_cpu_blas_single_thread_end();
 
-    /* merge the threads' partial logsumexps: lse = M + ln Σ_t sum_t·exp(max_t − M) */
+    /* merge the threads' partials: lse = M + ln Σ_t sum_t·exp(max_t − M), and
+     * E = Σ_t acc_t·exp(max_t − M) / Σ_t sum_t·exp(max_t − M) */
+#pragma omp parallel for schedule(static) if (with_memo && NC >= PARALLEL_MIN_ELEMENTS)
     for (int n = 0; n < N; n++) {
         float m = -INFINITY;
         for (int t = 0; t < threads; t++)
-            m = maxes[(size_t)t * N + n] > m ? maxes[(size_t)t * N + n] : m;
+            m = s.maxes[(size_t)t * N + n] > m ? s.maxes[(size_t)t * N + n] : m;
+        double weight[threads];
         double total = 0.0;
-        for (int t = 0; t < threads; t++)
-            if (sums[(size_t)t * N + n] != 0.0)
-                total += sums[(size_t)t * N + n] * exp((double)maxes[(size_t)t * N + n] - m);
+        for (int t = 0; t < threads; t++) {
+            double sum_t = s.sums[(size_t)t * N + n];
+            weight[t] = sum_t != 0.0 ? exp((double)s.maxes[(size_t)t * N + n] - m) : 0.0;
+            total += sum_t * weight[t];
+        }
         float row_lse = (float)((double)m + log(total));
         if (lse)
             lse[n] = row_lse;
-        nll[n] = targets[n] >= 0 ? row_lse - target_logit[n] : 0.0f;
+        nll[n] = targets[n] >= 0 ? row_lse - s.target_logit[n] : 0.0f;
+        if (with_memo) {
+            float *e = memo->expect + (size_t)n * C;
+            for (int c = 0; c < C; c++) {
+                double v = 0.0;
+                for (int t = 0; t < threads; t++)
+                    v += weight[t] * s.accs[(size_t)t * NC + (size_t)n * C + c];
+                e[c] = (float)(v / total);
+            }
+        }
     }
-    free(logits);
-    free(maxes);
-    free(sums);
-    free(target_logit);
+    forward_scratch_free(&s);
+    if (with_memo) {
+        memcpy(memo->x, x, NC * sizeof(float));
+        memcpy(memo->targets, targets, (size_t)N * sizeof(int32_t));
+        memcpy(memo->lse, lse, (size_t)N * sizeof(float));
+        memo->emb = emb;
+        memo->N = N;
+        memo->C = C;
+        memo->V = V;
+        memo->valid = true;
+    }
     return 0;
+}
+
+/* dx = scale·(E − emb[target]) per row from the memo; rows with a negative target get 0. */
+static void backward_from_memo(const hs_cpu_lm_head_memo *memo, float *dx, const float *emb,
+                               const int32_t *targets, float scale, int N, int C)
+{
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN_ELEMENTS)
+    for (int n = 0; n < N; n++) {
+        float *row = dx + (size_t)n * C;
+        int t = targets[n];
+        if (t < 0) {
+            memset(row, 0, (size_t)C * sizeof(float));
+            continue;
+        }
+        const float *e = memo->expect + (size_t)n * C;
+        const float *target_row = emb + (size_t)t * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++)
+            row[c] = scale * (e[c] - target_row[c]);
+    }
 }
 
 int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, const float *emb,
@@ -195,6 +373,11 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
         return -1;
     if (N == 0)
         return 0;
+
+    if (memo_matches(ctx->lm_head_memo, x, emb, targets, lse, N, C, V)) {
+        backward_from_memo(ctx->lm_head_memo, dx, emb, targets, scale, N, C);
+        return 0;
+    }
 
     size_t NC = (size_t)N * C;
     memset(dx, 0, NC * sizeof(float));

@@ -11,16 +11,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What lm_head_nll() with lse keeps for the lm_head_nll_backward() of the same training step
+ * (cpu_lm_head.c); owned by the context. */
+typedef struct hs_cpu_lm_head_memo hs_cpu_lm_head_memo;
+void hs_cpu_lm_head_memo_free(hs_cpu_lm_head_memo *memo);
+
 struct hs_backend_ctx {
     int threads;                  /* OpenMP threads the row/head loops may use */
     char error[HS_ERR_LEN];       /* reason of the last failed op, "" if none */
     char description[256];        /* describe() text */
+    hs_cpu_lm_head_memo *lm_head_memo; /* NULL until the first lm_head_nll() with lse */
 };
 
-/* Vocabulary rows per sgemm in lm_head_nll / lm_head_nll_backward (logit scratch is N × this
- * per thread), lowered (to no less than 256) when N × chunk would exceed the scratch cap. */
+/* Vocabulary rows per sgemm in lm_head_nll / lm_head_nll_backward: as many as keep one
+ * thread's N × chunk logits within HS_CPU_LM_HEAD_CHUNK_BYTES, a multiple of 64 between
+ * HS_CPU_LM_HEAD_MIN_CHUNK and HS_CPU_LM_HEAD_CHUNK. (At N = 512, C = 1024, 0.5–8 MiB of
+ * logits per thread measured the same CPU time; 1 MiB keeps the scratch small.) */
 #define HS_CPU_LM_HEAD_CHUNK 4096
-#define HS_CPU_LM_HEAD_SCRATCH_FLOATS (16u << 20)
+#define HS_CPU_LM_HEAD_MIN_CHUNK 256
+#ifndef HS_CPU_LM_HEAD_CHUNK_BYTES
+#define HS_CPU_LM_HEAD_CHUNK_BYTES ((size_t)1 << 20)
+#endif
 /* Query rows per block in attention / attention_backward (score scratch is this × T). */
 #define HS_CPU_ATTENTION_ROW_BLOCK 64
 

@@ -115,6 +115,14 @@ static void test_lm_head_backward(void **state)
         assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, emb, targets, lse, scale,
                                                              N, C, V),
                          0);
+        /* The same gradient through the path that recomputes the logits: the backend reuses
+         * what the forward kept only for the very same embedding table, so a copy forces it. */
+        float *emb_copy = test_alloc((size_t)V * C * 4), *dx_recomputed = test_alloc(NC * 4);
+        memcpy(emb_copy, emb, (size_t)V * C * 4);
+        test_fill_uniform(dx_recomputed, NC, 50, 60);
+        assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx_recomputed, x, emb_copy,
+                                                             targets, lse, scale, N, C, V),
+                         0);
 
         double *xd = test_alloc(NC * 8), *nll_r = test_alloc((size_t)N * 8);
         double *probs = test_alloc((size_t)N * V * 8), *closed = test_alloc(NC * 8);
@@ -149,6 +157,9 @@ static void test_lm_head_backward(void **state)
         /* fp32 chunked gradient vs double: |err| <= 2e-5 + 1e-4·|grad| */
         double e_fd = test_assert_close("dx vs finite differences", dx, fd, NC, 2e-5, 1e-4);
         double e_cf = test_assert_close("dx vs closed form", dx, closed, NC, 2e-5, 1e-4);
+        test_assert_close("dx (recomputed logits) vs closed form", dx_recomputed, closed, NC, 2e-5,
+                          1e-4);
+        free(emb_copy), free(dx_recomputed);
         for (int n = 0; n < N; n++)
             if (targets[n] < 0)
                 for (int c = 0; c < C; c++)

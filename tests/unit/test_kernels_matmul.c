@@ -98,11 +98,13 @@ static void test_matmul_all_combinations(void **state)
                                      &worst);
                             cases++;
                         }
-    /* a size OpenBLAS runs through its blocked (not small-matrix) kernels */
+    /* sizes past the backend's parallel threshold (2^21 multiply-adds): one wider than tall
+     * (cut into column panels) and one taller than wide (cut into row panels) */
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             run_case(ctx, (gemm_shape){150, 260, 300}, ta, tb, true, 0.5f, 1.0f, 5, &worst);
-            cases++;
+            run_case(ctx, (gemm_shape){600, 70, 64}, ta, tb, true, 0.5f, 1.0f, 5, &worst);
+            cases += 2;
         }
     print_message("matmul: %d cases, worst |err|/scale %.3g (tolerance 1e-5)\n", cases, worst);
 }
