@@ -1,5 +1,5 @@
 /* BLOOM config.json: both key spellings (n_embed/hidden_size, num_attention_heads/n_head,
- * n_layer/num_hidden_layers), BLOOM's defaults, validation. Facts: ../shared/BLOOM.md §3. */
+ * n_layer/num_hidden_layers), BLOOM's defaults, validation. Facts: the shared BLOOM.md §3. */
 #ifndef HS_BLOOM_CONFIG_H
 #define HS_BLOOM_CONFIG_H
 #include <stdbool.h>

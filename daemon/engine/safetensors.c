@@ -2,7 +2,7 @@
  * (length cap, JSON object of entries, known dtypes, byte size = numel x dtype size, offsets
  * contiguous from 0 and covering the whole buffer, no duplicate names, __metadata__ of
  * strings), opens sharded checkpoints through model.safetensors.index.json, and finds tensors
- * with or without the `transformer.` prefix. Format facts: ../shared/BLOOM.md §4.
+ * with or without the `transformer.` prefix. Format facts: the shared BLOOM.md §4.
  * Writing lives in safetensors_write.c, conversions in safetensors_convert.c. */
 #include "errors.h"
 #include "file_io.h"

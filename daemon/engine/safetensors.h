@@ -1,5 +1,5 @@
 /* safetensors reading (mmap, validated headers, sharded index, optional `transformer.` prefix)
- * and atomic writing. Format facts: ../shared/BLOOM.md §4. Owns no model semantics: which
+ * and atomic writing. Format facts: the shared BLOOM.md §4. Owns no model semantics: which
  * tensors a BLOOM needs and their shapes are checked by the model loader.
  * All functions follow errors.h; every error names the file and, where there is one, the tensor. */
 #ifndef HS_SAFETENSORS_H

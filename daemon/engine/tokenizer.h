@@ -1,7 +1,7 @@
 /* BLOOM's tokenizer from a tokenizer.json (byte-level BPE): added tokens matched literally
  * first, the Split pre-tokenizer with BLOOM's regex (Isolated), ByteLevel mapping without a
  * prefix space, merges by rank (ties to the leftmost pair); decoding back to bytes, lossy
- * UTF-8 like HF. Facts: ../shared/BLOOM.md §5. A loaded tokenizer is immutable: encode and
+ * UTF-8 like HF. Facts: the shared BLOOM.md §5. A loaded tokenizer is immutable: encode and
  * decode may run from several threads at once. */
 #ifndef HS_TOKENIZER_H
 #define HS_TOKENIZER_H
