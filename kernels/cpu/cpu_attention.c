@@ -189,14 +189,6 @@ static int head_threads(const hs_backend_ctx *ctx, long long heads)
     return heads < t ? (int)heads : t;
 }
 
-static int thread_index(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 int hs_cpu_attention(hs_backend_ctx *ctx, float *out, float *probs, float *stats,
                      const float *qkv, const float *slopes, int B, int T, int H, int d)
@@ -230,7 +222,7 @@ int hs_cpu_attention(hs_backend_ctx *ctx, float *out, float *probs, float *stats
         forward_head(&hv, T, out + (size_t)b * T * ldo + (size_t)h * d, ldo,
                      probs ? probs + (size_t)item * T * T : NULL,
                      stats ? stats + (size_t)item * HS_STAT_COUNT : NULL,
-                     scratch ? scratch + block * thread_index() : NULL);
+                     scratch ? scratch + block * hs_cpu_thread_index() : NULL);
     }
     hs_cpu_blas_single_thread_end();
     free(scratch);
@@ -274,7 +266,7 @@ int hs_cpu_attention_backward(hs_backend_ctx *ctx, float *dqkv, const float *dou
             continue;
         head_view hv = head_at(qkv, b, h, T, H, d, slopes);
         float *dq = dqkv + (size_t)b * T * hv.ld + (size_t)h * 3 * d;
-        float *mine = scratch + per_thread * thread_index();
+        float *mine = scratch + per_thread * hs_cpu_thread_index();
         backward_head(&hv, T, dout + (size_t)b * T * ldo + (size_t)h * d, ldo,
                       probs ? probs + (size_t)item * T * T : NULL, dq, dq + d,
                       dq + 2 * (size_t)d, probs ? NULL : mine + block, mine);

@@ -114,14 +114,6 @@ static int check_args(hs_backend_ctx *ctx, const char *op, const int32_t *target
     return 0;
 }
 
-static int thread_index(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* Threads for a call over `chunks` chunks: no more than the context's, no more than chunks. */
 static int chunk_threads(const hs_backend_ctx *ctx, int chunks)
@@ -284,7 +276,7 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
     hs_cpu_blas_single_thread_begin();
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int c = 0; c < chunks; c++) {
-        int tid = thread_index();
+        int tid = hs_cpu_thread_index();
         lse_partial part = {s.logits + (size_t)tid * N * chunk, s.maxes + (size_t)tid * N,
                             s.sums + (size_t)tid * N, s.accs ? s.accs + (size_t)tid * NC : NULL};
         int v0 = c * chunk;
@@ -407,7 +399,7 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
     hs_cpu_blas_single_thread_begin();
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int c = 0; c < chunks; c++) {
-        int tid = thread_index();
+        int tid = hs_cpu_thread_index();
         float *g = grad + (size_t)tid * N * chunk;
         float *acc = tid == 0 ? dx : partials + (size_t)(tid - 1) * NC;
         int v0 = c * chunk;

@@ -10,6 +10,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The calling thread's index inside an OpenMP parallel region (0 outside one or without
+ * OpenMP): which per-thread scratch slice it owns. */
+static inline int hs_cpu_thread_index(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* What lm_head_nll() with lse keeps for the lm_head_nll_backward() of the same training step
  * (cpu_lm_head.c); owned by the context. */

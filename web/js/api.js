@@ -104,3 +104,17 @@ export function apiPath(path, params) {
   const qs = q.toString();
   return `api/v1/${path}${qs ? "?" + qs : ""}`;
 }
+
+/* Calls poll() now and then every intervalMs (hiddenFactor times slower while the tab is
+ * hidden), forever; a failed poll is ignored because the header shows the connection state. */
+export function pollForever(poll, intervalMs, hiddenFactor) {
+  const loop = async () => {
+    try {
+      await poll();
+    } catch (e) {
+      /* connection state is shown by the header */
+    }
+    setTimeout(loop, document.hidden ? hiddenFactor * intervalMs : intervalMs);
+  };
+  loop();
+}

@@ -1,7 +1,7 @@
 // The queue panel: whether the queue is paused (with pause/resume buttons), the depth by state
 // and each worker's device and current job, from GET /api/v1/queue polled every second.
 
-import { api, apiPath } from "./api.js";
+import { api, apiPath, pollForever } from "./api.js";
 import { clear, h } from "./format.js";
 import { progressFraction } from "./jobs_table.js";
 
@@ -52,15 +52,7 @@ export class QueuePanel {
   }
 
   start() {
-    const loop = async () => {
-      try {
-        await this.pollOnce();
-      } catch (e) {
-        /* connection state is shown by the header */
-      }
-      setTimeout(loop, document.hidden ? 5 * POLL_MS : POLL_MS);
-    };
-    loop();
+    pollForever(() => this.pollOnce(), POLL_MS, 5);
   }
 
   render() {

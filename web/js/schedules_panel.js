@@ -3,7 +3,7 @@
 // (PATCH /api/v1/schedules/{id}). Polls GET /api/v1/schedules every few seconds; creating and
 // deleting schedules stays with the API.
 
-import { api, apiPath, serverNow } from "./api.js";
+import { api, apiPath, pollForever, serverNow } from "./api.js";
 import { clear, formatClock, formatDuration, h, parseTime } from "./format.js";
 
 const POLL_MS = 5000;
@@ -46,15 +46,7 @@ export class SchedulesPanel {
   }
 
   start() {
-    const loop = async () => {
-      try {
-        await this.pollOnce();
-      } catch (e) {
-        /* connection state is shown by the header */
-      }
-      setTimeout(loop, document.hidden ? 4 * POLL_MS : POLL_MS);
-    };
-    loop();
+    pollForever(() => this.pollOnce(), POLL_MS, 4);
   }
 
   render() {
