@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HTTP_THREADS 8
+#define HTTP_THREADS 4
 
 struct hs_http {
     struct MHD_Daemon *mhd;

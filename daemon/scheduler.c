@@ -7,7 +7,6 @@
 #include <stdlib.h>
 
 #define TICK_MS 250
-#define CHECKPOINT_EVERY_TICKS 4
 
 struct hs_scheduler {
     uv_timer_t timer;
@@ -16,7 +15,6 @@ struct hs_scheduler {
     hs_kind_env env;
     hs_worker_pool *workers;
     int open_handles;
-    unsigned ticks;
 };
 
 static void check_schedules(hs_scheduler *s)
@@ -32,22 +30,9 @@ static void check_schedules(hs_scheduler *s)
         hs_workers_notify(s->workers);
 }
 
-/* Housekeeping on the same timer: move the WAL into the database about once a second. */
-static void checkpoint(hs_scheduler *s)
-{
-    if (++s->ticks % CHECKPOINT_EVERY_TICKS != 0)
-        return;
-    char err[HS_ERR_LEN];
-    if (hs_store_checkpoint(s->store, err, sizeof err) != 0) {
-        char stamp[HS_TIME_LEN];
-        fprintf(stderr, "%s surgeond: %s\n", hs_format_time(hs_now_ms(), stamp), err);
-    }
-}
-
 static void on_timer(uv_timer_t *t)
 {
     check_schedules(t->data);
-    checkpoint(t->data);
 }
 static void on_poke(uv_async_t *a) { check_schedules(a->data); }
 

@@ -205,6 +205,10 @@ int hs_cmd_serve(int argc, char **argv)
     hs_store *store = NULL;
     if (hs_store_open(tmp, &store, err, sizeof err) != 0)
         goto fail_early;
+    if (hs_store_start_checkpointer(store, err, sizeof err) != 0) {
+        hs_store_close(store);
+        goto fail_early;
+    }
     int requeued = 0, failed = 0;
     if (hs_job_reconcile(store, &requeued, &failed, err, sizeof err) != 0) {
         hs_store_close(store);

@@ -4,6 +4,7 @@
 #include "embedded_files.h"
 #include "errors.h"
 #include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,7 +49,18 @@ struct hs_store {
     grouped_write *pending;      /* newest first */
     bool leader_active;
     reader_slot *readers;
+    /* The checkpointer thread (hs_store_start_checkpointer): woken by the writer's WAL hook
+     * once enough frames are waiting, and at least once a second. */
+    pthread_mutex_t ckpt_mutex;
+    pthread_cond_t ckpt_wake;
+    pthread_t ckpt_thread;
+    bool ckpt_running, ckpt_stop, ckpt_due;
 };
+
+/* WAL frames (pages, ~4 MB) after which the writer wakes the checkpointer: regular
+ * checkpoints off the commit path keep the WAL small without the writer ever doing one. */
+#define CHECKPOINT_WAKE_FRAMES 1024
+#define CHECKPOINT_IDLE_MS 1000
 
 static pthread_key_t reader_key;
 static pthread_once_t reader_key_once = PTHREAD_ONCE_INIT;
@@ -201,6 +213,8 @@ int hs_store_open(const char *db_path, hs_store **out, char *err, size_t errlen)
     pthread_mutex_init(&s->write_mutex, NULL);
     pthread_mutex_init(&s->group_mutex, NULL);
     pthread_cond_init(&s->group_done, NULL);
+    pthread_mutex_init(&s->ckpt_mutex, NULL);
+    pthread_cond_init(&s->ckpt_wake, NULL);
     pthread_mutex_lock(&generation_mutex);
     s->generation = next_generation++;
     pthread_mutex_unlock(&generation_mutex);
@@ -217,6 +231,13 @@ void hs_store_close(hs_store *s)
 {
     if (!s)
         return;
+    if (s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_mutex);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->ckpt_mutex);
+        pthread_join(s->ckpt_thread, NULL);
+    }
     pthread_mutex_lock(&slots_mutex);
     for (reader_slot *slot = s->readers; slot;) {
         reader_slot *next = slot->next_of_store;
@@ -231,8 +252,67 @@ void hs_store_close(hs_store *s)
     pthread_mutex_destroy(&s->write_mutex);
     pthread_mutex_destroy(&s->group_mutex);
     pthread_cond_destroy(&s->group_done);
+    pthread_mutex_destroy(&s->ckpt_mutex);
+    pthread_cond_destroy(&s->ckpt_wake);
     free(s->path);
     free(s);
+}
+
+/* Called by SQLite inside each commit of the writer with the WAL's frame count: only wakes the
+ * checkpointer, never checkpoints on the writer's time. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    hs_store *s = arg;
+    if (frames >= CHECKPOINT_WAKE_FRAMES) {
+        pthread_mutex_lock(&s->ckpt_mutex);
+        if (!s->ckpt_due) {
+            s->ckpt_due = true;
+            pthread_cond_signal(&s->ckpt_wake);
+        }
+        pthread_mutex_unlock(&s->ckpt_mutex);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    hs_store *s = arg;
+    pthread_mutex_lock(&s->ckpt_mutex);
+    while (!s->ckpt_stop) {
+        if (!s->ckpt_due) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)CHECKPOINT_IDLE_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&s->ckpt_wake, &s->ckpt_mutex, &until);
+            if (s->ckpt_stop)
+                break;
+        }
+        s->ckpt_due = false;
+        pthread_mutex_unlock(&s->ckpt_mutex);
+        char err[HS_ERR_LEN];
+        if (hs_store_checkpoint(s, err, sizeof err) != 0)
+            fprintf(stderr, "surgeond: %s\n", err);
+        pthread_mutex_lock(&s->ckpt_mutex);
+    }
+    pthread_mutex_unlock(&s->ckpt_mutex);
+    return NULL;
+}
+
+int hs_store_start_checkpointer(hs_store *s, char *err, size_t errlen)
+{
+    if (s->ckpt_running)
+        return 0;
+    if (pthread_create(&s->ckpt_thread, NULL, checkpointer_main, s) != 0)
+        return hs_errf(err, errlen, "cannot start the checkpoint thread of %s", s->path);
+    s->ckpt_running = true;
+    /* From now on the writer never checkpoints itself (this replaces SQLite's automatic
+     * checkpoint, which is itself a WAL hook). */
+    pthread_mutex_lock(&s->write_mutex);
+    sqlite3_wal_hook(s->writer->handle, on_wal_commit, s);
+    pthread_mutex_unlock(&s->write_mutex);
+    return 0;
 }
 
 const char *hs_store_path(const hs_store *s) { return s->path; }
@@ -317,7 +397,11 @@ int hs_store_checkpoint(hs_store *s, char *err, size_t errlen)
     hs_db *db = hs_store_reader(s, err, errlen);
     if (!db)
         return -1;
-    int rc = sqlite3_wal_checkpoint_v2(db->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* A connection that has not read the database yet does not know it is in WAL mode, and
+     * its checkpoint would silently do nothing: read the header first. */
+    int rc = sqlite3_exec(db->handle, "PRAGMA schema_version;", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_wal_checkpoint_v2(db->handle, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         return hs_errf(err, errlen, "checkpoint of %s: %s", s->path, sqlite3_errmsg(db->handle));
     return 0;

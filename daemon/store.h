@@ -38,9 +38,13 @@ sqlite3_stmt *hs_store_write_stmt(hs_store *store, const char *sql, hs_db **db, 
                                   size_t errlen);
 
 /* Copies the WAL back into the database (a PASSIVE checkpoint on this thread's read
- * connection), so the writer's commits never pay for it; the daemon calls this from its
- * housekeeping timer. Automatic checkpoints only happen past a large WAL as a safety net. */
+ * connection), so the writer's commits never pay for it. Without a checkpointer thread,
+ * automatic checkpoints happen on the writer past a large WAL as a safety net. */
 int hs_store_checkpoint(hs_store *store, char *err, size_t errlen);
+/* Starts a thread that checkpoints whenever the writer's WAL holds about 4 MB (and at
+ * least once a second), and stops the writer from ever checkpointing itself, so submits never
+ * wait for one. Stopped by hs_store_close. */
+int hs_store_start_checkpointer(hs_store *store, char *err, size_t errlen);
 
 /* Group commit: runs fn(db, arg) in a write transaction shared with whatever other grouped
  * writes arrived meanwhile (one commit for the group; each fn inside its own savepoint, so one

@@ -16,6 +16,8 @@
 #include "store.h"
 #include "test_store_util.h"
 
+#include <time.h>
+
 #define THREADS 8
 #define WRITES_PER_THREAD 50
 
@@ -127,6 +129,63 @@ static void test_duplicate_in_group_fails_alone(void **state)
     assert_int_equal(hs_store_write_grouped(f->store, put, &c, err, sizeof err), 1);
 }
 
+/* Rows of daemon_state with the given key prefix that are in the database FILE itself, not
+ * only in its WAL: counted in a byte copy of the main file opened without any WAL. */
+static int rows_in_main_file(const store_fixture *f, const char *prefix)
+{
+    char copy[400];
+    snprintf(copy, sizeof copy, "%s/main-only.db", f->dir);
+    tu_copy_file(f->db_path, copy);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n = -1;
+    assert_int_equal(sqlite3_open(copy, &db), SQLITE_OK);
+    int rc = sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM daemon_state WHERE key LIKE ?1 || '%'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK && strstr(sqlite3_errmsg(db), "no such table"))
+        n = 0; /* even the schema is still only in the WAL */
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    remove(copy);
+    return n;
+}
+
+/* The checkpointer thread copies the WAL into the database soon after the writer's commits
+ * grow it, so the daemon's submits never wait for a checkpoint; without it nothing would be
+ * copied before SQLite's large automatic threshold. */
+static void test_checkpointer_copies_the_wal(void **state)
+{
+    store_fixture *f = *state;
+    char err[512];
+    for (int i = 0; i < 200; i++) {
+        put_arg p = {0};
+        snprintf(p.key, sizeof p.key, "before-%d-%040d", i, i);
+        assert_int_equal(hs_store_write_grouped(f->store, put, &p, err, sizeof err), 1);
+    }
+    assert_int_equal(rows_in_main_file(f, "before-"), 0); /* still only in the WAL */
+    assert_int_equal(hs_store_start_checkpointer(f->store, err, sizeof err), 0);
+    for (int i = 0; i < 200; i++) {
+        put_arg p = {0};
+        snprintf(p.key, sizeof p.key, "after-%d-%040d", i, i);
+        assert_int_equal(hs_store_write_grouped(f->store, put, &p, err, sizeof err), 1);
+    }
+    int in_file = 0;
+    for (int waited_ms = 0; waited_ms < 5000; waited_ms += 50) {
+        in_file = rows_in_main_file(f, "after-");
+        if (in_file == 200)
+            break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(in_file, 200);
+    assert_int_equal(rows_in_main_file(f, "before-"), 200);
+}
+
 static void test_statement_cache_reuses(void **state)
 {
     store_fixture *f = *state;
@@ -149,6 +208,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_commit_from_threads, store_fixture_setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_in_group_fails_alone, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpointer_copies_the_wal, store_fixture_setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache_reuses, store_fixture_setup,
                                         store_fixture_teardown),
