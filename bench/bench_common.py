@@ -82,6 +82,20 @@ def ensure_model(n_layer: int, dtype: str = "float16") -> str:
     return out
 
 
+def prepare_model(skip_ours: bool, n_layer: int):
+    """The shared start of both benchmarks: checks surgeond can run (unless only the
+    transformers half runs) and returns the cached model directory, or None after printing why
+    surgeond cannot run."""
+    os.makedirs(BENCH_DIR, exist_ok=True)
+    if not skip_ours:
+        try:
+            check_surgeond(surgeond_path())
+        except BenchError as exc:
+            print(f"error: {exc}\n(use --skip-ours to run only the transformers half)", file=sys.stderr)
+            return None
+    return ensure_model(n_layer)
+
+
 def write_atomic(path: str, text: str) -> None:
     """Writes text so that a concurrent reader sees the old or the new file, never a partial one."""
     tmp = f"{path}.tmp-{os.getpid()}"

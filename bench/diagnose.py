@@ -104,14 +104,9 @@ def main():
     if args.worker:
         return worker(args)
 
-    os.makedirs(bc.BENCH_DIR, exist_ok=True)
-    if not args.skip_ours:
-        try:
-            bc.check_surgeond(bc.surgeond_path())
-        except bc.BenchError as exc:
-            print(f"error: {exc}\n(use --skip-ours to run only the transformers half)", file=sys.stderr)
-            return 2
-    model_dir = bc.ensure_model(args.n_layer)
+    model_dir = bc.prepare_model(args.skip_ours, args.n_layer)
+    if model_dir is None:
+        return 2
     hidden = bc.BLOOM_560M["hidden_size"]
     text = bc.bench_text(args.seq_len)
     T = len(bc.token_ids(text, args.seq_len))

@@ -126,14 +126,9 @@ def main():
     layers, heads = parse_range(args.target_layers), parse_range(args.target_heads)
     if max(layers) >= args.n_layer or max(heads) >= bc.BLOOM_560M["n_head"]:
         ap.error("targets outside the model: adjust --target-layers/--target-heads to --n-layer")
-    os.makedirs(bc.BENCH_DIR, exist_ok=True)
-    if not args.skip_ours:
-        try:
-            bc.check_surgeond(bc.surgeond_path())
-        except bc.BenchError as exc:
-            print(f"error: {exc}\n(use --skip-ours to run only the transformers half)", file=sys.stderr)
-            return 2
-    model_dir = bc.ensure_model(args.n_layer)
+    model_dir = bc.prepare_model(args.skip_ours, args.n_layer)
+    if model_dir is None:
+        return 2
     C, H, V = bc.BLOOM_560M["hidden_size"], bc.BLOOM_560M["n_head"], bc.BLOOM_560M["vocab_size"]
     T = len(bc.token_ids(bc.bench_text(args.seq_len), args.seq_len))
     print(f"model: random BLOOM-560m shape, {args.n_layer} layers, fp16 on disk; one {T}-token sequence; "
