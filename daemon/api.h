@@ -33,6 +33,7 @@ typedef struct hs_req {
     const char *body;      /* NUL-terminated copy of the body ("" when none) */
     size_t body_len;
     int64_t id;            /* the {id} of the route, when it has one */
+    void *state;           /* the HTTP layer's own (for hs_req_defer) */
 } hs_req;
 
 typedef struct hs_resp {
@@ -70,6 +71,15 @@ void hs_resp_text(hs_resp *resp, int status, const char *content_type, char *bod
 void hs_resp_internal(hs_resp *resp, const char *err);
 /* {key: value} (value consumed) with the status; 500 when out of memory. */
 void hs_resp_json_member(hs_resp *resp, int status, const char *key, cJSON *value);
+
+/* Answering later: a handler that gets a non-NULL hs_deferred from hs_req_defer returns
+ * with resp untouched, and the request's connection waits (suspended, no thread held) until
+ * hs_deferred_answer(d, resp) is called, exactly once, from any thread; it takes resp's
+ * body. NULL (the server is stopping): answer in resp as usual. Used by submits, which are
+ * answered once their group commit is done. */
+typedef struct hs_deferred hs_deferred;
+hs_deferred *hs_req_defer(hs_req *req);
+void hs_deferred_answer(hs_deferred *d, hs_resp *resp);
 
 /* ---- requests --------------------------------------------------------------------------- */
 const char *hs_req_query(hs_req *req, const char *name);

@@ -28,6 +28,39 @@ static void respond_job(hs_req *req, hs_resp *resp, int64_t id, int status)
     hs_resp_json(resp, status, job);
 }
 
+/* A submit waiting for its group commit (owns the parsed spec the request points into). */
+typedef struct pending_submit {
+    hs_app *app;
+    hs_deferred *reply;
+    cJSON *spec;
+    char *spec_json;
+    hs_job_submit_req sub;
+} pending_submit;
+
+static void pending_submit_free(pending_submit *p)
+{
+    free(p->spec_json);
+    cJSON_Delete(p->spec);
+    free(p);
+}
+
+/* On the store's committer thread, after the commit: answer the suspended request. */
+static void submit_committed(void *arg, int rc, int64_t id, cJSON *job, const char *err)
+{
+    pending_submit *p = arg;
+    (void)id; /* the job JSON carries it */
+    hs_resp resp = {.status = 500};
+    if (rc < 0)
+        hs_resp_internal(&resp, err);
+    else {
+        if (rc == 1 && p->app->workers)
+            hs_workers_notify(p->app->workers);
+        hs_resp_json(&resp, rc == 1 ? 201 : 200, job);
+    }
+    hs_deferred_answer(p->reply, &resp);
+    pending_submit_free(p);
+}
+
 void hs_api_jobs_submit(hs_req *req, hs_resp *resp)
 {
     cJSON *spec = hs_req_json_object(req, resp);
@@ -40,24 +73,37 @@ void hs_api_jobs_submit(hs_req *req, hs_resp *resp)
         cJSON_Delete(spec);
         return;
     }
-    char *spec_json = cJSON_PrintUnformatted(spec);
+    pending_submit *p = calloc(1, sizeof *p);
+    char *spec_json = p ? cJSON_PrintUnformatted(spec) : NULL;
     if (!spec_json) {
+        free(p);
         cJSON_Delete(spec);
         return hs_resp_internal(resp, "out of memory");
     }
-    hs_job_submit_req sub = {.kind = parsed.kind->name, .spec_json = spec_json,
-                             .priority = parsed.priority, .client_id = parsed.client_id,
-                             .max_attempts = parsed.max_attempts};
-    int64_t id = 0;
+    *p = (pending_submit){.app = req->app, .spec = spec, .spec_json = spec_json,
+                          .sub = {.kind = parsed.kind->name, .spec_json = spec_json,
+                                  .priority = parsed.priority, .client_id = parsed.client_id,
+                                  .max_attempts = parsed.max_attempts}};
+    /* Answered once committed, by submit_committed; the connection waits without holding an
+     * HTTP thread, so every submit arriving meanwhile joins the same commit. */
+    p->reply = hs_req_defer(req);
+    if (!p->reply) {
+        /* The server is stopping: commit this one while the request waits, as before. */
+        int64_t id = 0;
+        char err[HS_ERR_LEN];
+        int rc = hs_job_submit(req->app->store, &p->sub, &id, err, sizeof err);
+        pending_submit_free(p);
+        if (rc < 0)
+            return hs_resp_internal(resp, err);
+        return respond_job(req, resp, id, rc == 1 ? 201 : 200);
+    }
     char err[HS_ERR_LEN];
-    int rc = hs_job_submit(req->app->store, &sub, &id, err, sizeof err);
-    free(spec_json);
-    cJSON_Delete(spec);
-    if (rc < 0)
-        return hs_resp_internal(resp, err);
-    if (rc == 1 && req->app->workers)
-        hs_workers_notify(req->app->workers);
-    respond_job(req, resp, id, rc == 1 ? 201 : 200);
+    if (hs_job_submit_queued(req->app->store, &p->sub, submit_committed, p, err, sizeof err) != 0) {
+        hs_resp failed = {.status = 500};
+        hs_resp_internal(&failed, err);
+        hs_deferred_answer(p->reply, &failed);
+        pending_submit_free(p);
+    }
 }
 
 void hs_api_jobs_list(hs_req *req, hs_resp *resp)

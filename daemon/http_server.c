@@ -5,23 +5,43 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define HTTP_THREADS 4
+/* How long hs_http_stop waits for deferred answers still owed (a commit takes milliseconds). */
+#define DEFERRED_DRAIN_MS 10000
 
 struct hs_http {
     struct MHD_Daemon *mhd;
     hs_app *app;
+    atomic_int deferred_open; /* deferred requests not yet completed (suspended or sending) */
+    atomic_bool stopping;     /* hs_http_stop began: no request may be deferred any more */
 };
 
 typedef struct request_state {
+    hs_http *http;
     char *body;
     size_t len, cap;
     bool too_large;
     bool unauthorized;
+    /* A deferred request (hs_req_defer): its connection is suspended until hs_deferred_answer
+     * stores the answer and resumes it; MHD then calls on_request again, which sends it. */
+    struct MHD_Connection *conn;
+    bool deferred;
+    _Atomic bool answered;
+    int route_index;
+    hs_resp answer;
 } request_state;
+
+/* The hs_deferred of api.h is the request's state. */
+struct hs_deferred {
+    request_state rs;
+};
 
 bool hs_http_token_matches(const char *header, const char *token)
 {
@@ -133,10 +153,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     hs_http *http = cls;
     hs_app *app = http->app;
     request_state *rs = *con_cls;
+    if (rs && rs->deferred) {
+        /* Resumed: the deferred answer is in (MHD resumes only after hs_deferred_answer). */
+        if (!atomic_load(&rs->answered))
+            return MHD_YES;
+        hs_http_metrics_count(rs->route_index, rs->answer.status);
+        hs_resp answer = rs->answer;
+        rs->answer.body = NULL;
+        return send_response(conn, &answer);
+    }
     if (!rs) {
         rs = calloc(1, sizeof *rs);
         if (!rs)
             return MHD_NO;
+        rs->http = http;
+        rs->conn = conn;
         *con_cls = rs;
         if (app->token[0] && is_mutating(method) &&
             !hs_http_token_matches(
@@ -178,7 +209,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     hs_req req = {.app = app, .conn = conn, .method = method, .path = url,
-                  .body = rs->body ? rs->body : "", .body_len = rs->len};
+                  .body = rs->body ? rs->body : "", .body_len = rs->len, .state = rs};
     hs_resp resp = {.status = 500};
     int route_index = -1;
     if (rs->unauthorized)
@@ -189,6 +220,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                       "the body exceeds the limit of %zu bytes (--max-body)", app->max_body);
     else
         dispatch(&req, &resp, &route_index);
+    if (rs->deferred) {
+        rs->route_index = route_index;
+        return MHD_YES; /* answered later, through hs_deferred_answer */
+    }
     if (!resp.body)
         hs_resp_internal(&resp, "handler produced no response");
     hs_http_metrics_count(route_index, resp.status);
@@ -200,10 +235,42 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     request_state *rs = *con_cls;
     if (rs) {
+        if (rs->deferred)
+            atomic_fetch_sub(&rs->http->deferred_open, 1);
+        if (!rs->answer.body_static)
+            free(rs->answer.body);
         free(rs->body);
         free(rs);
         *con_cls = NULL;
     }
+}
+
+hs_deferred *hs_req_defer(hs_req *req)
+{
+    request_state *rs = req->state;
+    if (!rs || rs->deferred)
+        return NULL;
+    /* Count first, then check: hs_http_stop sets stopping, then waits for the count, so either
+     * it sees this request or this request sees it stopping (and is answered at once). */
+    atomic_fetch_add(&rs->http->deferred_open, 1);
+    if (atomic_load(&rs->http->stopping)) {
+        atomic_fetch_sub(&rs->http->deferred_open, 1);
+        return NULL;
+    }
+    rs->deferred = true;
+    MHD_suspend_connection(rs->conn);
+    return (hs_deferred *)rs;
+}
+
+void hs_deferred_answer(hs_deferred *d, hs_resp *resp)
+{
+    request_state *rs = &d->rs;
+    if (!resp->body)
+        hs_resp_internal(resp, "handler produced no response");
+    rs->answer = *resp;
+    resp->body = NULL;
+    atomic_store(&rs->answered, true);
+    MHD_resume_connection(rs->conn);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *addr, char *err, size_t errlen)
@@ -241,7 +308,7 @@ int hs_http_start(hs_app *app, const char *listen, hs_http **out, char *err, siz
         return hs_errf(err, errlen, "out of memory");
     http->app = app;
     http->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, ntohs(addr.sin_port), NULL, NULL,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, ntohs(addr.sin_port), NULL, NULL,
         on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
@@ -260,6 +327,16 @@ void hs_http_stop(hs_http *http)
 {
     if (!http)
         return;
+    /* MHD must not stop with a suspended connection: defer nothing more (requests still
+     * arriving on open connections are answered synchronously), and let every deferred answer
+     * go out first (each comes within a commit). */
+    atomic_store(&http->stopping, true);
+    MHD_socket listen_fd = MHD_quiesce_daemon(http->mhd);
+    for (int waited = 0; atomic_load(&http->deferred_open) > 0 && waited < DEFERRED_DRAIN_MS;
+         waited++)
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     MHD_stop_daemon(http->mhd);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd); /* quiescing handed it to us */
     free(http);
 }

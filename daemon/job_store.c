@@ -84,6 +84,56 @@ int hs_job_submit(hs_store *store, const hs_job_submit_req *req, int64_t *id, ch
     return rc;
 }
 
+typedef struct queued_submit {
+    const hs_job_submit_req *req;
+    hs_job_submitted_fn done;
+    void *arg;
+    int64_t id;
+    cJSON *job;
+} queued_submit;
+
+/* On the committer thread, inside the group's transaction: the insert, and the job's JSON
+ * read back on the writer (no read transaction of its own). */
+static int submit_and_read_in_group(hs_db *db, void *arg, char *err, size_t errlen)
+{
+    queued_submit *q = arg;
+    int rc = hs_job_insert(db, q->req, "submitted", &q->id, err, errlen);
+    if (rc < 0)
+        return -1;
+    if (hs_job_get_json(db, q->id, &q->job, err, errlen) != 0)
+        return -1;
+    if (!q->job)
+        return hs_errf(err, errlen, "job %lld vanished inside its own transaction",
+                       (long long)q->id);
+    return rc;
+}
+
+static void submit_committed(void *arg, int rc, const char *err)
+{
+    queued_submit *q = arg;
+    if (rc < 0) {
+        cJSON_Delete(q->job); /* read inside a savepoint that was rolled back */
+        q->job = NULL;
+    }
+    q->done(q->arg, rc, q->id, q->job, err);
+    free(q);
+}
+
+int hs_job_submit_queued(hs_store *store, const hs_job_submit_req *req, hs_job_submitted_fn done,
+                         void *arg, char *err, size_t errlen)
+{
+    queued_submit *q = calloc(1, sizeof *q);
+    if (!q)
+        return hs_errf(err, errlen, "out of memory queueing a submit");
+    *q = (queued_submit){.req = req, .done = done, .arg = arg};
+    if (hs_store_write_queued(store, submit_and_read_in_group, submit_committed, q, err,
+                              errlen) != 0) {
+        free(q);
+        return -1;
+    }
+    return 0;
+}
+
 int hs_job_claim(hs_store *store, const char *device, hs_claimed_job *out, char *err,
                  size_t errlen)
 {

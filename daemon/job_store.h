@@ -23,9 +23,17 @@ typedef struct hs_job_submit_req {
  * Returns 1 (created), 0 (client_id already used: *id is that job) or -1 with err. */
 int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, int64_t *id,
                   char *err, size_t errlen);
-/* hs_job_insert in its own committed transaction. */
+/* hs_job_insert in a group commit (hs_store_write_grouped), waiting for it. */
 int hs_job_submit(hs_store *store, const hs_job_submit_req *req, int64_t *id, char *err,
                   size_t errlen);
+/* hs_job_insert in a group commit without waiting: once it is committed, done(arg, rc, id,
+ * job, err) runs on the store's committer thread with hs_job_insert's rc (1 created, 0
+ * existing client_id, -1 with err) and the job's JSON as committed (NULL when rc < 0; done
+ * owns it). req and what it points to must stay valid until done is called. 0, or -1 with err
+ * when it could not be queued (done is then never called). */
+typedef void (*hs_job_submitted_fn)(void *arg, int rc, int64_t id, cJSON *job, const char *err);
+int hs_job_submit_queued(hs_store *store, const hs_job_submit_req *req, hs_job_submitted_fn done,
+                         void *arg, char *err, size_t errlen);
 
 typedef struct hs_claimed_job {
     int64_t id;

@@ -29,13 +29,16 @@ typedef struct reader_slot {
     struct reader_slot *next_of_store; /* the store's list of slots (under readers_mutex) */
 } reader_slot;
 
-/* One pending grouped write (lives on its caller's stack until done). */
+/* One queued grouped write: on its caller's stack for hs_store_write_grouped (which waits on
+ * `finished`), on the heap for hs_store_write_queued (freed after `done` ran). */
 typedef struct grouped_write {
     hs_write_fn fn;
+    hs_write_done_fn done; /* NULL: a waiting caller (hs_store_write_grouped) */
     void *arg;
     int rc;
     char err[512];
-    bool done;
+    bool finished;
+    pthread_cond_t finished_cond; /* only for a waiting caller */
     struct grouped_write *next;
 } grouped_write;
 
@@ -44,10 +47,13 @@ struct hs_store {
     unsigned long generation;
     hs_db *writer;
     pthread_mutex_t write_mutex;
-    pthread_mutex_t group_mutex; /* guards pending, leader_active */
-    pthread_cond_t group_done;
+    /* The committer thread (started by the first grouped write): commits everything queued
+     * meanwhile in one transaction. group_mutex guards the fields up to committer_stop. */
+    pthread_mutex_t group_mutex;
+    pthread_cond_t group_queued;
     grouped_write *pending;      /* newest first */
-    bool leader_active;
+    pthread_t committer;
+    bool committer_running, committer_stop;
     reader_slot *readers;
     /* The checkpointer thread (hs_store_start_checkpointer): woken by the writer's WAL hook
      * once enough frames are waiting, and at least once a second. */
@@ -212,7 +218,7 @@ int hs_store_open(const char *db_path, hs_store **out, char *err, size_t errlen)
     }
     pthread_mutex_init(&s->write_mutex, NULL);
     pthread_mutex_init(&s->group_mutex, NULL);
-    pthread_cond_init(&s->group_done, NULL);
+    pthread_cond_init(&s->group_queued, NULL);
     pthread_mutex_init(&s->ckpt_mutex, NULL);
     pthread_cond_init(&s->ckpt_wake, NULL);
     pthread_mutex_lock(&generation_mutex);
@@ -231,6 +237,14 @@ void hs_store_close(hs_store *s)
 {
     if (!s)
         return;
+    /* The committer finishes what is queued (every caller gets its answer) before it stops. */
+    pthread_mutex_lock(&s->group_mutex);
+    bool committer_running = s->committer_running;
+    s->committer_stop = true;
+    pthread_cond_signal(&s->group_queued);
+    pthread_mutex_unlock(&s->group_mutex);
+    if (committer_running)
+        pthread_join(s->committer, NULL);
     if (s->ckpt_running) {
         pthread_mutex_lock(&s->ckpt_mutex);
         s->ckpt_stop = true;
@@ -251,7 +265,7 @@ void hs_store_close(hs_store *s)
     db_close(s->writer);
     pthread_mutex_destroy(&s->write_mutex);
     pthread_mutex_destroy(&s->group_mutex);
-    pthread_cond_destroy(&s->group_done);
+    pthread_cond_destroy(&s->group_queued);
     pthread_mutex_destroy(&s->ckpt_mutex);
     pthread_cond_destroy(&s->ckpt_wake);
     free(s->path);
@@ -452,36 +466,104 @@ static grouped_write *run_group(hs_store *s, grouped_write *batch)
     return order;
 }
 
-int hs_store_write_grouped(hs_store *s, hs_write_fn fn, void *arg, char *err, size_t errlen)
+/* Tells a batch's callers their outcome: wakes each waiting caller, calls each queued
+ * write's done callback (then frees it). */
+static void finish_group(hs_store *s, grouped_write *ran)
 {
-    grouped_write me = {.fn = fn, .arg = arg};
     pthread_mutex_lock(&s->group_mutex);
-    me.next = s->pending;
-    s->pending = &me;
-    while (!me.done) {
-        if (s->leader_active) {
-            pthread_cond_wait(&s->group_done, &s->group_mutex);
+    grouped_write *callbacks = NULL;
+    /* Read each next before marking finished: a finished waiter's item may vanish at once. */
+    for (grouped_write *w = ran, *next; w; w = next) {
+        next = w->next;
+        if (w->done) {
+            w->next = callbacks;
+            callbacks = w;
+        } else {
+            w->finished = true;
+            pthread_cond_signal(&w->finished_cond);
+        }
+    }
+    pthread_mutex_unlock(&s->group_mutex);
+    for (grouped_write *w = callbacks, *next; w; w = next) {
+        next = w->next;
+        w->done(w->arg, w->rc, w->rc < 0 ? w->err : "");
+        free(w);
+    }
+}
+
+static void *committer_main(void *arg)
+{
+    hs_store *s = arg;
+    pthread_mutex_lock(&s->group_mutex);
+    for (;;) {
+        if (!s->pending) {
+            if (s->committer_stop)
+                break;
+            pthread_cond_wait(&s->group_queued, &s->group_mutex);
             continue;
         }
-        /* Become the leader: take everything pending (including this call) and commit it. */
-        s->leader_active = true;
         grouped_write *batch = s->pending;
         s->pending = NULL;
         pthread_mutex_unlock(&s->group_mutex);
-        grouped_write *ran = run_group(s, batch);
+        finish_group(s, run_group(s, batch));
         pthread_mutex_lock(&s->group_mutex);
-        /* Read each next before marking done: a done item's owner may return at once. */
-        for (grouped_write *w = ran, *next; w; w = next) {
-            next = w->next;
-            w->done = true;
-        }
-        s->leader_active = false;
-        pthread_cond_broadcast(&s->group_done);
     }
     pthread_mutex_unlock(&s->group_mutex);
+    return NULL;
+}
+
+/* Queues w for the committer (starting it on first use). 0, or -1 with err when the thread
+ * cannot be started or the store is closing. */
+static int enqueue_write(hs_store *s, grouped_write *w, char *err, size_t errlen)
+{
+    /* caller holds group_mutex */
+    if (s->committer_stop)
+        return hs_errf(err, errlen, "%s is closing", s->path);
+    if (!s->committer_running) {
+        if (pthread_create(&s->committer, NULL, committer_main, s) != 0)
+            return hs_errf(err, errlen, "cannot start the commit thread of %s", s->path);
+        s->committer_running = true;
+    }
+    bool was_idle = s->pending == NULL;
+    w->next = s->pending;
+    s->pending = w;
+    if (was_idle)
+        pthread_cond_signal(&s->group_queued);
+    return 0;
+}
+
+int hs_store_write_grouped(hs_store *s, hs_write_fn fn, void *arg, char *err, size_t errlen)
+{
+    grouped_write me = {.fn = fn, .arg = arg};
+    pthread_cond_init(&me.finished_cond, NULL);
+    pthread_mutex_lock(&s->group_mutex);
+    int rc = enqueue_write(s, &me, err, errlen);
+    while (rc == 0 && !me.finished)
+        pthread_cond_wait(&me.finished_cond, &s->group_mutex);
+    pthread_mutex_unlock(&s->group_mutex);
+    pthread_cond_destroy(&me.finished_cond);
+    if (rc != 0)
+        return -1;
     if (me.rc < 0)
         hs_errf(err, errlen, "%s", me.err);
     return me.rc;
+}
+
+int hs_store_write_queued(hs_store *s, hs_write_fn fn, hs_write_done_fn done, void *arg,
+                          char *err, size_t errlen)
+{
+    grouped_write *w = calloc(1, sizeof *w);
+    if (!w)
+        return hs_errf(err, errlen, "out of memory queueing a write");
+    w->fn = fn;
+    w->done = done;
+    w->arg = arg;
+    pthread_mutex_lock(&s->group_mutex);
+    int rc = enqueue_write(s, w, err, errlen);
+    pthread_mutex_unlock(&s->group_mutex);
+    if (rc != 0)
+        free(w);
+    return rc;
 }
 
 sqlite3 *hs_db_handle(hs_db *db) { return db->handle; }

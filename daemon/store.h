@@ -1,10 +1,12 @@
 /* The SQLite store: one database file under the data dir, WAL, busy timeout, migrations from
  * schema/ (embedded) applied at open (PRAGMA user_version). Writes go through one writer
  * connection serialised by a mutex (so writers never sleep in SQLite's busy handler); reads use
- * one connection per thread, opened lazily. Statements are prepared once per connection and
- * cached by their SQL text's address (pass string literals). Also the statement dance every
- * store repeats: ending a write with its result, stepping a statement to completion, reading a
- * single-row integer, collecting rows into a JSON array. This file knows no table. */
+ * one connection per thread, opened lazily. Grouped writes (submits) are queued for a
+ * committer thread that commits everything queued meanwhile in one transaction. Statements
+ * are prepared once per connection and cached by their SQL text's address (pass string
+ * literals). Also the statement dance every store repeats: ending a write with its result,
+ * stepping a statement to completion, reading a single-row integer, collecting rows into a
+ * JSON array. This file knows no table. */
 #ifndef HS_STORE_H
 #define HS_STORE_H
 #include <cjson/cJSON.h>
@@ -46,11 +48,19 @@ int hs_store_checkpoint(hs_store *store, char *err, size_t errlen);
  * wait for one. Stopped by hs_store_close. */
 int hs_store_start_checkpointer(hs_store *store, char *err, size_t errlen);
 
-/* Group commit: runs fn(db, arg) in a write transaction shared with whatever other grouped
- * writes arrived meanwhile (one commit for the group; each fn inside its own savepoint, so one
- * failing rolls back only itself). Returns fn's result (>= 0), or -1 with err. */
+/* Group commit: fn(db, arg) runs on the store's committer thread in a write transaction
+ * shared with every other grouped write queued meanwhile (one commit for the group; each fn in
+ * its own savepoint, so one failing rolls back only itself). hs_store_write_grouped waits and
+ * returns fn's result (>= 0), or -1 with err. */
 typedef int (*hs_write_fn)(hs_db *db, void *arg, char *err, size_t errlen);
 int hs_store_write_grouped(hs_store *store, hs_write_fn fn, void *arg, char *err, size_t errlen);
+/* The same without waiting: done(arg, rc, err) is called on the committer thread once the
+ * group is committed (rc is fn's result, or -1 with err, "" otherwise). Every queued write
+ * gets its done call, also when the store closes meanwhile. 0, or -1 with err when it could
+ * not be queued (done is then never called). */
+typedef void (*hs_write_done_fn)(void *arg, int rc, const char *err);
+int hs_store_write_queued(hs_store *store, hs_write_fn fn, hs_write_done_fn done, void *arg,
+                          char *err, size_t errlen);
 
 sqlite3 *hs_db_handle(hs_db *db);
 /* The cached statement for sql (prepared on first use), reset and with bindings cleared.

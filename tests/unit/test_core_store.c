@@ -1,5 +1,6 @@
 /* Unit tests of the store (daemon/store.c): group commit from many threads (every write
- * committed exactly once, a failing write rolled back alone), per-thread readers seeing
+ * committed exactly once, a failing write rolled back alone; queued writes answered after
+ * their commit, also when the store closes), per-thread readers seeing
  * committed data, and the statement cache. Uses the daemon_state table of the schema as a
  * scratch key/value table. */
 #include <setjmp.h>
@@ -186,6 +187,73 @@ static void test_checkpointer_copies_the_wal(void **state)
     assert_int_equal(rows_in_main_file(f, "before-"), 200);
 }
 
+/* Queued (non-waiting) writes: each done callback runs exactly once, after its write is
+ * committed (visible to an independent connection at that moment), with fn's result or the
+ * failure of that write alone; closing the store answers whatever is still queued. */
+#define QUEUED_WRITES 300
+
+typedef struct queued_probe {
+    put_arg put;
+    const char *db_path;
+    pthread_mutex_t *mutex;
+    int *calls, *committed_at_done, *failed_with_reason;
+} queued_probe;
+
+static int count_key(const char *db_path, const char *key)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM daemon_state WHERE key=?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+static void queued_done(void *arg, int rc, const char *err)
+{
+    queued_probe *p = arg;
+    int stored = count_key(p->db_path, p->put.key);
+    pthread_mutex_lock(p->mutex);
+    (*p->calls)++;
+    if (rc == 1 && stored == 1)
+        (*p->committed_at_done)++;
+    if (rc == -1 && p->put.fail && strstr(err, "planned failure") && stored == 0)
+        (*p->failed_with_reason)++;
+    pthread_mutex_unlock(p->mutex);
+}
+
+static void test_queued_writes_answer_after_commit(void **state)
+{
+    store_fixture *f = *state;
+    static queued_probe probes[QUEUED_WRITES];
+    pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+    int calls = 0, committed = 0, failed = 0;
+    char err[512];
+    for (int i = 0; i < QUEUED_WRITES; i++) {
+        probes[i] = (queued_probe){.db_path = f->db_path, .mutex = &mutex, .calls = &calls,
+                                   .committed_at_done = &committed,
+                                   .failed_with_reason = &failed};
+        snprintf(probes[i].put.key, sizeof probes[i].put.key, "q-%d", i);
+        probes[i].put.fail = i % 7 == 0;
+        assert_int_equal(hs_store_write_queued(f->store, put, queued_done, &probes[i], err,
+                                               sizeof err), 0);
+    }
+    /* Close at once: the writes still queued are committed and answered before it returns. */
+    hs_store_close(f->store);
+    f->store = NULL;
+    int planned_failures = (QUEUED_WRITES + 6) / 7;
+    assert_int_equal(calls, QUEUED_WRITES);
+    assert_int_equal(failed, planned_failures);
+    assert_int_equal(committed, QUEUED_WRITES - planned_failures);
+}
+
 static void test_statement_cache_reuses(void **state)
 {
     store_fixture *f = *state;
@@ -211,6 +279,8 @@ int main(void)
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_checkpointer_copies_the_wal, store_fixture_setup,
                                         store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_writes_answer_after_commit,
+                                        store_fixture_setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache_reuses, store_fixture_setup,
                                         store_fixture_teardown),
     };
