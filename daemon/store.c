@@ -124,7 +124,9 @@ static int db_open(const char *path, bool writer, hs_db **out, char *err, size_t
         return -1;
     }
     sqlite3_busy_timeout(db->handle, 10000);
-    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    /* synchronous=FULL: every commit is on disk before it returns, so an answered submit
+     * survives a power loss too; group commit makes that one fsync per group. */
+    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                    " PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=20000;"
                                  : "PRAGMA foreign_keys=ON;";
     char *msg = NULL;

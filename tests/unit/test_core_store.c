@@ -254,6 +254,23 @@ static void test_queued_writes_answer_after_commit(void **state)
     assert_int_equal(committed, QUEUED_WRITES - planned_failures);
 }
 
+/* The writer syncs every commit (synchronous=FULL = 2): an answered submit survives a power
+ * loss, not only a crash of the daemon. */
+static void test_writer_syncs_every_commit(void **state)
+{
+    store_fixture *f = *state;
+    char err[512];
+    hs_db *db = hs_store_write_begin(f->store, err, sizeof err);
+    assert_non_null(db);
+    static const char sql[] = "PRAGMA synchronous";
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, sizeof err);
+    assert_non_null(st);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    sqlite3_reset(st);
+    assert_int_equal(hs_store_write_end(f->store, false, err, sizeof err), 0);
+}
+
 static void test_statement_cache_reuses(void **state)
 {
     store_fixture *f = *state;
@@ -281,6 +298,8 @@ int main(void)
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_queued_writes_answer_after_commit,
                                         store_fixture_setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_syncs_every_commit, store_fixture_setup,
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache_reuses, store_fixture_setup,
                                         store_fixture_teardown),
     };
