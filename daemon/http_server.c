@@ -1,4 +1,5 @@
-/* libmicrohttpd glue: body collection, auth, routing, responses (http_server.h). */
+/* libmicrohttpd glue: body collection, auth, routing, responses, and deferred answers
+ * (suspend/resume) for handlers that answer from another thread (http_server.h, api.h). */
 #include "http_server.h"
 #include "errors.h"
 #include "http_metrics.h"
@@ -308,12 +309,15 @@ int hs_http_start(hs_app *app, const char *listen, hs_http **out, char *err, siz
         return hs_errf(err, errlen, "out of memory");
     http->app = app;
     http->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, ntohs(addr.sin_port), NULL, NULL,
-        on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
+        ntohs(addr.sin_port), NULL, NULL, on_request, http,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_END);
     if (!http->mhd) {
         free(http);
         return hs_errf(err, errlen, "cannot listen on %s (in use, or not a local address?)",

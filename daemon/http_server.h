@@ -1,7 +1,8 @@
 /* The HTTP front: libmicrohttpd with a small thread pool, request bodies collected up to
  * --max-body (413 beyond), bearer-token auth of mutating requests (401, constant-time
  * compare), dispatch through the route table (404 unknown route, 405 wrong method), request
- * counting for /metrics. */
+ * counting for /metrics, and deferred answers (hs_req_defer of api.h: the connection is
+ * suspended until another thread answers; stopping waits for every answer owed). */
 #ifndef HS_HTTP_SERVER_H
 #define HS_HTTP_SERVER_H
 #include "api.h"
