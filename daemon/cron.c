@@ -219,26 +219,3 @@ int64_t hs_cron_next(const hs_cron *c, int64_t after_ms, int offset_minutes)
     }
     return -1;
 }
-
-int hs_tz_parse(const char *tz, int *offset_minutes, char *err, size_t errlen)
-{
-    if (!tz)
-        return hs_errf(err, errlen, "timezone: missing");
-    const char *p = tz;
-    if (strcmp(p, "UTC") == 0 || strcmp(p, "Z") == 0 || strcmp(p, "Etc/UTC") == 0) {
-        *offset_minutes = 0;
-        return 0;
-    }
-    if (strncmp(p, "UTC", 3) == 0)
-        p += 3;
-    int sign = *p == '+' ? 1 : *p == '-' ? -1 : 0;
-    int hh, mm;
-    char tail;
-    if (sign && sscanf(p + 1, "%2d:%2d%c", &hh, &mm, &tail) == 2 && strlen(p + 1) == 5 &&
-        hh <= 14 && mm < 60) {
-        *offset_minutes = sign * (hh * 60 + mm);
-        return 0;
-    }
-    return hs_errf(err, errlen,
-                   "timezone \"%.40s\": expected UTC or a fixed offset such as +02:00", tz);
-}

@@ -3,7 +3,8 @@
  * both day fields are restricted a day matching either one fires, as in Vixie cron), the
  * macros @yearly @annually @monthly @weekly @daily @midnight @hourly, and the extension
  * "@every <n>s|m|h" (fires at multiples of the interval since the epoch). Times are computed
- * in a fixed UTC offset ("UTC", "+HH:MM", "-HH:MM", "UTC+HH:MM"). Pure computation, no I/O. */
+ * in a fixed UTC offset here; timezone.h adds zones with daylight-saving time. Pure
+ * computation, no I/O. */
 #ifndef HS_CRON_H
 #define HS_CRON_H
 #include <stdbool.h>
@@ -24,7 +25,5 @@ int hs_cron_parse(const char *expr, hs_cron *out, char *err, size_t errlen);
 /* The first firing time strictly after after_ms (ms since epoch, UTC), evaluated in local
  * time = UTC + offset_minutes; -1 when there is none within 8 years (e.g. "0 0 30 2 *"). */
 int64_t hs_cron_next(const hs_cron *c, int64_t after_ms, int offset_minutes);
-/* "UTC"/"Z"/"+HH:MM"/"-HH:MM"/"UTC+HH:MM" → minutes east of UTC. 0 or -1 with err. */
-int hs_tz_parse(const char *tz, int *offset_minutes, char *err, size_t errlen);
 
 #endif

@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "job_spec.h"
 #include "job_store.h"
+#include "timezone.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ typedef struct schedule_fields {
     char *job_json; /* malloc'd */
     int enabled;    /* -1: not given */
     hs_cron parsed_cron;
-    int offset_minutes;
+    hs_tz tz;
 } schedule_fields;
 
 /* Validates the given fields of a schedule body; all required when `create`. */
@@ -42,7 +43,7 @@ static int parse_body(const cJSON *body, const hs_kind_env *env, bool create,
             char terr[256];
             if (!cJSON_IsString(item))
                 return hs_spec_errorf(e, "timezone", "timezone must be a string");
-            if (hs_tz_parse(item->valuestring, &f->offset_minutes, terr, sizeof terr) != 0)
+            if (hs_tz_parse(item->valuestring, &f->tz, terr, sizeof terr) != 0)
                 return hs_spec_errorf(e, "timezone", "%s", terr);
             f->timezone = item->valuestring;
         } else if (strcmp(k, "enabled") == 0) {
@@ -133,7 +134,7 @@ int hs_schedule_create(hs_store *store, const cJSON *body, const hs_kind_env *en
         return 0;
     }
     int64_t now = hs_now_ms();
-    int64_t next = hs_cron_next(&f.parsed_cron, now, f.offset_minutes);
+    int64_t next = hs_cron_next_in(&f.parsed_cron, now, &f.tz);
     hs_db *db = hs_store_write_begin(store, err, errlen);
     if (!db) {
         free(f.job_json);
@@ -215,11 +216,11 @@ int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_k
         *status = HS_SCHEDULE_CONFLICT;
     if (rc == 0 && *status == HS_SCHEDULE_OK) {
         hs_cron c;
-        int offset = 0;
+        hs_tz tz;
         int64_t now = hs_now_ms(), next = -1;
         if (hs_cron_parse(cron_text, &c, err, errlen) == 0 &&
-            hs_tz_parse(tz_text, &offset, err, errlen) == 0)
-            next = hs_cron_next(&c, now, offset);
+            hs_tz_parse(tz_text, &tz, err, errlen) == 0)
+            next = hs_cron_next_in(&c, now, &tz);
         st = hs_db_stmt(db, sql, err, errlen);
         if (!st)
             rc = -1;
@@ -468,12 +469,12 @@ static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, in
     if (record_firing(db, d->id, d->scheduled_for, job_id, reason, &inserted, err, errlen) != 0)
         return -1;
     hs_cron c;
-    int offset = 0;
+    hs_tz tz;
     int64_t next = -1;
     char cerr[256];
     if (hs_cron_parse(d->cron, &c, cerr, sizeof cerr) == 0 &&
-        hs_tz_parse(d->timezone, &offset, cerr, sizeof cerr) == 0)
-        next = hs_cron_next(&c, now > d->scheduled_for ? now : d->scheduled_for, offset);
+        hs_tz_parse(d->timezone, &tz, cerr, sizeof cerr) == 0)
+        next = hs_cron_next_in(&c, now > d->scheduled_for ? now : d->scheduled_for, &tz);
     sqlite3_stmt *st = hs_db_stmt(db, advance_sql, err, errlen);
     if (!st)
         return -1;

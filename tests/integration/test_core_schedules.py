@@ -3,6 +3,8 @@
 the previous job still runs, a tick missed while the daemon was down firing once at start-up,
 and no tick ever firing twice (also across a kill -9)."""
 import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 STEPS = {"kind": "test-steps", "steps": 1}
 
@@ -38,6 +40,14 @@ def test_crud_and_validation(daemon):
     assert r.json()["next_fire_at"].endswith(":00:00.000Z")
     r = d.patch("/api/v1/schedules/%d" % s["id"], json={"timezone": "+02:00", "cron": "@daily"})
     assert r.json()["next_fire_at"].endswith("T22:00:00.000Z")  # local midnight at UTC+2
+    # An IANA zone: 02:30 in Berlin, whatever the season (the DST rules are unit-tested).
+    r = d.patch("/api/v1/schedules/%d" % s["id"], json={"timezone": "Europe/Berlin",
+                                                       "cron": "30 2 * * *"})
+    assert r.status_code == 200 and r.json()["timezone"] == "Europe/Berlin", r.text
+    fire = datetime.fromisoformat(r.json()["next_fire_at"].replace("Z", "+00:00"))
+    local = fire.astimezone(ZoneInfo("Europe/Berlin"))
+    assert (local.hour, local.minute) == (2, 30)
+    assert timedelta(0) < fire - datetime.now(timezone.utc) <= timedelta(days=1)
     assert_error(d.post("/api/v1/schedules", json={"name": "nightly", "cron": "@daily",
                                                     "job": STEPS}), 409, "name")
     bad = [
@@ -52,6 +62,7 @@ def test_crud_and_validation(daemon):
         ({"name": "x", "cron": "@daily", "job": dict(STEPS, client_id="c")}, "job.client_id"),
         ({"name": "x", "cron": "@daily", "job": STEPS, "enabled": "yes"}, "enabled"),
         ({"name": "x", "cron": "@daily", "job": STEPS, "timezone": "Mars/Base"}, "timezone"),
+        ({"name": "x", "cron": "@daily", "job": STEPS, "timezone": "../etc/localtime"}, "timezone"),
         ({"name": "x", "cron": "@daily", "job": STEPS, "extra": 1}, "extra"),
     ]
     for body, field in bad:

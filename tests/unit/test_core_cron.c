@@ -214,23 +214,6 @@ static void test_invalid_expressions(void **state)
     }
 }
 
-static void test_timezones(void **state)
-{
-    (void)state;
-    int off = 99;
-    char err[256];
-    assert_int_equal(hs_tz_parse("UTC", &off, err, sizeof err), 0);
-    assert_int_equal(off, 0);
-    assert_int_equal(hs_tz_parse("+02:00", &off, err, sizeof err), 0);
-    assert_int_equal(off, 120);
-    assert_int_equal(hs_tz_parse("UTC-05:30", &off, err, sizeof err), 0);
-    assert_int_equal(off, -330);
-    assert_int_equal(hs_tz_parse("Europe/Paris", &off, err, sizeof err), -1);
-    assert_int_equal(hs_tz_parse("+2", &off, err, sizeof err), -1);
-    assert_int_equal(hs_tz_parse("+02:60", &off, err, sizeof err), -1);
-    assert_int_equal(hs_tz_parse("+02:00x", &off, err, sizeof err), -1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,7 +222,6 @@ int main(void)
         cmocka_unit_test(test_landmarks),
         cmocka_unit_test(test_every_extension),
         cmocka_unit_test(test_invalid_expressions),
-        cmocka_unit_test(test_timezones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
