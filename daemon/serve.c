@@ -185,6 +185,9 @@ int hs_cmd_serve(int argc, char **argv)
     if (prc != 0)
         return prc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit (ulimit -f) reached by the database or a log is an I/O error that the
+     * request or job at hand reports, not a reason to die. */
+    signal(SIGXFSZ, SIG_IGN);
 
     char err[HS_ERR_LEN];
     char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX], tmp[PATH_MAX + 64];

@@ -3,8 +3,11 @@ requeued (attempt 2) and finished, no row lost, PRAGMA integrity_check ok; a job
 attempts fails with "daemon restarted"; a graceful stop requeues without using an attempt;
 50 concurrent clients submitting and polling, every job accounted for; a graceful stop in the
 middle of a submit burst (submits wait for their group commit with their connection suspended)
-exits cleanly and keeps every acknowledged job."""
+exits cleanly and keeps every acknowledged job; disk write errors (a file-size limit) fail
+submits with a 500 and lose nothing."""
+import os
 import random
+import resource
 import threading
 import time
 
@@ -204,4 +207,57 @@ def test_graceful_stop_during_submit_burst_keeps_every_acknowledged_job(daemon):
     assert len(acknowledged) >= 200
     missing = {cid: jid for cid, jid in acknowledged.items() if stored.get(cid) != jid}
     assert not missing
+    d.stop()
+
+
+def test_disk_write_errors_fail_submits_cleanly_and_lose_nothing(daemon):
+    """The database cannot grow (RLIMIT_FSIZE lowered on the running daemon, so every write past
+    the limit fails with EFBIG): submits get a 500 naming the database error, the daemon keeps
+    serving, and once writes work again submits succeed; every acknowledged job survives a
+    kill -9, no refused one was stored, and the database passes integrity_check."""
+    d = daemon()
+    d.post("/api/v1/queue/pause")
+    outcome = {}  # client_id -> status
+
+    def submit(cid):
+        return d.post("/api/v1/jobs", json={"kind": "test-steps", "steps": 1, "client_id": cid})
+
+    for i in range(20):
+        assert submit("before-%d" % i).status_code == 201
+        outcome["before-%d" % i] = 201
+    sizes = [os.path.getsize(p) for p in (d.db_path, d.db_path + "-wal") if os.path.exists(p)]
+    limit = max(sizes) + 8192
+    _, hard = resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (limit, hard))  # the soft limit only
+    failed = None
+    for i in range(20000):
+        cid = "during-%d" % i
+        r = submit(cid)
+        outcome[cid] = r.status_code
+        if r.status_code != 201:
+            failed = r
+            break
+    assert failed is not None, "the file-size limit never made a submit fail"
+    assert failed.status_code == 500, failed.text
+    assert set(failed.json()) == {"error", "detail", "field"}
+    assert "database" in failed.json()["detail"], failed.text
+    assert d.get("/api/v1/healthz").status_code == 200  # still serving
+    assert d.get("/api/v1/jobs?limit=5").status_code == 200
+    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+    def recovered():
+        cid = "after-%d" % len(outcome)
+        outcome[cid] = submit(cid).status_code
+        return outcome[cid] == 201
+
+    d.wait_until(recovered, timeout=20, interval=0.2)
+    d.kill9()
+    d.start()
+    with d.db() as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = {row[0] for row in db.execute("SELECT client_id FROM jobs")}
+    acknowledged = {cid for cid, status in outcome.items() if status == 201}
+    refused = {cid for cid, status in outcome.items() if status != 201}
+    assert acknowledged <= stored, sorted(acknowledged - stored)[:10]
+    assert not (refused & stored), sorted(refused & stored)[:10]
     d.stop()
