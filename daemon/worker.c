@@ -16,6 +16,8 @@
 
 #define CANCEL_POLL_MS 250 /* how often should_stop also asks the store */
 #define IDLE_WAIT_MS 1000  /* re-check the queue at least this often */
+#define FINISH_RETRY_FIRST_MS 100   /* first pause before retrying an outcome commit */
+#define FINISH_RETRY_MAX_MS 5000    /* the pause doubles up to this */
 
 typedef struct hs_worker {
     hs_worker_pool *pool;
@@ -78,15 +80,38 @@ static int make_run_dir(const char *data_dir, int64_t id, char *path, size_t pat
     return 0;
 }
 
-/* Commits a job's outcome; a failure here is logged (the job stays running and the start-up
- * reconciliation handles it). */
+/* Commits a job's outcome. A storage failure (disk full, an I/O error) is logged and the
+ * commit retried with a growing pause until it works or the daemon stops (then the start-up
+ * reconciliation requeues the job): an outcome, often hours of work, is never dropped while
+ * the job stays "running", and this worker takes no new job meanwhile. */
 static void finish(hs_worker *w, int64_t id, hs_job_state to, const char *reason,
                    const char *result_json, const char *error)
 {
     char err[HS_ERR_LEN];
-    if (hs_job_transition_commit(w->pool->store, id, HS_JOB_RUNNING, to, reason, result_json,
-                                 error, err, sizeof err) < 0)
-        log_error("recording the outcome of a job", err);
+    long pause_ms = FINISH_RETRY_FIRST_MS;
+    for (int attempt = 1;; attempt++) {
+        if (hs_job_transition_commit(w->pool->store, id, HS_JOB_RUNNING, to, reason, result_json,
+                                     error, err, sizeof err) >= 0) {
+            if (attempt > 1) {
+                char what[96];
+                snprintf(what, sizeof what, "job %lld", (long long)id);
+                log_error(what, "outcome recorded after storage errors");
+            }
+            return;
+        }
+        char what[128];
+        snprintf(what, sizeof what, "recording the outcome of job %lld (try %d; retrying)",
+                 (long long)id, attempt);
+        log_error(what, err);
+        for (long slept = 0; slept < pause_ms && !atomic_load(&w->pool->stopping); slept += 50)
+            nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+        if (atomic_load(&w->pool->stopping)) {
+            log_error(what, "daemon stopping: the job is requeued at the next start");
+            return;
+        }
+        if (pause_ms < FINISH_RETRY_MAX_MS)
+            pause_ms *= 2;
+    }
 }
 
 static void run_claimed(hs_worker *w, hs_claimed_job *job)
@@ -129,6 +154,11 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
     if (rc == 0 && st.storage_failed) {
         rc = -1;
         snprintf(err, sizeof err, "%s", st.storage_error);
+    } else if (rc < 0 && st.storage_failed && !strstr(err, st.storage_error)) {
+        /* The runner gave up because a write failed: its reason gets the store's cause. */
+        char with_cause[2 * HS_ERR_LEN + 4];
+        snprintf(with_cause, sizeof with_cause, "%s (%s)", err, st.storage_error);
+        snprintf(err, sizeof err, "%.*s", (int)(sizeof err - 1), with_cause);
     }
     if (rc == 0) {
         hs_job_logf(&ctx, "succeeded");

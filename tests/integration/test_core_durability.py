@@ -4,7 +4,8 @@ attempts fails with "daemon restarted"; a graceful stop requeues without using a
 50 concurrent clients submitting and polling, every job accounted for; a graceful stop in the
 middle of a submit burst (submits wait for their group commit with their connection suspended)
 exits cleanly and keeps every acknowledged job; disk write errors (a file-size limit) fail
-submits with a 500 and lose nothing."""
+submits with a 500 and lose nothing, and a running job's outcome is recorded once writes work
+again."""
 import os
 import random
 import resource
@@ -260,4 +261,26 @@ def test_disk_write_errors_fail_submits_cleanly_and_lose_nothing(daemon):
     refused = {cid for cid, status in outcome.items() if status != 201}
     assert acknowledged <= stored, sorted(acknowledged - stored)[:10]
     assert not (refused & stored), sorted(refused & stored)[:10]
+    d.stop()
+
+
+def test_job_outcome_is_recorded_once_storage_works_again(daemon):
+    """Storage fails under a running job (every write past offset 0 fails): the job cannot
+    store its progress nor its outcome, stays "running" while the worker retries, and reaches
+    its final state, with the database error as its reason, once writes work again."""
+    d = daemon()
+    job = d.submit({"kind": "test-steps", "steps": 8, "step_ms": 100})
+    d.wait_until(lambda: d.job(job["id"])["progress"]["step"] >= 2, timeout=20)
+    _, hard = resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (0, hard))
+    time.sleep(2.0)  # the steps end meanwhile; their writes and the outcome's all fail
+    assert d.job(job["id"])["state"] == "running"
+    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
+    done = d.wait_job(job["id"], timeout=30)
+    assert done["state"] == "failed", done
+    assert "database" in done["error"], done
+    d.wait_until(lambda: "outcome recorded after storage errors" in d.log_text(), timeout=10)
+    events = d.get("/api/v1/jobs/%d/events" % job["id"]).json()["events"]
+    assert [(e["from"], e["to"]) for e in events] == [(None, "queued"), ("queued", "running"),
+                                                      ("running", "failed")]
     d.stop()
