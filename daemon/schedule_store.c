@@ -18,6 +18,19 @@ typedef struct schedule_fields {
     hs_tz tz;
 } schedule_fields;
 
+/* The next firing after after_ms of a stored (already validated) cron and time zone; -1 when
+ * there is none or the text no longer parses. */
+static int64_t next_fire_of(const char *cron, const char *timezone, int64_t after_ms)
+{
+    hs_cron c;
+    hs_tz tz;
+    char err[256];
+    if (hs_cron_parse(cron, &c, err, sizeof err) != 0 ||
+        hs_tz_parse(timezone, &tz, err, sizeof err) != 0)
+        return -1;
+    return hs_cron_next_in(&c, after_ms, &tz);
+}
+
 /* Validates the given fields of a schedule body; all required when `create`. */
 static int parse_body(const cJSON *body, const hs_kind_env *env, bool create,
                       schedule_fields *f, hs_spec_error *e)
@@ -215,12 +228,7 @@ int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_k
     if (rc == 0 && taken)
         *status = HS_SCHEDULE_CONFLICT;
     if (rc == 0 && *status == HS_SCHEDULE_OK) {
-        hs_cron c;
-        hs_tz tz;
-        int64_t now = hs_now_ms(), next = -1;
-        if (hs_cron_parse(cron_text, &c, err, errlen) == 0 &&
-            hs_tz_parse(tz_text, &tz, err, errlen) == 0)
-            next = hs_cron_next_in(&c, now, &tz);
+        int64_t now = hs_now_ms(), next = next_fire_of(cron_text, tz_text, now);
         st = hs_db_stmt(db, sql, err, errlen);
         if (!st)
             rc = -1;
@@ -468,13 +476,8 @@ static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, in
     }
     if (record_firing(db, d->id, d->scheduled_for, job_id, reason, &inserted, err, errlen) != 0)
         return -1;
-    hs_cron c;
-    hs_tz tz;
-    int64_t next = -1;
-    char cerr[256];
-    if (hs_cron_parse(d->cron, &c, cerr, sizeof cerr) == 0 &&
-        hs_tz_parse(d->timezone, &tz, cerr, sizeof cerr) == 0)
-        next = hs_cron_next_in(&c, now > d->scheduled_for ? now : d->scheduled_for, &tz);
+    int64_t next = next_fire_of(d->cron, d->timezone,
+                                now > d->scheduled_for ? now : d->scheduled_for);
     sqlite3_stmt *st = hs_db_stmt(db, advance_sql, err, errlen);
     if (!st)
         return -1;

@@ -31,13 +31,24 @@ static bool parse_fixed_offset(const char *tz, int *offset_minutes)
     return false;
 }
 
+/* ICU's UTF-16 form of a zone name (ASCII, shorter than hs_tz.zone). */
+typedef struct zone_id {
+    UChar chars[sizeof ((hs_tz *)0)->zone];
+} zone_id;
+
+static zone_id to_zone_id(const char *zone)
+{
+    zone_id id;
+    u_uastrncpy(id.chars, zone, (int32_t)(sizeof id.chars / sizeof id.chars[0]));
+    return id;
+}
+
 /* An ICU calendar in zone (a known IANA name), wall-time policy set; NULL on failure. */
 static UCalendar *open_zone(const char *zone)
 {
-    UChar id[64];
-    u_uastrncpy(id, zone, (int32_t)(sizeof id / sizeof id[0]));
+    zone_id id = to_zone_id(zone);
     UErrorCode status = U_ZERO_ERROR;
-    UCalendar *cal = ucal_open(id, -1, "en_US_POSIX", UCAL_GREGORIAN, &status);
+    UCalendar *cal = ucal_open(id.chars, -1, "en_US_POSIX", UCAL_GREGORIAN, &status);
     if (U_FAILURE(status)) {
         if (cal)
             ucal_close(cal);
@@ -60,11 +71,11 @@ int hs_tz_parse(const char *text, hs_tz *out, char *err, size_t errlen)
     for (size_t i = 0; ascii && i < len; i++)
         ascii = text[i] > ' ' && text[i] < 0x7f;
     if (ascii) {
-        UChar id[64], canonical[64];
-        u_uastrncpy(id, text, (int32_t)(sizeof id / sizeof id[0]));
+        zone_id id = to_zone_id(text);
+        UChar canonical[64];
         UBool system_zone = false;
         UErrorCode status = U_ZERO_ERROR;
-        ucal_getCanonicalTimeZoneID(id, (int32_t)len, canonical,
+        ucal_getCanonicalTimeZoneID(id.chars, (int32_t)len, canonical,
                                     (int32_t)(sizeof canonical / sizeof canonical[0]),
                                     &system_zone, &status);
         if (U_SUCCESS(status) && system_zone) {
@@ -77,7 +88,7 @@ int hs_tz_parse(const char *text, hs_tz *out, char *err, size_t errlen)
                    " zone name such as Europe/Berlin", text);
 }
 
-/* Minutes east of UTC of cal's zone at utc_ms; false on an ICU error. */
+/* Milliseconds east of UTC of cal's zone at utc_ms; false on an ICU error. */
 static bool offset_at(UCalendar *cal, int64_t utc_ms, int64_t *offset_ms)
 {
     UErrorCode status = U_ZERO_ERROR;
