@@ -31,7 +31,7 @@ ifneq ($(NVCC),)
 endif
 
 WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
-INCLUDES := -I. -Idaemon -Idaemon/engine -Ikernels -I$(OUT)/gen
+INCLUDES := -Idaemon -Ikernels -I$(OUT)/gen
 ifeq ($(MODE),test)
   MODE_CFLAGS  := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                   -fno-omit-frame-pointer -DHS_TEST_BUILD -fopenmp
@@ -42,23 +42,24 @@ else ifeq ($(MODE),fuzz)
                   -DHS_FUZZ_BUILD -Wno-unknown-pragmas
   MODE_LDFLAGS := -fsanitize=address,undefined
 else
-  MODE_CFLAGS  := -O3 -march=native -g -fopenmp
+  # x86-64-v3 (AVX2, FMA), not -march=native: a release binary runs on any such machine, e.g.
+  # cluster nodes that differ from the build host. OpenBLAS dispatches its wider kernels at run time.
+  MODE_CFLAGS  := -O3 -march=x86-64-v3 -g -fopenmp
   MODE_LDFLAGS := -fopenmp
 endif
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(MODE_CFLAGS) -MMD -MP $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) $(CUDA_LIBS) -lm -lpthread $(LDLIBS)
 NVCCFLAGS  ?= -O3 -std=c++20 -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
-              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC -I. -Ikernels -Idaemon/engine
+              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC -Ikernels
 
-SRC_DAEMON  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-SRC_ENGINE  := $(wildcard daemon/engine/*.c)
+SRC_DAEMON  := $(filter-out daemon/main.c,$(shell find daemon -name '*.c' | sort))
 SRC_KERNELS := $(wildcard kernels/*.c kernels/cpu/*.c)
 SRC_CUDA    := $(if $(NVCC),$(wildcard kernels/cuda/*.cu))
 EMBED_FILES := $(sort $(wildcard schema/*.sql) $(shell find web -type f 2>/dev/null))
 TEST_SRCS   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 
-OBJS    := $(patsubst %.c,$(OUT)/obj/%.o,$(SRC_DAEMON) $(SRC_ENGINE) $(SRC_KERNELS)) $(OUT)/obj/gen/embedded_data.o
+OBJS    := $(patsubst %.c,$(OUT)/obj/%.o,$(SRC_DAEMON) $(SRC_KERNELS)) $(OUT)/obj/gen/embedded_data.o
 CU_OBJS := $(patsubst %.cu,$(OUT)/obj/%.cu.o,$(SRC_CUDA))
 LIB     := $(OUT)/libsurgeon.a
 BIN     := $(OUT)/surgeond
@@ -73,13 +74,13 @@ $(OUT)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(OUT)/obj/%.cu.o: %.cu kernels/ops.h
+$(OUT)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
-$(OUT)/gen/embedded_data.c: daemon/embed_files.sh $(EMBED_FILES)
+$(OUT)/gen/embedded_data.c: daemon/common/embed_files.sh $(EMBED_FILES)
 	@mkdir -p $(@D)
-	sh daemon/embed_files.sh $@ $(EMBED_FILES)
+	sh daemon/common/embed_files.sh $@ $(EMBED_FILES)
 
 $(OUT)/obj/gen/embedded_data.o: $(OUT)/gen/embedded_data.c
 	@mkdir -p $(@D)
@@ -155,4 +156,4 @@ fuzz:
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d) $(OUT)/obj/daemon/main.d
+-include $(OBJS:.o=.d) $(CU_OBJS:.o=.d) $(OUT)/obj/daemon/main.d

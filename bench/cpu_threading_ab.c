@@ -12,13 +12,12 @@
  *            (three vocabulary-sized sgemms). Also prints max |dx_A − dx_B|.
  *
  * Build and run from the repo root (OMP_NUM_THREADS sets the threads of both sides):
- *   cc -std=c11 -D_GNU_SOURCE -O3 -march=native -fopenmp -I. -Ikernels -Idaemon/engine \
+ *   cc -std=c11 -D_GNU_SOURCE -O3 -march=x86-64-v3 -fopenmp -Ikernels \
  *      $(pkg-config --cflags openblas) bench/cpu_threading_ab.c kernels/cpu/cpu_[a-z]*.c \
- *      kernels/alibi_slopes.c daemon/engine/errors.c -o build/cpu_threading_ab \
+ *      kernels/alibi_slopes.c -o build/cpu_threading_ab \
  *      $(pkg-config --libs openblas) -lm
  *   ./build/cpu_threading_ab [block|panels|lm_head|all] [repeats] [vocab]
  * (panels: the panelled GEMM against one plain cblas_sgemm at shapes cut both ways.) */
-#include "errors.h"
 #include "ops.h"
 
 #include <cblas.h>
@@ -301,7 +300,7 @@ int main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
-    char err[HS_ERR_LEN];
+    char err[HS_OP_ERROR_LEN];
     hs_backend_ctx *ctx = hs_cpu_backend.init(0, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "cpu_threading_ab: %s\n", err);

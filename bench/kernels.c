@@ -2,13 +2,12 @@
  * plain cblas_sgemm loop on the same shapes in the same run, so the ratio is independent of how
  * loaded the machine is. Standalone; not built by `make test`. Build and run from the repo root:
  *
- *   cc -std=c11 -D_GNU_SOURCE -O3 -march=native -fopenmp -I. -Ikernels -Idaemon/engine \
+ *   cc -std=c11 -D_GNU_SOURCE -O3 -march=x86-64-v3 -fopenmp -Ikernels \
  *      $(pkg-config --cflags openblas) bench/kernels.c kernels/cpu/cpu_[a-z]*.c kernels/alibi_slopes.c \
- *      daemon/engine/errors.c -o build/bench_kernels $(pkg-config --libs openblas) -lm
+ *      -o build/bench_kernels $(pkg-config --libs openblas) -lm
  *   ./build/bench_kernels [repeats] [all|gemm|attention|rowwise|block|lm_head]
  *
  * Every figure is the best of `repeats` runs (default 5). Timings are printed, never asserted. */
-#include "errors.h"
 #include "ops.h"
 
 #include <cblas.h>
@@ -265,7 +264,7 @@ int main(int argc, char **argv)
     int repeats = argc > 1 ? atoi(argv[1]) : 5;
     if (repeats < 1)
         repeats = 1;
-    char err[HS_ERR_LEN] = "";
+    char err[HS_OP_ERROR_LEN] = "";
     hs_backend_ctx *ctx = hs_cpu_backend.init(0, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "bench: %s\n", err);

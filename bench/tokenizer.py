@@ -139,10 +139,11 @@ def main():
             fh.write(data)
 
         exe = os.path.join(tmp, "tokenizer_bench")
-        srcs = sorted(glob.glob(os.path.join(REPO, "daemon/engine/tokenizer*.c"))) + \
-            [os.path.join(REPO, "daemon/engine/errors.c"), os.path.join(REPO, "bench/tokenizer_bench.c")]
+        srcs = sorted(glob.glob(os.path.join(REPO, "daemon/engine/formats/tokenizer*.c"))) + \
+            [os.path.join(REPO, "daemon/common/errors.c"), os.path.join(REPO, "daemon/common/file_io.c"),
+             os.path.join(REPO, "bench/tokenizer_bench.c")]
         subprocess.run([args.cc, "-std=c11", "-D_GNU_SOURCE", "-O3", "-march=native",
-                        "-I", os.path.join(REPO, "daemon/engine"), "-I/usr/include/cjson", *srcs,
+                        "-I", os.path.join(REPO, "daemon"), "-I/usr/include/cjson", *srcs,
                         "-o", exe, "-lpcre2-8", "-lcjson"], check=True)
         ids_path = os.path.join(tmp, "ours.ids")
         out = subprocess.run([exe, tok_path, text_path, ids_path, str(args.repeat)],

@@ -1,7 +1,7 @@
 /* Bench driver for bench/tokenizer.py: loads a tokenizer.json, encodes a text file (best wall
  * time of N runs, one thread), writes the ids as little-endian int32 and prints
  * {"load_s", "encode_s", "bytes", "ids"} as JSON. Not part of the daemon. */
-#include "tokenizer.h"
+#include "engine/formats/tokenizer.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* surgeond entry point: dispatches to the subcommands of commands.h; --help, --version. */
-#include "commands.h"
+#include "cli/commands.h"
 #include "ops.h"
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* ALiBi slopes as HF's build_alibi_tensor computes them (BLOOM.md §2.4): float32 base
+/* ALiBi slopes as HF's build_alibi_tensor computes them (docs/model-families.md "ALiBi slopes"): float32 base
  * 2^(−8/cp2) raised with powf to 1..cp2, then, when n_head is not a power of two, the
  * float32 extra base 2^(−4/cp2) raised to the odd powers 1, 3, 5, … Shared by every backend. */
 #include "ops.h"

@@ -12,7 +12,7 @@
  *   A backend never aborts the process on a runtime error (a CUDA OOM fails the op).
  * - Ops may run asynchronously (cuda); download() and synchronize() are the sync points.
  *
- * Attention follows HF's BLOOM exactly (the shared BLOOM.md §2.4–2.5): fused QKV rows are
+ * Attention follows HF's BLOOM exactly (docs/model-families.md "ALiBi and attention"): fused QKV rows are
  * interleaved per head as [head][q|k|v][d]; score(i,j) = slope_h·j + (q_i·k_j)/sqrt(d) for
  * j <= i, masked otherwise; softmax in fp32. Slopes come from hs_alibi_slopes().
  */
@@ -22,6 +22,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Size of the buffers backends write their reasons into (last_error, init's err). */
+#define HS_OP_ERROR_LEN 512
 
 typedef struct hs_backend_ctx hs_backend_ctx; /* opaque, one per device a worker owns */
 
@@ -69,7 +72,7 @@ typedef struct hs_backend {
     int (*matmul)(hs_backend_ctx *ctx, float *c, const float *a, const float *b, const float *bias,
                   int M, int N, int K, bool trans_a, bool trans_b, int lda, int ldb, int ldc,
                   float alpha, float beta);
-    /* out[n] = BLOOM's tanh GELU of in[n] (BLOOM.md §2.6). out may equal in. */
+    /* out[n] = BLOOM's tanh GELU of in[n] (docs/model-families.md "GELU"). out may equal in. */
     int (*gelu)(hs_backend_ctx *ctx, float *out, const float *in, size_t n);
     /* out[n] = a[n] + b[n]. out may equal a or b. */
     int (*add)(hs_backend_ctx *ctx, float *out, const float *a, const float *b, size_t n);
@@ -93,7 +96,7 @@ typedef struct hs_backend {
     int (*layernorm_backward)(hs_backend_ctx *ctx, float *din, float *dw, float *db,
                               const float *dout, const float *in, const float *mean,
                               const float *rstd, const float *w, int N, int C);
-    /* din[n] = gelu'(in[n])·dout[n] with BLOOM's backward formula (BLOOM.md §2.6). */
+    /* din[n] = gelu'(in[n])·dout[n] with BLOOM's backward formula (docs/model-families.md "GELU"). */
     int (*gelu_backward)(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
                          size_t n);
     /* db[N] += column sums of dout[M,N] (leading dimension ld). */
@@ -125,7 +128,7 @@ typedef struct hs_backend {
 } hs_backend;
 
 /* ALiBi slopes exactly as HF computes them in fp32 (powf of the fp32-rounded base, with the
- * extra odd powers when n_head is not a power of two): BLOOM.md §2.4. Host memory. */
+ * extra odd powers when n_head is not a power of two): docs/model-families.md "ALiBi slopes". Host memory. */
 void hs_alibi_slopes(int n_head, float *slopes);
 
 /* The compiled-in backends and lookup by name ("cpu", "cuda"); NULL if not compiled in. */

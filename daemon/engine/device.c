@@ -2,8 +2,8 @@
  * and initialised, and a one-model cache keyed by the model directory's absolute path and its
  * files' newest mtime. Runs no compute itself. */
 #include "device.h"
-#include "bloom_model.h"
-#include "errors.h"
+#include "engine/model/bloom_model.h"
+#include "common/errors.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

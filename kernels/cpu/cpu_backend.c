@@ -65,13 +65,13 @@ void hs_cpu_blas_single_thread_end(void)
 hs_backend_ctx *hs_cpu_init(int device_index, char *err, size_t errlen)
 {
     if (device_index != 0) {
-        hs_errf(err, errlen, "cpu backend: device index %d requested, only cpu (index 0) exists",
+        snprintf(err, errlen, "cpu backend: device index %d requested, only cpu (index 0) exists",
                 device_index);
         return NULL;
     }
     hs_backend_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
-        hs_errf(err, errlen, "cpu backend: cannot allocate its context (%zu bytes)", sizeof *ctx);
+        snprintf(err, errlen, "cpu backend: cannot allocate its context (%zu bytes)", sizeof *ctx);
         return NULL;
     }
 #ifdef _OPENMP

@@ -1,5 +1,5 @@
 /* CPU backend: BLOOM's tanh GELU and its custom backward, evaluated operation by operation in
- * the order HF's bloom_gelu_forward / bloom_gelu_back evaluate them in fp32 (BLOOM.md §2.6), so
+ * the order HF's bloom_gelu_forward / bloom_gelu_back evaluate them in fp32 (docs/model-families.md "GELU"), so
  * each intermediate rounds where PyTorch's does. The build is ISO C (-std=c11), where GCC does
  * not contract a·b + c into an FMA, which keeps those roundings. tanh is the correctly rounded
  * fp32 tanh of cpu_vecmath.h (vectorisable; glibc's tanhf is neither). */

@@ -1,5 +1,5 @@
 /* CPU backend: LayerNorm forward and backward as torch.nn.LayerNorm defines them (biased
- * variance, eps inside the square root; BLOOM.md §2.7). Row statistics are accumulated in double
+ * variance, eps inside the square root; docs/model-families.md "LayerNorm"). Row statistics are accumulated in double
  * and handed to the backward pass as float mean/rstd, rows spread over OpenMP threads. */
 #include "cpu_ops.h"
 

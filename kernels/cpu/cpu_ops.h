@@ -4,7 +4,6 @@
  * kernels/ops.h. */
 #ifndef HS_CPU_OPS_H
 #define HS_CPU_OPS_H
-#include "errors.h"
 #include "ops.h"
 
 #include <stdbool.h>
@@ -32,7 +31,7 @@ void hs_cpu_lm_head_memo_free(hs_cpu_lm_head_memo *memo);
 
 struct hs_backend_ctx {
     int threads;                  /* OpenMP threads the row/head loops may use */
-    char error[HS_ERR_LEN];       /* reason of the last failed op, "" if none */
+    char error[HS_OP_ERROR_LEN];       /* reason of the last failed op, "" if none */
     char description[256];        /* describe() text */
     hs_cpu_lm_head_memo *lm_head_memo; /* NULL until the first lm_head_nll() with lse */
 };

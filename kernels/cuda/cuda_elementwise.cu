@@ -1,5 +1,5 @@
 /* Element-wise and gather/scatter ops of the CUDA backend: embedding lookup, BLOOM's tanh GELU
- * (forward and backward exactly as BLOOM.md §2.6), add, scale, bias gradient (column sums),
+ * (forward and backward exactly as docs/model-families.md "GELU"), add, scale, bias gradient (column sums),
  * strided 2-D copy. */
 #include "cuda_common.cuh"
 

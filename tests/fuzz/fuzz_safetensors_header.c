@@ -1,7 +1,7 @@
 /* libFuzzer target: arbitrary bytes as a .safetensors file (through an in-memory file, so the
  * real mmap path runs). Every tensor the reader accepts must lie inside the file; conversions
  * of float tensors must not read out of bounds. */
-#include "safetensors.h"
+#include "engine/formats/safetensors.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * (tests/reference/tokenizer/tokenizer.json under HS_REPO_ROOT or the working directory).
  * Properties: encoding never fails, every id is in range, and for valid UTF-8 input
  * decode(encode(s)) == s byte for byte. */
-#include "tokenizer.h"
+#include "engine/formats/tokenizer.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

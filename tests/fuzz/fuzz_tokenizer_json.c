@@ -1,6 +1,6 @@
 /* libFuzzer target: arbitrary bytes as tokenizer.json text; an accepted tokenizer must encode
  * and decode a fixed sample without failing. */
-#include "tokenizer.h"
+#include "engine/formats/tokenizer.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

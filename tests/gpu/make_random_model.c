@@ -3,9 +3,9 @@
  * (F32 or BF16), and the tokenizer.json of an existing model directory (the tokenizer only
  * needs to produce ids below the vocabulary size). Weights: N(0, 0.02)-like uniform values,
  * LayerNorm weights 1 and biases 0, as HF initialises BLOOM. Built by `make gpu-check`. */
-#include "bloom_config.h"
-#include "errors.h"
-#include "safetensors.h"
+#include "engine/model/bloom_config.h"
+#include "common/errors.h"
+#include "engine/formats/safetensors.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -466,7 +466,7 @@ def test_bad_device_refused_at_start(daemon):
 
 def test_spec_names_stay_inside_their_roots(daemon):
     """Names in a spec that resolve to files are confined to their roots (through the kinds'
-    checks, which use daemon/paths.c): '..', absolute paths and symlinks out are a 400."""
+    checks, which use daemon/store/paths.c): '..', absolute paths and symlinks out are a 400."""
     d = daemon()
     kinds = {k["name"] for k in d.get("/api/v1/kinds").json()["kinds"]}
     if "diagnose" not in kinds:

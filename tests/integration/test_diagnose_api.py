@@ -1,6 +1,6 @@
 """The `diagnose` and `evaluate` job kinds through the HTTP API of the real daemon, on the demo
 model written by `surgeond demo-model` (planted heads: (1,6) (2,6) (3,4) dead, (3,6) (3,7)
-bos-sink, every other head healthy — see daemon/engine/demo_model.h).
+bos-sink, every other head healthy — see daemon/engine/demo/demo_model.h).
 
 - a diagnose job succeeds; GET /api/v1/runs/{id}/heads carries the planted classes and every
   other head healthy; the result JSON has the issue's format (summary, sick band, dormancy);

@@ -1,5 +1,5 @@
 """Self-check of the generated fixtures against a second, independent computation (the `check`
-stage; writes nothing): a naive float64 numpy BLOOM forward (written from BLOOM.md §2, not from
+stage; writes nothing): a naive float64 numpy BLOOM forward (written from docs/model-families.md "BLOOM forward", not from
 transformers) re-derives the forward fixtures' logits, head statistics and NLL from the saved
 safetensors; float64 central differences of it confirm the surgery gradients; a float64 replay
 of the 5 steps with a hand-written AdamW / clip / schedule confirms the trained slices; and every

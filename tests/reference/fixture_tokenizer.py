@@ -43,7 +43,7 @@ def train_tokenizer() -> Tokenizer:
 
 
 def bytes_to_unicode() -> dict:
-    """The GPT-2/ByteLevel byte -> printable char map (BLOOM.md §5.3), computed independently."""
+    """The GPT-2/ByteLevel byte -> printable char map (docs/model-families.md "tokenizer"), computed independently."""
     printable = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
     mapping = {b: chr(b) for b in printable}
     n = 0

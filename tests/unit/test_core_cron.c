@@ -1,4 +1,4 @@
-/* Unit tests of cron parsing and next-fire computation (daemon/cron.c) against a naive
+/* Unit tests of cron parsing and next-fire computation (daemon/queue/cron.c) against a naive
  * reference written here: scan forward minute by minute with gmtime and test a hand-written
  * predicate per expression (month ends, leap day, day-of-week, ranges, steps, the
  * day-of-month OR day-of-week rule, fixed offsets, macros). */
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cron.h"
+#include "queue/cron.h"
 
 typedef int (*predicate)(const struct tm *local);
 

@@ -1,5 +1,5 @@
-/* Unit tests of the job state machine (daemon/job_states.c) and of its guarded transitions in
- * the store (daemon/job_store.c) on a real SQLite database in a temporary directory: claim
+/* Unit tests of the job state machine (daemon/store/job_states.c) and of its guarded transitions in
+ * the store (daemon/store/job_store.c) on a real SQLite database in a temporary directory: claim
  * order, compare-and-set transitions, cancel, start-up reconciliation, idempotent submit, and
  * one event row per transition. */
 #include <setjmp.h>
@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "job_states.h"
-#include "job_store.h"
-#include "store.h"
+#include "store/job_states.h"
+#include "store/job_store.h"
+#include "store/store.h"
 #include "test_store_util.h"
 
 static void test_transition_table(void **state)

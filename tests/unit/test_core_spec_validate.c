@@ -1,6 +1,6 @@
-/* Unit tests of central spec validation (daemon/spec_validate.c: unknown fields, types, ranges,
+/* Unit tests of central spec validation (daemon/kinds/spec_validate.c: unknown fields, types, ranges,
  * enums, required fields, common fields, the kind's check hook) and of the resolution of spec
- * names inside their roots (daemon/paths.c: '..', absolute paths, symlinks out). */
+ * names inside their roots (daemon/store/paths.c: '..', absolute paths, symlinks out). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http_server.h"
-#include "job_kinds.h"
-#include "job_spec.h"
-#include "paths.h"
+#include "http/http_server.h"
+#include "kinds/kinds.h"
+#include "kinds/spec.h"
+#include "store/paths.h"
 
 static const char *const modes[] = {"fast", "slow", NULL};
 

@@ -1,4 +1,4 @@
-/* Unit tests of the store (daemon/store.c): group commit from many threads (every write
+/* Unit tests of the store (daemon/store/store.c): group commit from many threads (every write
  * committed exactly once, a failing write rolled back alone; queued writes answered after
  * their commit, also when the store closes), per-thread readers seeing
  * committed data, and the statement cache. Uses the daemon_state table of the schema as a
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "test_store_util.h"
 
 #include <time.h>

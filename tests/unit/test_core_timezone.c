@@ -1,4 +1,4 @@
-/* Unit tests of schedule time zones (daemon/timezone.c): parsing (fixed offsets, IANA names,
+/* Unit tests of schedule time zones (daemon/queue/timezone.c): parsing (fixed offsets, IANA names,
  * refusals), landmarks across 2026's daylight-saving changes checked by hand, and, around
  * every clock change of 2026 in several zones, the whole chain of firing times against a
  * reference written here on glibc's own time-zone database (localtime_r over every minute):
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "timezone.h"
+#include "queue/timezone.h"
 
 static int64_t utc_ms(int y, int mo, int d, int h, int mi)
 {

@@ -1,11 +1,11 @@
-/* Head classes at and around every threshold (DESIGN.md: DEAD bos > dead_bos; BOS-sink
+/* Head classes at and around every threshold (docs/architecture.md "Diagnosis": DEAD bos > dead_bos; BOS-sink
  * sink_bos < bos <= dead_bos; low-entropy bos <= sink_bos and entropy < low_entropy; healthy
  * otherwise), with default and custom thresholds; class names; and the diagnose result JSON
  * built from a hand-made diagnosis (keys, class strings, pattern only on healthy heads,
  * counts, sick band, dormancy). */
 #include "test_diag_util.h"
 
-#include "diagnosis.h"
+#include "engine/diagnosis/diagnosis.h"
 
 static void test_defaults_are_the_design_values(void **state)
 {

@@ -4,12 +4,12 @@
  * reports equals an independent count made here from the safetensors file. */
 #include "test_diag_util.h"
 
-#include "bloom_forward.h"
-#include "bloom_model.h"
-#include "demo_model.h"
-#include "demo_tokenizer.h"
-#include "diagnosis.h"
-#include "safetensors.h"
+#include "engine/model/bloom_forward.h"
+#include "engine/model/bloom_model.h"
+#include "engine/demo/demo_model.h"
+#include "engine/demo/demo_tokenizer.h"
+#include "engine/diagnosis/diagnosis.h"
+#include "engine/formats/safetensors.h"
 
 static const char *const english_texts[] = {
     "The children walked to school along the river and stopped to watch the boats.",

@@ -5,10 +5,10 @@
  * custom one. */
 #include "test_diag_util.h"
 
-#include "bloom_model.h"
-#include "demo_model.h"
-#include "diagnosis.h"
-#include "safetensors.h"
+#include "engine/model/bloom_model.h"
+#include "engine/demo/demo_model.h"
+#include "engine/diagnosis/diagnosis.h"
+#include "engine/formats/safetensors.h"
 
 enum { C = 64, W = 256, L = 4 };
 

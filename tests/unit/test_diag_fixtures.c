@@ -6,8 +6,8 @@
  * exactly. Covers power-of-two (4) and non-power-of-two (6) head counts and bf16 weights. */
 #include "test_diag_util.h"
 
-#include "bloom_model.h"
-#include "diagnosis.h"
+#include "engine/model/bloom_model.h"
+#include "engine/diagnosis/diagnosis.h"
 
 static const char *const fixture_models[] = {"tiny-h4-f32", "tiny-h6-f32", "tiny-h4-bf16"};
 

@@ -5,8 +5,8 @@
  * tests/reference/models/tiny-h4-f32. */
 #include "test_diag_util.h"
 
-#include "bloom_model.h"
-#include "diagnosis.h"
+#include "engine/model/bloom_model.h"
+#include "engine/diagnosis/diagnosis.h"
 
 typedef struct fixture {
     hs_backend_ctx *ctx;

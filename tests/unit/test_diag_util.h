@@ -4,7 +4,7 @@
 #define TEST_DIAG_UTIL_H
 #include "test_util.h"
 
-#include "errors.h"
+#include "common/errors.h"
 #include "ops.h"
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * tests/reference/tokenizer/cases.json the printed JSON holds HF's ids and count, --decode of
  * HF's ids prints HF's decoded bytes exactly, and bad usage / bad input exit 2 / 1. stdout is
  * captured by pointing fd 1 at a temporary file. */
-#include "commands.h"
+#include "cli/commands.h"
 #include "test_formats_util.h"
 #include <cjson/cJSON.h>
 #include <fcntl.h>

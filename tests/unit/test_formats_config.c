@@ -1,7 +1,7 @@
 /* config.json parsing: both spellings of every key (as raw bigscience configs and transformers
  * re-saves write them), BloomConfig's defaults, validation errors naming the key, and the
  * writer's output read back. Expected values are the ones written in each JSON literal. */
-#include "bloom_config.h"
+#include "engine/model/bloom_config.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

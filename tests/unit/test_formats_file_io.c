@@ -1,11 +1,11 @@
-/* hs_read_file (daemon/engine/file_read.c), the whole-file reader behind config.json,
+/* hs_read_file (daemon/common/file_io.c), the whole-file reader behind config.json,
  * tokenizer.json, the safetensors index, the surgery corpus and its state files:
  * - bytes (NULs and a size not a power of two included) come back exactly, NUL-terminated;
  * - an empty file reads as "" with length 0;
  * - a file of exactly max bytes is read, one byte more is refused ("larger than"), and the
  *   limit is named in MiB when it is a whole number of MiB;
  * - a missing file fails with "cannot open", naming the path, or `what` when given. */
-#include "file_io.h"
+#include "common/file_io.h"
 #include "test_util.h"
 #include <setjmp.h>
 #include <stdarg.h>

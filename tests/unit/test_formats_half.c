@@ -5,7 +5,7 @@
  *   midpoint between neighbours and one fp32 ulp either side, and on 2^21 random fp32 bit
  *   patterns, against the nearest value found by searching the sorted table of all finite
  *   half values in double; NaN gives torch's 0x7E00 (fp16, sign kept) / 0x7FC0 (bf16). */
-#include "safetensors.h"
+#include "engine/formats/safetensors.h"
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,12 +8,12 @@
  *   the same bits for every weight;
  * - the model loader rejects a checkpoint missing a tensor the config needs, or with a shape
  *   the config does not imply, naming the file and the tensor. */
-#include "bloom_config.h"
-#include "bloom_model.h"
+#include "engine/model/bloom_config.h"
+#include "engine/model/bloom_model.h"
 #include "ops.h"
-#include "safetensors.h"
+#include "engine/formats/safetensors.h"
 #include "test_formats_util.h"
-#include "tokenizer.h"
+#include "engine/formats/tokenizer.h"
 #include <cjson/cJSON.h>
 #include <setjmp.h>
 #include <stdarg.h>

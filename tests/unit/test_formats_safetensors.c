@@ -9,7 +9,7 @@
  *   format's limit, overlapping and gapped offsets, unknown dtype, shape/size mismatch, duplicate
  *   names, non-string metadata, bytes after the last tensor, end before begin, bad JSON, a shard
  *   missing a tensor its index names, a shard name escaping the directory. */
-#include "safetensors.h"
+#include "engine/formats/safetensors.h"
 #include "test_util.h"
 #include <setjmp.h>
 #include <stdarg.h>

@@ -7,7 +7,7 @@
  *     ids assigned as HF does (model vocab id, else the next free id; the file's "id" is not used);
  *   - ignore_merges; added tokens decoded through the ByteLevel decoder like model tokens;
  * plus load errors that name the field at fault, decode of unknown ids, and invalid UTF-8. */
-#include "tokenizer.h"
+#include "engine/formats/tokenizer.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,7 +3,7 @@
  * invalid UTF-8 inputs are fed as raw bytes and must give HF's ids for the
  * errors='replace'-decoded string; decode(encode(s)) == s for valid UTF-8. */
 #include "test_formats_util.h"
-#include "tokenizer.h"
+#include "engine/formats/tokenizer.h"
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <setjmp.h>

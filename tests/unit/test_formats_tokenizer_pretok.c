@@ -5,7 +5,7 @@
  *   for all c and keeping those giving more than one piece (Oniguruma's \s, "( | )" and the
  *   listed punctuation). Notably U+001C-001F, U+180E, U+200B, U+FEFF do NOT split.
  * - a few strings split into exactly the pieces HF gives (recorded from pre_tokenize_str). */
-#include "tokenizer_internal.h"
+#include "engine/formats/tokenizer_internal.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

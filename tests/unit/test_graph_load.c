@@ -6,7 +6,7 @@
  * errors naming the file and tensor; the cache reuses a loaded model and reloads it when a
  * file's mtime changes; device specs are parsed and refused clearly. */
 #include "test_graph_util.h"
-#include "device.h"
+#include "engine/device.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -14,7 +14,7 @@
  *     difference quotient) of the trainer's gradient;
  *   - invalid targets and batches are refused, naming the field. */
 #include "test_graph_util.h"
-#include "bloom_train.h"
+#include "engine/model/bloom_train.h"
 
 #define LOSS_REL_TOL 1e-5
 #define GRAD_REL_TOL 1e-4

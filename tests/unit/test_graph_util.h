@@ -6,11 +6,11 @@
 #define TEST_GRAPH_UTIL_H
 #include "test_util.h"
 
-#include "bloom_forward.h"
-#include "bloom_model.h"
-#include "errors.h"
+#include "engine/model/bloom_forward.h"
+#include "engine/model/bloom_model.h"
+#include "common/errors.h"
 #include "ops.h"
-#include "safetensors.h"
+#include "engine/formats/safetensors.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* hs_alibi_slopes (kernels/alibi_slopes.c, used by every backend) against the values in
- * BLOOM.md §2.4 and against a double-precision re-derivation of HF's build_alibi_tensor:
+ * docs/model-families.md "ALiBi slopes" and against a double-precision re-derivation of HF's build_alibi_tensor:
  * the fp32-rounded base raised to k, rounded to fp32 (within 1 ulp of powf), and the exact
  * 2^(−8k/cp2) (within k·δ + 2^-23 relative, δ = relative rounding error of the fp32 base). */
 #include "test_kernels_common.h"
@@ -64,7 +64,7 @@ static void test_alibi_published_values(void **state)
 {
     float s16[16], s32[32], s6[6], s12[12];
     hs_alibi_slopes(16, s16);
-    /* BLOOM.md §2.4: powf(0.70710677f, 2) = 0.49999997, powf(..., 16) = 0.00390624884 */
+    /* docs/model-families.md "ALiBi slopes": powf(0.70710677f, 2) = 0.49999997, powf(..., 16) = 0.00390624884 */
     assert_true(s16[0] == 0.70710677f);
     assert_true(s16[1] == 0.49999997f);
     assert_true(s16[15] == 0.00390624884f);

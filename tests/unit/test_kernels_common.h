@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "errors.h"
+#include "common/errors.h"
 #include "ops.h"
 
 /* ---- random numbers (splitmix64; reproducible across runs) ------------------------------ */

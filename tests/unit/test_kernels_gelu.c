@@ -1,4 +1,4 @@
-/* CPU backend gelu and gelu_backward (BLOOM.md §2.6).
+/* CPU backend gelu and gelu_backward (docs/model-families.md "GELU").
  * - forward against 0.5·x·(1 + tanh(0.79788456·x·(1 + 0.044715·x²))) in double; and bit for bit
  *   against HF's op-by-op fp32 order written out here with volatile intermediates (no FMA),
  *   tanh being the correctly rounded fp32 tanh, (float)tanh((double)t);

@@ -5,7 +5,7 @@
 #define TEST_STORE_UTIL_H
 #include "test_util.h"
 
-#include "store.h"
+#include "store/store.h"
 
 typedef struct store_fixture {
     char dir[256], db_path[320];

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "surgery_data.h"
+#include "engine/surgery/surgery_data.h"
 
 static void test_chunks_drop_ragged_tail(void **state)
 {

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "ops.h"
-#include "surgery_optimizer.h"
+#include "engine/surgery/surgery_optimizer.h"
 
 enum { C = 12, H = 3, D = 4, NS = 2, STEPS = 4 };
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "surgery_reinit.h"
+#include "engine/surgery/surgery_reinit.h"
 
 enum { HID = 256, HD = 64, NH = 4 };
 

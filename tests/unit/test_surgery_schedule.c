@@ -1,5 +1,5 @@
 /* Unit tests of the surgery's learning-rate schedule and step counting against closed forms
- * written here from DESIGN.md "Training semantics" (not from the code under test). */
+ * written here from docs/architecture.md "Training semantics" (not from the code under test). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,10 +7,10 @@
 #include <cmocka.h>
 #include <math.h>
 
-#include "surgery_data.h"
-#include "surgery_schedule.h"
+#include "engine/surgery/surgery_data.h"
+#include "engine/surgery/surgery_schedule.h"
 
-/* DESIGN.md: lr·s/warmup while s < warmup, then lr·0.5·(1 + cos(π·(s − warmup)/(total − warmup))). */
+/* docs/architecture.md "Training semantics": lr·s/warmup while s < warmup, then lr·0.5·(1 + cos(π·(s − warmup)/(total − warmup))). */
 static double reference_lr(double lr, long s, long warmup, long total)
 {
     if (s < warmup)
@@ -57,7 +57,7 @@ static void test_default_warmup(void **state)
     assert_int_equal(hs_surgery_default_warmup(100000), 100);
 }
 
-/* Steps per epoch by simulating DESIGN.md's rule: a step after every grad_accum micro-batches
+/* Steps per epoch by simulating the rule of docs/architecture.md "Training semantics": a step after every grad_accum micro-batches
  * and after the last micro-batch of the epoch. */
 static long simulate_steps(long chunks, int batch, int accum)
 {

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diagnosis.h"
-#include "surgery_targets.h"
+#include "engine/diagnosis/diagnosis.h"
+#include "engine/surgery/surgery_targets.h"
 
 static void test_explicit_targets(void **state)
 {

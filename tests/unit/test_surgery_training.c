@@ -27,10 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bloom_model.h"
+#include "engine/model/bloom_model.h"
 #include "test_util.h"
-#include "safetensors.h"
-#include "surgery_loop.h"
+#include "engine/formats/safetensors.h"
+#include "engine/surgery/surgery_loop.h"
 
 #define MODEL_DIR "tests/reference/models/tiny-h6-f32"
 #define STEPS_JSON "tests/reference/surgery/steps.json"

@@ -1,0 +1,371 @@
+/* `surgeond run job.json`: validates one job spec exactly as the API does and runs it in this
+ * process, with a runner API that prints progress and log lines to stderr and collects rows in
+ * memory; prints the result JSON on stdout (with --details: the result plus the collected head
+ * statistics, curves and checkpoints). Exit status 0 succeeded, 1 failed, 2 usage or invalid
+ * spec, 3 interrupted. */
+#include "common/clock.h"
+#include "commands.h"
+#include "engine/device.h"
+#include "common/errors.h"
+#include "kinds/spec.h"
+#include "store/runs_store.h"
+#include "store/store.h"
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void hs_run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: surgeond run [flags] JOB.json   (JOB.json may be - for stdin)\n"
+            "  Runs one job spec inline: progress and log on stderr, result JSON on stdout.\n"
+            "  --data-dir DIR       run directory parent and stored runs for from_run (default ./var)\n"
+            "  --model-root DIR     models are directories under DIR (default DATA-DIR/models)\n"
+            "  --corpus-root DIR    corpora are files under DIR (default DATA-DIR/corpora)\n"
+            "  --device DEV         cpu or cuda:N (default cpu)\n"
+            "  --details            print {result, heads, curves, checkpoints} instead of the result\n"
+            "  --help               this text\n");
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { interrupted = 1; }
+
+typedef struct inline_state {
+    cJSON *heads, *curves, *checkpoints; /* arrays */
+    cJSON *result;
+    int64_t last_progress_ms;
+    const char *data_dir;
+    hs_store *store; /* opened on demand for load_diagnosis */
+} inline_state;
+
+static inline_state *st_of(hs_job_ctx *c) { return c->impl; }
+
+static bool inl_should_stop(hs_job_ctx *c) { return interrupted != 0; }
+
+static void inl_progress(hs_job_ctx *c, int64_t step, int64_t total, const char *message)
+{
+    inline_state *s = st_of(c);
+    int64_t now = hs_now_ms();
+    if (now - s->last_progress_ms < 200 && !(total > 0 && step >= total))
+        return;
+    s->last_progress_ms = now;
+    fprintf(stderr, "[%lld/%lld] %s\n", (long long)step, (long long)total, message ? message : "");
+}
+
+static void inl_log_line(hs_job_ctx *c, const char *line) { fprintf(stderr, "%s\n", line); }
+
+static int inl_add_curve_point(hs_job_ctx *c, int64_t step, double epoch, const char *name,
+                               double value)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return -1;
+    cJSON_AddNumberToObject(o, "step", (double)step);
+    cJSON_AddNumberToObject(o, "epoch", epoch);
+    cJSON_AddStringToObject(o, "name", name ? name : "");
+    cJSON_AddNumberToObject(o, "value", value);
+    cJSON_AddItemToArray(st_of(c)->curves, o);
+    return 0;
+}
+
+static int inl_store_head_stats(hs_job_ctx *c, const char *checkpoint,
+                                const hs_head_stat_row *rows, int n_rows)
+{
+    cJSON *heads = st_of(c)->heads;
+    const char *cp = checkpoint ? checkpoint : "";
+    /* replace the rows of this checkpoint */
+    for (int i = cJSON_GetArraySize(heads) - 1; i >= 0; i--) {
+        const char *have = cJSON_GetStringValue(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(heads, i), "checkpoint"));
+        if (have && strcmp(have, cp) == 0)
+            cJSON_DeleteItemFromArray(heads, i);
+    }
+    for (int i = 0; i < n_rows; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            return -1;
+        cJSON_AddStringToObject(o, "checkpoint", cp);
+        cJSON_AddNumberToObject(o, "layer", rows[i].layer);
+        cJSON_AddNumberToObject(o, "head", rows[i].head);
+        cJSON_AddNumberToObject(o, "bos_mass", rows[i].bos_mass);
+        cJSON_AddNumberToObject(o, "entropy", rows[i].entropy);
+        cJSON_AddNumberToObject(o, "local_mass", rows[i].local_mass);
+        cJSON_AddStringToObject(o, "class", rows[i].cls ? rows[i].cls : "");
+        cJSON_AddItemToArray(heads, o);
+    }
+    return 0;
+}
+
+static int inl_store_checkpoint(hs_job_ctx *c, const hs_checkpoint_row *row)
+{
+    cJSON *cps = st_of(c)->checkpoints;
+    for (int i = cJSON_GetArraySize(cps) - 1; i >= 0; i--) {
+        const char *have =
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cps, i), "name"));
+        if (have && row->name && strcmp(have, row->name) == 0)
+            cJSON_DeleteItemFromArray(cps, i);
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return -1;
+    cJSON_AddStringToObject(o, "name", row->name ? row->name : "");
+    cJSON_AddStringToObject(o, "path", row->path ? row->path : "");
+    cJSON_AddNumberToObject(o, "epoch", row->epoch);
+    cJSON_AddNumberToObject(o, "step", (double)row->step);
+    if (isfinite(row->ppl))
+        cJSON_AddNumberToObject(o, "ppl", row->ppl);
+    else
+        cJSON_AddNullToObject(o, "ppl");
+    if (row->woken >= 0)
+        cJSON_AddNumberToObject(o, "woken", row->woken);
+    else
+        cJSON_AddNullToObject(o, "woken");
+    cJSON_AddBoolToObject(o, "best", row->best);
+    cJSON_AddItemToArray(cps, o);
+    return 0;
+}
+
+static int inl_store_result(hs_job_ctx *c, const cJSON *result)
+{
+    inline_state *s = st_of(c);
+    cJSON *copy = cJSON_Duplicate(result, 1);
+    if (!copy)
+        return -1;
+    cJSON_Delete(s->result);
+    s->result = copy;
+    return 0;
+}
+
+static cJSON *inl_load_diagnosis(hs_job_ctx *c, int64_t run_id, char *err, size_t errlen)
+{
+    inline_state *s = st_of(c);
+    if (!s->store) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/surgeon.db", s->data_dir);
+        if (access(path, F_OK) != 0) {
+            hs_errf(err, errlen, "run %lld: no stored runs under %s (from_run needs the daemon's "
+                    "--data-dir)", (long long)run_id, s->data_dir);
+            return NULL;
+        }
+        if (hs_store_open(path, &s->store, err, errlen) != 0)
+            return NULL;
+    }
+    hs_db *db = hs_store_reader(s->store, err, errlen);
+    return db ? hs_runs_load_diagnosis(db, run_id, err, errlen) : NULL;
+}
+
+static const hs_job_ctx_ops inline_ops = {
+    .should_stop = inl_should_stop,
+    .progress = inl_progress,
+    .log_line = inl_log_line,
+    .add_curve_point = inl_add_curve_point,
+    .store_head_stats = inl_store_head_stats,
+    .store_checkpoint = inl_store_checkpoint,
+    .store_result = inl_store_result,
+    .load_diagnosis = inl_load_diagnosis,
+};
+
+static char *read_all(const char *path, char *err, size_t errlen)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        hs_errf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+        if (len + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (!buf) {
+        hs_errf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+static int make_dir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int absolute_dir(const char *dir, char *out)
+{
+    return make_dir_p(dir) == 0 && realpath(dir, out) ? 0 : -1;
+}
+
+int hs_cmd_run(int argc, char **argv)
+{
+    const char *data_dir_arg = "./var", *model_root_arg = NULL, *corpus_root_arg = NULL;
+    const char *device_spec = "cpu", *job_path = NULL;
+    bool details = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = strcmp(a, "--data-dir") == 0      ? &data_dir_arg
+                            : strcmp(a, "--model-root") == 0  ? &model_root_arg
+                            : strcmp(a, "--corpus-root") == 0 ? &corpus_root_arg
+                            : strcmp(a, "--device") == 0      ? &device_spec
+                                                              : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            hs_run_usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--details") == 0) {
+            details = true;
+        } else if (slot) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "surgeond run: %s needs a value\n", a);
+                return 2;
+            }
+            *slot = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "surgeond run: unknown flag %s (see --help)\n", a);
+            return 2;
+        } else if (!job_path) {
+            job_path = a;
+        } else {
+            fprintf(stderr, "surgeond run: only one job spec file\n");
+            return 2;
+        }
+    }
+    if (!job_path) {
+        hs_run_usage(stderr);
+        return 2;
+    }
+    char err[HS_ERR_LEN];
+    char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX], tmp[PATH_MAX + 64];
+    if (absolute_dir(data_dir_arg, data_dir) != 0) {
+        fprintf(stderr, "surgeond run: --data-dir %s: %s\n", data_dir_arg, strerror(errno));
+        return 2;
+    }
+    snprintf(tmp, sizeof tmp, "%s/models", data_dir);
+    const char *mr = model_root_arg ? model_root_arg : tmp;
+    if (absolute_dir(mr, model_root) != 0) {
+        fprintf(stderr, "surgeond run: --model-root %s: %s\n", mr, strerror(errno));
+        return 2;
+    }
+    snprintf(tmp, sizeof tmp, "%s/corpora", data_dir);
+    const char *cr = corpus_root_arg ? corpus_root_arg : tmp;
+    if (absolute_dir(cr, corpus_root) != 0) {
+        fprintf(stderr, "surgeond run: --corpus-root %s: %s\n", cr, strerror(errno));
+        return 2;
+    }
+    char *text = read_all(job_path, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "surgeond run: %s\n", err);
+        return 2;
+    }
+    cJSON *spec = cJSON_Parse(text);
+    free(text);
+    if (!spec) {
+        fprintf(stderr, "surgeond run: %s is not valid JSON\n", job_path);
+        return 2;
+    }
+    hs_kind_env env = {.model_root = model_root, .corpus_root = corpus_root,
+                       .data_dir = data_dir};
+    hs_job_spec parsed;
+    hs_spec_error serr = {{0}, {0}};
+    if (hs_job_spec_parse(spec, &env, &parsed, &serr) != 0) {
+        fprintf(stderr, "surgeond run: invalid spec: %s%s%s\n", serr.field,
+                serr.field[0] ? ": " : "", serr.detail);
+        cJSON_Delete(spec);
+        return 2;
+    }
+    char run_dir[PATH_MAX + 64];
+    snprintf(run_dir, sizeof run_dir, "%s/runs/inline-%lld-%ld", data_dir,
+             (long long)hs_now_ms(), (long)getpid());
+    if (make_dir_p(run_dir) != 0) {
+        fprintf(stderr, "surgeond run: cannot create %s: %s\n", run_dir, strerror(errno));
+        cJSON_Delete(spec);
+        return 1;
+    }
+    hs_device *device = hs_device_open(device_spec, err, sizeof err);
+    if (!device) {
+        fprintf(stderr, "surgeond run: --device %s: %s\n", device_spec, err);
+        cJSON_Delete(spec);
+        return 2;
+    }
+    inline_state st = {.heads = cJSON_CreateArray(), .curves = cJSON_CreateArray(),
+                       .checkpoints = cJSON_CreateArray(), .data_dir = data_dir};
+    hs_job_ctx ctx = {.ops = &inline_ops, .impl = &st, .job_id = 0, .attempt = 1,
+                      .model_root = model_root, .corpus_root = corpus_root,
+                      .data_dir = data_dir, .run_dir = run_dir, .device = device};
+    fprintf(stderr, "surgeond run: %s on %s, run directory %s\n", parsed.kind->name,
+            hs_device_describe(device), run_dir);
+    signal(SIGINT, on_sigint);
+    err[0] = '\0';
+    int rc = (st.heads && st.curves && st.checkpoints)
+                 ? parsed.kind->run(&ctx, spec, err, sizeof err)
+                 : hs_errf(err, sizeof err, "out of memory");
+    signal(SIGINT, SIG_DFL);
+    int status;
+    if (rc == 0) {
+        cJSON *out;
+        if (details) {
+            out = cJSON_CreateObject();
+            if (out) {
+                cJSON_AddItemToObject(out, "result", st.result ? st.result : cJSON_CreateObject());
+                cJSON_AddItemToObject(out, "heads", st.heads);
+                cJSON_AddItemToObject(out, "curves", st.curves);
+                cJSON_AddItemToObject(out, "checkpoints", st.checkpoints);
+                st.result = st.heads = st.curves = st.checkpoints = NULL;
+            }
+        } else {
+            out = st.result ? st.result : cJSON_CreateObject();
+            st.result = NULL;
+        }
+        char *json = out ? cJSON_Print(out) : NULL;
+        if (json) {
+            printf("%s\n", json);
+            status = 0;
+        } else {
+            fprintf(stderr, "surgeond run: out of memory printing the result\n");
+            status = 1;
+        }
+        free(json);
+        cJSON_Delete(out);
+    } else if (rc == 1) {
+        fprintf(stderr, "surgeond run: interrupted\n");
+        status = 3;
+    } else {
+        fprintf(stderr, "surgeond run: failed: %s\n", err[0] ? err : "no reason given");
+        status = 1;
+    }
+    cJSON_Delete(st.result);
+    cJSON_Delete(st.heads);
+    cJSON_Delete(st.curves);
+    cJSON_Delete(st.checkpoints);
+    hs_store_close(st.store);
+    hs_device_close(device);
+    cJSON_Delete(spec);
+    return status;
+}

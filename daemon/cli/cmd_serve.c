@@ -1,0 +1,274 @@
+/* `surgeond serve`: flags, start-up (data dir, store + migrations, reconciliation of jobs a
+ * crash left running, workers, HTTP, scheduler), the libuv loop, and orderly shutdown on
+ * SIGINT/SIGTERM (running jobs are stopped at a step boundary and requeued). */
+#include "http/api.h"
+#include "common/clock.h"
+#include "commands.h"
+#include "common/errors.h"
+#include "http/http_server.h"
+#include "store/job_store.h"
+#include "queue/scheduler.h"
+#include "queue/worker.h"
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#define MAX_DEVICES 16
+
+typedef struct serve_options {
+    const char *listen, *data_dir, *model_root, *corpus_root, *token_file;
+    const char *devices[MAX_DEVICES];
+    int n_devices;
+    size_t max_body;
+} serve_options;
+
+void hs_serve_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: surgeond serve [flags]\n"
+            "  Runs the job daemon: HTTP API and dashboard, persistent queue, one worker per\n"
+            "  device, schedules.\n"
+            "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8700; IPv4)\n"
+            "  --data-dir DIR       SQLite database, job logs, run directories, uploaded corpora\n"
+            "                       (default ./var; created if missing)\n"
+            "  --model-root DIR     models are directories under DIR (default DATA-DIR/models)\n"
+            "  --corpus-root DIR    corpora are files under DIR (default DATA-DIR/corpora)\n"
+            "  --device DEV         cpu or cuda:N; repeat for one worker per device (default cpu)\n"
+            "  --token-file FILE    require 'Authorization: Bearer <token>' on every mutating\n"
+            "                       request; the token is the file's first line\n"
+            "  --max-body BYTES     request body limit, suffix k or M allowed (default 64M)\n"
+            "  --help               this text\n");
+}
+
+static int parse_size(const char *text, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || errno)
+        return -1;
+    unsigned long long mult = 1;
+    if (*end == 'k' || *end == 'K')
+        mult = 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        mult = 1024 * 1024, end++;
+    else if (*end == 'G' || *end == 'g')
+        mult = 1024ULL * 1024 * 1024, end++;
+    if (*end || v == 0 || v > (1ULL << 40) / mult)
+        return -1;
+    *out = (size_t)(v * mult);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, serve_options *o)
+{
+    *o = (serve_options){.listen = "127.0.0.1:8700", .data_dir = "./var",
+                         .max_body = 64u * 1024 * 1024};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            hs_serve_usage(stdout);
+            return 1;
+        }
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **slot = strcmp(a, "--listen") == 0        ? &o->listen
+                            : strcmp(a, "--data-dir") == 0    ? &o->data_dir
+                            : strcmp(a, "--model-root") == 0  ? &o->model_root
+                            : strcmp(a, "--corpus-root") == 0 ? &o->corpus_root
+                            : strcmp(a, "--token-file") == 0  ? &o->token_file
+                                                              : NULL;
+        bool takes_value = slot || strcmp(a, "--device") == 0 || strcmp(a, "--max-body") == 0;
+        if (!takes_value) {
+            fprintf(stderr, "surgeond serve: unknown flag %s (see --help)\n", a);
+            return -1;
+        }
+        if (!value) {
+            fprintf(stderr, "surgeond serve: %s needs a value\n", a);
+            return -1;
+        }
+        i++;
+        if (slot)
+            *slot = value;
+        else if (strcmp(a, "--device") == 0) {
+            if (o->n_devices == MAX_DEVICES) {
+                fprintf(stderr, "surgeond serve: at most %d --device flags\n", MAX_DEVICES);
+                return -1;
+            }
+            o->devices[o->n_devices++] = value;
+        } else if (parse_size(value, &o->max_body) != 0) {
+            fprintf(stderr, "surgeond serve: --max-body %s: expected a positive size\n", value);
+            return -1;
+        }
+    }
+    if (o->n_devices == 0)
+        o->devices[o->n_devices++] = "cpu";
+    return 0;
+}
+
+static int make_dirs(const char *path, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return hs_errf(err, errlen, "path too long: %s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+    return 0;
+}
+
+/* Creates dir if needed and stores its absolute path. */
+static int absolute_dir(const char *dir, char *out, char *err, size_t errlen)
+{
+    if (make_dirs(dir, err, errlen) != 0)
+        return -1;
+    if (!realpath(dir, out))
+        return hs_errf(err, errlen, "%s: %s", dir, strerror(errno));
+    return 0;
+}
+
+static int read_token(const char *path, char *token, size_t len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return hs_errf(err, errlen, "--token-file %s: %s", path, strerror(errno));
+    char line[1024];
+    bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = got ? strlen(line) : 0;
+    while (n > 0 && isspace((unsigned char)line[n - 1]))
+        line[--n] = '\0';
+    char *start = line;
+    while (*start && isspace((unsigned char)*start))
+        start++;
+    if (!*start)
+        return hs_errf(err, errlen, "--token-file %s: the first line is empty", path);
+    if (strlen(start) >= len)
+        return hs_errf(err, errlen, "--token-file %s: token longer than %zu characters", path,
+                       len - 1);
+    memcpy(token, start, strlen(start) + 1);
+    return 0;
+}
+
+static void log_line(const char *fmt, const char *a, const char *b)
+{
+    char stamp[HS_TIME_LEN];
+    fprintf(stderr, "%s surgeond: ", hs_format_time(hs_now_ms(), stamp));
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+}
+
+static void on_signal(uv_signal_t *s, int signum) { uv_stop(s->loop); }
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int hs_cmd_serve(int argc, char **argv)
+{
+    serve_options o;
+    int prc = parse_args(argc, argv, &o);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
+    signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit (ulimit -f) reached by the database or a log is an I/O error that the
+     * request or job at hand reports, not a reason to die. */
+    signal(SIGXFSZ, SIG_IGN);
+
+    char err[HS_ERR_LEN];
+    char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX], tmp[PATH_MAX + 64];
+    static hs_app app; /* static: outlives the HTTP threads until hs_http_stop returns */
+    memset(&app, 0, sizeof app);
+    if (absolute_dir(o.data_dir, data_dir, err, sizeof err) != 0)
+        goto fail_early;
+    snprintf(tmp, sizeof tmp, "%s/models", data_dir);
+    if (absolute_dir(o.model_root ? o.model_root : tmp, model_root, err, sizeof err) != 0)
+        goto fail_early;
+    snprintf(tmp, sizeof tmp, "%s/corpora", data_dir);
+    if (absolute_dir(o.corpus_root ? o.corpus_root : tmp, corpus_root, err, sizeof err) != 0)
+        goto fail_early;
+    if (o.token_file && read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0)
+        goto fail_early;
+
+    snprintf(tmp, sizeof tmp, "%s/surgeon.db", data_dir);
+    hs_store *store = NULL;
+    if (hs_store_open(tmp, &store, err, sizeof err) != 0)
+        goto fail_early;
+    if (hs_store_start_checkpointer(store, err, sizeof err) != 0) {
+        hs_store_close(store);
+        goto fail_early;
+    }
+    int requeued = 0, failed = 0;
+    if (hs_job_reconcile(store, &requeued, &failed, err, sizeof err) != 0) {
+        hs_store_close(store);
+        goto fail_early;
+    }
+    if (requeued || failed) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%d", requeued);
+        snprintf(b, sizeof b, "%d", failed);
+        log_line("jobs left running by the last run: %s requeued, %s failed", a, b);
+    }
+    app.store = store;
+    app.env = (hs_kind_env){.model_root = model_root, .corpus_root = corpus_root,
+                            .data_dir = data_dir};
+    app.max_body = o.max_body;
+    app.started_ms = hs_now_ms();
+    if (hs_workers_start(store, &app.env, o.devices, o.n_devices, &app.workers, err,
+                         sizeof err) != 0) {
+        hs_store_close(store);
+        goto fail_early;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hs_scheduler *scheduler = NULL;
+    hs_http *http = NULL;
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(&loop, &sigint);
+    uv_signal_init(&loop, &sigterm);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    int status = 0;
+    if (hs_scheduler_start(&loop, store, &app.env, app.workers, &scheduler, err, sizeof err) != 0) {
+        status = 1;
+    } else {
+        app.schedules_changed = hs_scheduler_poke;
+        app.schedules_changed_arg = scheduler;
+        if (hs_http_start(&app, o.listen, &http, err, sizeof err) != 0)
+            status = 1;
+    }
+    if (status == 0) {
+        log_line("listening on http://%s (data dir %s)", o.listen, data_dir);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        log_line("shutting down%s%s", "", "");
+    } else {
+        log_line("%s%s", err, "");
+    }
+    hs_http_stop(http);
+    app.schedules_changed = NULL;
+    hs_scheduler_stop(scheduler);
+    uv_walk(&loop, close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    hs_workers_stop(app.workers);
+    hs_store_close(store);
+    return status;
+
+fail_early:
+    fprintf(stderr, "surgeond serve: %s\n", err);
+    return 1;
+}

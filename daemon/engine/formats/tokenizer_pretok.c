@@ -1,0 +1,98 @@
+/* BLOOM's Split pre-tokenizer: regex " ?[^(\s|[.,!?…。，、।۔،])]+" with behavior Isolated (every
+ * match and every gap between matches is its own piece), run with PCRE2 (UTF, JIT).
+ * Oniguruma's nested class [^(\s|[...])] is the union of \s, "(", "|", ")" and the listed
+ * punctuation; PCRE2 has no nested classes, so it is written flat. `\s` is written out as the
+ * explicit set Oniguruma (HF tokenizers' engine) matches — U+0009-000D, U+0020, U+0085, U+00A0,
+ * U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F, U+3000 — measured on every code point
+ * against HF tokenizers 0.23 (tests/unit/test_formats_tokenizer_pretok.c checks it). PCRE2's
+ * own \s is not used: with UCP it also matches U+180E, which Oniguruma does not.
+ * Input must be valid UTF-8 (tokenizer.c repairs invalid input first). */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "common/errors.h"
+#include "tokenizer_internal.h"
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char HS_TOK_BLOOM_SPLIT_REGEX[] =
+    " ?[^(\\s|[.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81\xE0\xA5\xA4\xDB\x94\xD8\x8C])]+";
+
+static const char pcre2_pattern[] =
+    "\\x{20}?[^\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"
+    "\\x{202F}\\x{205F}\\x{3000}"                       /* Oniguruma's \s */
+    "(|)"                                               /* ( | ) of the outer class */
+    ".,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C}" /* . , ! ? … 。 ， 、 । ۔ ، */
+    "]+";
+
+struct hs_tok_pretok {
+    pcre2_code *re;
+    int jit; /* 1 when JIT compilation succeeded */
+};
+
+hs_tok_pretok *hs_tok_pretok_new(char *err, size_t errlen)
+{
+    hs_tok_pretok *p = calloc(1, sizeof *p);
+    if (!p) {
+        hs_errf(err, errlen, "tokenizer: out of memory");
+        return NULL;
+    }
+    int code;
+    PCRE2_SIZE off;
+    p->re = pcre2_compile((PCRE2_SPTR)pcre2_pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
+                          &code, &off, NULL);
+    if (!p->re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code, msg, sizeof msg);
+        hs_errf(err, errlen, "tokenizer: cannot compile the Split regex: %s at %zu", (char *)msg,
+                (size_t)off);
+        free(p);
+        return NULL;
+    }
+    p->jit = pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0;
+    return p;
+}
+
+void hs_tok_pretok_free(hs_tok_pretok *p)
+{
+    if (!p)
+        return;
+    pcre2_code_free(p->re);
+    free(p);
+}
+
+int hs_tok_pretok_split(const hs_tok_pretok *p, const char *text, size_t len, hs_tok_piece_fn piece,
+                        void *ctx, char *err, size_t errlen)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->re, NULL);
+    if (!md)
+        return hs_errf(err, errlen, "tokenizer: out of memory");
+    int rc = 0;
+    size_t pos = 0, gap = 0;
+    while (pos < len) {
+        int m = p->jit ? pcre2_jit_match(p->re, (PCRE2_SPTR)text, len, pos, PCRE2_NO_UTF_CHECK, md, NULL)
+                       : pcre2_match(p->re, (PCRE2_SPTR)text, len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (m == PCRE2_ERROR_NOMATCH)
+            break;
+        if (m < 0) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(m, msg, sizeof msg);
+            rc = hs_errf(err, errlen, "tokenizer: regex match failed: %s", (char *)msg);
+            break;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        size_t s = ov[0], e = ov[1];
+        if (e <= s) { /* the pattern cannot match empty; guard anyway */
+            rc = hs_errf(err, errlen, "tokenizer: regex matched an empty string");
+            break;
+        }
+        if ((s > gap && piece(ctx, text + gap, s - gap) != 0) || piece(ctx, text + s, e - s) != 0) {
+            rc = hs_errf(err, errlen, "tokenizer: out of memory");
+            break;
+        }
+        gap = pos = e;
+    }
+    if (rc == 0 && len > gap && piece(ctx, text + gap, len - gap) != 0)
+        rc = hs_errf(err, errlen, "tokenizer: out of memory");
+    pcre2_match_data_free(md);
+    return rc;
+}

@@ -1,0 +1,502 @@
+/* The surgery training loop: data order, accumulation, clipping, AdamW, schedule, checkpoints
+ * with evaluation, early stop, cancel and resume (see surgery_loop.h). */
+#include "surgery_loop.h"
+#include "common/errors.h"
+#include "surgery_optimizer.h"
+#include "surgery_schedule.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void hs_surgery_params_default(hs_surgery_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->init = HS_SURGERY_INIT_XAVIER_UNIFORM;
+    p->lr = 5e-5;
+    p->beta1 = 0.9;
+    p->beta2 = 0.999;
+    p->eps = 1e-8;
+    p->weight_decay = 0.0;
+    p->clip = 1.0;
+    p->batch_size = 1;
+    p->grad_accum = 8;
+    p->max_length = 512;
+    p->epochs = 15;
+    p->max_steps = 0;
+    p->warmup_steps = -1;
+    p->shuffle = true;
+    p->seed = 0;
+    p->checkpoint_every = 3;
+    p->patience = 3;
+    p->drift_threshold = 0.05;
+}
+
+void hs_surgery_outcome_free(hs_surgery_outcome *o)
+{
+    if (!o)
+        return;
+    free(o->ckpts);
+    o->ckpts = NULL;
+    o->n_ckpts = 0;
+}
+
+typedef struct surgery_run {
+    hs_bloom_model *m;
+    const hs_surgery_params *p;
+    const hs_surgery_hooks *hooks;
+    const hs_head_target *targets;
+    int n_targets;
+    const hs_token_seq *eval;
+    int n_eval;
+    const char *dir;
+    hs_bloom_trainer *tr;
+    hs_head_slices *slices;
+    int n_slices;
+    hs_surgery_optimizer *opt;
+    hs_surgery_state st;
+    int ckpt_cap;
+    int64_t last_ckpt_step; /* -1: none */
+    int64_t mb_per_epoch, steps_per_epoch, total;
+} surgery_run;
+
+static void run_logf(const surgery_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void run_logf(const surgery_run *r, const char *fmt, ...)
+{
+    if (!r->hooks || !r->hooks->log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    r->hooks->log(r->hooks->arg, line);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool is_target(const surgery_run *r, int layer, int head)
+{
+    for (int i = 0; i < r->n_targets; i++)
+        if (r->targets[i].layer == layer && r->targets[i].head == head)
+            return true;
+    return false;
+}
+
+static bool is_surgical_layer(const surgery_run *r, int layer)
+{
+    for (int i = 0; i < r->n_targets; i++)
+        if (r->targets[i].layer == layer)
+            return true;
+    return false;
+}
+
+/* Diagnosis + perplexity of the current model on the eval texts (one forward pass each). */
+static int evaluate(surgery_run *r, hs_diagnosis *diag, double *ppl, char *err, size_t errlen)
+{
+    memset(diag, 0, sizeof *diag);
+    hs_perplexity pp;
+    memset(&pp, 0, sizeof pp);
+    if (hs_diagnose_and_perplexity(r->m, r->eval, r->n_eval, &hs_diag_default_thresholds, diag,
+                                   &pp, NULL, NULL, NULL, err, errlen) != 0)
+        return -1;
+    *ppl = pp.ppl;
+    hs_perplexity_free(&pp);
+    return 0;
+}
+
+static void count_woken_and_drift(const surgery_run *r, const hs_diagnosis *d, int *woken,
+                                  int *drift)
+{
+    int H = r->m->cfg.n_head;
+    const hs_head_target *counted = r->p->woken_targets ? r->p->woken_targets : r->targets;
+    int n_counted = r->p->woken_targets ? r->p->n_woken_targets : r->n_targets;
+    *woken = 0;
+    *drift = 0;
+    for (int i = 0; i < n_counted; i++)
+        if (d->heads[counted[i].layer * H + counted[i].head].cls == HS_HEAD_HEALTHY)
+            (*woken)++;
+    if (!r->st.start_bos)
+        return;
+    for (int l = 0; l < r->m->cfg.n_layer; l++) {
+        if (!is_surgical_layer(r, l))
+            continue;
+        for (int h = 0; h < H; h++)
+            if (!is_target(r, l, h) &&
+                fabs(d->heads[l * H + h].bos_mass - r->st.start_bos[l * H + h]) >
+                    r->p->drift_threshold)
+                (*drift)++;
+    }
+}
+
+/* Writes checkpoint `name` of the current state, evaluating it first when asked and there are
+ * eval texts; updates best/patience and calls on_checkpoint. */
+static int checkpoint(surgery_run *r, const char *name, bool do_eval, char *err, size_t errlen)
+{
+    if (r->st.n_ckpts == r->ckpt_cap) {
+        int cap = r->ckpt_cap ? 2 * r->ckpt_cap : 8;
+        hs_surgery_ckpt_entry *bigger = realloc(r->st.ckpts, (size_t)cap * sizeof *bigger);
+        if (!bigger)
+            return hs_errf(err, errlen, "checkpoint %s: out of memory", name);
+        r->st.ckpts = bigger;
+        r->ckpt_cap = cap;
+    }
+    hs_surgery_ckpt_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.name, sizeof e.name, "%s", name);
+    int n = snprintf(e.path, sizeof e.path, "%s/%s", r->dir, name);
+    if (n < 0 || (size_t)n >= sizeof e.path)
+        return hs_errf(err, errlen, "checkpoint %s: path too long", name);
+    e.epoch = r->st.epoch;
+    e.step = r->st.step;
+    e.ppl = NAN;
+    e.woken = -1;
+    e.drift = -1;
+
+    hs_diagnosis diag;
+    bool have_diag = false;
+    if (do_eval && r->n_eval > 0) {
+        double t0 = now_s();
+        if (evaluate(r, &diag, &e.ppl, err, errlen) != 0)
+            return -1;
+        have_diag = true;
+        count_woken_and_drift(r, &diag, &e.woken, &e.drift);
+        run_logf(r, "checkpoint %s: ppl %.4f, woken %d/%d, drift %d (evaluated in %.1f s)", name,
+                 e.ppl, e.woken,
+                 r->p->woken_targets ? r->p->n_woken_targets : r->n_targets, e.drift,
+                 now_s() - t0);
+        if (isnan(r->st.best_ppl) || e.ppl < r->st.best_ppl) {
+            r->st.best_ppl = e.ppl;
+            r->st.patience_count = 0;
+            for (int i = 0; i < r->st.n_ckpts; i++)
+                r->st.ckpts[i].best = false;
+            e.best = true;
+        } else {
+            r->st.patience_count++;
+        }
+        /* Decided before writing, so the checkpoint records it and a resume stops too. */
+        if (r->p->patience > 0 && r->st.patience_count >= r->p->patience)
+            r->st.early_stopped = true;
+    }
+    r->st.ckpts[r->st.n_ckpts++] = e;
+    int rc = hs_surgery_checkpoint_write(r->dir, name, r->m, r->slices, r->n_slices, r->opt,
+                                         &r->st, err, errlen);
+    if (rc == 0) {
+        r->last_ckpt_step = r->st.step;
+        run_logf(r, "checkpoint %s written at step %lld", name, (long long)r->st.step);
+        if (r->hooks && r->hooks->on_checkpoint)
+            r->hooks->on_checkpoint(r->hooks->arg, r->st.ckpts, r->st.n_ckpts,
+                                    r->st.epoch + (double)r->st.micro_batch /
+                                                      (double)r->mb_per_epoch,
+                                    have_diag ? &diag : NULL);
+    }
+    if (have_diag)
+        hs_diagnosis_free(&diag);
+    return rc;
+}
+
+static bool same_targets(const surgery_run *r, const hs_surgery_state *st)
+{
+    if (st->n_targets != r->n_targets)
+        return false;
+    for (int i = 0; i < r->n_targets; i++)
+        if (st->targets[i].layer != r->targets[i].layer ||
+            st->targets[i].head != r->targets[i].head)
+            return false;
+    return true;
+}
+
+/* Loads the newest complete checkpoint: 1 resumed, 0 none, -1 error. */
+static int try_resume(surgery_run *r, char *err, size_t errlen)
+{
+    char path[4096];
+    if (hs_surgery_checkpoint_cleanup(r->dir, err, errlen) != 0)
+        return -1;
+    int found = hs_surgery_checkpoint_latest(r->dir, r->p->ckpt_prefix, path, sizeof path, err,
+                                             errlen);
+    if (found <= 0)
+        return found;
+    hs_surgery_state st;
+    if (hs_surgery_checkpoint_read_state(path, &st, err, errlen) != 0)
+        return -1;
+    if (!same_targets(r, &st) || st.n_layer != r->m->cfg.n_layer ||
+        st.n_head != r->m->cfg.n_head) {
+        hs_surgery_state_free(&st);
+        return hs_errf(err, errlen, "checkpoint %s was written for other targets or another model",
+                       path);
+    }
+    if (hs_surgery_checkpoint_restore(path, r->slices, r->n_slices, r->m->cfg.hidden_size,
+                                      r->m->cfg.head_dim, r->opt, st.step, r->m->be, r->m->bctx,
+                                      err, errlen) != 0) {
+        hs_surgery_state_free(&st);
+        return -1;
+    }
+    free(r->st.targets); /* the state's targets are the same (checked above) */
+    r->st = st;
+    r->ckpt_cap = r->st.n_ckpts;
+    r->last_ckpt_step = r->st.step;
+    run_logf(r, "resumed from checkpoint %s at step %lld (epoch %d, micro-batch %lld)", path,
+             (long long)r->st.step, r->st.epoch, (long long)r->st.micro_batch);
+    return 1;
+}
+
+/* Diagnosis of the untouched model (the reference for drift) and re-initialisation. */
+static int start_fresh(surgery_run *r, char *err, size_t errlen)
+{
+    int L = r->m->cfg.n_layer, H = r->m->cfg.n_head;
+    r->st.n_layer = L;
+    r->st.n_head = H;
+    r->st.seed = r->p->seed;
+    r->st.shuffle = r->p->shuffle;
+    r->st.best_ppl = NAN;
+    if (r->n_eval > 0) {
+        hs_diagnosis diag;
+        double ppl;
+        if (evaluate(r, &diag, &ppl, err, errlen) != 0)
+            return -1;
+        r->st.start_bos = malloc((size_t)L * H * sizeof(double));
+        if (!r->st.start_bos) {
+            hs_diagnosis_free(&diag);
+            return hs_errf(err, errlen, "out of memory");
+        }
+        for (int i = 0; i < L * H; i++)
+            r->st.start_bos[i] = diag.heads[i].bos_mass;
+        int woken = 0;
+        for (int i = 0; i < r->n_targets; i++)
+            if (diag.heads[r->targets[i].layer * H + r->targets[i].head].cls == HS_HEAD_HEALTHY)
+                woken++;
+        run_logf(r, "before surgery: ppl %.4f, %d of %d targets healthy", ppl, woken,
+                 r->n_targets);
+        if (r->hooks && r->hooks->on_start)
+            r->hooks->on_start(r->hooks->arg, &diag, ppl);
+        hs_diagnosis_free(&diag);
+    }
+    if (hs_surgery_reinit(r->m, r->targets, r->n_targets, r->p->init, r->p->seed, err,
+                          errlen) != 0)
+        return -1;
+    run_logf(r, "re-initialised %d heads with %s (seed %llu)", r->n_targets,
+             hs_surgery_init_name(r->p->init), (unsigned long long)r->p->seed);
+    return 0;
+}
+
+static int copy_outcome(const surgery_run *r, hs_surgery_outcome *out, char *err, size_t errlen)
+{
+    out->n_ckpts = r->st.n_ckpts;
+    out->ckpts = malloc((size_t)(r->st.n_ckpts > 0 ? r->st.n_ckpts : 1) * sizeof *out->ckpts);
+    if (!out->ckpts)
+        return hs_errf(err, errlen, "out of memory");
+    if (r->st.n_ckpts > 0)
+        memcpy(out->ckpts, r->st.ckpts, (size_t)r->st.n_ckpts * sizeof *out->ckpts);
+    out->steps_done = r->st.step;
+    out->early_stopped = r->st.early_stopped;
+    return 0;
+}
+
+int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_targets,
+                     const hs_surgery_params *p, const hs_surgery_corpus *corpus,
+                     const hs_token_seq *eval, int n_eval, const char *checkpoints_dir,
+                     bool resume, const hs_surgery_hooks *hooks, hs_surgery_outcome *out,
+                     char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (corpus->chunk_len != p->max_length)
+        return hs_errf(err, errlen, "corpus chunks of %d tokens, max_length %d",
+                       corpus->chunk_len, p->max_length);
+    if (p->batch_size < 1 || p->grad_accum < 1 || p->epochs < 1 || p->checkpoint_every < 1)
+        return hs_errf(err, errlen, "batch_size, grad_accum, epochs and checkpoint_every must be >= 1");
+    surgery_run run = {
+        .m = m, .p = p, .hooks = hooks, .targets = targets, .n_targets = n_targets,
+        .eval = eval, .n_eval = n_eval, .dir = checkpoints_dir, .last_ckpt_step = -1,
+    };
+    surgery_run *r = &run;
+    r->st.best_ppl = NAN;
+    snprintf(r->st.prefix, sizeof r->st.prefix, "%s", p->ckpt_prefix);
+    r->mb_per_epoch = hs_surgery_micro_batches_per_epoch(corpus->n_chunks, p->batch_size);
+    r->steps_per_epoch = hs_surgery_steps_per_epoch(corpus->n_chunks, p->batch_size,
+                                                    p->grad_accum);
+    r->total = hs_surgery_total_steps(p->epochs, r->steps_per_epoch, p->max_steps);
+    out->total_steps = r->total;
+    out->steps_per_epoch = r->steps_per_epoch;
+    hs_lr_schedule sched = {
+        .peak_lr = p->lr,
+        .warmup = p->warmup_steps >= 0 ? p->warmup_steps : hs_surgery_default_warmup(r->total),
+        .total = r->total,
+    };
+    int64_t rows_wanted = (int64_t)p->batch_size * (p->fuse_accumulation ? p->grad_accum : 1);
+    int batch_rows = rows_wanted < corpus->n_chunks ? (int)rows_wanted : corpus->n_chunks;
+    int32_t *ids = malloc((size_t)batch_rows * corpus->chunk_len * sizeof(int32_t));
+    int *order = malloc((size_t)corpus->n_chunks * sizeof(int));
+    int rc = 0;
+    if (!ids || !order) {
+        rc = hs_errf(err, errlen, "out of memory for the data of %d chunks", corpus->n_chunks);
+        goto done;
+    }
+    r->tr = hs_bloom_trainer_new(m, targets, n_targets, batch_rows, corpus->chunk_len, err,
+                                 errlen);
+    if (!r->tr) {
+        rc = -1;
+        goto done;
+    }
+    r->slices = hs_bloom_trainer_slices(r->tr, &r->n_slices);
+    hs_adamw_config acfg = {p->beta1, p->beta2, p->eps, p->weight_decay};
+    r->opt = hs_surgery_optimizer_new(m->be, m->bctx, r->slices, r->n_slices,
+                                      m->cfg.hidden_size, m->cfg.head_dim, &acfg, err, errlen);
+    if (!r->opt) {
+        rc = -1;
+        goto done;
+    }
+    r->st.targets = malloc((size_t)(n_targets > 0 ? n_targets : 1) * sizeof *targets);
+    if (!r->st.targets) {
+        rc = hs_errf(err, errlen, "out of memory");
+        goto done;
+    }
+    memcpy(r->st.targets, targets, (size_t)n_targets * sizeof *targets);
+    r->st.n_targets = n_targets;
+    int resumed = resume ? try_resume(r, err, errlen) : 0;
+    if (resumed < 0) {
+        rc = -1;
+        goto done;
+    }
+    out->resumed = resumed == 1;
+    if (!resumed && start_fresh(r, err, errlen) != 0) {
+        rc = -1;
+        goto done;
+    }
+    run_logf(r, "training: %d chunks of %d tokens, %lld micro-batches and %lld optimizer steps "
+                "per epoch, %lld steps in all, warm-up %lld",
+             corpus->n_chunks, corpus->chunk_len, (long long)r->mb_per_epoch,
+             (long long)r->steps_per_epoch, (long long)r->total, (long long)sched.warmup);
+
+    double t_start = now_s();
+    int64_t first_step = r->st.step;
+    bool stop = false;
+    int order_epoch = -1;
+    while (r->st.step < r->total && !r->st.early_stopped && !stop) {
+        if (order_epoch != r->st.epoch) {
+            hs_surgery_epoch_order(r->st.seed, r->st.epoch, r->st.shuffle, corpus->n_chunks,
+                                   order);
+            order_epoch = r->st.epoch;
+        }
+        /* One accumulation group: grad_accum micro-batches, or fewer at the epoch's end. */
+        int64_t mb_end = r->st.micro_batch + p->grad_accum;
+        if (mb_end > r->mb_per_epoch)
+            mb_end = r->mb_per_epoch;
+        if (hs_bloom_trainer_zero_grad(r->tr) != 0) {
+            rc = hs_errf(err, errlen, "zeroing gradients failed at step %lld",
+                         (long long)r->st.step);
+            goto done;
+        }
+        double step_loss = 0.0;
+        int64_t n_mb = mb_end - r->st.micro_batch;
+        bool all_full = mb_end * (int64_t)p->batch_size <= corpus->n_chunks;
+        bool fused = p->fuse_accumulation && n_mb > 1 && all_full;
+        if (fused) {
+            /* equal micro-batches: mean over all = (1/n)·Σ means, so scale by n/grad_accum */
+            int rows = 0;
+            for (int64_t mb = r->st.micro_batch; mb < mb_end; mb++)
+                rows += hs_surgery_gather_micro_batch(corpus, order, mb, p->batch_size,
+                                                      ids + (size_t)rows * corpus->chunk_len);
+            double loss;
+            if (hs_bloom_trainer_step(r->tr, ids, rows, (float)((double)n_mb / p->grad_accum),
+                                      &loss, err, errlen) != 0) {
+                rc = -1;
+                goto done;
+            }
+            step_loss = loss * (double)n_mb / p->grad_accum;
+        }
+        for (int64_t mb = r->st.micro_batch; !fused && mb < mb_end; mb++) {
+            int B = hs_surgery_gather_micro_batch(corpus, order, mb, p->batch_size, ids);
+            double loss;
+            if (hs_bloom_trainer_step(r->tr, ids, B, (float)(1.0 / p->grad_accum), &loss, err,
+                                      errlen) != 0) {
+                rc = -1;
+                goto done;
+            }
+            step_loss += loss / p->grad_accum;
+        }
+        r->st.micro_batch = mb_end;
+        /* Logged loss: the mean chunk loss of the group (= the scripts' Σ loss/grad_accum for a
+         * full group), so the short last group of an epoch does not show as a dip. */
+        step_loss = step_loss * (double)p->grad_accum / (double)n_mb;
+        double norm, lr = hs_surgery_lr_at(&sched, r->st.step);
+        if (hs_surgery_clip_grads(r->opt, p->clip, &norm, err, errlen) != 0 ||
+            hs_surgery_optimizer_step(r->opt, lr, err, errlen) != 0) {
+            rc = -1;
+            goto done;
+        }
+        if (!isfinite(step_loss) || !isfinite(norm)) {
+            rc = hs_errf(err, errlen, "training diverged at step %lld: loss %g, grad norm %g",
+                         (long long)r->st.step, step_loss, norm);
+            goto done;
+        }
+        r->st.step++;
+        bool epoch_done = r->st.micro_batch == r->mb_per_epoch;
+        if (epoch_done) {
+            r->st.epoch++;
+            r->st.micro_batch = 0;
+        }
+        if (hooks && hooks->on_step) {
+            double elapsed = now_s() - t_start;
+            int64_t done_here = r->st.step - first_step;
+            hs_surgery_step_report rep = {
+                .step = r->st.step, .total = r->total,
+                .epoch = r->st.epoch + (double)r->st.micro_batch / (double)r->mb_per_epoch,
+                .loss = step_loss, .lr = lr, .grad_norm = norm, .elapsed_s = elapsed,
+                .eta_s = elapsed / (double)done_here * (double)(r->total - r->st.step),
+            };
+            hooks->on_step(hooks->arg, &rep);
+        }
+        if (hooks && hooks->should_stop && hooks->should_stop(hooks->arg)) {
+            stop = true;
+            break;
+        }
+        if (epoch_done && r->st.epoch % p->checkpoint_every == 0) {
+            char name[48];
+            snprintf(name, sizeof name, "%sepoch-%d", p->ckpt_prefix, r->st.epoch);
+            if (checkpoint(r, name, true, err, errlen) != 0) {
+                rc = -1;
+                goto done;
+            }
+            if (r->st.early_stopped)
+                run_logf(r, "early stop: %d checkpoints without perplexity improvement",
+                         r->st.patience_count);
+        }
+    }
+    if (stop) {
+        if (r->st.step != r->last_ckpt_step && r->st.step > 0) {
+            char name[64];
+            snprintf(name, sizeof name, "%scancelled-step-%lld", p->ckpt_prefix,
+                     (long long)r->st.step);
+            if (checkpoint(r, name, false, err, errlen) != 0) {
+                rc = -1;
+                goto done;
+            }
+        }
+        run_logf(r, "stopped at step %lld of %lld", (long long)r->st.step, (long long)r->total);
+        out->cancelled = true;
+        rc = 1;
+    } else if (r->st.step != r->last_ckpt_step) {
+        char name[48];
+        snprintf(name, sizeof name, "%sfinal", p->ckpt_prefix);
+        if (checkpoint(r, name, true, err, errlen) != 0) {
+            rc = -1;
+            goto done;
+        }
+    }
+    if (copy_outcome(r, out, err, errlen) != 0)
+        rc = -1;
+done:
+    hs_surgery_optimizer_free(r->opt);
+    hs_bloom_trainer_free(r->tr);
+    hs_surgery_state_free(&r->st);
+    free(ids);
+    free(order);
+    return rc;
+}

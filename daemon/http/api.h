@@ -1,0 +1,132 @@
+/* The HTTP API's shared pieces: the application state handlers see, one request and its
+ * response, the route table (api_routes.c), and the response helpers (api_respond.c).
+ * Handlers read and write the store and return; they never compute or wait on a job. */
+#ifndef HS_API_H
+#define HS_API_H
+#include "kinds/kinds.h"
+#include "store/store.h"
+#include "queue/worker.h"
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+struct hs_job_filter;
+
+typedef struct hs_app {
+    hs_store *store;
+    hs_worker_pool *workers;
+    hs_kind_env env;       /* absolute roots */
+    char token[256];       /* bearer token; empty: no auth */
+    size_t max_body;       /* bytes */
+    int64_t started_ms;
+    void (*schedules_changed)(void *arg); /* wakes the scheduler; may be NULL */
+    void *schedules_changed_arg;
+} hs_app;
+
+typedef struct hs_req {
+    hs_app *app;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;      /* without the query string */
+    const char *body;      /* NUL-terminated copy of the body ("" when none) */
+    size_t body_len;
+    int64_t id;            /* the {id} of the route, when it has one */
+    void *state;           /* the HTTP layer's own (for hs_req_defer) */
+} hs_req;
+
+typedef struct hs_resp {
+    int status;
+    char *body;            /* malloc'd, or static when body_static */
+    size_t len;
+    bool body_static;
+    const char *content_type;
+    char allow[64];        /* Allow header for 405 */
+} hs_resp;
+
+typedef void (*hs_handler)(hs_req *req, hs_resp *resp);
+
+typedef struct hs_route {
+    const char *method;
+    const char *pattern;   /* "/api/v1/jobs/{id}/log"; {id} is a positive integer */
+    hs_handler handler;
+    const char *summary;   /* for the OpenAPI document */
+    const char *query;     /* comma-separated query parameters, for the OpenAPI document */
+    const char *request_body; /* "json", "text" or NULL */
+} hs_route;
+
+extern const hs_route hs_routes[];
+extern const size_t hs_route_count;
+
+/* ---- responses (api_respond.c) ---------------------------------------------------------- */
+/* Serialises obj (consumed) as the response. */
+void hs_resp_json(hs_resp *resp, int status, cJSON *obj);
+/* {"error", "detail", "field"} with the status; field may be NULL. */
+void hs_resp_error(hs_resp *resp, int status, const char *error, const char *field,
+                   const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+void hs_resp_text(hs_resp *resp, int status, const char *content_type, char *body, size_t len,
+                  bool body_static);
+/* 500 with the internal error. */
+void hs_resp_internal(hs_resp *resp, const char *err);
+/* {key: value} (value consumed) with the status; 500 when out of memory. */
+void hs_resp_json_member(hs_resp *resp, int status, const char *key, cJSON *value);
+
+/* Answering later: a handler that gets a non-NULL hs_deferred from hs_req_defer returns
+ * with resp untouched, and the request's connection waits (suspended, no thread held) until
+ * hs_deferred_answer(d, resp) is called, exactly once, from any thread; it takes resp's
+ * body. NULL (the server is stopping): answer in resp as usual. Used by submits, which are
+ * answered once their group commit is done. */
+typedef struct hs_deferred hs_deferred;
+hs_deferred *hs_req_defer(hs_req *req);
+void hs_deferred_answer(hs_deferred *d, hs_resp *resp);
+
+/* ---- requests --------------------------------------------------------------------------- */
+const char *hs_req_query(hs_req *req, const char *name);
+/* Parses an optional integer query parameter in [lo, hi]; 0 ok (value or fallback), -1 after
+ * answering 400. */
+int hs_req_query_int(hs_req *req, hs_resp *resp, const char *name, int64_t lo, int64_t hi,
+                     int64_t fallback, int64_t *out);
+/* The body as a JSON object; NULL after answering 400. */
+cJSON *hs_req_json_object(hs_req *req, hs_resp *resp);
+/* This thread's read connection; NULL after answering 500. */
+hs_db *hs_req_db(hs_req *req, hs_resp *resp);
+/* The job-list query parameters of /jobs and /runs: state, kind, limit (1-500, default 50)
+ * and before, into f (its other fields untouched). 0, or -1 after answering 400. */
+int hs_req_job_filter(hs_req *req, hs_resp *resp, struct hs_job_filter *f);
+/* One page of the jobs matching f as {key: [...], "next_before": id or null}; NULL after
+ * answering 500. */
+cJSON *hs_job_page_json(hs_req *req, hs_resp *resp, const struct hs_job_filter *f,
+                        const char *key);
+
+/* ---- handlers (api_*.c) ----------------------------------------------------------------- */
+void hs_api_healthz(hs_req *, hs_resp *);
+void hs_api_version(hs_req *, hs_resp *);
+void hs_api_openapi(hs_req *, hs_resp *);
+void hs_api_kinds(hs_req *, hs_resp *);
+void hs_api_metrics(hs_req *, hs_resp *);
+void hs_api_queue(hs_req *, hs_resp *);
+void hs_api_queue_pause(hs_req *, hs_resp *);
+void hs_api_queue_resume(hs_req *, hs_resp *);
+void hs_api_jobs_submit(hs_req *, hs_resp *);
+void hs_api_jobs_list(hs_req *, hs_resp *);
+void hs_api_job_get(hs_req *, hs_resp *);
+void hs_api_job_cancel(hs_req *, hs_resp *);
+void hs_api_job_log(hs_req *, hs_resp *);
+void hs_api_job_events(hs_req *, hs_resp *);
+void hs_api_runs_list(hs_req *, hs_resp *);
+void hs_api_run_get(hs_req *, hs_resp *);
+void hs_api_run_heads(hs_req *, hs_resp *);
+void hs_api_run_curves(hs_req *, hs_resp *);
+void hs_api_run_checkpoints(hs_req *, hs_resp *);
+void hs_api_corpora_upload(hs_req *, hs_resp *);
+void hs_api_corpora_list(hs_req *, hs_resp *);
+void hs_api_schedules_create(hs_req *, hs_resp *);
+void hs_api_schedules_list(hs_req *, hs_resp *);
+void hs_api_schedule_get(hs_req *, hs_resp *);
+void hs_api_schedule_patch(hs_req *, hs_resp *);
+void hs_api_schedule_delete(hs_req *, hs_resp *);
+/* GET of anything outside /api and /metrics: the embedded web/ files, /vendor/chart.js. */
+void hs_api_static(hs_req *, hs_resp *);
+
+#endif

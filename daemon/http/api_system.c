@@ -1,0 +1,239 @@
+/* Handlers of the daemon-wide endpoints: healthz, version, kinds, queue (state, pause,
+ * resume) and the Prometheus /metrics text. */
+#include "api.h"
+#include "common/clock.h"
+#include "cli/commands.h"
+#include "common/errors.h"
+#include "http_metrics.h"
+#include "store/job_store.h"
+#include "ops.h"
+#include "common/strbuf.h"
+#include <stdlib.h>
+#include <string.h>
+
+void hs_api_healthz(hs_req *req, hs_resp *resp)
+{
+    hs_db *db = hs_req_db(req, resp);
+    if (!db)
+        return;
+    char err[HS_ERR_LEN];
+    static const char sql[] = "SELECT 1";
+    if (hs_db_exec(db, sql, err, sizeof err) != 0)
+        return hs_resp_error(resp, 503, "unhealthy", NULL, "%s", err);
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "status", "ok");
+        cJSON_AddNumberToObject(o, "uptime_s", (double)(hs_now_ms() - req->app->started_ms) / 1000.0);
+    }
+    hs_resp_json(resp, 200, o);
+}
+
+void hs_api_version(hs_req *req, hs_resp *resp)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "version", HS_VERSION);
+        cJSON_AddStringToObject(o, "backends", hs_backend_list());
+#ifdef HS_TEST_BUILD
+        cJSON_AddBoolToObject(o, "test_build", 1);
+#else
+        cJSON_AddBoolToObject(o, "test_build", 0);
+#endif
+    }
+    hs_resp_json(resp, 200, o);
+}
+
+static const char *field_type_name(hs_field_type t)
+{
+    switch (t) {
+    case HS_FIELD_STRING: return "string";
+    case HS_FIELD_INT: return "integer";
+    case HS_FIELD_NUMBER: return "number";
+    case HS_FIELD_BOOL: return "boolean";
+    case HS_FIELD_STRING_ARRAY: return "string[]";
+    case HS_FIELD_NUMBER_ARRAY: return "number[]";
+    case HS_FIELD_OBJECT: return "object";
+    case HS_FIELD_ANY: return "any";
+    }
+    return "?";
+}
+
+void hs_api_kinds(hs_req *req, hs_resp *resp)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *kinds = o ? cJSON_AddArrayToObject(o, "kinds") : NULL;
+    for (size_t i = 0; kinds && i < hs_job_kind_count; i++) {
+        const hs_job_kind *k = hs_job_kinds[i];
+        cJSON *ko = cJSON_CreateObject();
+        if (!ko)
+            break;
+        cJSON_AddItemToArray(kinds, ko);
+        cJSON_AddStringToObject(ko, "name", k->name);
+        cJSON_AddStringToObject(ko, "description", k->description ? k->description : "");
+        cJSON *fields = cJSON_AddArrayToObject(ko, "fields");
+        for (const hs_spec_field *f = k->fields; fields && f && f->name; f++) {
+            cJSON *fo = cJSON_CreateObject();
+            if (!fo)
+                break;
+            cJSON_AddItemToArray(fields, fo);
+            cJSON_AddStringToObject(fo, "name", f->name);
+            cJSON_AddStringToObject(fo, "type", field_type_name(f->type));
+            cJSON_AddBoolToObject(fo, "required", f->required);
+            if (f->min < f->max) {
+                cJSON_AddNumberToObject(fo, "min", f->min);
+                cJSON_AddNumberToObject(fo, "max", f->max);
+                if (f->exclusive_min)
+                    cJSON_AddBoolToObject(fo, "exclusive_min", 1);
+            } else {
+                cJSON_AddNullToObject(fo, "min");
+                cJSON_AddNullToObject(fo, "max");
+            }
+            if (f->enum_values) {
+                cJSON *ev = cJSON_AddArrayToObject(fo, "enum");
+                for (const char *const *e = f->enum_values; ev && *e; e++)
+                    cJSON_AddItemToArray(ev, cJSON_CreateString(*e));
+            } else {
+                cJSON_AddNullToObject(fo, "enum");
+            }
+            cJSON_AddStringToObject(fo, "help", f->help ? f->help : "");
+        }
+    }
+    hs_resp_json(resp, 200, o);
+}
+
+void hs_api_queue(hs_req *req, hs_resp *resp)
+{
+    hs_db *db = hs_req_db(req, resp);
+    if (!db)
+        return;
+    int64_t counts[HS_JOB_STATE_COUNT];
+    char err[HS_ERR_LEN];
+    if (hs_job_counts(db, counts, err, sizeof err) != 0)
+        return hs_resp_internal(resp, err);
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return hs_resp_internal(resp, "out of memory");
+    cJSON_AddBoolToObject(o, "paused", req->app->workers && hs_workers_paused(req->app->workers));
+    cJSON *depth = cJSON_AddObjectToObject(o, "depth");
+    for (int s = 0; depth && s < HS_JOB_STATE_COUNT; s++)
+        cJSON_AddNumberToObject(depth, hs_job_state_name(s), (double)counts[s]);
+    cJSON *workers = req->app->workers ? hs_workers_json(req->app->workers) : cJSON_CreateArray();
+    if (workers)
+        cJSON_AddItemToObject(o, "workers", workers);
+    hs_resp_json(resp, 200, o);
+}
+
+static void set_paused(hs_req *req, hs_resp *resp, bool paused)
+{
+    char err[HS_ERR_LEN];
+    if (!req->app->workers)
+        return hs_resp_error(resp, 503, "no workers", NULL, "this daemon has no workers");
+    if (hs_workers_set_paused(req->app->workers, paused, err, sizeof err) != 0)
+        return hs_resp_internal(resp, err);
+    hs_api_queue(req, resp);
+}
+
+void hs_api_queue_pause(hs_req *req, hs_resp *resp) { set_paused(req, resp, true); }
+void hs_api_queue_resume(hs_req *req, hs_resp *resp) { set_paused(req, resp, false); }
+
+/* Upper bounds (seconds) of the job duration histogram. */
+static const double duration_buckets[] = {0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400};
+#define N_BUCKETS (sizeof duration_buckets / sizeof duration_buckets[0])
+
+static int render_job_metrics(hs_db *db, hs_strbuf *b, char *err, size_t errlen)
+{
+    int64_t counts[HS_JOB_STATE_COUNT];
+    if (hs_job_counts(db, counts, err, errlen) != 0)
+        return -1;
+    hs_strbuf_printf(b, "# HELP hs_jobs Jobs by current state.\n# TYPE hs_jobs gauge\n");
+    for (int s = 0; s < HS_JOB_STATE_COUNT; s++)
+        hs_strbuf_printf(b, "hs_jobs{state=\"%s\"} %lld\n", hs_job_state_name(s),
+                         (long long)counts[s]);
+
+    static const char finished_sql[] =
+        "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')"
+        " GROUP BY kind, state ORDER BY kind, state";
+    sqlite3_stmt *st = hs_db_stmt(db, finished_sql, err, errlen);
+    if (!st)
+        return -1;
+    hs_strbuf_printf(b, "# HELP hs_jobs_finished_total Finished jobs by kind and final state.\n"
+                        "# TYPE hs_jobs_finished_total counter\n");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        hs_strbuf_printf(b, "hs_jobs_finished_total{kind=\"%s\",state=\"%s\"} %lld\n",
+                         hs_col_text(st, 0), hs_col_text(st, 1),
+                         (long long)sqlite3_column_int64(st, 2));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return hs_errf(err, errlen, "database: %s", sqlite3_errmsg(hs_db_handle(db)));
+
+    /* Duration of finished jobs that ran: finished_at - started_at, by kind. */
+    static const char dur_sql[] =
+        "SELECT kind, (finished_at - started_at) / 1000.0 FROM jobs WHERE finished_at IS NOT NULL"
+        " AND started_at IS NOT NULL ORDER BY kind";
+    st = hs_db_stmt(db, dur_sql, err, errlen);
+    if (!st)
+        return -1;
+    hs_strbuf_printf(b, "# HELP hs_job_duration_seconds Run time of finished jobs.\n"
+                        "# TYPE hs_job_duration_seconds histogram\n");
+    char kind[64] = "";
+    uint64_t bucket[N_BUCKETS], count = 0;
+    double sum = 0;
+    bool have = false;
+    for (;;) {
+        rc = sqlite3_step(st);
+        bool row = rc == SQLITE_ROW;
+        if (have && (!row || strcmp(kind, hs_col_text(st, 0)) != 0)) {
+            for (size_t i = 0; i < N_BUCKETS; i++)
+                hs_strbuf_printf(b, "hs_job_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n",
+                                 kind, duration_buckets[i], (unsigned long long)bucket[i]);
+            hs_strbuf_printf(b, "hs_job_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n"
+                                "hs_job_duration_seconds_sum{kind=\"%s\"} %.3f\n"
+                                "hs_job_duration_seconds_count{kind=\"%s\"} %llu\n",
+                             kind, (unsigned long long)count, kind, sum, kind,
+                             (unsigned long long)count);
+            have = false;
+        }
+        if (!row)
+            break;
+        if (!have) {
+            snprintf(kind, sizeof kind, "%s", hs_col_text(st, 0));
+            memset(bucket, 0, sizeof bucket);
+            count = 0;
+            sum = 0;
+            have = true;
+        }
+        double d = sqlite3_column_double(st, 1);
+        for (size_t i = 0; i < N_BUCKETS; i++)
+            if (d <= duration_buckets[i])
+                bucket[i]++;
+        count++;
+        sum += d;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return hs_errf(err, errlen, "database: %s", sqlite3_errmsg(hs_db_handle(db)));
+    return 0;
+}
+
+void hs_api_metrics(hs_req *req, hs_resp *resp)
+{
+    hs_db *db = hs_req_db(req, resp);
+    if (!db)
+        return;
+    hs_strbuf b = {0};
+    char err[HS_ERR_LEN];
+    if (render_job_metrics(db, &b, err, sizeof err) != 0) {
+        hs_strbuf_free(&b);
+        return hs_resp_internal(resp, err);
+    }
+    hs_strbuf_printf(&b, "# HELP hs_queue_paused 1 while the queue is paused.\n"
+                         "# TYPE hs_queue_paused gauge\nhs_queue_paused %d\n",
+                     req->app->workers && hs_workers_paused(req->app->workers) ? 1 : 0);
+    hs_http_metrics_render(&b);
+    if (b.failed) {
+        hs_strbuf_free(&b);
+        return hs_resp_internal(resp, "out of memory");
+    }
+    hs_resp_text(resp, 200, "text/plain; version=0.0.4", b.data, b.len, false);
+}

@@ -1,0 +1,566 @@
+/* The `surgery` job kind: its spec fields (with the defaults of docs/architecture.md "Training semantics"), the cross-field and
+ * model-config checks, and the runner that resolves names and targets, tokenizes the corpus
+ * and eval texts, runs the surgery loop (daemon/engine/surgery_loop.c) and reports progress,
+ * curves, head statistics, checkpoints and the result through the runner API. Training
+ * itself lives in the engine; this file only adapts it to jobs.
+ * Cancel: the loop stops after the current optimizer step and keeps a checkpoint named
+ * "cancelled-step-<N>" of that state (none when the last checkpoint is already current).
+ * A requeued job (attempt > 1) resumes from the newest complete checkpoint in its run dir.
+ * second_pass: after the first pass ends, the targets that are still not healthy are
+ * re-initialised (seed + 1) and trained again with the same hyper-parameters; that pass's
+ * checkpoints are named "pass2-epoch-N", "pass2-final", its curve steps continue after the
+ * first pass's, and "woken" keeps counting the first pass's targets. */
+#include "engine/device.h"
+#include "engine/diagnosis/diagnosis.h"
+#include "common/errors.h"
+#include "kinds.h"
+#include "spec.h"
+#include "texts.h"
+#include "store/paths.h"
+#include "engine/surgery/surgery_loop.h"
+#include "engine/surgery/surgery_targets.h"
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const init_values[] = {"xavier_uniform", "xavier_normal", "none", NULL};
+
+static const hs_spec_field surgery_fields[] = {
+    {.name = "model", .type = HS_FIELD_STRING, .required = true, .min = 1, .max = 4096,
+     .help = "model directory under --model-root, or run:<id>/<checkpoint>"},
+    {.name = "corpus", .type = HS_FIELD_STRING, .required = true, .min = 1, .max = 4096,
+     .help = "training text: a file under --corpus-root or upload:<name>"},
+    {.name = "eval_texts", .type = HS_FIELD_STRING_ARRAY, .min = 1, .max = 10000,
+     .help = "texts for re-diagnosis and perplexity at each checkpoint (or eval_file)"},
+    {.name = "eval_file", .type = HS_FIELD_STRING, .min = 1, .max = 4096,
+     .help = "file of evaluation texts, one per non-empty line (or eval_texts)"},
+    {.name = "targets", .type = HS_FIELD_OBJECT, .required = true,
+     .help = "{\"<layer>\": [heads]} or {\"from_run\": id, \"classes\": [...], \"layers\": "
+             "\"a-b\", \"heads\": \"a-b\"}"},
+    {.name = "init", .type = HS_FIELD_STRING, .enum_values = init_values,
+     .help = "re-initialisation of the target heads (default xavier_uniform)"},
+    {.name = "lr", .type = HS_FIELD_NUMBER, .min = 0, .max = 10, .exclusive_min = true,
+     .help = "peak AdamW learning rate (default 5e-5)"},
+    {.name = "betas", .type = HS_FIELD_NUMBER_ARRAY, .min = 2, .max = 2.5,
+     .help = "AdamW betas, two numbers in [0, 1) (default [0.9, 0.999])"},
+    {.name = "eps", .type = HS_FIELD_NUMBER, .min = 0, .max = 1, .exclusive_min = true,
+     .help = "AdamW epsilon (default 1e-8)"},
+    {.name = "weight_decay", .type = HS_FIELD_NUMBER, .min = 0, .max = 10,
+     .help = "AdamW decoupled weight decay (default 0)"},
+    {.name = "batch_size", .type = HS_FIELD_INT, .min = 1, .max = 4096,
+     .help = "chunks per micro-batch (default 1)"},
+    {.name = "grad_accum", .type = HS_FIELD_INT, .min = 1, .max = 65536,
+     .help = "micro-batches per optimizer step (default 8)"},
+    {.name = "max_length", .type = HS_FIELD_INT, .min = 2, .max = 65536,
+     .help = "tokens per training chunk and maximum eval text length (default 512)"},
+    {.name = "clip", .type = HS_FIELD_NUMBER, .min = 0, .max = 1e9, .exclusive_min = true,
+     .help = "global gradient-norm clip over the trainable slices (default 1.0)"},
+    {.name = "epochs", .type = HS_FIELD_INT, .min = 1, .max = 100000,
+     .help = "epochs over the corpus (default 15)"},
+    {.name = "max_steps", .type = HS_FIELD_INT, .min = 1, .max = 1e12,
+     .help = "optimizer steps of the whole run; overrides epochs for the schedule and the end"},
+    {.name = "warmup_steps", .type = HS_FIELD_INT, .min = 0, .max = 1e12,
+     .help = "linear warm-up steps (default min(100, total // 4))"},
+    {.name = "shuffle", .type = HS_FIELD_BOOL,
+     .help = "shuffle the chunks each epoch by seed (default true)"},
+    {.name = "seed", .type = HS_FIELD_INT, .min = 0, .max = 9e15,
+     .help = "seed of re-initialisation and shuffling (default 0)"},
+    {.name = "checkpoint_every", .type = HS_FIELD_INT, .min = 1, .max = 100000,
+     .help = "epochs between checkpoints with re-diagnosis (default 3)"},
+    {.name = "patience", .type = HS_FIELD_INT, .min = 0, .max = 100000,
+     .help = "stop after this many checkpoints without perplexity improvement; 0 never "
+             "(default 3)"},
+    {.name = "second_pass", .type = HS_FIELD_BOOL,
+     .help = "afterwards, train again the targets still collapsed (default false)"},
+    {.name = NULL},
+};
+
+static double num_or(const cJSON *spec, const char *name, double fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+
+static const char *str_or(const cJSON *spec, const char *name, const char *fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, name);
+    return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+static void params_from_spec(const cJSON *spec, hs_surgery_params *p)
+{
+    hs_surgery_params_default(p);
+    hs_surgery_init_from_name(str_or(spec, "init", "xavier_uniform"), &p->init);
+    p->lr = num_or(spec, "lr", p->lr);
+    const cJSON *betas = cJSON_GetObjectItemCaseSensitive(spec, "betas");
+    if (cJSON_GetArraySize(betas) == 2) {
+        p->beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble;
+        p->beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
+    }
+    p->eps = num_or(spec, "eps", p->eps);
+    p->weight_decay = num_or(spec, "weight_decay", p->weight_decay);
+    p->clip = num_or(spec, "clip", p->clip);
+    p->batch_size = (int)num_or(spec, "batch_size", p->batch_size);
+    p->grad_accum = (int)num_or(spec, "grad_accum", p->grad_accum);
+    p->max_length = (int)num_or(spec, "max_length", p->max_length);
+    p->epochs = (int)num_or(spec, "epochs", p->epochs);
+    p->max_steps = (int64_t)num_or(spec, "max_steps", 0);
+    p->warmup_steps = (int64_t)num_or(spec, "warmup_steps", -1);
+    const cJSON *shuffle = cJSON_GetObjectItemCaseSensitive(spec, "shuffle");
+    if (cJSON_IsBool(shuffle))
+        p->shuffle = cJSON_IsTrue(shuffle);
+    p->seed = (uint64_t)num_or(spec, "seed", 0);
+    p->checkpoint_every = (int)num_or(spec, "checkpoint_every", p->checkpoint_every);
+    p->patience = (int)num_or(spec, "patience", p->patience);
+}
+
+static int load_model_config(const hs_kind_env *env, const char *model, hs_bloom_config *cfg,
+                             char *err, size_t errlen)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16];
+    if (hs_resolve_model(env, model, dir, sizeof dir, err, errlen) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return hs_bloom_config_load(path, cfg, err, errlen);
+}
+
+static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_error *e)
+{
+    char why[HS_ERR_LEN], path[PATH_MAX];
+    const cJSON *betas = cJSON_GetObjectItemCaseSensitive(spec, "betas");
+    if (betas) {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, betas) if (!(b->valuedouble >= 0.0 && b->valuedouble < 1.0))
+            return hs_spec_errorf(e, "betas", "betas must be two numbers in [0, 1)");
+    }
+    bool has_texts = cJSON_GetObjectItemCaseSensitive(spec, "eval_texts") != NULL;
+    bool has_file = cJSON_GetObjectItemCaseSensitive(spec, "eval_file") != NULL;
+    if (has_texts == has_file)
+        return hs_spec_errorf(
+            e, "eval_texts",
+            "give exactly one of eval_texts (texts) and eval_file (a corpus file)");
+    if (has_texts) {
+        const cJSON *t;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(spec, "eval_texts"))
+            if (!*t->valuestring)
+                return hs_spec_errorf(e, "eval_texts", "eval_texts: empty text");
+    }
+    hs_bloom_config cfg;
+    if (load_model_config(env, str_or(spec, "model", ""), &cfg, why, sizeof why) != 0)
+        return hs_spec_errorf(e, "model", "%s", why);
+    if (hs_resolve_corpus(env, str_or(spec, "corpus", ""), path, sizeof path, why,
+                          sizeof why) != 0)
+        return hs_spec_errorf(e, "corpus", "%s", why);
+    if (has_file && hs_resolve_corpus(env, str_or(spec, "eval_file", ""), path, sizeof path, why,
+                                      sizeof why) != 0)
+        return hs_spec_errorf(e, "eval_file", "%s", why);
+
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(spec, "targets");
+    char field[128];
+    if (hs_targets_is_rule(targets)) {
+        hs_target_rule rule;
+        if (hs_targets_parse_rule(targets, cfg.n_layer, cfg.n_head, &rule, field, sizeof field,
+                                  why, sizeof why) != 0)
+            return hs_spec_errorf(e, field, "%s", why);
+    } else {
+        hs_head_target *t;
+        int n;
+        if (hs_targets_parse_explicit(targets, cfg.n_layer, cfg.n_head, &t, &n, field,
+                                      sizeof field, why, sizeof why) != 0)
+            return hs_spec_errorf(e, field, "%s", why);
+        free(t);
+    }
+    return 0;
+}
+
+/* ---- the runner ----------------------------------------------------------------------- */
+
+typedef struct surgery_job {
+    hs_job_ctx *ctx;
+    const hs_head_target *targets; /* the first pass's targets (counted as woken) */
+    int n_targets;
+    int n_layer, n_head;
+    int pass;                      /* 1 or 2 */
+    int64_t step_offset;           /* curve steps of pass 2 continue after pass 1's */
+    double best_before;            /* best perplexity of pass 1 (NAN: none), for `best` rows */
+    bool store_failed;
+    char store_error[256];
+} surgery_job;
+
+static void note_store_failure(surgery_job *j, const char *what)
+{
+    if (!j->store_failed) {
+        j->store_failed = true;
+        snprintf(j->store_error, sizeof j->store_error, "storing %s failed", what);
+    }
+}
+
+static bool job_should_stop(void *arg)
+{
+    surgery_job *j = arg;
+    return j->store_failed || hs_job_should_stop(j->ctx);
+}
+
+static void format_duration(double s, char *buf, size_t len)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, len, "?");
+    else if (s < 90)
+        snprintf(buf, len, "%.0fs", s);
+    else if (s < 5400)
+        snprintf(buf, len, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
+    else
+        snprintf(buf, len, "%.0fh%02.0fm", floor(s / 3600), fmod(floor(s / 60), 60));
+}
+
+static void job_on_step(void *arg, const hs_surgery_step_report *r)
+{
+    surgery_job *j = arg;
+    char eta[32], msg[256];
+    format_duration(r->eta_s, eta, sizeof eta);
+    snprintf(msg, sizeof msg, "%sstep %lld/%lld loss %.4f lr %.3g grad_norm %.4g ETA %s",
+             j->pass == 2 ? "pass 2: " : "", (long long)r->step, (long long)r->total, r->loss,
+             r->lr, r->grad_norm, eta);
+    hs_job_progress(j->ctx, r->step, r->total, msg);
+    int64_t step = j->step_offset + r->step;
+    if (j->ctx->ops->add_curve_point(j->ctx, step, r->epoch, "loss", r->loss) != 0 ||
+        j->ctx->ops->add_curve_point(j->ctx, step, r->epoch, "lr", r->lr) != 0 ||
+        j->ctx->ops->add_curve_point(j->ctx, step, r->epoch, "grad_norm", r->grad_norm) != 0)
+        note_store_failure(j, "a curve point");
+}
+
+static void store_diagnosis_rows(surgery_job *j, const char *checkpoint, const hs_diagnosis *d)
+{
+    int n = d->n_layer * d->n_head;
+    hs_head_stat_row *rows = malloc((size_t)n * sizeof *rows);
+    if (!rows) {
+        note_store_failure(j, "head statistics (out of memory)");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const hs_head_result *h = &d->heads[i];
+        rows[i] = (hs_head_stat_row){.layer = h->layer, .head = h->head, .bos_mass = h->bos_mass,
+                                     .entropy = h->entropy, .local_mass = h->local_mass,
+                                     .cls = hs_head_class_name(h->cls)};
+    }
+    if (j->ctx->ops->store_head_stats(j->ctx, checkpoint, rows, n) != 0)
+        note_store_failure(j, "head statistics");
+    free(rows);
+}
+
+static void job_on_start(void *arg, const hs_diagnosis *d, double ppl)
+{
+    surgery_job *j = arg;
+    int healthy = 0;
+    for (int i = 0; i < j->n_targets; i++)
+        if (d->heads[j->targets[i].layer * d->n_head + j->targets[i].head].cls ==
+            HS_HEAD_HEALTHY)
+            healthy++;
+    store_diagnosis_rows(j, j->pass == 2 ? "pass2-start" : "start", d);
+    if (j->pass == 2)
+        return; /* its curve points would repeat pass 1's last checkpoint */
+    if (j->ctx->ops->add_curve_point(j->ctx, 0, 0.0, "ppl", ppl) != 0 ||
+        j->ctx->ops->add_curve_point(j->ctx, 0, 0.0, "woken", healthy) != 0 ||
+        j->ctx->ops->add_curve_point(j->ctx, 0, 0.0, "drift", 0) != 0)
+        note_store_failure(j, "a curve point");
+}
+
+static void job_on_checkpoint(void *arg, const hs_surgery_ckpt_entry *c, int n, double epoch,
+                              const hs_diagnosis *d)
+{
+    surgery_job *j = arg;
+    /* Every row again: the `best` flag of an earlier checkpoint may have moved. */
+    for (int i = 0; i < n; i++) {
+        /* pass 2 only takes `best` from pass 1 by a lower perplexity */
+        bool best = c[i].best && (j->pass == 1 || isnan(j->best_before) ||
+                                  c[i].ppl < j->best_before);
+        hs_checkpoint_row row = {.name = c[i].name, .path = c[i].path, .epoch = c[i].epoch,
+                                 .step = j->step_offset + c[i].step, .ppl = c[i].ppl,
+                                 .woken = c[i].woken, .best = best};
+        if (j->ctx->ops->store_checkpoint(j->ctx, &row) != 0)
+            note_store_failure(j, "a checkpoint row");
+    }
+    const hs_surgery_ckpt_entry *last = &c[n - 1];
+    if (d) {
+        store_diagnosis_rows(j, last->name, d);
+        int64_t step = j->step_offset + last->step;
+        if (j->ctx->ops->add_curve_point(j->ctx, step, epoch, "ppl", last->ppl) != 0 ||
+            j->ctx->ops->add_curve_point(j->ctx, step, epoch, "woken", last->woken) != 0 ||
+            j->ctx->ops->add_curve_point(j->ctx, step, epoch, "drift", last->drift) != 0)
+            note_store_failure(j, "a curve point");
+    }
+}
+
+static void job_log(void *arg, const char *line)
+{
+    surgery_job *j = arg;
+    hs_job_logf(j->ctx, "%s", line);
+}
+
+static int resolve_targets(hs_job_ctx *ctx, const cJSON *spec, const hs_bloom_config *cfg,
+                           hs_head_target **t, int *n, char *err, size_t errlen)
+{
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(spec, "targets");
+    char field[128], why[HS_ERR_LEN];
+    if (!hs_targets_is_rule(targets)) {
+        if (hs_targets_parse_explicit(targets, cfg->n_layer, cfg->n_head, t, n, field,
+                                      sizeof field, why, sizeof why) != 0)
+            return hs_errf(err, errlen, "%s", why);
+        return 0;
+    }
+    hs_target_rule rule;
+    if (hs_targets_parse_rule(targets, cfg->n_layer, cfg->n_head, &rule, field, sizeof field,
+                              why, sizeof why) != 0)
+        return hs_errf(err, errlen, "%s", why);
+    cJSON *heads = ctx->ops->load_diagnosis(ctx, rule.from_run, why, sizeof why);
+    if (!heads)
+        return hs_errf(err, errlen, "targets.from_run %lld: %s", (long long)rule.from_run, why);
+    int rc = hs_targets_from_diagnosis(&rule, heads, t, n, err, errlen);
+    cJSON_Delete(heads);
+    if (rc == 0)
+        hs_job_logf(ctx, "targets.from_run %lld: %d heads match the rule",
+                    (long long)rule.from_run, *n);
+    return rc;
+}
+
+/* The result: {"checkpoints": [...], "final", "targets", "seed"} (+ "second_pass_targets"
+ * when a second pass was asked for). Pass 2's steps count on from pass 1's; `best` marks the
+ * first checkpoint with the lowest perplexity over both passes. */
+static cJSON *build_result(const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
+                           const hs_head_target *t, int n_targets, const hs_head_target *t2,
+                           int n_t2, bool second_pass, uint64_t seed)
+{
+    const hs_surgery_outcome *passes[2] = {pass1, pass2};
+    const hs_surgery_ckpt_entry *best = NULL, *last = NULL;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; passes[k] && i < passes[k]->n_ckpts; i++) {
+            const hs_surgery_ckpt_entry *c = &passes[k]->ckpts[i];
+            if (isfinite(c->ppl) && (!best || c->ppl < best->ppl))
+                best = c;
+            last = c;
+        }
+    cJSON *result = cJSON_CreateObject();
+    cJSON *ckpts = cJSON_AddArrayToObject(result, "checkpoints");
+    if (!ckpts)
+        goto fail;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; passes[k] && i < passes[k]->n_ckpts; i++) {
+            const hs_surgery_ckpt_entry *c = &passes[k]->ckpts[i];
+            int64_t offset = k == 1 ? pass1->steps_done : 0;
+            cJSON *e = cJSON_CreateObject();
+            if (!e || !cJSON_AddItemToArray(ckpts, e))
+                goto fail;
+            cJSON_AddStringToObject(e, "name", c->name);
+            cJSON_AddStringToObject(e, "path", c->path);
+            cJSON_AddNumberToObject(e, "epoch", c->epoch);
+            cJSON_AddNumberToObject(e, "step", (double)(offset + c->step));
+            if (isfinite(c->ppl))
+                cJSON_AddNumberToObject(e, "ppl", c->ppl);
+            else
+                cJSON_AddNullToObject(e, "ppl");
+            cJSON_AddNumberToObject(e, "woken", c->woken);
+            if (!cJSON_AddBoolToObject(e, "best", c == best))
+                goto fail;
+        }
+    if (last)
+        cJSON_AddStringToObject(result, "final", last->path);
+    else
+        cJSON_AddNullToObject(result, "final");
+    cJSON *tj = hs_targets_to_json(t, n_targets);
+    if (!tj || !cJSON_AddItemToObject(result, "targets", tj)) {
+        cJSON_Delete(tj);
+        goto fail;
+    }
+    if (second_pass) {
+        cJSON *t2j = hs_targets_to_json(t2, n_t2);
+        if (!t2j || !cJSON_AddItemToObject(result, "second_pass_targets", t2j)) {
+            cJSON_Delete(t2j);
+            goto fail;
+        }
+    }
+    if (!cJSON_AddNumberToObject(result, "seed", (double)seed))
+        goto fail;
+    return result;
+fail:
+    cJSON_Delete(result);
+    return NULL;
+}
+
+/* The first pass's targets that are not healthy in the model as it is now. */
+static int still_collapsed(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+                           const hs_head_target *t, int n, hs_head_target **out, int *n_out,
+                           char *err, size_t errlen)
+{
+    hs_diagnosis d;
+    memset(&d, 0, sizeof d);
+    char why[HS_ERR_LEN];
+    *out = NULL;
+    *n_out = 0;
+    if (hs_diagnose(m, seqs, n_seqs, &hs_diag_default_thresholds, &d, NULL, NULL, why,
+                    sizeof why) != 0)
+        return hs_errf(err, errlen, "second pass: diagnosis failed: %s", why);
+    hs_head_target *s = malloc((size_t)(n > 0 ? n : 1) * sizeof *s);
+    if (!s) {
+        hs_diagnosis_free(&d);
+        return hs_errf(err, errlen, "second pass: out of memory");
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (d.heads[t[i].layer * d.n_head + t[i].head].cls != HS_HEAD_HEALTHY)
+            s[k++] = t[i];
+    hs_diagnosis_free(&d);
+    *out = s;
+    *n_out = k;
+    return 0;
+}
+
+static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
+{
+    hs_kind_env env = {ctx->model_root, ctx->corpus_root, ctx->data_dir};
+    hs_surgery_params p;
+    params_from_spec(spec, &p);
+    bool second_pass = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "second_pass"));
+    char model_dir[PATH_MAX], corpus_path[PATH_MAX], why[HS_ERR_LEN];
+    const char *model_name = str_or(spec, "model", "");
+    const char *corpus_name = str_or(spec, "corpus", "");
+    if (hs_resolve_model(&env, model_name, model_dir, sizeof model_dir, why, sizeof why) != 0)
+        return hs_errf(err, errlen, "model: %s", why);
+    if (hs_resolve_corpus(&env, corpus_name, corpus_path, sizeof corpus_path, why,
+                          sizeof why) != 0)
+        return hs_errf(err, errlen, "corpus: %s", why);
+    if (!ctx->device)
+        return hs_errf(err, errlen, "no compute device for the surgery");
+
+    hs_job_progress(ctx, 0, 0, "loading the model");
+    hs_bloom_model *m = hs_device_model(ctx->device, model_dir, why, sizeof why);
+    if (!m)
+        return hs_errf(err, errlen, "model \"%s\": %s", model_name, why);
+    /* docs/architecture.md "Training semantics": on a GPU a group's equal micro-batches run as one batch; the CPU keeps the
+     * memory of one micro-batch. */
+    p.fuse_accumulation = strcmp(m->be->name, "cpu") != 0;
+
+    hs_head_target *targets = NULL, *targets2 = NULL;
+    int n_targets = 0, n_targets2 = 0, n_texts = 0, rc = -1;
+    char **texts = NULL;
+    hs_token_seq *seqs = NULL;
+    hs_surgery_corpus corpus;
+    memset(&corpus, 0, sizeof corpus);
+    hs_surgery_outcome outcome, outcome2;
+    memset(&outcome, 0, sizeof outcome);
+    memset(&outcome2, 0, sizeof outcome2);
+    bool weights_touched = false, ran_pass2 = false;
+
+    if (resolve_targets(ctx, spec, &m->cfg, &targets, &n_targets, err, errlen) != 0)
+        goto done;
+    char what[4200];
+    snprintf(what, sizeof what, "corpus \"%s\"", corpus_name);
+    hs_job_progress(ctx, 0, 0, "tokenizing the corpus");
+    if (hs_surgery_corpus_load(m->tok, corpus_path, p.max_length, what, &corpus, err,
+                               errlen) != 0)
+        goto done;
+    hs_job_logf(ctx, "%s: %zu tokens, %d chunks of %d", what, corpus.n_tokens, corpus.n_chunks,
+                p.max_length);
+    if (hs_job_texts_load(spec, &env, "eval_texts", "eval_file", &texts, &n_texts, err,
+                          errlen) != 0)
+        goto done;
+    if (hs_tokenize_texts(m, (const char *const *)texts, n_texts, p.max_length, false, &seqs,
+                          why, sizeof why) != 0) {
+        hs_errf(err, errlen, "eval texts: %s", why);
+        goto done;
+    }
+    for (int i = 0; i < n_texts; i++)
+        if (seqs[i].T < 2) {
+            hs_errf(err, errlen, "%s[%d]: fewer than 2 tokens (perplexity needs 2)",
+                    cJSON_GetObjectItemCaseSensitive(spec, "eval_texts") ? "eval_texts"
+                                                                         : "eval_file line",
+                    i);
+            goto done;
+        }
+
+    char ckpt_dir[PATH_MAX];
+    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoints", ctx->run_dir);
+    surgery_job job = {.ctx = ctx, .targets = targets, .n_targets = n_targets,
+                       .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .pass = 1,
+                       .best_before = NAN};
+    hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
+                              .on_step = job_on_step, .on_start = job_on_start,
+                              .on_checkpoint = job_on_checkpoint, .log = job_log};
+    hs_job_logf(ctx, "surgery of %d heads, init %s, seed %llu%s", n_targets,
+                hs_surgery_init_name(p.init), (unsigned long long)p.seed,
+                ctx->attempt > 1 ? " (resuming)" : "");
+    weights_touched = true;
+    int trc = hs_surgery_train(m, targets, n_targets, &p, &corpus, seqs, n_texts, ckpt_dir,
+                               ctx->attempt > 1, &hooks, &outcome, err, errlen);
+    if (trc == 0 && job.store_failed)
+        trc = hs_errf(err, errlen, "%s", job.store_error);
+    if (trc == 0 && second_pass) {
+        if (still_collapsed(m, seqs, n_texts, targets, n_targets, &targets2, &n_targets2, err,
+                            errlen) != 0)
+            goto done;
+        if (n_targets2 == 0) {
+            hs_job_logf(ctx, "second pass: every target is healthy, nothing to do");
+        } else {
+            hs_surgery_params p2 = p;
+            p2.seed = p.seed + 1;
+            p2.woken_targets = targets;
+            p2.n_woken_targets = n_targets;
+            snprintf(p2.ckpt_prefix, sizeof p2.ckpt_prefix, "pass2-");
+            job.pass = 2;
+            job.step_offset = outcome.steps_done;
+            for (int i = 0; i < outcome.n_ckpts; i++)
+                if (outcome.ckpts[i].best)
+                    job.best_before = outcome.ckpts[i].ppl;
+            hs_job_logf(ctx, "second pass: %d of %d targets still collapsed, seed %llu",
+                        n_targets2, n_targets, (unsigned long long)p2.seed);
+            ran_pass2 = true;
+            trc = hs_surgery_train(m, targets2, n_targets2, &p2, &corpus, seqs, n_texts,
+                                   ckpt_dir, ctx->attempt > 1, &hooks, &outcome2, err, errlen);
+            if (trc == 0 && job.store_failed)
+                trc = hs_errf(err, errlen, "%s", job.store_error);
+        }
+    }
+    if (trc < 0)
+        goto done;
+    if (trc == 1) {
+        rc = 1;
+        goto done;
+    }
+    cJSON *result = build_result(&outcome, ran_pass2 ? &outcome2 : NULL, targets, n_targets,
+                                 targets2, n_targets2, second_pass, p.seed);
+    if (!result) {
+        hs_errf(err, errlen, "out of memory building the result");
+        goto done;
+    }
+    if (ctx->ops->store_result(ctx, result) != 0) {
+        hs_errf(err, errlen, "storing the result failed");
+        cJSON_Delete(result);
+        goto done;
+    }
+    cJSON_Delete(result);
+    const hs_surgery_outcome *last = ran_pass2 ? &outcome2 : &outcome;
+    hs_job_progress(ctx, last->steps_done, last->total_steps, "done");
+    rc = 0;
+done:
+    /* The surgery changed the cached model's weights in place: never reuse them. */
+    if (weights_touched)
+        hs_device_drop_model(ctx->device);
+    hs_surgery_outcome_free(&outcome);
+    hs_surgery_outcome_free(&outcome2);
+    if (seqs)
+        hs_token_seqs_free(seqs, n_texts);
+    hs_job_texts_free(texts, n_texts);
+    hs_surgery_corpus_free(&corpus);
+    free(targets);
+    free(targets2);
+    return rc;
+}
+
+const hs_job_kind hs_kind_surgery = {
+    .name = "surgery",
+    .description = "re-initialise and retrain collapsed attention heads, with checkpoints",
+    .fields = surgery_fields,
+    .check = surgery_check,
+    .run = surgery_run,
+};

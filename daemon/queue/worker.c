@@ -1,0 +1,417 @@
+/* Worker threads: claim, run, commit the outcome (worker.h). */
+#include "worker.h"
+#include "common/clock.h"
+#include "engine/device.h"
+#include "common/errors.h"
+#include "store/job_store.h"
+#include "worker_context.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define CANCEL_POLL_MS 250 /* how often should_stop also asks the store */
+#define IDLE_WAIT_MS 1000  /* re-check the queue at least this often */
+#define FINISH_RETRY_FIRST_MS 100   /* first pause before retrying an outcome commit */
+#define FINISH_RETRY_MAX_MS 5000    /* the pause doubles up to this */
+
+typedef struct hs_worker {
+    hs_worker_pool *pool;
+    pthread_t thread;
+    bool started;
+    hs_device *device;
+    char device_spec[32];
+    char description[HS_ERR_LEN + 16];
+    _Atomic int64_t job_id;        /* the job running now, 0 when idle */
+    atomic_bool cancel_requested;  /* for job_id */
+    int64_t last_cancel_poll_ms;
+} hs_worker;
+
+struct hs_worker_pool {
+    hs_store *store;
+    hs_kind_env env;
+    int n_workers;
+    hs_worker *workers;
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+    uint64_t wake_seq; /* bumped by notify (under mutex) */
+    int idle_waiters;  /* workers waiting for work (under mutex) */
+    atomic_bool stopping;
+    atomic_bool paused;
+};
+
+static void log_error(const char *what, const char *err)
+{
+    char stamp[HS_TIME_LEN];
+    fprintf(stderr, "%s surgeond: %s: %s\n", hs_format_time(hs_now_ms(), stamp), what, err);
+}
+
+static bool worker_should_stop(void *arg)
+{
+    hs_worker *w = arg;
+    if (atomic_load(&w->pool->stopping) || atomic_load(&w->cancel_requested))
+        return true;
+    int64_t now = hs_now_ms();
+    if (now - w->last_cancel_poll_ms >= CANCEL_POLL_MS) {
+        w->last_cancel_poll_ms = now;
+        char err[HS_ERR_LEN];
+        bool requested = false;
+        hs_db *db = hs_store_reader(w->pool->store, err, sizeof err);
+        if (db && hs_job_cancel_requested(db, atomic_load(&w->job_id), &requested, err,
+                                          sizeof err) == 0 && requested)
+            atomic_store(&w->cancel_requested, true);
+    }
+    return atomic_load(&w->cancel_requested);
+}
+
+static int make_run_dir(const char *data_dir, int64_t id, char *path, size_t pathlen, char *err,
+                        size_t errlen)
+{
+    snprintf(path, pathlen, "%s/runs", data_dir);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return hs_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+    snprintf(path, pathlen, "%s/runs/%lld", data_dir, (long long)id);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return hs_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Commits a job's outcome. A storage failure (disk full, an I/O error) is logged and the
+ * commit retried with a growing pause until it works or the daemon stops (then the start-up
+ * reconciliation requeues the job): an outcome, often hours of work, is never dropped while
+ * the job stays "running", and this worker takes no new job meanwhile. */
+static void finish(hs_worker *w, int64_t id, hs_job_state to, const char *reason,
+                   const char *result_json, const char *error)
+{
+    char err[HS_ERR_LEN];
+    long pause_ms = FINISH_RETRY_FIRST_MS;
+    for (int attempt = 1;; attempt++) {
+        if (hs_job_transition_commit(w->pool->store, id, HS_JOB_RUNNING, to, reason, result_json,
+                                     error, err, sizeof err) >= 0) {
+            if (attempt > 1) {
+                char what[96];
+                snprintf(what, sizeof what, "job %lld", (long long)id);
+                log_error(what, "outcome recorded after storage errors");
+            }
+            return;
+        }
+        char what[128];
+        snprintf(what, sizeof what, "recording the outcome of job %lld (try %d; retrying)",
+                 (long long)id, attempt);
+        log_error(what, err);
+        for (long slept = 0; slept < pause_ms && !atomic_load(&w->pool->stopping); slept += 50)
+            nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+        if (atomic_load(&w->pool->stopping)) {
+            log_error(what, "daemon stopping: the job is requeued at the next start");
+            return;
+        }
+        if (pause_ms < FINISH_RETRY_MAX_MS)
+            pause_ms *= 2;
+    }
+}
+
+static void run_claimed(hs_worker *w, hs_claimed_job *job)
+{
+    hs_worker_pool *pool = w->pool;
+    char err[HS_ERR_LEN] = "";
+    const hs_job_kind *kind = hs_job_kind_find(job->kind);
+    cJSON *spec = cJSON_Parse(job->spec_json);
+    char run_dir[4096];
+    if (!kind) {
+        snprintf(err, sizeof err, "job kind %s is not available in this build", job->kind);
+        finish(w, job->id, HS_JOB_FAILED, err, NULL, err);
+        cJSON_Delete(spec);
+        return;
+    }
+    if (!spec || make_run_dir(pool->env.data_dir, job->id, run_dir, sizeof run_dir, err,
+                              sizeof err) != 0) {
+        if (!spec)
+            snprintf(err, sizeof err, "stored spec of job %lld is not valid JSON",
+                     (long long)job->id);
+        finish(w, job->id, HS_JOB_FAILED, err, NULL, err);
+        cJSON_Delete(spec);
+        return;
+    }
+    hs_worker_job_state st = {.store = pool->store, .stop_requested = worker_should_stop,
+                              .stop_arg = w};
+    st.log = hs_job_log_open(pool->env.data_dir, job->id, err, sizeof err);
+    if (!st.log)
+        log_error("opening a job log", err);
+    hs_job_ctx ctx = {
+        .ops = &hs_worker_ctx_ops, .impl = &st, .job_id = job->id, .attempt = job->attempt,
+        .model_root = pool->env.model_root, .corpus_root = pool->env.corpus_root,
+        .data_dir = pool->env.data_dir, .run_dir = run_dir, .device = w->device,
+    };
+    hs_job_logf(&ctx, "job %lld (%s) started on %s, attempt %d of %d", (long long)job->id,
+                job->kind, w->device_spec, job->attempt, job->max_attempts);
+    err[0] = '\0';
+    int rc = kind->run(&ctx, spec, err, sizeof err);
+    hs_worker_ctx_flush_progress(&ctx);
+    if (rc == 0 && st.storage_failed) {
+        rc = -1;
+        snprintf(err, sizeof err, "%s", st.storage_error);
+    } else if (rc < 0 && st.storage_failed && !strstr(err, st.storage_error)) {
+        /* The runner gave up because a write failed: its reason gets the store's cause. */
+        char with_cause[2 * HS_ERR_LEN + 4];
+        snprintf(with_cause, sizeof with_cause, "%s (%s)", err, st.storage_error);
+        snprintf(err, sizeof err, "%.*s", (int)(sizeof err - 1), with_cause);
+    }
+    if (rc == 0) {
+        hs_job_logf(&ctx, "succeeded");
+        finish(w, job->id, HS_JOB_SUCCEEDED, "runner succeeded",
+               st.result_json ? st.result_json : "{}", NULL);
+    } else if (rc == 1 && atomic_load(&w->cancel_requested)) {
+        hs_job_logf(&ctx, "cancelled");
+        finish(w, job->id, HS_JOB_CANCELLED, "cancelled by request while running", NULL,
+               "cancelled by request");
+    } else if (rc == 1 && atomic_load(&pool->stopping)) {
+        hs_job_logf(&ctx, "stopped: daemon shutting down; the job is requeued");
+        if (hs_job_requeue_unfinished(pool->store, job->id, "requeued: daemon shutting down", err,
+                                      sizeof err) < 0)
+            log_error("requeueing a job at shutdown", err);
+    } else {
+        if (rc == 1 || !err[0])
+            snprintf(err, sizeof err, "%s", rc == 1 ? "runner stopped without a cancel request"
+                                                    : "runner failed without a reason");
+        hs_job_logf(&ctx, "failed: %s", err);
+        finish(w, job->id, HS_JOB_FAILED, err, NULL, err);
+    }
+    if (st.log)
+        fclose(st.log);
+    free(st.result_json);
+    cJSON_Delete(spec);
+}
+
+static void wait_for_work(hs_worker_pool *pool, uint64_t seen_seq)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += IDLE_WAIT_MS / 1000;
+    pthread_mutex_lock(&pool->mutex);
+    pool->idle_waiters++;
+    while (!atomic_load(&pool->stopping) && pool->wake_seq == seen_seq)
+        if (pthread_cond_timedwait(&pool->wake, &pool->mutex, &until) == ETIMEDOUT)
+            break;
+    pool->idle_waiters--;
+    pthread_mutex_unlock(&pool->mutex);
+}
+
+static void *worker_main(void *arg)
+{
+    hs_worker *w = arg;
+    hs_worker_pool *pool = w->pool;
+    while (!atomic_load(&pool->stopping)) {
+        pthread_mutex_lock(&pool->mutex);
+        uint64_t seq = pool->wake_seq;
+        pthread_mutex_unlock(&pool->mutex);
+        if (atomic_load(&pool->paused)) {
+            wait_for_work(pool, seq);
+            continue;
+        }
+        hs_claimed_job job;
+        char err[HS_ERR_LEN];
+        int rc = hs_job_claim(pool->store, w->device_spec, &job, err, sizeof err);
+        if (rc < 0) {
+            log_error("claiming a job", err);
+            wait_for_work(pool, seq);
+            continue;
+        }
+        if (rc == 0) {
+            wait_for_work(pool, seq);
+            continue;
+        }
+        atomic_store(&w->cancel_requested, false);
+        w->last_cancel_poll_ms = 0;
+        atomic_store(&w->job_id, job.id);
+        run_claimed(w, &job);
+        atomic_store(&w->job_id, 0);
+        atomic_store(&w->cancel_requested, false);
+        hs_claimed_job_free(&job);
+    }
+    return NULL;
+}
+
+static int load_paused(hs_store *store, bool *paused, char *err, size_t errlen)
+{
+    static const char sql[] = "SELECT value FROM daemon_state WHERE key='paused'";
+    hs_db *db = hs_store_reader(store, err, errlen);
+    if (!db)
+        return -1;
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    *paused = rc == SQLITE_ROW && strcmp(hs_col_text(st, 0), "1") == 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? 0 : hs_errf(err, errlen, "database: reading the pause flag: %s",
+                             sqlite3_errmsg(hs_db_handle(db)));
+}
+
+/* "cpu" or "cuda:N": anything else is a configuration mistake, refused at start-up. */
+static bool device_spec_is_wellformed(const char *spec)
+{
+    if (strcmp(spec, "cpu") == 0)
+        return true;
+    if (strncmp(spec, "cuda:", 5) != 0 || !spec[5])
+        return false;
+    for (const char *c = spec + 5; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    return true;
+}
+
+int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const *devices,
+                     int n_devices, hs_worker_pool **out, char *err, size_t errlen)
+{
+    for (int i = 0; i < n_devices; i++)
+        if (!device_spec_is_wellformed(devices[i]))
+            return hs_errf(err, errlen, "--device %s: expected \"cpu\" or \"cuda:N\"",
+                           devices[i]);
+    hs_worker_pool *pool = calloc(1, sizeof *pool);
+    /* One slot per --device, plus one for the cpu fallback when no device can be used. */
+    if (!pool || !(pool->workers = calloc((size_t)n_devices + 1, sizeof *pool->workers))) {
+        free(pool);
+        return hs_errf(err, errlen, "out of memory starting workers");
+    }
+    pool->store = store;
+    pool->env = *env;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    bool paused = false;
+    if (load_paused(store, &paused, err, errlen) != 0) {
+        hs_workers_stop(pool);
+        return -1;
+    }
+    atomic_store(&pool->paused, paused);
+    /* A device that cannot be used (no GPU, bad index) gets no worker: it is logged and listed
+     * as unavailable, and the daemon keeps serving on the others — on a cpu worker when none
+     * of the requested devices works. */
+    int usable = 0;
+    for (int i = 0; i <= n_devices; i++) {
+        if (i == n_devices && usable > 0)
+            break;
+        const char *spec = i < n_devices ? devices[i] : "cpu";
+        hs_worker *w = &pool->workers[pool->n_workers++];
+        w->pool = pool;
+        snprintf(w->device_spec, sizeof w->device_spec, "%s", spec);
+        char inner[HS_ERR_LEN];
+        w->device = hs_device_open(spec, inner, sizeof inner);
+        if (!w->device) {
+            snprintf(w->description, sizeof w->description, "unavailable: %s", inner);
+            if (i == n_devices) {
+                hs_errf(err, errlen, "no device can be used; cpu fallback: %s", inner);
+                hs_workers_stop(pool);
+                return -1;
+            }
+            log_error("device not started", w->description);
+            continue;
+        }
+        if (i == n_devices)
+            log_error("workers", "none of the requested devices can be used: serving on cpu");
+        usable++;
+        const char *desc = hs_device_describe(w->device);
+        snprintf(w->description, sizeof w->description, "%s", desc ? desc : spec);
+    }
+    for (int i = 0; i < pool->n_workers; i++) {
+        hs_worker *w = &pool->workers[i];
+        if (!w->device)
+            continue;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            hs_errf(err, errlen, "cannot start the worker thread of %s", w->device_spec);
+            hs_workers_stop(pool);
+            return -1;
+        }
+        w->started = true;
+    }
+    *out = pool;
+    return 0;
+}
+
+void hs_workers_stop(hs_worker_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->stopping, true);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 0; i < pool->n_workers; i++) {
+        hs_worker *w = &pool->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        if (w->device)
+            hs_device_close(w->device);
+    }
+    pthread_cond_destroy(&pool->wake);
+    pthread_mutex_destroy(&pool->mutex);
+    free(pool->workers);
+    free(pool);
+}
+
+/* Wakes idle workers. While paused nobody is woken per submit (resume wakes everyone); a
+ * waiter that misses a bump re-checks the queue within IDLE_WAIT_MS anyway. */
+static void wake(hs_worker_pool *pool, bool force)
+{
+    pthread_mutex_lock(&pool->mutex);
+    pool->wake_seq++;
+    if (force || (pool->idle_waiters > 0 && !atomic_load(&pool->paused)))
+        pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+}
+
+void hs_workers_notify(hs_worker_pool *pool) { wake(pool, false); }
+
+int hs_workers_set_paused(hs_worker_pool *pool, bool paused, char *err, size_t errlen)
+{
+    static const char sql[] =
+        "INSERT INTO daemon_state (key, value) VALUES ('paused', ?1)"
+        " ON CONFLICT (key) DO UPDATE SET value=excluded.value";
+    hs_db *db;
+    sqlite3_stmt *st = hs_store_write_stmt(pool->store, sql, &db, err, errlen);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, paused ? "1" : "0", -1, SQLITE_STATIC);
+    int rc = hs_db_step_done(db, st, "storing the pause flag", err, errlen);
+    if (hs_store_write_finish(pool->store, rc, err, errlen) != 0)
+        return -1;
+    if (rc == 0) {
+        atomic_store(&pool->paused, paused);
+        wake(pool, true);
+    }
+    return rc;
+}
+
+bool hs_workers_paused(hs_worker_pool *pool) { return atomic_load(&pool->paused); }
+
+void hs_workers_cancel_running(hs_worker_pool *pool, int64_t job_id)
+{
+    for (int i = 0; i < pool->n_workers; i++)
+        if (atomic_load(&pool->workers[i].job_id) == job_id)
+            atomic_store(&pool->workers[i].cancel_requested, true);
+}
+
+cJSON *hs_workers_json(hs_worker_pool *pool)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < pool->n_workers; i++) {
+        hs_worker *w = &pool->workers[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddStringToObject(o, "device", w->device_spec);
+        cJSON_AddStringToObject(o, "description", w->description);
+        cJSON_AddBoolToObject(o, "available", w->device != NULL);
+        int64_t id = atomic_load(&w->job_id);
+        if (id)
+            cJSON_AddNumberToObject(o, "job_id", (double)id);
+        else
+            cJSON_AddNullToObject(o, "job_id");
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}

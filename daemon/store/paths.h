@@ -1,0 +1,20 @@
+/* Resolution of the names a job spec may contain into files, never escaping their roots:
+ * a model is a directory under --model-root or a checkpoint of an earlier run
+ * ("run:<id>/<checkpoint>", under <data-dir>/runs/<id>/checkpoints/); a corpus or text file is
+ * a file under --corpus-root or an uploaded corpus ("upload:<name>", under
+ * <data-dir>/corpora/). `..`, absolute paths, and symlinks that lead outside the root are
+ * refused. Results are absolute, symlink-free paths. */
+#ifndef HS_PATHS_H
+#define HS_PATHS_H
+#include "kinds/kinds.h"
+#include <stddef.h>
+
+int hs_resolve_model(const hs_kind_env *env, const char *name, char *path, size_t pathlen,
+                     char *err, size_t errlen);
+int hs_resolve_corpus(const hs_kind_env *env, const char *name, char *path, size_t pathlen,
+                      char *err, size_t errlen);
+/* Resolves `name` (relative) under `root`: the low-level check behind the two above. */
+int hs_resolve_under(const char *root, const char *name, char *path, size_t pathlen, char *err,
+                     size_t errlen);
+
+#endif
