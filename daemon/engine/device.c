@@ -2,7 +2,7 @@
  * and initialised, and a one-model cache keyed by the model directory's absolute path and its
  * files' newest mtime. Runs no compute itself. */
 #include "device.h"
-#include "engine/model/bloom_model.h"
+#include "engine/model/model.h"
 #include "common/errors.h"
 #include <errno.h>
 #include <limits.h>
@@ -83,7 +83,7 @@ const char *hs_device_describe(hs_device *dev)
     return dev->backend->describe(dev->bctx);
 }
 
-struct hs_bloom_model *hs_device_model(hs_device *dev, const char *path, char *err,
+struct hs_model *hs_device_model(hs_device *dev, const char *path, char *err,
                                        size_t errlen)
 {
     char abs[PATH_MAX];
@@ -93,7 +93,7 @@ struct hs_bloom_model *hs_device_model(hs_device *dev, const char *path, char *e
     }
     if (dev->cached && strcmp(dev->cached->path, abs) == 0) {
         long long mtime = 0;
-        if (hs_bloom_dir_mtime_ns(abs, &mtime, err, errlen) != 0)
+        if (hs_model_dir_mtime_ns(abs, &mtime, err, errlen) != 0)
             return NULL;
         if (mtime == dev->cached->files_mtime_ns)
             return dev->cached;
@@ -101,14 +101,14 @@ struct hs_bloom_model *hs_device_model(hs_device *dev, const char *path, char *e
     /* A different model, or files changed since the load: free first so that two models
      * never need to fit on the device at once. */
     hs_device_drop_model(dev);
-    dev->cached = hs_bloom_load(abs, dev->backend, dev->bctx, err, errlen);
+    dev->cached = hs_model_load(abs, dev->backend, dev->bctx, err, errlen);
     return dev->cached;
 }
 
 void hs_device_drop_model(hs_device *dev)
 {
     if (dev && dev->cached) {
-        hs_bloom_free(dev->cached);
+        hs_model_free(dev->cached);
         dev->cached = NULL;
     }
 }

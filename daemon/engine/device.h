@@ -6,13 +6,13 @@
 #include "ops.h"
 #include <stddef.h>
 
-struct hs_bloom_model;
+struct hs_model;
 
 typedef struct hs_device {
     char spec[32];              /* "cpu", "cuda:0" as given to --device */
     const hs_backend *backend;
     hs_backend_ctx *bctx;
-    struct hs_bloom_model *cached; /* the last loaded model, or NULL */
+    struct hs_model *cached; /* the last loaded model, or NULL */
 } hs_device;
 
 /* Parses spec ("cpu" or "cuda:N") and initialises the backend. NULL with a clear reason when
@@ -24,7 +24,7 @@ const char *hs_device_describe(hs_device *dev);
 
 /* The model in directory `path` on this device, loaded or from the cache. The device keeps
  * ownership; the pointer stays valid until the next hs_device_model() call or close. */
-struct hs_bloom_model *hs_device_model(hs_device *dev, const char *path, char *err,
+struct hs_model *hs_device_model(hs_device *dev, const char *path, char *err,
                                        size_t errlen);
 /* Drops the cached model (e.g. after a surgery changed weights in place). */
 void hs_device_drop_model(hs_device *dev);

@@ -31,7 +31,7 @@ int hs_diag_check_common(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
 typedef struct hs_diag_inputs {
     char **texts;
     int n_texts;
-    hs_bloom_model *model; /* owned by the device cache */
+    hs_model *model; /* owned by the device cache */
     hs_token_seq *seqs;    /* [n_texts] */
     long long n_tokens;    /* Σ T */
 } hs_diag_inputs;

@@ -116,14 +116,14 @@ static void params_from_spec(const cJSON *spec, hs_surgery_params *p)
     p->patience = (int)num_or(spec, "patience", p->patience);
 }
 
-static int load_model_config(const hs_kind_env *env, const char *model, hs_bloom_config *cfg,
+static int load_model_config(const hs_kind_env *env, const char *model, hs_model_config *cfg,
                              char *err, size_t errlen)
 {
     char dir[PATH_MAX], path[PATH_MAX + 16];
     if (hs_resolve_model(env, model, dir, sizeof dir, err, errlen) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/config.json", dir);
-    return hs_bloom_config_load(path, cfg, err, errlen);
+    return hs_model_config_load(path, cfg, err, errlen);
 }
 
 static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_error *e)
@@ -147,7 +147,7 @@ static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
             if (!*t->valuestring)
                 return hs_spec_errorf(e, "eval_texts", "eval_texts: empty text");
     }
-    hs_bloom_config cfg;
+    hs_model_config cfg;
     if (load_model_config(env, str_or(spec, "model", ""), &cfg, why, sizeof why) != 0)
         return hs_spec_errorf(e, "model", "%s", why);
     if (hs_resolve_corpus(env, str_or(spec, "corpus", ""), path, sizeof path, why,
@@ -299,7 +299,7 @@ static void job_log(void *arg, const char *line)
     hs_job_logf(j->ctx, "%s", line);
 }
 
-static int resolve_targets(hs_job_ctx *ctx, const cJSON *spec, const hs_bloom_config *cfg,
+static int resolve_targets(hs_job_ctx *ctx, const cJSON *spec, const hs_model_config *cfg,
                            hs_head_target **t, int *n, char *err, size_t errlen)
 {
     const cJSON *targets = cJSON_GetObjectItemCaseSensitive(spec, "targets");
@@ -389,7 +389,7 @@ fail:
 }
 
 /* The first pass's targets that are not healthy in the model as it is now. */
-static int still_collapsed(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+static int still_collapsed(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                            const hs_head_target *t, int n, hs_head_target **out, int *n_out,
                            char *err, size_t errlen)
 {
@@ -434,7 +434,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         return hs_errf(err, errlen, "no compute device for the surgery");
 
     hs_job_progress(ctx, 0, 0, "loading the model");
-    hs_bloom_model *m = hs_device_model(ctx->device, model_dir, why, sizeof why);
+    hs_model *m = hs_device_model(ctx->device, model_dir, why, sizeof why);
     if (!m)
         return hs_errf(err, errlen, "model \"%s\": %s", model_name, why);
     /* docs/architecture.md "Training semantics": on a GPU a group's equal micro-batches run as one batch; the CPU keeps the

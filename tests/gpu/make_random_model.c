@@ -3,7 +3,7 @@
  * (F32 or BF16), and the tokenizer.json of an existing model directory (the tokenizer only
  * needs to produce ids below the vocabulary size). Weights: N(0, 0.02)-like uniform values,
  * LayerNorm weights 1 and biases 0, as HF initialises BLOOM. Built by `make gpu-check`. */
-#include "engine/model/bloom_config.h"
+#include "engine/model/model_config.h"
 #include "common/errors.h"
 #include "engine/formats/safetensors.h"
 
@@ -93,14 +93,14 @@ int main(int argc, char **argv)
         perror(out);
         return 1;
     }
-    hs_bloom_config cfg = {.vocab_size = 250880, .hidden_size = s->hidden, .n_head = s->heads,
+    hs_model_config cfg = {.vocab_size = 250880, .hidden_size = s->hidden, .n_head = s->heads,
                            .n_layer = s->layers, .head_dim = s->hidden / s->heads,
                            .layer_norm_epsilon = 1e-5, .bos_token_id = 1, .eos_token_id = 2,
                            .pad_token_id = 3, .unk_token_id = 0};
     snprintf(cfg.torch_dtype, sizeof cfg.torch_dtype, "%s", dt == HS_DTYPE_BF16 ? "bfloat16" : "float32");
     char path[4096], err[HS_ERR_LEN];
     snprintf(path, sizeof path, "%s/config.json", out);
-    if (hs_bloom_config_write(&cfg, path, err, sizeof err) != 0) {
+    if (hs_model_config_write(&cfg, path, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }

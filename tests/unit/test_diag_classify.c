@@ -106,9 +106,9 @@ static void test_result_json(void **state)
                       .counts = {[HS_HEAD_HEALTHY] = 2, [HS_HEAD_BOS_SINK] = 1,
                                  [HS_HEAD_DEAD] = 1},
                       .sick_band = band, .mlp_dormant = dormant, .mlp_width = 16};
-    hs_bloom_model m;
+    hs_model m;
     memset(&m, 0, sizeof m);
-    m.cfg = (hs_bloom_config){.vocab_size = 100, .hidden_size = 4, .n_head = 2, .n_layer = 2,
+    m.cfg = (hs_model_config){.vocab_size = 100, .hidden_size = 4, .n_head = 2, .n_layer = 2,
                               .head_dim = 2};
     cJSON *j = hs_diagnosis_to_json(&d, &m);
     assert_non_null(j);

@@ -4,8 +4,8 @@
  * reports equals an independent count made here from the safetensors file. */
 #include "test_diag_util.h"
 
-#include "engine/model/bloom_forward.h"
-#include "engine/model/bloom_model.h"
+#include "engine/model/model_forward.h"
+#include "engine/model/model.h"
 #include "engine/demo/demo_model.h"
 #include "engine/demo/demo_tokenizer.h"
 #include "engine/diagnosis/diagnosis.h"
@@ -27,7 +27,7 @@ static const char *const english_texts[] = {
 typedef struct demo_fixture {
     char dir[512], model_dir[600];
     hs_backend_ctx *ctx;
-    hs_bloom_model *m;
+    hs_model *m;
 } demo_fixture;
 
 static int setup(void **state)
@@ -39,7 +39,7 @@ static int setup(void **state)
     if (hs_demo_model_write(f.model_dir, false, err, sizeof err) != 0)
         fail_msg("demo model: %s", err);
     f.ctx = td_cpu();
-    f.m = hs_bloom_load(f.model_dir, &hs_cpu_backend, f.ctx, err, sizeof err);
+    f.m = hs_model_load(f.model_dir, &hs_cpu_backend, f.ctx, err, sizeof err);
     if (!f.m)
         fail_msg("loading the demo model: %s", err);
     *state = &f;
@@ -49,7 +49,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     demo_fixture *f = *state;
-    hs_bloom_free(f->m);
+    hs_model_free(f->m);
     hs_cpu_backend.shutdown(f->ctx);
     tu_rm_tree(f->dir);
     return 0;
@@ -191,7 +191,7 @@ static void test_custom_thresholds_reclassify(void **state)
 }
 
 /* Per-text NLL of hs_perplexity_eval against a naive double-precision log-softmax over the
- * full logits of hs_bloom_logits (relative 1e-5), and ppl = exp(Σ NLL / Σ predicted). */
+ * full logits of hs_model_logits (relative 1e-5), and ppl = exp(Σ NLL / Σ predicted). */
 static void test_perplexity_against_naive_logits(void **state)
 {
     demo_fixture *f = *state;
@@ -208,7 +208,7 @@ static void test_perplexity_against_naive_logits(void **state)
         const int T = seqs[i].T;
         float *logits = malloc((size_t)T * V * sizeof(float));
         assert_non_null(logits);
-        assert_int_equal(hs_bloom_logits(f->m, seqs[i].ids, T, logits, err, sizeof err), 0);
+        assert_int_equal(hs_model_logits(f->m, seqs[i].ids, T, logits, err, sizeof err), 0);
         double nll = 0.0;
         for (int t = 0; t + 1 < T; t++) {
             const float *row = logits + (size_t)t * V;

@@ -5,7 +5,7 @@
  * custom one. */
 #include "test_diag_util.h"
 
-#include "engine/model/bloom_model.h"
+#include "engine/model/model.h"
 #include "engine/demo/demo_model.h"
 #include "engine/diagnosis/diagnosis.h"
 #include "engine/formats/safetensors.h"
@@ -96,7 +96,7 @@ static void test_dormancy_on_hand_built_weights(void **state)
     assert_int_equal(hs_demo_model_write(dir, false, err, sizeof err), 0);
     rewrite_mlp(dir);
     hs_backend_ctx *ctx = td_cpu();
-    hs_bloom_model *m = hs_bloom_load(dir, &hs_cpu_backend, ctx, err, sizeof err);
+    hs_model *m = hs_model_load(dir, &hs_cpu_backend, ctx, err, sizeof err);
     if (!m)
         fail_msg("%s", err);
     int32_t ids[4] = {40, 41, 42, 43};
@@ -134,7 +134,7 @@ static void test_dormancy_on_hand_built_weights(void **state)
     for (int l = 0; l < L; l++)
         assert_int_equal(d.mlp_dormant[l], want[l]);
     hs_diagnosis_free(&d);
-    hs_bloom_free(m);
+    hs_model_free(m);
     hs_cpu_backend.shutdown(ctx);
     tu_rm_tree(tmp);
 }

@@ -6,7 +6,7 @@
  * exactly. Covers power-of-two (4) and non-power-of-two (6) head counts and bf16 weights. */
 #include "test_diag_util.h"
 
-#include "engine/model/bloom_model.h"
+#include "engine/model/model.h"
 #include "engine/diagnosis/diagnosis.h"
 
 static const char *const fixture_models[] = {"tiny-h4-f32", "tiny-h6-f32", "tiny-h4-bf16"};
@@ -35,7 +35,7 @@ static void count_progress(void *arg, int done, int total)
     progress_calls++;
 }
 
-static void check_run(hs_bloom_model *m, const cJSON *run, int max_length, const char *model)
+static void check_run(hs_model *m, const cJSON *run, int max_length, const char *model)
 {
     const cJSON *texts = get(run, "texts");
     const int n = cJSON_GetArraySize(texts);
@@ -122,13 +122,13 @@ static void test_against_hf_fixtures(void **state)
         if (!fx)
             fail_msg("fixture %s is missing (python3 tests/reference/make_fixtures.py)", rel);
         tu_repo_path(dir, sizeof dir, get(fx, "model_dir")->valuestring);
-        hs_bloom_model *m = hs_bloom_load(dir, &hs_cpu_backend, ctx, err, sizeof err);
+        hs_model *m = hs_model_load(dir, &hs_cpu_backend, ctx, err, sizeof err);
         if (!m)
             fail_msg("loading %s: %s", dir, err);
         const int max_length = get(fx, "max_length")->valueint;
         const cJSON *run;
         cJSON_ArrayForEach(run, get(fx, "runs")) check_run(m, run, max_length, fixture_models[i]);
-        hs_bloom_free(m);
+        hs_model_free(m);
         cJSON_Delete(fx);
     }
     hs_cpu_backend.shutdown(ctx);

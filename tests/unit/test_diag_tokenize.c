@@ -5,12 +5,12 @@
  * tests/reference/models/tiny-h4-f32. */
 #include "test_diag_util.h"
 
-#include "engine/model/bloom_model.h"
+#include "engine/model/model.h"
 #include "engine/diagnosis/diagnosis.h"
 
 typedef struct fixture {
     hs_backend_ctx *ctx;
-    hs_bloom_model *m;
+    hs_model *m;
 } fixture;
 
 static int setup(void **state)
@@ -19,7 +19,7 @@ static int setup(void **state)
     char dir[4096], err[HS_ERR_LEN];
     tu_repo_path(dir, sizeof dir, "tests/reference/models/tiny-h4-f32");
     f.ctx = td_cpu();
-    f.m = hs_bloom_load(dir, &hs_cpu_backend, f.ctx, err, sizeof err);
+    f.m = hs_model_load(dir, &hs_cpu_backend, f.ctx, err, sizeof err);
     if (!f.m)
         fail_msg("loading %s: %s", dir, err);
     *state = &f;
@@ -29,7 +29,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    hs_bloom_free(f->m);
+    hs_model_free(f->m);
     hs_cpu_backend.shutdown(f->ctx);
     return 0;
 }
@@ -37,7 +37,7 @@ static int teardown(void **state)
 static const char *const text_a = "The quick brown fox jumps over the lazy dog, again and again.";
 static const char *const text_b = "Short one.";
 
-static void encode(const hs_bloom_model *m, const char *text, int32_t **ids, size_t *n)
+static void encode(const hs_model *m, const char *text, int32_t **ids, size_t *n)
 {
     char err[HS_ERR_LEN];
     if (hs_tokenizer_encode(m->tok, text, strlen(text), ids, n, err, sizeof err) != 0)

@@ -1,7 +1,7 @@
 /* config.json parsing: both spellings of every key (as raw bigscience configs and transformers
  * re-saves write them), BloomConfig's defaults, validation errors naming the key, and the
  * writer's output read back. Expected values are the ones written in each JSON literal. */
-#include "engine/model/bloom_config.h"
+#include "engine/model/model_config.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,10 +12,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-static void parse_ok(const char *json, hs_bloom_config *cfg)
+static void parse_ok(const char *json, hs_model_config *cfg)
 {
     char err[512] = "";
-    int rc = hs_bloom_config_parse(json, strlen(json), cfg, err, sizeof err);
+    int rc = hs_model_config_parse(json, strlen(json), cfg, err, sizeof err);
     if (rc)
         fprintf(stderr, "%s\n", err);
     assert_int_equal(rc, 0);
@@ -23,9 +23,9 @@ static void parse_ok(const char *json, hs_bloom_config *cfg)
 
 static void parse_fails(const char *json, const char *needle)
 {
-    hs_bloom_config cfg;
+    hs_model_config cfg;
     char err[512] = "";
-    assert_int_equal(hs_bloom_config_parse(json, strlen(json), &cfg, err, sizeof err), -1);
+    assert_int_equal(hs_model_config_parse(json, strlen(json), &cfg, err, sizeof err), -1);
     if (!strstr(err, needle))
         fprintf(stderr, "error '%s' lacks '%s'\n", err, needle);
     assert_non_null(strstr(err, needle));
@@ -34,7 +34,7 @@ static void parse_fails(const char *json, const char *needle)
 static void test_legacy_bigscience_keys(void **state)
 {
     (void)state;
-    hs_bloom_config c;
+    hs_model_config c;
     /* bloom-560m as bigscience uploaded it: n_embed, num_attention_heads, n_layer */
     parse_ok("{\"apply_residual_connection_post_layernorm\": false, \"attention_dropout\": 0.0,"
              "\"architectures\": [\"BloomForCausalLM\"], \"attention_softmax_in_fp32\": true,"
@@ -62,7 +62,7 @@ static void test_legacy_bigscience_keys(void **state)
 static void test_resaved_keys_and_aliases(void **state)
 {
     (void)state;
-    hs_bloom_config c;
+    hs_model_config c;
     parse_ok("{\"hidden_size\": 2560, \"n_head\": 32, \"num_hidden_layers\": 30,"
              "\"layer_norm_epsilon\": 1e-5, \"torch_dtype\": \"float16\"}", &c);
     assert_int_equal(c.hidden_size, 2560);
@@ -102,9 +102,9 @@ static void test_validation(void **state)
     parse_fails("{\"torch_dtype\": \"int8\", \"layer_norm_epsilon\": 1e-5}", "torch_dtype");
     parse_fails("{\"layer_norm_epsilon\": 1e-5", "not valid JSON");
     parse_fails("[1]", "not a JSON object");
-    hs_bloom_config c;
+    hs_model_config c;
     char err[512] = "";
-    assert_int_equal(hs_bloom_config_load("no/such/config.json", &c, err, sizeof err), -1);
+    assert_int_equal(hs_model_config_load("no/such/config.json", &c, err, sizeof err), -1);
     assert_non_null(strstr(err, "no/such/config.json"));
 }
 
@@ -115,13 +115,13 @@ static void test_write_and_read_back(void **state)
     assert_non_null(mkdtemp(dir));
     char path[256], err[512] = "";
     snprintf(path, sizeof path, "%s/config.json", dir);
-    hs_bloom_config c = {.vocab_size = 4096, .hidden_size = 48, .n_head = 6, .n_layer = 3,
+    hs_model_config c = {.vocab_size = 4096, .hidden_size = 48, .n_head = 6, .n_layer = 3,
                          .head_dim = 8, .layer_norm_epsilon = 1e-5, .bos_token_id = 1,
                          .eos_token_id = 2, .pad_token_id = 3, .unk_token_id = 0};
     snprintf(c.torch_dtype, sizeof c.torch_dtype, "float32");
-    assert_int_equal(hs_bloom_config_write(&c, path, err, sizeof err), 0);
-    hs_bloom_config back;
-    assert_int_equal(hs_bloom_config_load(path, &back, err, sizeof err), 0);
+    assert_int_equal(hs_model_config_write(&c, path, err, sizeof err), 0);
+    hs_model_config back;
+    assert_int_equal(hs_model_config_load(path, &back, err, sizeof err), 0);
     assert_memory_equal(&c, &back, sizeof c);
     /* the file says what transformers needs to pick the class */
     FILE *fp = fopen(path, "r");

@@ -8,8 +8,8 @@
  *   the same bits for every weight;
  * - the model loader rejects a checkpoint missing a tensor the config needs, or with a shape
  *   the config does not imply, naming the file and the tensor. */
-#include "engine/model/bloom_config.h"
-#include "engine/model/bloom_model.h"
+#include "engine/model/model_config.h"
+#include "engine/model/model.h"
 #include "ops.h"
 #include "engine/formats/safetensors.h"
 #include "test_formats_util.h"
@@ -122,9 +122,9 @@ static void test_fixture_tensors(void **state)
         assert_null(hs_st_find(set, "lm_head.weight")); /* tied: not stored */
 
         char path[4200];
-        hs_bloom_config cfg;
+        hs_model_config cfg;
         snprintf(path, sizeof path, "%s/config.json", dir);
-        assert_int_equal(hs_bloom_config_load(path, &cfg, err, sizeof err), 0);
+        assert_int_equal(hs_model_config_load(path, &cfg, err, sizeof err), 0);
         const cJSON *c = cJSON_GetObjectItem(exp, "config");
         assert_int_equal(cfg.hidden_size, cJSON_GetObjectItem(c, "hidden_size")->valueint);
         assert_int_equal(cfg.n_head, cJSON_GetObjectItem(c, "n_head")->valueint);
@@ -251,14 +251,14 @@ static void test_loader_rejects_missing_and_misshapen(void **state)
     char dir[512];
     snprintf(dir, sizeof dir, "%s/missing", g_tmp);
     make_broken_model(dir, "transformer.h.1.mlp.dense_4h_to_h.weight", NULL);
-    hs_bloom_model *m = hs_bloom_load(dir, be, ctx, err, sizeof err);
+    hs_model *m = hs_model_load(dir, be, ctx, err, sizeof err);
     assert_null(m);
     printf("missing tensor: %s\n", err);
     assert_non_null(strstr(err, "h.1.mlp.dense_4h_to_h.weight"));
     assert_non_null(strstr(err, "model.safetensors"));
     snprintf(dir, sizeof dir, "%s/misshapen", g_tmp); /* [4C, C] stored as [C, 4C] */
     make_broken_model(dir, NULL, "transformer.h.0.mlp.dense_h_to_4h.weight");
-    m = hs_bloom_load(dir, be, ctx, err, sizeof err);
+    m = hs_model_load(dir, be, ctx, err, sizeof err);
     assert_null(m);
     printf("wrong shape: %s\n", err);
     assert_non_null(strstr(err, "h.0.mlp.dense_h_to_4h.weight"));

@@ -28,10 +28,10 @@ static double rel(double a, double ref)
     return fabs(a - ref) / fabs(ref);
 }
 
-/* One text: logits, statistics, NLL. Even indices go through hs_bloom_stats_and_nll, odd ones
- * through hs_bloom_head_stats and hs_bloom_sequence_nll separately, so every entry point is
+/* One text: logits, statistics, NLL. Even indices go through hs_model_stats_and_nll, odd ones
+ * through hs_model_head_stats and hs_model_sequence_nll separately, so every entry point is
  * compared with HF. Returns the text's NLL sum. */
-static double check_text(hs_bloom_model *m, const hs_st_set *logit_file, const cJSON *text,
+static double check_text(hs_model *m, const hs_st_set *logit_file, const cJSON *text,
                          worst *w)
 {
     const int L = m->cfg.n_layer, H = m->cfg.n_head, V = m->cfg.vocab_size;
@@ -43,7 +43,7 @@ static double check_text(hs_bloom_model *m, const hs_st_set *logit_file, const c
 
     float *logits = malloc((size_t)T * V * sizeof(float));
     assert_non_null(logits);
-    if (hs_bloom_logits(m, ids, T, logits, err, sizeof err) != 0)
+    if (hs_model_logits(m, ids, T, logits, err, sizeof err) != 0)
         fail_msg("text %d: %s", index, err);
     char name[64];
     snprintf(name, sizeof name, "%s", tg_item(text, "logits")->valuestring);
@@ -70,11 +70,11 @@ static double check_text(hs_bloom_model *m, const hs_st_set *logit_file, const c
     double nll = NAN;
     int rc;
     if (index % 2 == 0) {
-        rc = hs_bloom_stats_and_nll(m, ids, T, stats, &nll, err, sizeof err);
+        rc = hs_model_stats_and_nll(m, ids, T, stats, &nll, err, sizeof err);
     } else {
-        rc = hs_bloom_head_stats(m, ids, T, stats, err, sizeof err);
+        rc = hs_model_head_stats(m, ids, T, stats, err, sizeof err);
         if (rc == 0)
-            rc = hs_bloom_sequence_nll(m, ids, T, &nll, err, sizeof err);
+            rc = hs_model_sequence_nll(m, ids, T, &nll, err, sizeof err);
     }
     if (rc != 0)
         fail_msg("text %d: %s", index, err);
@@ -121,7 +121,7 @@ static void check_model_against(const char *model, const char *fixture)
 
     hs_backend_ctx *ctx = NULL;
     const hs_backend *be = tg_cpu(&ctx);
-    hs_bloom_model *m = tg_load_model(model, be, ctx);
+    hs_model *m = tg_load_model(model, be, ctx);
     const int max_length = (int)tg_num(fx, "max_length");
 
     worst w = {0};
@@ -159,7 +159,7 @@ static void check_model_against(const char *model, const char *fixture)
            model, n_texts, shortest, longest, w.logit_rel, LOGIT_REL_TOL, w.stat_abs,
            STAT_ABS_TOL, w.nll_rel, w.ppl_rel, NLL_REL_TOL);
 
-    hs_bloom_free(m);
+    hs_model_free(m);
     be->shutdown(ctx);
     hs_st_close(logit_file);
     cJSON_Delete(fx);
@@ -201,24 +201,24 @@ static void test_forward_bad_input(void **state)
     (void)state;
     hs_backend_ctx *ctx = NULL;
     const hs_backend *be = tg_cpu(&ctx);
-    hs_bloom_model *m = tg_load_model("tiny-h4-f32", be, ctx);
+    hs_model *m = tg_load_model("tiny-h4-f32", be, ctx);
     char err[HS_ERR_LEN] = "";
     double nll = 0.0;
     int32_t one[1] = {5};
-    assert_int_equal(hs_bloom_sequence_nll(m, one, 1, &nll, err, sizeof err), -1);
+    assert_int_equal(hs_model_sequence_nll(m, one, 1, &nll, err, sizeof err), -1);
     assert_non_null(strstr(err, "at least 2 tokens"));
     int32_t bad[3] = {5, m->cfg.vocab_size, 7};
     double *stats = calloc((size_t)m->cfg.n_layer * m->cfg.n_head * HS_STAT_COUNT, sizeof *stats);
-    assert_int_equal(hs_bloom_head_stats(m, bad, 3, stats, err, sizeof err), -1);
+    assert_int_equal(hs_model_head_stats(m, bad, 3, stats, err, sizeof err), -1);
     assert_non_null(strstr(err, "position 1"));
     /* One token is a valid sequence for statistics: its only row attends to itself. */
-    assert_int_equal(hs_bloom_head_stats(m, one, 1, stats, err, sizeof err), 0);
+    assert_int_equal(hs_model_head_stats(m, one, 1, stats, err, sizeof err), 0);
     for (int i = 0; i < m->cfg.n_layer * m->cfg.n_head; i++) {
         assert_true(fabs(stats[i * HS_STAT_COUNT + HS_STAT_BOS] - 1.0) < 1e-6);
         assert_true(fabs(stats[i * HS_STAT_COUNT + HS_STAT_ENTROPY]) < 1e-6);
     }
     free(stats);
-    hs_bloom_free(m);
+    hs_model_free(m);
     be->shutdown(ctx);
 }
 

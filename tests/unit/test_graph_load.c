@@ -1,4 +1,4 @@
-/* Loading HF BLOOM directories (bloom_model.c) and the device's model cache (device.c):
+/* Loading HF BLOOM directories (model.c) and the device's model cache (device.c):
  * every tensor of the five tiny reference models lands in the one parameter allocation with
  * the values safetensors itself reads (FNV-1a 64 of the fp32 values, from
  * tests/reference/models/<name>.expected.json); broken model directories built here from the
@@ -22,7 +22,7 @@ static void check_loaded_model(const char *name)
     cJSON *fx = tg_load_json(rel);
     hs_backend_ctx *ctx = NULL;
     const hs_backend *be = tg_cpu(&ctx);
-    hs_bloom_model *m = tg_load_model(name, be, ctx);
+    hs_model *m = tg_load_model(name, be, ctx);
 
     const cJSON *cfg = tg_item(fx, "config");
     assert_int_equal(m->cfg.hidden_size, (int)tg_num(cfg, "hidden_size"));
@@ -42,7 +42,7 @@ static void check_loaded_model(const char *name)
     const cJSON *t;
     cJSON_ArrayForEach(t, tensors)
     {
-        const hs_bloom_tensor_ref *ref = hs_bloom_find_tensor(m, t->string);
+        const hs_tensor_ref *ref = hs_model_find_tensor(m, t->string);
         if (!ref)
             fail_msg("%s: tensor %s not in the parameter table", name, t->string);
         const cJSON *shape = tg_item(t, "shape");
@@ -57,17 +57,17 @@ static void check_loaded_model(const char *name)
                      t->string, hex, tg_item(t, "fnv1a64")->valuestring);
     }
     /* The per-layer pointers are the table's offsets. */
-    const hs_bloom_tensor_ref *r = hs_bloom_find_tensor(m, "h.1.self_attention.dense.weight");
+    const hs_tensor_ref *r = hs_model_find_tensor(m, "h.1.self_attention.dense.weight");
     assert_non_null(r);
     assert_ptr_equal(m->p.layers[1].dense_w, m->param_memory + r->offset);
-    r = hs_bloom_find_tensor(m, "transformer.ln_f.bias");
+    r = hs_model_find_tensor(m, "transformer.ln_f.bias");
     assert_non_null(r);
     assert_ptr_equal(m->p.lnf_b, m->param_memory + r->offset);
-    assert_null(hs_bloom_find_tensor(m, "lm_head.weight"));
+    assert_null(hs_model_find_tensor(m, "lm_head.weight"));
     printf("  %s: %zu tensors, %zu floats, stored %s: values match safetensors\n", name,
            m->n_tensors, m->n_params, hs_dtype_name(m->source_dtype));
     free(host);
-    hs_bloom_free(m);
+    hs_model_free(m);
     be->shutdown(ctx);
     cJSON_Delete(fx);
 }
@@ -139,7 +139,7 @@ static void expect_load_error(const char *dir, const char *needle1, const char *
     hs_backend_ctx *ctx = NULL;
     const hs_backend *be = tg_cpu(&ctx);
     char err[HS_ERR_LEN] = "";
-    hs_bloom_model *m = hs_bloom_load(dir, be, ctx, err, sizeof err);
+    hs_model *m = hs_model_load(dir, be, ctx, err, sizeof err);
     if (m)
         fail_msg("loading %s succeeded; expected an error naming %s", dir, needle1);
     printf("  refused: %s\n", err);
@@ -234,7 +234,7 @@ static void test_device_model_cache(void **state)
     hs_device *dev = hs_device_open("cpu", err, sizeof err);
     assert_non_null(dev);
 
-    hs_bloom_model *first = hs_device_model(dev, dir, err, sizeof err);
+    hs_model *first = hs_device_model(dev, dir, err, sizeof err);
     if (!first)
         fail_msg("%s", err);
     long long first_mtime = first->files_mtime_ns;
@@ -246,7 +246,7 @@ static void test_device_model_cache(void **state)
     struct timespec times[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT},
                                 {.tv_sec = first_mtime / 1000000000LL + 100, .tv_nsec = 0}};
     assert_int_equal(utimensat(AT_FDCWD, cfg, times, 0), 0);
-    hs_bloom_model *second = hs_device_model(dev, dir, err, sizeof err);
+    hs_model *second = hs_device_model(dev, dir, err, sizeof err);
     if (!second)
         fail_msg("%s", err);
     assert_true(second->files_mtime_ns > first_mtime);

@@ -1,4 +1,4 @@
-/* The masked trainer (bloom_train.c):
+/* The masked trainer (model_train.c):
  *   - against HF transformers (tests/reference/surgery/gradients.*): one forward/backward on
  *     tiny-h6-f32 with targets {1: [0, 3], 2: [5]} gives the fixture's loss (relative error
  *     <= 1e-5) and the target slices' gradients (relative error max|ours − ref| / max|ref| per
@@ -9,12 +9,12 @@
  *   - central finite differences of the whole trainer on the tiny model (targets at layers 0
  *     and 2 with a frozen layer between, a batch of 2): for the largest-gradient entry of each
  *     part (q, k, v rows, bias, dense columns) of every slice, (L(p+ε) − L(p−ε)) / 2ε with
- *     ε = 1e-2 and L the mean NLL from the inference forward (hs_bloom_sequence_nll), within a
+ *     ε = 1e-2 and L the mean NLL from the inference forward (hs_model_sequence_nll), within a
  *     relative 1e-2 (plus 1e-4 absolute: the fp32 loss leaves ~5e-5 of noise in the
  *     difference quotient) of the trainer's gradient;
  *   - invalid targets and batches are refused, naming the field. */
 #include "test_graph_util.h"
-#include "engine/model/bloom_train.h"
+#include "engine/model/model_train.h"
 
 #define LOSS_REL_TOL 1e-5
 #define GRAD_REL_TOL 1e-4
@@ -44,7 +44,7 @@ static hs_head_target *targets_from_json(const cJSON *obj, int *n)
 }
 
 /* Downloads the three gradients of slice s into malloc'd host arrays. */
-static void download_grads(const hs_bloom_model *m, const hs_head_slices *s, float **qkv_w,
+static void download_grads(const hs_model *m, const hs_head_slices *s, float **qkv_w,
                            float **qkv_b, float **dense)
 {
     const size_t C = (size_t)m->cfg.hidden_size, d = (size_t)m->cfg.head_dim;
@@ -57,11 +57,11 @@ static void download_grads(const hs_bloom_model *m, const hs_head_slices *s, flo
     assert_int_equal(m->be->download(m->bctx, *dense, s->g_dense, C * d * sizeof(float)), 0);
 }
 
-static double compare_grads(const hs_bloom_model *m, hs_bloom_trainer *tr, const hs_st_set *ref,
+static double compare_grads(const hs_model *m, hs_model_trainer *tr, const hs_st_set *ref,
                             double factor)
 {
     int n = 0;
-    hs_head_slices *s = hs_bloom_trainer_slices(tr, &n);
+    hs_head_slices *s = hs_model_trainer_slices(tr, &n);
     double worst = 0.0;
     for (int i = 0; i < n; i++) {
         float *ours[3];
@@ -97,31 +97,31 @@ static void test_train_gradients_match_hf(void **state)
         fail_msg("%s", err);
     hs_backend_ctx *ctx = NULL;
     const hs_backend *be = tg_cpu(&ctx);
-    hs_bloom_model *m = tg_load_model("tiny-h6-f32", be, ctx);
+    hs_model *m = tg_load_model("tiny-h6-f32", be, ctx);
 
     int n_targets = 0, T = 0;
     hs_head_target *targets = targets_from_json(tg_item(fx, "targets"), &n_targets);
     int32_t *ids = tg_ids(tg_item(fx, "ids"), &T);
     assert_int_equal(T, (int)tg_num(fx, "chunk_len"));
-    hs_bloom_trainer *tr = hs_bloom_trainer_new(m, targets, n_targets, 1, T, err, sizeof err);
+    hs_model_trainer *tr = hs_model_trainer_new(m, targets, n_targets, 1, T, err, sizeof err);
     if (!tr)
         fail_msg("%s", err);
 
     double loss = 0.0;
-    if (hs_bloom_trainer_step(tr, ids, 1, 1.0f, &loss, err, sizeof err) != 0)
+    if (hs_model_trainer_step(tr, ids, 1, 1.0f, &loss, err, sizeof err) != 0)
         fail_msg("%s", err);
     double loss_err = fabs(loss - tg_num(fx, "loss")) / fabs(tg_num(fx, "loss"));
     assert_true(loss_err <= LOSS_REL_TOL);
     double worst = compare_grads(m, tr, ref, 1.0);
 
     /* A second micro-step with scale 0.5 accumulates: the gradients become 1.5× HF's. */
-    if (hs_bloom_trainer_step(tr, ids, 1, 0.5f, &loss, err, sizeof err) != 0)
+    if (hs_model_trainer_step(tr, ids, 1, 0.5f, &loss, err, sizeof err) != 0)
         fail_msg("%s", err);
     double worst_acc = compare_grads(m, tr, ref, 1.5);
     /* zero_grad clears them. */
-    assert_int_equal(hs_bloom_trainer_zero_grad(tr), 0);
+    assert_int_equal(hs_model_trainer_zero_grad(tr), 0);
     int n = 0;
-    hs_head_slices *s = hs_bloom_trainer_slices(tr, &n);
+    hs_head_slices *s = hs_model_trainer_slices(tr, &n);
     float *gw, *gb, *gd;
     download_grads(m, &s[0], &gw, &gb, &gd);
     assert_true(gw[0] == 0.0f && gb[0] == 0.0f && gd[0] == 0.0f);
@@ -132,10 +132,10 @@ static void test_train_gradients_match_hf(void **state)
     printf("  %d target heads, T=%d: loss rel err %.2e (tol %.0e); gradient max rel err %.2e, "
            "after accumulation %.2e (tol %.0e)\n",
            n_targets, T, loss_err, LOSS_REL_TOL, worst, worst_acc, GRAD_REL_TOL);
-    hs_bloom_trainer_free(tr);
+    hs_model_trainer_free(tr);
     free(ids);
     free(targets);
-    hs_bloom_free(m);
+    hs_model_free(m);
     be->shutdown(ctx);
     hs_st_close(ref);
     cJSON_Delete(fx);
@@ -164,26 +164,26 @@ static int32_t *two_chunks(int *T)
 
 /* tiny-h6-f32 on the CPU (*be, *ctx, *m), the two fixture chunks (*ids, *T) and a trainer of
  * the 3 targets over them as one batch of 2. */
-static hs_bloom_trainer *train_two_chunks(const hs_head_target targets[3], const hs_backend **be,
-                                          hs_backend_ctx **ctx, hs_bloom_model **m,
+static hs_model_trainer *train_two_chunks(const hs_head_target targets[3], const hs_backend **be,
+                                          hs_backend_ctx **ctx, hs_model **m,
                                           int32_t **ids, int *T)
 {
     char err[HS_ERR_LEN];
     *be = tg_cpu(ctx);
     *m = tg_load_model("tiny-h6-f32", *be, *ctx);
     *ids = two_chunks(T);
-    hs_bloom_trainer *tr = hs_bloom_trainer_new(*m, targets, 3, 2, *T, err, sizeof err);
+    hs_model_trainer *tr = hs_model_trainer_new(*m, targets, 3, 2, *T, err, sizeof err);
     if (!tr)
         fail_msg("%s", err);
     return tr;
 }
 
-static void free_two_chunks(const hs_backend *be, hs_backend_ctx *ctx, hs_bloom_model *m,
-                            int32_t *ids, hs_bloom_trainer *tr)
+static void free_two_chunks(const hs_backend *be, hs_backend_ctx *ctx, hs_model *m,
+                            int32_t *ids, hs_model_trainer *tr)
 {
     free(ids);
-    hs_bloom_trainer_free(tr);
-    hs_bloom_free(m);
+    hs_model_trainer_free(tr);
+    hs_model_free(m);
     be->shutdown(ctx);
 }
 
@@ -194,10 +194,10 @@ static void test_train_frozen_bit_identical(void **state)
     const hs_head_target targets[] = {{1, 4}, {1, 0}, {2, 5}};
     const hs_backend *be;
     hs_backend_ctx *ctx;
-    hs_bloom_model *m;
+    hs_model *m;
     int32_t *ids;
     int T;
-    hs_bloom_trainer *tr = train_two_chunks(targets, &be, &ctx, &m, &ids, &T);
+    hs_model_trainer *tr = train_two_chunks(targets, &be, &ctx, &m, &ids, &T);
     const size_t C = (size_t)m->cfg.hidden_size, d = (size_t)m->cfg.head_dim;
 
     const size_t bytes = m->n_params * sizeof(float);
@@ -205,14 +205,14 @@ static void test_train_frozen_bit_identical(void **state)
     assert_true(before && after);
     assert_int_equal(be->download(ctx, before, m->param_memory, bytes), 0);
     double loss = 0.0;
-    if (hs_bloom_trainer_step(tr, ids, 2, 1.0f, &loss, err, sizeof err) != 0)
+    if (hs_model_trainer_step(tr, ids, 2, 1.0f, &loss, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_int_equal(be->download(ctx, after, m->param_memory, bytes), 0);
     assert_memory_equal(before, after, bytes);
 
     /* Halve every slice through its view, as an optimizer would write it. */
     int n = 0;
-    hs_head_slices *s = hs_bloom_trainer_slices(tr, &n);
+    hs_head_slices *s = hs_model_trainer_slices(tr, &n);
     assert_int_equal(n, 3);
     float *cols = malloc(C * d * sizeof(float));
     assert_non_null(cols);
@@ -236,11 +236,11 @@ static void test_train_frozen_bit_identical(void **state)
         char name[96];
         const size_t h = (size_t)targets[i].head;
         snprintf(name, sizeof name, "h.%d.self_attention.query_key_value.weight", targets[i].layer);
-        const hs_bloom_tensor_ref *w = hs_bloom_find_tensor(m, name);
+        const hs_tensor_ref *w = hs_model_find_tensor(m, name);
         snprintf(name, sizeof name, "h.%d.self_attention.query_key_value.bias", targets[i].layer);
-        const hs_bloom_tensor_ref *b = hs_bloom_find_tensor(m, name);
+        const hs_tensor_ref *b = hs_model_find_tensor(m, name);
         snprintf(name, sizeof name, "h.%d.self_attention.dense.weight", targets[i].layer);
-        const hs_bloom_tensor_ref *dw = hs_bloom_find_tensor(m, name);
+        const hs_tensor_ref *dw = hs_model_find_tensor(m, name);
         assert_true(w && b && dw);
         for (size_t r = h * 3 * d; r < (h + 1) * 3 * d; r++) {
             memset(in_slice + w->offset + r * C, 1, C);
@@ -272,27 +272,27 @@ static void test_train_frozen_bit_identical(void **state)
 }
 
 /* Mean NLL over the B·(T−1) shifted targets of B sequences, by the inference forward. */
-static double mean_nll(hs_bloom_model *m, const int32_t *ids, int B, int T)
+static double mean_nll(hs_model *m, const int32_t *ids, int B, int T)
 {
     char err[HS_ERR_LEN];
     double total = 0.0;
     for (int b = 0; b < B; b++) {
         double nll = 0.0;
-        if (hs_bloom_sequence_nll(m, ids + (size_t)b * T, T, &nll, err, sizeof err) != 0)
+        if (hs_model_sequence_nll(m, ids + (size_t)b * T, T, &nll, err, sizeof err) != 0)
             fail_msg("%s", err);
         total += nll;
     }
     return total / ((double)B * (T - 1));
 }
 
-static float get1(const hs_bloom_model *m, const float *p)
+static float get1(const hs_model *m, const float *p)
 {
     float v;
     assert_int_equal(m->be->download(m->bctx, &v, p, sizeof v), 0);
     return v;
 }
 
-static void set1(const hs_bloom_model *m, float *p, float v)
+static void set1(const hs_model *m, float *p, float v)
 {
     assert_int_equal(m->be->upload(m->bctx, p, &v, sizeof v), 0);
 }
@@ -314,18 +314,18 @@ static void test_train_finite_differences(void **state)
     const hs_head_target targets[] = {{2, 3}, {0, 1}, {2, 4}};
     const hs_backend *be;
     hs_backend_ctx *ctx;
-    hs_bloom_model *m;
+    hs_model *m;
     int32_t *ids;
     int T;
-    hs_bloom_trainer *tr = train_two_chunks(targets, &be, &ctx, &m, &ids, &T);
+    hs_model_trainer *tr = train_two_chunks(targets, &be, &ctx, &m, &ids, &T);
     const size_t C = (size_t)m->cfg.hidden_size, d = (size_t)m->cfg.head_dim;
     double loss = 0.0;
-    if (hs_bloom_trainer_step(tr, ids, 2, 1.0f, &loss, err, sizeof err) != 0)
+    if (hs_model_trainer_step(tr, ids, 2, 1.0f, &loss, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_true(fabs(loss - mean_nll(m, ids, 2, T)) <= 1e-5 * loss);
 
     int n = 0;
-    hs_head_slices *s = hs_bloom_trainer_slices(tr, &n);
+    hs_head_slices *s = hs_model_trainer_slices(tr, &n);
     double worst = 0.0;
     int checked = 0;
     for (int i = 0; i < n; i++) {
@@ -372,11 +372,11 @@ static void test_train_finite_differences(void **state)
     free_two_chunks(be, ctx, m, ids, tr);
 }
 
-static void expect_new_error(hs_bloom_model *m, const hs_head_target *t, int n, int B, int T,
+static void expect_new_error(hs_model *m, const hs_head_target *t, int n, int B, int T,
                              const char *needle)
 {
     char err[HS_ERR_LEN] = "";
-    hs_bloom_trainer *tr = hs_bloom_trainer_new(m, t, n, B, T, err, sizeof err);
+    hs_model_trainer *tr = hs_model_trainer_new(m, t, n, B, T, err, sizeof err);
     if (tr)
         fail_msg("trainer accepted invalid input (expected '%s')", needle);
     if (!strstr(err, needle))
@@ -388,7 +388,7 @@ static void test_train_rejects_bad_input(void **state)
     (void)state;
     hs_backend_ctx *ctx = NULL;
     const hs_backend *be = tg_cpu(&ctx);
-    hs_bloom_model *m = tg_load_model("tiny-h6-f32", be, ctx);
+    hs_model *m = tg_load_model("tiny-h6-f32", be, ctx);
     const hs_head_target head_out[] = {{1, 6}};
     const hs_head_target layer_out[] = {{3, 0}};
     const hs_head_target twice[] = {{1, 2}, {1, 2}};
@@ -400,17 +400,17 @@ static void test_train_rejects_bad_input(void **state)
     expect_new_error(m, twice, 1, 1, 1, "max_length");
 
     char err[HS_ERR_LEN] = "";
-    hs_bloom_trainer *tr = hs_bloom_trainer_new(m, twice, 1, 1, 4, err, sizeof err);
+    hs_model_trainer *tr = hs_model_trainer_new(m, twice, 1, 1, 4, err, sizeof err);
     assert_non_null(tr);
     int32_t ids[8] = {5, 6, 7, 8, 9, 10, 11, 12};
     double loss;
-    assert_int_equal(hs_bloom_trainer_step(tr, ids, 2, 1.0f, &loss, err, sizeof err), -1);
+    assert_int_equal(hs_model_trainer_step(tr, ids, 2, 1.0f, &loss, err, sizeof err), -1);
     assert_non_null(strstr(err, "batch"));
     ids[2] = -3;
-    assert_int_equal(hs_bloom_trainer_step(tr, ids, 1, 1.0f, &loss, err, sizeof err), -1);
+    assert_int_equal(hs_model_trainer_step(tr, ids, 1, 1.0f, &loss, err, sizeof err), -1);
     assert_non_null(strstr(err, "position 2"));
-    hs_bloom_trainer_free(tr);
-    hs_bloom_free(m);
+    hs_model_trainer_free(tr);
+    hs_model_free(m);
     be->shutdown(ctx);
 }
 

@@ -6,8 +6,8 @@
 #define TEST_GRAPH_UTIL_H
 #include "test_util.h"
 
-#include "engine/model/bloom_forward.h"
-#include "engine/model/bloom_model.h"
+#include "engine/model/model_forward.h"
+#include "engine/model/model.h"
 #include "common/errors.h"
 #include "ops.h"
 #include "engine/formats/safetensors.h"
@@ -105,12 +105,12 @@ static inline const hs_backend *tg_cpu(hs_backend_ctx **ctx)
     return be;
 }
 
-static inline hs_bloom_model *tg_load_model(const char *name, const hs_backend *be, hs_backend_ctx *ctx)
+static inline hs_model *tg_load_model(const char *name, const hs_backend *be, hs_backend_ctx *ctx)
 {
     char rel[512], p[4096], err[HS_ERR_LEN];
     snprintf(rel, sizeof rel, "tests/reference/models/%s", name);
     tu_repo_path(p, sizeof p, rel);
-    hs_bloom_model *m = hs_bloom_load(p, be, ctx, err, sizeof err);
+    hs_model *m = hs_model_load(p, be, ctx, err, sizeof err);
     if (!m)
         fail_msg("loading %s: %s", name, err);
     return m;

@@ -7,7 +7,7 @@
  *    gradient is 0 so that AdamW only sees rounding noise, <= 1e-3), and every frozen tensor
  *    bit-identical (fnv1a64 over the fp32 values as the fixture records it); the same with
  *    each step's two micro-batches run as one batch of two (fuse_accumulation);
- *  - the "final" checkpoint loads with hs_bloom_load and gives identical parameters; from an
+ *  - the "final" checkpoint loads with hs_model_load and gives identical parameters; from an
  *    fp16 source it is written in fp16, frozen tensors byte-identical to the source file;
  *  - early stop after `patience` checkpoints without perplexity improvement, kept on resume;
  *  - resume: a run stopped mid-epoch and resumed from its cancel checkpoint, and one resumed
@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/model/bloom_model.h"
+#include "engine/model/model.h"
 #include "test_util.h"
 #include "engine/formats/safetensors.h"
 #include "engine/surgery/surgery_loop.h"
@@ -62,10 +62,10 @@ static const char *strip_prefix(const char *name)
     return strncmp(name, "transformer.", 12) == 0 ? name + 12 : name;
 }
 
-static hs_bloom_model *load_model(const char *dir)
+static hs_model *load_model(const char *dir)
 {
     char err[512];
-    hs_bloom_model *m = hs_bloom_load(dir, &hs_cpu_backend, g_ctx, err, sizeof err);
+    hs_model *m = hs_model_load(dir, &hs_cpu_backend, g_ctx, err, sizeof err);
     if (!m)
         fail_msg("loading %s: %s", dir, err);
     return m;
@@ -103,7 +103,7 @@ static void five_steps_match_transformers(bool fuse)
 {
     cJSON *fx = tu_read_json(STEPS_JSON);
     assert_non_null(fx);
-    hs_bloom_model *m = load_model(MODEL_DIR);
+    hs_model *m = load_model(MODEL_DIR);
     char err[512];
 
     /* targets {"1": [0, 3], "2": [5]} */
@@ -175,7 +175,7 @@ static void five_steps_match_transformers(bool fuse)
     double worst = 0, worst_kbias = 0;
     for (int i = 0; i < 3; i++) {
         int l = targets[i].layer, h = targets[i].head;
-        const hs_bloom_layer_params *lp = &m->p.layers[l];
+        const hs_layer_params *lp = &m->p.layers[l];
         char name[96];
         float buf[24 * 48];
         snprintf(name, sizeof name, "layer%d.head%d.qkv_weight", l, h);
@@ -219,7 +219,7 @@ static void five_steps_match_transformers(bool fuse)
     int n_frozen = 0;
     cJSON_ArrayForEach(it, frozen)
     {
-        const hs_bloom_tensor_ref *t = hs_bloom_find_tensor(m, strip_prefix(it->string));
+        const hs_tensor_ref *t = hs_model_find_tensor(m, strip_prefix(it->string));
         assert_non_null(t);
         char hex[17];
         snprintf(hex, sizeof hex, "%016llx",
@@ -233,7 +233,7 @@ static void five_steps_match_transformers(bool fuse)
     const cJSON *masked = cJSON_GetObjectItem(fx, "masked_fnv1a64");
     cJSON_ArrayForEach(it, masked)
     {
-        const hs_bloom_tensor_ref *t = hs_bloom_find_tensor(m, strip_prefix(it->string));
+        const hs_tensor_ref *t = hs_model_find_tensor(m, strip_prefix(it->string));
         assert_non_null(t);
         float *copy = malloc(t->numel * sizeof(float));
         assert_non_null(copy);
@@ -263,11 +263,11 @@ static void five_steps_match_transformers(bool fuse)
     assert_int_equal(n_frozen, (int)m->n_tensors);
 
     /* the final checkpoint loads and has exactly the trained parameters */
-    hs_bloom_model *back = load_model(out.ckpts[0].path);
+    hs_model *back = load_model(out.ckpts[0].path);
     assert_int_equal(back->n_tensors, m->n_tensors);
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const hs_bloom_tensor_ref *t = &m->tensors[i];
-        const hs_bloom_tensor_ref *u = hs_bloom_find_tensor(back, t->name);
+        const hs_tensor_ref *t = &m->tensors[i];
+        const hs_tensor_ref *u = hs_model_find_tensor(back, t->name);
         assert_non_null(u);
         assert_int_equal(u->numel, t->numel);
         if (memcmp(back->param_memory + u->offset, m->param_memory + t->offset,
@@ -277,11 +277,11 @@ static void five_steps_match_transformers(bool fuse)
     char path[4200];
     snprintf(path, sizeof path, "%s/tokenizer.json", out.ckpts[0].path);
     assert_int_equal(access(path, R_OK), 0);
-    hs_bloom_free(back);
+    hs_model_free(back);
 
     hs_surgery_outcome_free(&out);
     hs_surgery_corpus_free(&corpus);
-    hs_bloom_free(m);
+    hs_model_free(m);
     tu_rm_tree(dir);
     cJSON_Delete(fx);
 }
@@ -330,10 +330,10 @@ typedef struct run_result {
 } run_result;
 
 /* The test model, the corpus in 32-token chunks and the two eval texts tokenized (max 32). */
-static hs_bloom_model *load_model_corpus_and_eval(hs_surgery_corpus *corpus, hs_token_seq **seqs)
+static hs_model *load_model_corpus_and_eval(hs_surgery_corpus *corpus, hs_token_seq **seqs)
 {
     char err[512];
-    hs_bloom_model *m = load_model(MODEL_DIR);
+    hs_model *m = load_model(MODEL_DIR);
     assert_int_equal(hs_surgery_corpus_load(m->tok, CORPUS, 32, "corpus", corpus, err,
                                             sizeof err), 0);
     assert_int_equal(hs_tokenize_texts(m, eval_texts, 2, 32, false, seqs, err, sizeof err), 0);
@@ -345,7 +345,7 @@ static void run_surgery(const char *dir, bool resume, int64_t stop_after, run_re
     char err[512];
     hs_surgery_corpus corpus;
     hs_token_seq *seqs = NULL;
-    hs_bloom_model *m = load_model_corpus_and_eval(&corpus, &seqs);
+    hs_model *m = load_model_corpus_and_eval(&corpus, &seqs);
     hs_surgery_params p;
     resume_params(&p);
     const hs_head_target targets[] = {{1, 2}, {2, 0}};
@@ -362,7 +362,7 @@ static void run_surgery(const char *dir, bool resume, int64_t stop_after, run_re
     memcpy(res->params, m->param_memory, m->n_params * sizeof(float));
     hs_token_seqs_free(seqs, 2);
     hs_surgery_corpus_free(&corpus);
-    hs_bloom_free(m);
+    hs_model_free(m);
 }
 
 static void free_result(run_result *r)
@@ -442,7 +442,7 @@ static void test_early_stop_after_patience(void **state)
     char err[512], dir[512];
     hs_surgery_corpus corpus;
     hs_token_seq *seqs = NULL;
-    hs_bloom_model *m = load_model_corpus_and_eval(&corpus, &seqs);
+    hs_model *m = load_model_corpus_and_eval(&corpus, &seqs);
     hs_surgery_params p;
     hs_surgery_params_default(&p);
     p.init = HS_SURGERY_INIT_NONE;
@@ -468,7 +468,7 @@ static void test_early_stop_after_patience(void **state)
     assert_int_equal(steps, 3 * out.steps_per_epoch);
     hs_surgery_outcome_free(&out);
     /* a resumed job (e.g. after a crash right after the decision) does not train on */
-    hs_bloom_free(m);
+    hs_model_free(m);
     m = load_model(MODEL_DIR);
     if (hs_surgery_train(m, targets, 1, &p, &corpus, seqs, 2, dir, true, NULL, &out, err,
                          sizeof err) != 0)
@@ -479,7 +479,7 @@ static void test_early_stop_after_patience(void **state)
     hs_surgery_outcome_free(&out);
     hs_token_seqs_free(seqs, 2);
     hs_surgery_corpus_free(&corpus);
-    hs_bloom_free(m);
+    hs_model_free(m);
     tu_rm_tree(dir);
 }
 
@@ -489,7 +489,7 @@ static void test_f16_checkpoint_keeps_source_dtype(void **state)
 {
     (void)state;
     const char *src_dir = "tests/reference/models/tiny-h4-f16";
-    hs_bloom_model *m = load_model(src_dir);
+    hs_model *m = load_model(src_dir);
     assert_int_equal(m->source_dtype, HS_DTYPE_F16);
     char err[512], dir[512], path[4200];
     hs_surgery_corpus corpus;
@@ -535,7 +535,7 @@ static void test_f16_checkpoint_keeps_source_dtype(void **state)
             assert_true(memcmp(t->data, u->data, t->nbytes) != 0);
         }
         /* every stored value is the fp16 rounding of the fp32 parameter in memory */
-        const hs_bloom_tensor_ref *r = hs_bloom_find_tensor(m, t->name);
+        const hs_tensor_ref *r = hs_model_find_tensor(m, t->name);
         assert_non_null(r);
         const uint16_t *h16 = t->data;
         for (size_t k = 0; k < r->numel; k++)
@@ -546,7 +546,7 @@ static void test_f16_checkpoint_keeps_source_dtype(void **state)
     hs_st_close(src);
     hs_surgery_outcome_free(&out);
     hs_surgery_corpus_free(&corpus);
-    hs_bloom_free(m);
+    hs_model_free(m);
     tu_rm_tree(dir);
 }
 

@@ -3,7 +3,7 @@
  * demo_tokenizer.c's; the safetensors and config.json writers are the formats code's. The
  * construction is deterministic (fixed-seed xoshiro256** and Box-Muller). */
 #include "demo_model.h"
-#include "engine/model/bloom_config.h"
+#include "engine/model/model_config.h"
 #include "demo_tokenizer.h"
 #include "common/errors.h"
 #include "common/file_io.h"
@@ -404,13 +404,13 @@ static int write_files(const char *dir, char *err, size_t errlen)
     if (hs_write_file_synced(path, tokenizer_config_json, sizeof tokenizer_config_json - 1, err,
                              errlen) != 0)
         return -1;
-    hs_bloom_config cfg = {
+    hs_model_config cfg = {
         .vocab_size = V, .hidden_size = C, .n_head = H, .n_layer = L, .head_dim = D,
         .layer_norm_epsilon = 1e-5, .bos_token_id = 1, .eos_token_id = 2, .pad_token_id = 3,
         .unk_token_id = 0, .apply_residual_connection_post_layernorm = false,
         .torch_dtype = "float32"};
     snprintf(path, sizeof path, "%s/config.json", dir);
-    return hs_bloom_config_write(&cfg, path, err, errlen);
+    return hs_model_config_write(&cfg, path, err, errlen);
 }
 
 int hs_demo_model_write(const char *out_dir, bool force, char *err, size_t errlen)

@@ -1,10 +1,10 @@
 /* Diagnosis and perplexity over a job's texts (diagnosis.h): tokenization with truncation,
  * per-head statistics aggregated across texts (mean and population standard deviation,
  * Welford's update in double), classes, counts, the sick band, MLP dormancy, perplexity, and
- * the result JSON. The forward pass itself is bloom_forward.c's; this file never touches an
+ * the result JSON. The forward pass itself is model_forward.c's; this file never touches an
  * attention matrix. */
 #include "diagnosis.h"
-#include "engine/model/bloom_forward.h"
+#include "engine/model/model_forward.h"
 #include "common/errors.h"
 #include "mlp_dormancy.h"
 #include <math.h>
@@ -63,7 +63,7 @@ void hs_token_seqs_free(hs_token_seq *seqs, int n)
     free(seqs);
 }
 
-int hs_tokenize_texts(const hs_bloom_model *m, const char *const *texts, int n_texts,
+int hs_tokenize_texts(const hs_model *m, const char *const *texts, int n_texts,
                       int max_length, bool prepend_bos, hs_token_seq **seqs, char *err,
                       size_t errlen)
 {
@@ -159,7 +159,7 @@ void hs_perplexity_free(hs_perplexity *p)
     memset(p, 0, sizeof *p);
 }
 
-static int finish_diagnosis(const hs_bloom_model *m, const stat_acc *acc,
+static int finish_diagnosis(const hs_model *m, const stat_acc *acc,
                             const hs_diag_thresholds *t, hs_diagnosis *d, char *err,
                             size_t errlen)
 {
@@ -215,7 +215,7 @@ static int finish_perplexity(const hs_perplexity *src, hs_perplexity *p)
     return 0;
 }
 
-int hs_diagnose_and_perplexity(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+int hs_diagnose_and_perplexity(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                                const hs_diag_thresholds *t, hs_diagnosis *diag,
                                hs_perplexity *ppl,
                                void (*progress)(void *arg, int done, int total),
@@ -268,12 +268,12 @@ int hs_diagnose_and_perplexity(hs_bloom_model *m, const hs_token_seq *seqs, int 
         double nll = 0.0;
         int frc;
         if (diag && ppl)
-            frc = hs_bloom_stats_and_nll(m, seqs[i].ids, seqs[i].T, stats, &nll, ferr,
+            frc = hs_model_stats_and_nll(m, seqs[i].ids, seqs[i].T, stats, &nll, ferr,
                                          sizeof ferr);
         else if (diag)
-            frc = hs_bloom_head_stats(m, seqs[i].ids, seqs[i].T, stats, ferr, sizeof ferr);
+            frc = hs_model_head_stats(m, seqs[i].ids, seqs[i].T, stats, ferr, sizeof ferr);
         else
-            frc = hs_bloom_sequence_nll(m, seqs[i].ids, seqs[i].T, &nll, ferr, sizeof ferr);
+            frc = hs_model_sequence_nll(m, seqs[i].ids, seqs[i].T, &nll, ferr, sizeof ferr);
         if (frc != 0) {
             rc = hs_errf(err, errlen, "text %d: %s", i, ferr);
             break;
@@ -322,7 +322,7 @@ int hs_diagnose_and_perplexity(hs_bloom_model *m, const hs_token_seq *seqs, int 
     return rc;
 }
 
-int hs_diagnose(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+int hs_diagnose(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                 const hs_diag_thresholds *t, hs_diagnosis *out,
                 void (*progress)(void *arg, int done, int total), void *arg, char *err,
                 size_t errlen)
@@ -331,7 +331,7 @@ int hs_diagnose(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
                                       errlen);
 }
 
-int hs_perplexity_eval(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+int hs_perplexity_eval(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                        hs_perplexity *out, void (*progress)(void *arg, int done, int total),
                        void *arg, char *err, size_t errlen)
 {
@@ -363,7 +363,7 @@ static cJSON *head_json(const hs_head_result *r)
     return o;
 }
 
-cJSON *hs_diagnosis_to_json(const hs_diagnosis *d, const hs_bloom_model *m)
+cJSON *hs_diagnosis_to_json(const hs_diagnosis *d, const hs_model *m)
 {
     cJSON *root = cJSON_CreateObject();
     if (!root)

@@ -7,7 +7,7 @@
  * surgery jobs. */
 #ifndef HS_DIAGNOSIS_H
 #define HS_DIAGNOSIS_H
-#include "engine/model/bloom_model.h"
+#include "engine/model/model.h"
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
@@ -36,7 +36,7 @@ typedef struct hs_token_seq {
     int32_t *ids;
     int T;
 } hs_token_seq;
-int hs_tokenize_texts(const hs_bloom_model *m, const char *const *texts, int n_texts,
+int hs_tokenize_texts(const hs_model *m, const char *const *texts, int n_texts,
                       int max_length, bool prepend_bos, hs_token_seq **seqs, char *err,
                       size_t errlen);
 void hs_token_seqs_free(hs_token_seq *seqs, int n);
@@ -59,14 +59,14 @@ typedef struct hs_diagnosis {
 } hs_diagnosis;
 
 /* Runs the statistics over every sequence; progress(i, n) after each when not NULL. */
-int hs_diagnose(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+int hs_diagnose(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                 const hs_diag_thresholds *t, hs_diagnosis *out,
                 void (*progress)(void *arg, int done, int total), void *arg, char *err,
                 size_t errlen);
 void hs_diagnosis_free(hs_diagnosis *d);
 /* The result JSON of a diagnose job (docs/api.md "Diagnose result"): model, heads, summary, sick_band,
  * mlp_dormancy. */
-cJSON *hs_diagnosis_to_json(const hs_diagnosis *d, const hs_bloom_model *m);
+cJSON *hs_diagnosis_to_json(const hs_diagnosis *d, const hs_model *m);
 
 typedef struct hs_perplexity {
     double ppl;          /* exp(total NLL / predicted tokens) */
@@ -76,7 +76,7 @@ typedef struct hs_perplexity {
     int n;
 } hs_perplexity;
 /* Sequences shorter than 2 tokens are an error naming the text index. */
-int hs_perplexity_eval(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+int hs_perplexity_eval(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                        hs_perplexity *out, void (*progress)(void *arg, int done, int total),
                        void *arg, char *err, size_t errlen);
 void hs_perplexity_free(hs_perplexity *p);
@@ -85,7 +85,7 @@ void hs_perplexity_free(hs_perplexity *p);
  * either output may be NULL (not both). Same errors as the two functions above. When
  * should_stop is not NULL it is asked before each sequence; if it says true the function
  * returns 1 with nothing in the outputs (a cancelled job). */
-int hs_diagnose_and_perplexity(hs_bloom_model *m, const hs_token_seq *seqs, int n_seqs,
+int hs_diagnose_and_perplexity(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                                const hs_diag_thresholds *t, hs_diagnosis *diag,
                                hs_perplexity *ppl,
                                void (*progress)(void *arg, int done, int total),

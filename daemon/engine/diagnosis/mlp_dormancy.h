@@ -3,10 +3,10 @@
  * from the weights downloaded from the backend (no forward pass). Part of the diagnosis. */
 #ifndef HS_MLP_DORMANCY_H
 #define HS_MLP_DORMANCY_H
-#include "engine/model/bloom_model.h"
+#include "engine/model/model.h"
 
 /* dormant[l] = dormant neurons of layer l, for l < n_layer. 0, or -1 with err. */
-int hs_mlp_dormancy(const hs_bloom_model *m, double threshold, int *dormant, char *err,
+int hs_mlp_dormancy(const hs_model *m, double threshold, int *dormant, char *err,
                     size_t errlen);
 
 #endif

@@ -1,6 +1,6 @@
 /* Writing, finding and restoring surgery checkpoints (see surgery_checkpoint.h). */
 #include "surgery_checkpoint.h"
-#include "engine/model/bloom_config.h"
+#include "engine/model/model_config.h"
 #include "common/errors.h"
 #include "common/file_io.h"
 #include "engine/formats/safetensors.h"
@@ -54,7 +54,7 @@ static int join(char *out, size_t outlen, const char *dir, const char *name, cha
 
 /* ---- writing ------------------------------------------------------------------------- */
 
-static int write_model_tensors(const hs_bloom_model *m, const char *path, char *err,
+static int write_model_tensors(const hs_model *m, const char *path, char *err,
                                size_t errlen)
 {
     size_t max_numel = 0;
@@ -72,7 +72,7 @@ static int write_model_tensors(const hs_bloom_model *m, const char *path, char *
     if (dt != HS_DTYPE_F32 && dt != HS_DTYPE_F16 && dt != HS_DTYPE_BF16)
         dt = HS_DTYPE_F32;
     for (size_t i = 0; i < m->n_tensors; i++) {
-        const hs_bloom_tensor_ref *t = &m->tensors[i];
+        const hs_tensor_ref *t = &m->tensors[i];
         if (m->be->download(m->bctx, host, m->param_memory + t->offset,
                             t->numel * sizeof(float)) != 0) {
             rc = hs_errf(err, errlen, "%s: reading tensor %s: %s", path, t->name,
@@ -214,7 +214,7 @@ static char *state_to_json(const hs_surgery_state *st)
 }
 
 int hs_surgery_checkpoint_write(const char *checkpoints_dir, const char *name,
-                                const hs_bloom_model *m, const hs_head_slices *slices,
+                                const hs_model *m, const hs_head_slices *slices,
                                 int n_slices, hs_surgery_optimizer *opt,
                                 const hs_surgery_state *st, char *err, size_t errlen)
 {
@@ -229,13 +229,13 @@ int hs_surgery_checkpoint_write(const char *checkpoints_dir, const char *name,
     if (mkdir(tmp, 0755) != 0)
         return hs_errf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
 
-    const hs_bloom_config *cfg = &m->cfg;
+    const hs_model_config *cfg = &m->cfg;
     char *state_text = NULL;
     if (join(path, sizeof path, tmp, "model.safetensors", err, errlen) ||
         write_model_tensors(m, path, err, errlen))
         goto fail;
     if (join(path, sizeof path, tmp, "config.json", err, errlen) ||
-        hs_bloom_config_write(cfg, path, err, errlen))
+        hs_model_config_write(cfg, path, err, errlen))
         goto fail;
     for (size_t i = 0; i < sizeof tokenizer_files / sizeof tokenizer_files[0]; i++) {
         if (join(src, sizeof src, m->path, tokenizer_files[i], err, errlen) ||

@@ -11,8 +11,8 @@
  * always complete. */
 #ifndef HS_SURGERY_CHECKPOINT_H
 #define HS_SURGERY_CHECKPOINT_H
-#include "engine/model/bloom_model.h"
-#include "engine/model/bloom_train.h"
+#include "engine/model/model.h"
+#include "engine/model/model_train.h"
 #include "surgery_optimizer.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,7 +58,7 @@ void hs_surgery_state_free(hs_surgery_state *st); /* frees the arrays, not st */
  * `st`; full_path receives <checkpoints_dir>/<name>. An existing checkpoint of that name is
  * replaced. */
 int hs_surgery_checkpoint_write(const char *checkpoints_dir, const char *name,
-                                const hs_bloom_model *m, const hs_head_slices *slices,
+                                const hs_model *m, const hs_head_slices *slices,
                                 int n_slices, hs_surgery_optimizer *opt,
                                 const hs_surgery_state *st, char *err, size_t errlen);
 

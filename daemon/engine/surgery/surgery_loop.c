@@ -44,7 +44,7 @@ void hs_surgery_outcome_free(hs_surgery_outcome *o)
 }
 
 typedef struct surgery_run {
-    hs_bloom_model *m;
+    hs_model *m;
     const hs_surgery_params *p;
     const hs_surgery_hooks *hooks;
     const hs_head_target *targets;
@@ -52,7 +52,7 @@ typedef struct surgery_run {
     const hs_token_seq *eval;
     int n_eval;
     const char *dir;
-    hs_bloom_trainer *tr;
+    hs_model_trainer *tr;
     hs_head_slices *slices;
     int n_slices;
     hs_surgery_optimizer *opt;
@@ -299,7 +299,7 @@ static int copy_outcome(const surgery_run *r, hs_surgery_outcome *out, char *err
     return 0;
 }
 
-int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_targets,
+int hs_surgery_train(hs_model *m, const hs_head_target *targets, int n_targets,
                      const hs_surgery_params *p, const hs_surgery_corpus *corpus,
                      const hs_token_seq *eval, int n_eval, const char *checkpoints_dir,
                      bool resume, const hs_surgery_hooks *hooks, hs_surgery_outcome *out,
@@ -338,13 +338,13 @@ int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_tar
         rc = hs_errf(err, errlen, "out of memory for the data of %d chunks", corpus->n_chunks);
         goto done;
     }
-    r->tr = hs_bloom_trainer_new(m, targets, n_targets, batch_rows, corpus->chunk_len, err,
+    r->tr = hs_model_trainer_new(m, targets, n_targets, batch_rows, corpus->chunk_len, err,
                                  errlen);
     if (!r->tr) {
         rc = -1;
         goto done;
     }
-    r->slices = hs_bloom_trainer_slices(r->tr, &r->n_slices);
+    r->slices = hs_model_trainer_slices(r->tr, &r->n_slices);
     hs_adamw_config acfg = {p->beta1, p->beta2, p->eps, p->weight_decay};
     r->opt = hs_surgery_optimizer_new(m->be, m->bctx, r->slices, r->n_slices,
                                       m->cfg.hidden_size, m->cfg.head_dim, &acfg, err, errlen);
@@ -388,7 +388,7 @@ int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_tar
         int64_t mb_end = r->st.micro_batch + p->grad_accum;
         if (mb_end > r->mb_per_epoch)
             mb_end = r->mb_per_epoch;
-        if (hs_bloom_trainer_zero_grad(r->tr) != 0) {
+        if (hs_model_trainer_zero_grad(r->tr) != 0) {
             rc = hs_errf(err, errlen, "zeroing gradients failed at step %lld",
                          (long long)r->st.step);
             goto done;
@@ -404,7 +404,7 @@ int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_tar
                 rows += hs_surgery_gather_micro_batch(corpus, order, mb, p->batch_size,
                                                       ids + (size_t)rows * corpus->chunk_len);
             double loss;
-            if (hs_bloom_trainer_step(r->tr, ids, rows, (float)((double)n_mb / p->grad_accum),
+            if (hs_model_trainer_step(r->tr, ids, rows, (float)((double)n_mb / p->grad_accum),
                                       &loss, err, errlen) != 0) {
                 rc = -1;
                 goto done;
@@ -414,7 +414,7 @@ int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_tar
         for (int64_t mb = r->st.micro_batch; !fused && mb < mb_end; mb++) {
             int B = hs_surgery_gather_micro_batch(corpus, order, mb, p->batch_size, ids);
             double loss;
-            if (hs_bloom_trainer_step(r->tr, ids, B, (float)(1.0 / p->grad_accum), &loss, err,
+            if (hs_model_trainer_step(r->tr, ids, B, (float)(1.0 / p->grad_accum), &loss, err,
                                       errlen) != 0) {
                 rc = -1;
                 goto done;
@@ -494,7 +494,7 @@ int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_tar
         rc = -1;
 done:
     hs_surgery_optimizer_free(r->opt);
-    hs_bloom_trainer_free(r->tr);
+    hs_model_trainer_free(r->tr);
     hs_surgery_state_free(&r->st);
     free(ids);
     free(order);

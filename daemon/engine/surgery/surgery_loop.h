@@ -11,8 +11,8 @@
  * evaluated checkpoints in a row without a strictly lower perplexity. */
 #ifndef HS_SURGERY_LOOP_H
 #define HS_SURGERY_LOOP_H
-#include "engine/model/bloom_model.h"
-#include "engine/model/bloom_train.h"
+#include "engine/model/model.h"
+#include "engine/model/model_train.h"
 #include "engine/diagnosis/diagnosis.h"
 #include "surgery_checkpoint.h"
 #include "surgery_data.h"
@@ -83,7 +83,7 @@ void hs_surgery_outcome_free(hs_surgery_outcome *o);
  * Returns 0 when finished, 1 when should_stop() stopped it (a checkpoint named
  * "cancelled-step-<N>" of the current state is written first unless the last checkpoint is
  * already current), -1 on error. */
-int hs_surgery_train(hs_bloom_model *m, const hs_head_target *targets, int n_targets,
+int hs_surgery_train(hs_model *m, const hs_head_target *targets, int n_targets,
                      const hs_surgery_params *p, const hs_surgery_corpus *corpus,
                      const hs_token_seq *eval, int n_eval, const char *checkpoints_dir,
                      bool resume, const hs_surgery_hooks *hooks, hs_surgery_outcome *out,

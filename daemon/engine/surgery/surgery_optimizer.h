@@ -5,7 +5,7 @@
  * fp32 buffer, updated, and scattered back. All tensors live in backend memory. */
 #ifndef HS_SURGERY_OPTIMIZER_H
 #define HS_SURGERY_OPTIMIZER_H
-#include "engine/model/bloom_train.h"
+#include "engine/model/model_train.h"
 #include "ops.h"
 #include <stddef.h>
 #include <stdint.h>

@@ -51,12 +51,12 @@ void hs_surgery_draw_qkv_block(hs_surgery_init init, uint64_t seed, int layer, i
     }
 }
 
-int hs_surgery_reinit(hs_bloom_model *m, const hs_head_target *targets, int n_targets,
+int hs_surgery_reinit(hs_model *m, const hs_head_target *targets, int n_targets,
                       hs_surgery_init init, uint64_t seed, char *err, size_t errlen)
 {
     if (init == HS_SURGERY_INIT_NONE)
         return 0;
-    const hs_bloom_config *cfg = &m->cfg;
+    const hs_model_config *cfg = &m->cfg;
     int C = cfg->hidden_size, d = cfg->head_dim, H = cfg->n_head;
     size_t block_n = (size_t)3 * d * C;
     float *block = malloc(block_n * sizeof(float));
@@ -73,7 +73,7 @@ int hs_surgery_reinit(hs_bloom_model *m, const hs_head_target *targets, int n_ta
                          h);
             goto done;
         }
-        const hs_bloom_layer_params *lp = &m->p.layers[l];
+        const hs_layer_params *lp = &m->p.layers[l];
         hs_surgery_draw_qkv_block(init, seed, l, h, H, d, C, block);
         if (m->be->upload(m->bctx, lp->qkv_w + (size_t)h * block_n, block,
                           block_n * sizeof(float)) != 0 ||

@@ -6,8 +6,8 @@
  * surgery_rng.h, stream layer·H + head, so they depend only on (seed, layer, head). */
 #ifndef HS_SURGERY_REINIT_H
 #define HS_SURGERY_REINIT_H
-#include "engine/model/bloom_model.h"
-#include "engine/model/bloom_train.h"
+#include "engine/model/model.h"
+#include "engine/model/model_train.h"
 #include <stdint.h>
 
 typedef enum hs_surgery_init {
@@ -25,7 +25,7 @@ void hs_surgery_draw_qkv_block(hs_surgery_init init, uint64_t seed, int layer, i
                                int n_head, int head_dim, int hidden, float *block);
 
 /* Applies the init to every target in the model's parameters (backend memory). */
-int hs_surgery_reinit(hs_bloom_model *m, const hs_head_target *targets, int n_targets,
+int hs_surgery_reinit(hs_model *m, const hs_head_target *targets, int n_targets,
                       hs_surgery_init init, uint64_t seed, char *err, size_t errlen);
 
 #endif

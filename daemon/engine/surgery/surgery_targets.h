@@ -5,7 +5,7 @@
  * Targets come out sorted by (layer, head) without duplicates. */
 #ifndef HS_SURGERY_TARGETS_H
 #define HS_SURGERY_TARGETS_H
-#include "engine/model/bloom_train.h"
+#include "engine/model/model_train.h"
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>

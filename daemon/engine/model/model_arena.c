@@ -1,5 +1,5 @@
-/* One backend allocation per tensor class, laid out from a table (bloom_arena.h). */
-#include "bloom_arena.h"
+/* One backend allocation per tensor class, laid out from a table (model_arena.h). */
+#include "model_arena.h"
 #include "common/errors.h"
 #include <stdint.h>
 
@@ -10,7 +10,7 @@ static size_t align_up(size_t n)
     return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
 }
 
-int hs_bloom_arena_layout(hs_bloom_arena *a, const hs_bloom_arena_row *rows, size_t n_rows,
+int hs_model_arena_layout(hs_model_arena *a, const hs_model_arena_row *rows, size_t n_rows,
                           const char *what, char *err, size_t errlen)
 {
     size_t total = 0;
@@ -42,7 +42,7 @@ int hs_bloom_arena_layout(hs_bloom_arena *a, const hs_bloom_arena_row *rows, siz
     return 0;
 }
 
-int hs_bloom_arena_zero(hs_bloom_arena *a, const char *what, char *err, size_t errlen)
+int hs_model_arena_zero(hs_model_arena *a, const char *what, char *err, size_t errlen)
 {
     if (!a->base || a->used == 0)
         return 0;
@@ -51,7 +51,7 @@ int hs_bloom_arena_zero(hs_bloom_arena *a, const char *what, char *err, size_t e
     return 0;
 }
 
-void hs_bloom_arena_release(hs_bloom_arena *a)
+void hs_model_arena_release(hs_model_arena *a)
 {
     if (a->base)
         a->be->free(a->bctx, a->base);

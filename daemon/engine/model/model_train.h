@@ -4,9 +4,9 @@
  * target layer only the target heads' rows of the query_key_value weight/bias gradients and
  * their columns of the dense weight gradient (docs/architecture.md "Engine rules").
  * The optimizer, schedule, clipping and checkpoints are the surgery loop's (surgery_*.c). */
-#ifndef HS_BLOOM_TRAIN_H
-#define HS_BLOOM_TRAIN_H
-#include "bloom_model.h"
+#ifndef HS_MODEL_TRAIN_H
+#define HS_MODEL_TRAIN_H
+#include "model.h"
 #include <stdint.h>
 
 typedef struct hs_head_target {
@@ -27,22 +27,22 @@ typedef struct hs_head_slices {
     float *g_qkv_w, *g_qkv_b, *g_dense;
 } hs_head_slices;
 
-typedef struct hs_bloom_trainer hs_bloom_trainer;
+typedef struct hs_model_trainer hs_model_trainer;
 
 /* Prepares training of the given heads (any order, no duplicates; validated against the
  * config) with micro-batches of up to max_batch sequences of exactly T tokens. */
-hs_bloom_trainer *hs_bloom_trainer_new(hs_bloom_model *m, const hs_head_target *targets,
+hs_model_trainer *hs_model_trainer_new(hs_model *m, const hs_head_target *targets,
                                        int n_targets, int max_batch, int T, char *err,
                                        size_t errlen);
-void hs_bloom_trainer_free(hs_bloom_trainer *tr);
+void hs_model_trainer_free(hs_model_trainer *tr);
 /* The slices, one per target, in the order given to _new (the trainer keeps ownership). */
-hs_head_slices *hs_bloom_trainer_slices(hs_bloom_trainer *tr, int *n_slices);
-int hs_bloom_trainer_zero_grad(hs_bloom_trainer *tr);
+hs_head_slices *hs_model_trainer_slices(hs_model_trainer *tr, int *n_slices);
+int hs_model_trainer_zero_grad(hs_model_trainer *tr);
 /* One forward + masked backward over ids (HOST int32 [B, T], B <= max_batch; each row is its
  * own labels): accumulates (+=) into the slice gradients the gradient of
  * loss_scale · (mean NLL over the B·(T−1) shifted targets). *loss receives that mean NLL
  * (unscaled). */
-int hs_bloom_trainer_step(hs_bloom_trainer *tr, const int32_t *ids, int B, float loss_scale,
+int hs_model_trainer_step(hs_model_trainer *tr, const int32_t *ids, int B, float loss_scale,
                           double *loss, char *err, size_t errlen);
 
 #endif

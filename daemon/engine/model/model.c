@@ -1,9 +1,9 @@
-/* Loading a HF BLOOM directory onto a backend (bloom_model.h): config.json, tokenizer.json,
+/* Loading a HF BLOOM directory onto a backend (model.h): config.json, tokenizer.json,
  * the safetensors tensors checked against the config's shapes, converted to fp32 and placed
  * in ONE backend allocation laid out by the parameter table; ALiBi slopes; the cache key
  * (absolute path, newest file mtime). Freeing a model. Runs no compute. */
-#include "bloom_model.h"
-#include "bloom_activations.h"
+#include "model.h"
+#include "model_activations.h"
 #include "common/errors.h"
 #include <dirent.h>
 #include <errno.h>
@@ -18,7 +18,7 @@ enum { LAYER_TENSORS = 12 };
 
 /* The parameter table under construction, with where each tensor's pointer goes. */
 typedef struct param_table {
-    hs_bloom_tensor_ref *refs;
+    hs_tensor_ref *refs;
     float ***dst; /* *dst[i] receives param_memory + refs[i].offset */
     size_t n, cap;
     size_t total; /* floats */
@@ -29,7 +29,7 @@ static int table_add(param_table *t, float **dst, const char *name, int ndim, in
 {
     if (t->n == t->cap)
         return -1;
-    hs_bloom_tensor_ref *r = &t->refs[t->n];
+    hs_tensor_ref *r = &t->refs[t->n];
     snprintf(r->name, sizeof r->name, "%s", name);
     r->ndim = ndim;
     r->shape[0] = s0;
@@ -44,9 +44,9 @@ static int table_add(param_table *t, float **dst, const char *name, int ndim, in
 }
 
 /* Builds the table for cfg; the pointers it records live in m->p. */
-static int build_table(hs_bloom_model *m, param_table *t, char *err, size_t errlen)
+static int build_table(hs_model *m, param_table *t, char *err, size_t errlen)
 {
-    const hs_bloom_config *c = &m->cfg;
+    const hs_model_config *c = &m->cfg;
     const int64_t V = c->vocab_size, C = c->hidden_size;
     t->cap = 5 + (size_t)c->n_layer * LAYER_TENSORS;
     t->refs = calloc(t->cap, sizeof *t->refs);
@@ -59,7 +59,7 @@ static int build_table(hs_bloom_model *m, param_table *t, char *err, size_t errl
     rc |= table_add(t, &m->p.wte_ln_w, "word_embeddings_layernorm.weight", 1, C, 0);
     rc |= table_add(t, &m->p.wte_ln_b, "word_embeddings_layernorm.bias", 1, C, 0);
     for (int l = 0; l < c->n_layer; l++) {
-        hs_bloom_layer_params *lp = &m->p.layers[l];
+        hs_layer_params *lp = &m->p.layers[l];
         char n[96];
 #define LAYER_TENSOR(field, suffix, ndim, s0, s1)                                                \
     do {                                                                                         \
@@ -101,12 +101,12 @@ static const char *checkpoint_file_name(const hs_st_set *set, const char *dir, c
     return buf;
 }
 
-static int check_tensors(const hs_bloom_model *m, const param_table *t, const hs_st_set *set,
+static int check_tensors(const hs_model *m, const param_table *t, const hs_st_set *set,
                          const hs_st_tensor **found, char *err, size_t errlen)
 {
     char fbuf[4200];
     for (size_t i = 0; i < t->n; i++) {
-        const hs_bloom_tensor_ref *r = &t->refs[i];
+        const hs_tensor_ref *r = &t->refs[i];
         const hs_st_tensor *st = hs_st_find(set, r->name);
         if (!st)
             return hs_errf(err, errlen, "%s: tensor '%s' is missing",
@@ -142,7 +142,7 @@ static int check_tensors(const hs_bloom_model *m, const param_table *t, const hs
 /* Converts every tensor to fp32 into its place in param_memory. The cpu backend's memory is
  * host memory (ops.h), so it is written directly; other backends go through one host
  * staging buffer of the largest tensor. */
-static int upload_tensors(hs_bloom_model *m, const param_table *t, const hs_st_tensor **found,
+static int upload_tensors(hs_model *m, const param_table *t, const hs_st_tensor **found,
                           char *err, size_t errlen)
 {
     bool host_memory = strcmp(m->be->name, "cpu") == 0;
@@ -159,7 +159,7 @@ static int upload_tensors(hs_bloom_model *m, const param_table *t, const hs_st_t
     }
     int rc = 0;
     for (size_t i = 0; i < t->n && rc == 0; i++) {
-        const hs_bloom_tensor_ref *r = &t->refs[i];
+        const hs_tensor_ref *r = &t->refs[i];
         float *dst = m->param_memory + r->offset;
         if (host_memory) {
             rc = hs_st_to_f32(found[i], dst, err, errlen);
@@ -176,7 +176,7 @@ static int upload_tensors(hs_bloom_model *m, const param_table *t, const hs_st_t
 
 /* Newest modification time over the directory's regular files (config, tokenizer, weights,
  * index), in nanoseconds. */
-int hs_bloom_dir_mtime_ns(const char *dir, long long *out, char *err, size_t errlen)
+int hs_model_dir_mtime_ns(const char *dir, long long *out, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -200,10 +200,10 @@ int hs_bloom_dir_mtime_ns(const char *dir, long long *out, char *err, size_t err
     return 0;
 }
 
-hs_bloom_model *hs_bloom_load(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
+hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
                               char *err, size_t errlen)
 {
-    hs_bloom_model *m = calloc(1, sizeof *m);
+    hs_model *m = calloc(1, sizeof *m);
     if (!m) {
         hs_errf(err, errlen, "model %s: out of memory", dir);
         return NULL;
@@ -232,7 +232,7 @@ hs_bloom_model *hs_bloom_load(const char *dir, const hs_backend *be, hs_backend_
     snprintf(m->path, sizeof m->path, "%s", abs);
 
     snprintf(p, sizeof p, "%s/config.json", m->path);
-    if (hs_bloom_config_load(p, &m->cfg, err, errlen) != 0)
+    if (hs_model_config_load(p, &m->cfg, err, errlen) != 0)
         goto fail;
     if (m->cfg.apply_residual_connection_post_layernorm) {
         hs_errf(err, errlen, "%s: apply_residual_connection_post_layernorm true is not supported",
@@ -290,7 +290,7 @@ hs_bloom_model *hs_bloom_load(const char *dir, const hs_backend *be, hs_backend_
                 be->last_error(bctx));
         goto fail;
     }
-    if (hs_bloom_dir_mtime_ns(m->path, &m->files_mtime_ns, err, errlen) != 0)
+    if (hs_model_dir_mtime_ns(m->path, &m->files_mtime_ns, err, errlen) != 0)
         goto fail;
 
     m->tensors = t.refs;
@@ -307,15 +307,15 @@ fail:
     free(found);
     if (set)
         hs_st_close(set);
-    hs_bloom_free(m);
+    hs_model_free(m);
     return NULL;
 }
 
-void hs_bloom_free(hs_bloom_model *m)
+void hs_model_free(hs_model *m)
 {
     if (!m)
         return;
-    hs_bloom_fwd_acts_free(m);
+    hs_model_fwd_acts_free(m);
     if (m->param_memory)
         m->be->free(m->bctx, m->param_memory);
     if (m->slopes)
@@ -327,7 +327,7 @@ void hs_bloom_free(hs_bloom_model *m)
     free(m);
 }
 
-const hs_bloom_tensor_ref *hs_bloom_find_tensor(const hs_bloom_model *m, const char *name)
+const hs_tensor_ref *hs_model_find_tensor(const hs_model *m, const char *name)
 {
     if (strncmp(name, "transformer.", 12) == 0)
         name += 12;

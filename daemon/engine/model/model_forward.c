@@ -1,12 +1,12 @@
-/* The BLOOM inference forward pass in its three forms (bloom_forward.h): per-head attention
+/* The BLOOM inference forward pass in its three forms (model_forward.h): per-head attention
  * statistics straight from the attention op (no attention matrix kept, no LM head, the last
  * block stopped after its attention), the shifted-target NLL through the chunked LM head op
  * (logits never materialised), and full logits for tests. HF order: embedding →
  * word_embeddings_layernorm → blocks → ln_f → tied LM head (docs/model-families.md "BLOOM forward"). One sequence (B = 1)
  * per call. */
-#include "bloom_forward.h"
-#include "bloom_activations.h"
-#include "bloom_graph.h"
+#include "model_forward.h"
+#include "model_activations.h"
+#include "model_graph.h"
 #include "common/errors.h"
 #include <stdlib.h>
 
@@ -14,23 +14,23 @@
  * m->fwd->stats when want_stats; with final_ln, m->fwd->ln = ln_f(x) afterwards. Without
  * final_ln only the statistics are wanted: the last block stops after its attention (m->fwd->x
  * then holds the last block's input, not its output). */
-static int forward_trunk(hs_bloom_model *m, const int32_t *ids, int T, bool want_stats,
+static int forward_trunk(hs_model *m, const int32_t *ids, int T, bool want_stats,
                          bool final_ln, char *err, size_t errlen)
 {
     if (!ids || T < 1)
         return hs_errf(err, errlen, "model %s: a sequence needs at least one token (got %d)",
                        m->path, T);
-    if (hs_bloom_check_ids(m, ids, (size_t)T, err, errlen) != 0)
+    if (hs_model_check_ids(m, ids, (size_t)T, err, errlen) != 0)
         return -1;
-    if (hs_bloom_fwd_acts_prepare(m, T, err, errlen) != 0)
+    if (hs_model_fwd_acts_prepare(m, T, err, errlen) != 0)
         return -1;
-    hs_bloom_fwd_acts *a = m->fwd;
+    hs_model_fwd_acts *a = m->fwd;
     const int C = m->cfg.hidden_size, H = m->cfg.n_head;
     if (m->be->upload(m->bctx, a->ids, ids, (size_t)T * sizeof(int32_t)) != 0)
-        return hs_bloom_op_error(m, -1, "uploading token ids", err, errlen);
-    if (hs_bloom_embed(m, a->x, a->ln, a->ids, T, err, errlen) != 0)
+        return hs_model_op_error(m, -1, "uploading token ids", err, errlen);
+    if (hs_model_embed(m, a->x, a->ln, a->ids, T, err, errlen) != 0)
         return -1;
-    const hs_bloom_block_scratch s = {
+    const hs_model_block_scratch s = {
         .ln = a->ln, .qkv = a->qkv, .attn = a->attn, .proj = a->proj, .fc = a->fc};
     const int L = m->cfg.n_layer;
     for (int l = 0; l < L; l++) {
@@ -38,18 +38,18 @@ static int forward_trunk(hs_bloom_model *m, const int32_t *ids, int T, bool want
         /* statistics only: nothing reads the last block's output, so its attention
          * projection and MLP are skipped */
         int rc = l == L - 1 && !final_ln
-                     ? hs_bloom_block_attention(m, l, a->x, &s, 1, T, stats, err, errlen)
-                     : hs_bloom_block_infer(m, l, a->x, &s, 1, T, stats, err, errlen);
+                     ? hs_model_block_attention(m, l, a->x, &s, 1, T, stats, err, errlen)
+                     : hs_model_block_infer(m, l, a->x, &s, 1, T, stats, err, errlen);
         if (rc != 0)
             return -1;
     }
     if (final_ln && m->be->layernorm(m->bctx, a->ln, NULL, NULL, a->x, m->p.lnf_w, m->p.lnf_b,
                                      T, C, (float)m->cfg.layer_norm_epsilon) != 0)
-        return hs_bloom_op_error(m, -1, "ln_f", err, errlen);
+        return hs_model_op_error(m, -1, "ln_f", err, errlen);
     return 0;
 }
 
-static int download_stats(hs_bloom_model *m, double *stats, char *err, size_t errlen)
+static int download_stats(hs_model *m, double *stats, char *err, size_t errlen)
 {
     const size_t n = (size_t)m->cfg.n_layer * (size_t)m->cfg.n_head * HS_STAT_COUNT;
     float *host = malloc(n * sizeof(float));
@@ -58,7 +58,7 @@ static int download_stats(hs_bloom_model *m, double *stats, char *err, size_t er
     int rc = m->be->download(m->bctx, host, m->fwd->stats, n * sizeof(float));
     if (rc != 0) {
         free(host);
-        return hs_bloom_op_error(m, -1, "downloading head statistics", err, errlen);
+        return hs_model_op_error(m, -1, "downloading head statistics", err, errlen);
     }
     for (size_t i = 0; i < n; i++)
         stats[i] = host[i];
@@ -67,10 +67,10 @@ static int download_stats(hs_bloom_model *m, double *stats, char *err, size_t er
 }
 
 /* Σ NLL of the T−1 shifted targets from m->fwd->ln (= ln_f output). */
-static int shifted_nll(hs_bloom_model *m, const int32_t *ids, int T, double *nll_sum, char *err,
+static int shifted_nll(hs_model *m, const int32_t *ids, int T, double *nll_sum, char *err,
                        size_t errlen)
 {
-    hs_bloom_fwd_acts *a = m->fwd;
+    hs_model_fwd_acts *a = m->fwd;
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     int32_t *targets = malloc((size_t)T * sizeof(int32_t));
     float *nll = malloc((size_t)T * sizeof(float));
@@ -84,11 +84,11 @@ static int shifted_nll(hs_bloom_model *m, const int32_t *ids, int T, double *nll
     targets[T - 1] = -1;
     int rc = 0;
     if (m->be->upload(m->bctx, a->targets, targets, (size_t)T * sizeof(int32_t)) != 0)
-        rc = hs_bloom_op_error(m, -1, "uploading NLL targets", err, errlen);
+        rc = hs_model_op_error(m, -1, "uploading NLL targets", err, errlen);
     else if (m->be->lm_head_nll(m->bctx, a->nll, NULL, a->ln, m->p.wte, a->targets, T, C, V) != 0)
-        rc = hs_bloom_op_error(m, -1, "LM head NLL", err, errlen);
+        rc = hs_model_op_error(m, -1, "LM head NLL", err, errlen);
     else if (m->be->download(m->bctx, nll, a->nll, (size_t)T * sizeof(float)) != 0)
-        rc = hs_bloom_op_error(m, -1, "downloading NLL", err, errlen);
+        rc = hs_model_op_error(m, -1, "downloading NLL", err, errlen);
     if (rc == 0) {
         double sum = 0.0;
         for (int t = 0; t + 1 < T; t++)
@@ -100,7 +100,7 @@ static int shifted_nll(hs_bloom_model *m, const int32_t *ids, int T, double *nll
     return rc;
 }
 
-int hs_bloom_stats_and_nll(hs_bloom_model *m, const int32_t *ids, int T, double *stats,
+int hs_model_stats_and_nll(hs_model *m, const int32_t *ids, int T, double *stats,
                            double *nll_sum, char *err, size_t errlen)
 {
     if (nll_sum && T < 2)
@@ -117,44 +117,44 @@ int hs_bloom_stats_and_nll(hs_bloom_model *m, const int32_t *ids, int T, double 
     return 0;
 }
 
-int hs_bloom_head_stats(hs_bloom_model *m, const int32_t *ids, int T, double *stats, char *err,
+int hs_model_head_stats(hs_model *m, const int32_t *ids, int T, double *stats, char *err,
                         size_t errlen)
 {
     if (!stats)
-        return hs_errf(err, errlen, "hs_bloom_head_stats: no output buffer");
-    return hs_bloom_stats_and_nll(m, ids, T, stats, NULL, err, errlen);
+        return hs_errf(err, errlen, "hs_model_head_stats: no output buffer");
+    return hs_model_stats_and_nll(m, ids, T, stats, NULL, err, errlen);
 }
 
-int hs_bloom_sequence_nll(hs_bloom_model *m, const int32_t *ids, int T, double *nll_sum,
+int hs_model_sequence_nll(hs_model *m, const int32_t *ids, int T, double *nll_sum,
                           char *err, size_t errlen)
 {
     if (!nll_sum)
-        return hs_errf(err, errlen, "hs_bloom_sequence_nll: no output buffer");
-    return hs_bloom_stats_and_nll(m, ids, T, NULL, nll_sum, err, errlen);
+        return hs_errf(err, errlen, "hs_model_sequence_nll: no output buffer");
+    return hs_model_stats_and_nll(m, ids, T, NULL, nll_sum, err, errlen);
 }
 
-int hs_bloom_logits(hs_bloom_model *m, const int32_t *ids, int T, float *logits, char *err,
+int hs_model_logits(hs_model *m, const int32_t *ids, int T, float *logits, char *err,
                     size_t errlen)
 {
     if (!logits)
-        return hs_errf(err, errlen, "hs_bloom_logits: no output buffer");
+        return hs_errf(err, errlen, "hs_model_logits: no output buffer");
     if (forward_trunk(m, ids, T, false, true, err, errlen) != 0)
         return -1;
-    if (hs_bloom_fwd_acts_logits(m, T, err, errlen) != 0)
+    if (hs_model_fwd_acts_logits(m, T, err, errlen) != 0)
         return -1;
-    hs_bloom_fwd_acts *a = m->fwd;
+    hs_model_fwd_acts *a = m->fwd;
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     /* logits[T, V] = ln_f(x)[T, C] · wteᵀ (the tied LM head, no bias). */
     if (m->be->matmul(m->bctx, a->logits, a->ln, m->p.wte, NULL, T, V, C, false, true, C, C, V,
                       1.0f, 0.0f) != 0) {
-        hs_bloom_arena_release(&a->logit_arena);
-        return hs_bloom_op_error(m, -1, "LM head", err, errlen);
+        hs_model_arena_release(&a->logit_arena);
+        return hs_model_op_error(m, -1, "LM head", err, errlen);
     }
     int rc = 0;
     if (m->be->download(m->bctx, logits, a->logits, (size_t)T * (size_t)V * sizeof(float)) != 0)
-        rc = hs_bloom_op_error(m, -1, "downloading logits", err, errlen);
+        rc = hs_model_op_error(m, -1, "downloading logits", err, errlen);
     /* [T, V] is large (512 MiB for BLOOM-560m at T = 512) and rarely needed: not kept. */
-    hs_bloom_arena_release(&a->logit_arena);
+    hs_model_arena_release(&a->logit_arena);
     a->logits = NULL;
     return rc;
 }

@@ -3,7 +3,7 @@
  * defaults for absent sizes (vocab 250880, hidden 64, 2 layers, 8 heads; token ids 1/2/3/0),
  * validation, and writing a config.json transformers loads as BloomForCausalLM.
  * Two spellings of one key with different values are an error rather than a silent pick. */
-#include "bloom_config.h"
+#include "model_config.h"
 #include "common/errors.h"
 #include "common/file_io.h"
 #include <cjson/cJSON.h>
@@ -44,7 +44,7 @@ static int get_int(const cJSON *root, const char *key, const char *alias, int *o
 }
 
 /* Parses config text; src names it in errors (the file path, or "config.json"). */
-static int parse_named(const char *json, size_t len, const char *src, hs_bloom_config *cfg,
+static int parse_named(const char *json, size_t len, const char *src, hs_model_config *cfg,
                        char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -143,13 +143,13 @@ out:
     return rc;
 }
 
-int hs_bloom_config_parse(const char *json, size_t len, hs_bloom_config *cfg, char *err,
+int hs_model_config_parse(const char *json, size_t len, hs_model_config *cfg, char *err,
                           size_t errlen)
 {
     return parse_named(json, len, "config.json", cfg, err, errlen);
 }
 
-int hs_bloom_config_load(const char *path, hs_bloom_config *cfg, char *err, size_t errlen)
+int hs_model_config_load(const char *path, hs_model_config *cfg, char *err, size_t errlen)
 {
     size_t n;
     char *buf = hs_read_file(path, NULL, 16u << 20, &n, err, errlen);
@@ -160,7 +160,7 @@ int hs_bloom_config_load(const char *path, hs_bloom_config *cfg, char *err, size
     return rc;
 }
 
-int hs_bloom_config_write(const hs_bloom_config *cfg, const char *path, char *err, size_t errlen)
+int hs_model_config_write(const hs_model_config *cfg, const char *path, char *err, size_t errlen)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *arch = cJSON_CreateArray();

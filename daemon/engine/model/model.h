@@ -3,9 +3,9 @@
  * (llm.c style). Loads any HF BLOOM directory (config.json, model.safetensors or shards,
  * tokenizer.json) through the formats code; fp16/bf16 weights are upcast to fp32.
  * Notation: V vocab, C hidden, H heads, d head_dim, L layers. */
-#ifndef HS_BLOOM_MODEL_H
-#define HS_BLOOM_MODEL_H
-#include "bloom_config.h"
+#ifndef HS_MODEL_H
+#define HS_MODEL_H
+#include "model_config.h"
 #include "ops.h"
 #include "engine/formats/safetensors.h"
 #include "engine/formats/tokenizer.h"
@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <time.h>
 
-typedef struct hs_bloom_layer_params {
+typedef struct hs_layer_params {
     float *ln1_w, *ln1_b;   /* [C]      h.N.input_layernorm */
     float *qkv_w;           /* [3C, C]  h.N.self_attention.query_key_value.weight, rows [head][q|k|v][d] */
     float *qkv_b;           /* [3C] */
@@ -24,34 +24,34 @@ typedef struct hs_bloom_layer_params {
     float *fc_b;            /* [4C] */
     float *proj_w;          /* [C, 4C]  h.N.mlp.dense_4h_to_h.weight */
     float *proj_b;          /* [C] */
-} hs_bloom_layer_params;
+} hs_layer_params;
 
-typedef struct hs_bloom_params {
+typedef struct hs_model_params {
     float *wte;                  /* [V, C] word_embeddings.weight, also the tied LM head */
     float *wte_ln_w, *wte_ln_b;  /* [C]    word_embeddings_layernorm */
-    hs_bloom_layer_params *layers; /* [L]  host array; pointers into the one allocation */
+    hs_layer_params *layers; /* [L]  host array; pointers into the one allocation */
     float *lnf_w, *lnf_b;        /* [C]    ln_f */
-} hs_bloom_params;
+} hs_model_params;
 
 /* One row of the parameter table: the HF name (without `transformer.`), shape, and where the
  * tensor lives inside the allocation. Order = the order of the allocation. */
-typedef struct hs_bloom_tensor_ref {
+typedef struct hs_tensor_ref {
     char name[96];
     int ndim;           /* 1 or 2 */
     int64_t shape[2];
     size_t offset;      /* in floats from the start of param_memory */
     size_t numel;
-} hs_bloom_tensor_ref;
+} hs_tensor_ref;
 
-typedef struct hs_bloom_model {
-    hs_bloom_config cfg;
+typedef struct hs_model {
+    hs_model_config cfg;
     hs_tokenizer *tok;
     const hs_backend *be;
     hs_backend_ctx *bctx;
     float *param_memory;          /* one backend allocation of n_params floats */
     size_t n_params;
-    hs_bloom_params p;
-    hs_bloom_tensor_ref *tensors; /* host [n_tensors] */
+    hs_model_params p;
+    hs_tensor_ref *tensors; /* host [n_tensors] */
     size_t n_tensors;
     float *slopes;                /* [H] backend memory, hs_alibi_slopes() */
     hs_dtype source_dtype;        /* dtype the checkpoint stored (checkpoints are written back in it) */
@@ -59,18 +59,18 @@ typedef struct hs_bloom_model {
     long long files_mtime_ns;     /* newest mtime over its files: the cache key with path */
     /* Added by the graph (private to bloom_*.c): the forward pass's activation buffers,
      * reused between calls while they are large enough. NULL until the first forward. */
-    struct hs_bloom_fwd_acts *fwd;
-} hs_bloom_model;
+    struct hs_model_fwd_acts *fwd;
+} hs_model;
 
 /* Loads the HF BLOOM directory `dir` onto the backend. Every missing tensor or wrong shape is
  * an error naming the file and the tensor. */
-hs_bloom_model *hs_bloom_load(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
+hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
                               char *err, size_t errlen);
-void hs_bloom_free(hs_bloom_model *m);
+void hs_model_free(hs_model *m);
 /* Newest modification time (ns) over the regular files of a model directory: what
  * files_mtime_ns holds, so a cache can tell whether a loaded model is stale. */
-int hs_bloom_dir_mtime_ns(const char *dir, long long *mtime_ns, char *err, size_t errlen);
+int hs_model_dir_mtime_ns(const char *dir, long long *mtime_ns, char *err, size_t errlen);
 /* The tensor with this HF name, or NULL. */
-const hs_bloom_tensor_ref *hs_bloom_find_tensor(const hs_bloom_model *m, const char *name);
+const hs_tensor_ref *hs_model_find_tensor(const hs_model *m, const char *name);
 
 #endif

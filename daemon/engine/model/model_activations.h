@@ -1,16 +1,16 @@
 /* Private to the BLOOM graph (bloom_*.c): the activation buffers of the inference forward
- * pass (hs_bloom_head_stats / _sequence_nll / _logits), one backend allocation per class
+ * pass (hs_model_head_stats / _sequence_nll / _logits), one backend allocation per class
  * sized from a table for the sequence length, reused between calls while large enough. */
-#ifndef HS_BLOOM_ACTIVATIONS_H
-#define HS_BLOOM_ACTIVATIONS_H
-#include "bloom_arena.h"
-#include "bloom_model.h"
+#ifndef HS_MODEL_ACTIVATIONS_H
+#define HS_MODEL_ACTIVATIONS_H
+#include "model_arena.h"
+#include "model.h"
 
 /* N = B·T rows; C hidden, H heads, L layers, V vocabulary. */
-typedef struct hs_bloom_fwd_acts {
-    hs_bloom_arena act_arena;    /* class "forward activations": the float rows below */
-    hs_bloom_arena token_arena;  /* class "token ids": ids, targets */
-    hs_bloom_arena logit_arena;  /* class "logits": only hs_bloom_logits lays it out */
+typedef struct hs_model_fwd_acts {
+    hs_model_arena act_arena;    /* class "forward activations": the float rows below */
+    hs_model_arena token_arena;  /* class "token ids": ids, targets */
+    hs_model_arena logit_arena;  /* class "logits": only hs_model_logits lays it out */
     int N;                       /* rows of the current layout */
     float *x;        /* [N, C]  residual stream, updated in place block after block */
     float *ln;       /* [N, C]  a layernorm's output (first the embedding gather) */
@@ -22,14 +22,14 @@ typedef struct hs_bloom_fwd_acts {
     float *nll;      /* [N]     per-row NLL of the LM head */
     int32_t *ids;     /* [N]    token ids */
     int32_t *targets; /* [N]    ids shifted left by one, −1 on the last row */
-    float *logits;   /* [N, V]  only after hs_bloom_fwd_acts_logits() */
-} hs_bloom_fwd_acts;
+    float *logits;   /* [N, V]  only after hs_model_fwd_acts_logits() */
+} hs_model_fwd_acts;
 
 /* m->fwd laid out for N rows (allocated on first use, grown when N exceeds it). */
-int hs_bloom_fwd_acts_prepare(hs_bloom_model *m, int N, char *err, size_t errlen);
+int hs_model_fwd_acts_prepare(hs_model *m, int N, char *err, size_t errlen);
 /* m->fwd->logits laid out for N rows. */
-int hs_bloom_fwd_acts_logits(hs_bloom_model *m, int N, char *err, size_t errlen);
+int hs_model_fwd_acts_logits(hs_model *m, int N, char *err, size_t errlen);
 /* Releases m->fwd (safe when NULL). */
-void hs_bloom_fwd_acts_free(hs_bloom_model *m);
+void hs_model_fwd_acts_free(hs_model *m);
 
 #endif
