@@ -12,7 +12,7 @@
  *   A backend never aborts the process on a runtime error (a CUDA OOM fails the op).
  * - Ops may run asynchronously (cuda); download() and synchronize() are the sync points.
  *
- * Attention follows HF's BLOOM exactly (docs/model-families.md "ALiBi and attention"): fused QKV rows are
+ * Attention follows HF's BLOOM exactly (docs/model-families.md "Attention"): fused QKV rows are
  * interleaved per head as [head][q|k|v][d]; score(i,j) = slope_h·j + (q_i·k_j)/sqrt(d) for
  * j <= i, masked otherwise; softmax in fp32. Slopes come from hs_alibi_slopes().
  */

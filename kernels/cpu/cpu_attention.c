@@ -1,5 +1,5 @@
 /* CPU backend: causal ALiBi attention over BLOOM's fused, per-head interleaved QKV rows
- * (docs/model-families.md "QKV layout, ALiBi and attention"), forward with the per-head statistics of ops.h, and its backward.
+ * (docs/model-families.md "Attention"), forward with the per-head statistics of ops.h, and its backward.
  *
  * The B·H heads are shared out among OpenMP threads in one parallel region per call; inside a
  * head everything is sequential, with OpenBLAS held to one thread for the duration, so a call

@@ -1,5 +1,5 @@
 /* CPU backend attention and attention_backward against a double-precision reference written
- * here from docs/model-families.md "QKV layout, ALiBi and attention": explicit [T,T] score matrix per (b, h) with
+ * here from docs/model-families.md "Attention": explicit [T,T] score matrix per (b, h) with
  * score(i,j) = (q_i·k_j)/sqrt(d) + slope_h·j for j <= i, softmax, P·V; the per-head statistics
  * (mean over rows of A[t,0], −Σ A ln A, Σ_{j=t−2..t} A[t,j]) from that explicit matrix.
  * Shapes cover T=1, H not a power of two, d = 8/16/64 and T beyond the kernel's row block.
