@@ -26,7 +26,7 @@ static const subcommand subcommands[] = {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: surgeond <command> [flags]   (surgeond <command> --help for its flags)\n\n"
-                 "Head Surgeon: diagnoses and repairs collapsed attention heads of BLOOM models.\n\n"
+                 "Head Surgeon: diagnoses and repairs collapsed attention heads of ALiBi models (BLOOM, MPT).\n\n"
                  "commands:\n");
     for (size_t i = 0; i < N_SUBCOMMANDS; i++)
         fprintf(out, "  %-11s %s\n", subcommands[i].name, subcommands[i].summary);

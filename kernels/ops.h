@@ -1,4 +1,4 @@
-/* The op table: the one seam between the BLOOM engine (daemon/engine/) and the compute
+/* The op table: the one seam between the model engine (daemon/engine/) and the compute
  * backends (kernels/cpu/, kernels/cuda/). The engine is written once against this table;
  * each backend fills a const hs_backend with labelled initialisers.
  *
@@ -12,9 +12,11 @@
  *   A backend never aborts the process on a runtime error (a CUDA OOM fails the op).
  * - Ops may run asynchronously (cuda); download() and synchronize() are the sync points.
  *
- * Attention follows HF's BLOOM exactly (docs/model-families.md "Attention"): fused QKV rows are
- * interleaved per head as [head][q|k|v][d]; score(i,j) = slope_h·j + (q_i·k_j)/sqrt(d) for
- * j <= i, masked otherwise; softmax in fp32. Slopes come from hs_alibi_slopes().
+ * Attention (docs/model-families.md "Attention"): fused QKV rows are interleaved per head as
+ * [head][q|k|v][d] (model families with another file layout permute at load time);
+ * score(i,j) = slope_h·j + (q_i·k_j)/sqrt(d) for j <= i, masked otherwise; softmax in fp32.
+ * The slopes are the model family's (daemon/engine/families/), handed in as memory.
+ * This header knows no model family and includes nothing from daemon/.
  */
 #ifndef HS_OPS_H
 #define HS_OPS_H
@@ -33,8 +35,30 @@ typedef struct hs_backend_ctx hs_backend_ctx; /* opaque, one per device a worker
  * local = Σ_{j=max(0,t−2)..t} A[t,j]. Layout [B, H, HS_STAT_COUNT]. */
 enum { HS_STAT_BOS = 0, HS_STAT_ENTROPY = 1, HS_STAT_LOCAL = 2, HS_STAT_COUNT = 3 };
 
+/* The GELU variants the gelu ops compute (docs/model-families.md "GELU"). */
+typedef enum hs_gelu_kind {
+    HS_GELU_TANH = 0, /* tanh approximation, constants 0.79788456 and 0.044715 evaluated op by
+                       * op in fp32 as transformers' BLOOM does, with its backward formula */
+    HS_GELU_ERF = 1,  /* exact x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (torch nn.GELU()) */
+} hs_gelu_kind;
+
+/* What a backend can do, so callers ask the table instead of comparing backend names. */
+typedef struct hs_backend_caps {
+    bool host_memory;       /* alloc() returns host memory a loader may write directly */
+    bool fused_head_stats;  /* attention() accumulates the per-head statistics itself, with no
+                             * T×T buffer per head */
+    bool training;          /* the backward ops, adamw and sum_squares are implemented */
+    bool kv_cache;          /* a KV-cached decode attention (none of the backends yet) */
+    bool batch_accumulation; /* runs an accumulation group's equal micro-batches fastest as
+                              * one batch (throughput devices) rather than one by one */
+    unsigned storage_dtypes; /* bit set of HS_STORAGE_*: dtypes parameters may be kept in */
+} hs_backend_caps;
+
+enum { HS_STORAGE_F32 = 1u << 0, HS_STORAGE_BF16 = 1u << 1 };
+
 typedef struct hs_backend {
-    const char *name; /* "cpu", "cuda" */
+    const char *name; /* "cpu", "cuda": for messages, never for decisions (use caps) */
+    hs_backend_caps caps;
 
     /* ---- lifecycle and memory ----------------------------------------------------- */
     /* device_index is N of "cuda:N" (0 for cpu). NULL on failure with the reason in err. */
@@ -60,8 +84,9 @@ typedef struct hs_backend {
     /* out[N,C] = table[ids[n], :]. ids is int32 memory of this backend. */
     int (*embedding)(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
                      int N, int C);
-    /* out[N,C] = (in − mean)/sqrt(var + eps)·w + b per row, biased variance. mean[N] and
-     * rstd[N] receive the row statistics for the backward pass (either may be NULL). */
+    /* out[N,C] = (in − mean)/sqrt(var + eps)·w + b per row, biased variance; b may be NULL
+     * (a LayerNorm without bias). mean[N] and rstd[N] receive the row statistics for the
+     * backward pass (either may be NULL). */
     int (*layernorm)(hs_backend_ctx *ctx, float *out, float *mean, float *rstd, const float *in,
                      const float *w, const float *b, int N, int C, float eps);
     /* GEMM: C[M,N] = alpha·op(A)·op(B) + beta·C, then + bias[N] on every row if bias != NULL.
@@ -72,8 +97,8 @@ typedef struct hs_backend {
     int (*matmul)(hs_backend_ctx *ctx, float *c, const float *a, const float *b, const float *bias,
                   int M, int N, int K, bool trans_a, bool trans_b, int lda, int ldb, int ldc,
                   float alpha, float beta);
-    /* out[n] = BLOOM's tanh GELU of in[n] (docs/model-families.md "GELU"). out may equal in. */
-    int (*gelu)(hs_backend_ctx *ctx, float *out, const float *in, size_t n);
+    /* out[n] = GELU of in[n] in the given variant. out may equal in. */
+    int (*gelu)(hs_backend_ctx *ctx, float *out, const float *in, size_t n, hs_gelu_kind kind);
     /* out[n] = a[n] + b[n]. out may equal a or b. */
     int (*add)(hs_backend_ctx *ctx, float *out, const float *a, const float *b, size_t n);
     /* Causal ALiBi attention over fused qkv[B,T,H·3·d] → out[B,T,H·d] (heads merged,
@@ -96,9 +121,10 @@ typedef struct hs_backend {
     int (*layernorm_backward)(hs_backend_ctx *ctx, float *din, float *dw, float *db,
                               const float *dout, const float *in, const float *mean,
                               const float *rstd, const float *w, int N, int C);
-    /* din[n] = gelu'(in[n])·dout[n] with BLOOM's backward formula (docs/model-families.md "GELU"). */
+    /* din[n] = gelu'(in[n])·dout[n] for the variant (HS_GELU_TANH: transformers' BLOOM
+     * backward formula; HS_GELU_ERF: Φ(x) + x·φ(x)). */
     int (*gelu_backward)(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
-                         size_t n);
+                         size_t n, hs_gelu_kind kind);
     /* db[N] += column sums of dout[M,N] (leading dimension ld). */
     int (*bias_backward)(hs_backend_ctx *ctx, float *db, const float *dout, int M, int N, int ld);
     /* dqkv[B,T,H·3·d] = ∂L/∂qkv given dout[B,T,H·d] (= ∂L/∂out of attention()). probs is the
@@ -126,10 +152,6 @@ typedef struct hs_backend {
     /* x[i] *= s. */
     int (*scale)(hs_backend_ctx *ctx, float *x, float s, size_t n);
 } hs_backend;
-
-/* ALiBi slopes exactly as HF computes them in fp32 (powf of the fp32-rounded base, with the
- * extra odd powers when n_head is not a power of two): docs/model-families.md "ALiBi slopes". Host memory. */
-void hs_alibi_slopes(int n_head, float *slopes);
 
 /* The compiled-in backends and lookup by name ("cpu", "cuda"); NULL if not compiled in. */
 const hs_backend *hs_backend_find(const char *name);

@@ -20,7 +20,7 @@ static const hs_spec_field diagnose_fields[] = {
      .help = "class thresholds {dead_bos, sink_bos, low_entropy, local_mass} (defaults 0.95, "
              "0.5, 0.5, 0.6)"},
     {.name = "prepend_bos", .type = HS_FIELD_BOOL,
-     .help = "put <s> before every text (default false, as HF's BLOOM tokenizer adds none)"},
+     .help = "put <s> before every text (default false: the BLOOM and MPT tokenizers add none)"},
     {.name = "mlp_dormancy_threshold", .type = HS_FIELD_NUMBER, .min = 0, .max = 1e6,
      .exclusive_min = true,
      .help = "an MLP neuron is dormant when |row of dense_h_to_4h|*|column of dense_4h_to_h| is "

@@ -439,7 +439,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         return hs_errf(err, errlen, "model \"%s\": %s", model_name, why);
     /* docs/architecture.md "Training semantics": on a GPU a group's equal micro-batches run as one batch; the CPU keeps the
      * memory of one micro-batch. */
-    p.fuse_accumulation = strcmp(m->be->name, "cpu") != 0;
+    p.fuse_accumulation = m->be->caps.batch_accumulation;
 
     hs_head_target *targets = NULL, *targets2 = NULL;
     int n_targets = 0, n_targets2 = 0, n_texts = 0, rc = -1;

@@ -1,4 +1,4 @@
-/* CPU backend: causal ALiBi attention over BLOOM's fused, per-head interleaved QKV rows
+/* CPU backend: causal ALiBi attention over the fused, per-head interleaved QKV rows
  * (docs/model-families.md "Attention"), forward with the per-head statistics of ops.h, and its backward.
  *
  * The B·H heads are shared out among OpenMP threads in one parallel region per call; inside a

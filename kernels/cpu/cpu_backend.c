@@ -184,6 +184,8 @@ int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, i
 
 const hs_backend hs_cpu_backend = {
     .name = "cpu",
+    .caps = {.host_memory = true, .fused_head_stats = true, .training = true,
+             .kv_cache = false, .batch_accumulation = false, .storage_dtypes = HS_STORAGE_F32},
     .init = hs_cpu_init,
     .shutdown = hs_cpu_shutdown,
     .last_error = hs_cpu_last_error,

@@ -1,8 +1,11 @@
-/* CPU backend: BLOOM's tanh GELU and its custom backward, evaluated operation by operation in
- * the order HF's bloom_gelu_forward / bloom_gelu_back evaluate them in fp32 (docs/model-families.md "GELU"), so
- * each intermediate rounds where PyTorch's does. The build is ISO C (-std=c11), where GCC does
- * not contract a·b + c into an FMA, which keeps those roundings. tanh is the correctly rounded
- * fp32 tanh of cpu_vecmath.h (vectorisable; glibc's tanhf is neither). */
+/* CPU backend: the GELU variants of ops.h and their backwards (docs/model-families.md "GELU").
+ * HS_GELU_TANH is BLOOM's tanh form and custom backward, evaluated operation by operation in
+ * the order transformers' bloom_gelu_forward / bloom_gelu_back evaluate them in fp32, so each
+ * intermediate rounds where PyTorch's does. The build is ISO C (-std=c11), where GCC does not
+ * contract a·b + c into an FMA, which keeps those roundings. tanh is the correctly rounded fp32
+ * tanh of cpu_vecmath.h (vectorisable; glibc's tanhf is neither).
+ * HS_GELU_ERF is the exact GELU (torch nn.GELU()), evaluated in double and rounded once, so
+ * each result is within one rounding of the exact value. */
 #include "cpu_ops.h"
 
 #include "cpu_vecmath.h"
@@ -40,32 +43,77 @@ static inline float bloom_gelu_derivative(float x)
     return left + right;
 }
 
-int hs_cpu_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n)
+/* Φ(x) = 0.5·(1 + erf(x/√2)) = 0.5·erfc(−x/√2); erfc keeps full relative precision in the
+ * negative tail, where 1 + erf cancels. */
+static inline double normal_cdf(double x)
+{
+    return 0.5 * erfc(-x * M_SQRT1_2);
+}
+
+/* x·Φ(x) */
+static inline float erf_gelu(float x)
+{
+    double xd = x;
+    return (float)(xd * normal_cdf(xd));
+}
+
+/* d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π) */
+static inline float erf_gelu_derivative(float x)
+{
+    double xd = x;
+    const double inv_sqrt_2pi = 0.39894228040143267794;
+    return (float)(normal_cdf(xd) + xd * inv_sqrt_2pi * exp(-0.5 * xd * xd));
+}
+
+static int check_kind(hs_backend_ctx *ctx, const char *op, hs_gelu_kind kind)
+{
+    if (kind != HS_GELU_TANH && kind != HS_GELU_ERF)
+        return hs_cpu_fail(ctx, "cpu %s: unknown GELU variant %d", op, (int)kind);
+    return 0;
+}
+
+int hs_cpu_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n, hs_gelu_kind kind)
 {
     if (!ctx)
+        return -1;
+    if (check_kind(ctx, "gelu", kind) != 0)
         return -1;
     if (n == 0)
         return 0;
     if (!out || !in)
         return hs_cpu_fail(ctx, "cpu gelu: %s is NULL", !out ? "out" : "in");
+    if (kind == HS_GELU_TANH) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_ELEMENTS)
-    for (size_t i = 0; i < n; i++)
-        out[i] = bloom_gelu(in[i]);
+        for (size_t i = 0; i < n; i++)
+            out[i] = bloom_gelu(in[i]);
+    } else {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN_ELEMENTS)
+        for (size_t i = 0; i < n; i++)
+            out[i] = erf_gelu(in[i]);
+    }
     return 0;
 }
 
 int hs_cpu_gelu_backward(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
-                         size_t n)
+                         size_t n, hs_gelu_kind kind)
 {
     if (!ctx)
+        return -1;
+    if (check_kind(ctx, "gelu_backward", kind) != 0)
         return -1;
     if (n == 0)
         return 0;
     if (!din || !in || !dout)
         return hs_cpu_fail(ctx, "cpu gelu_backward: %s is NULL",
                            !din ? "din" : !in ? "in" : "dout");
+    if (kind == HS_GELU_TANH) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_ELEMENTS)
-    for (size_t i = 0; i < n; i++)
-        din[i] = bloom_gelu_derivative(in[i]) * dout[i];
+        for (size_t i = 0; i < n; i++)
+            din[i] = bloom_gelu_derivative(in[i]) * dout[i];
+    } else {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN_ELEMENTS)
+        for (size_t i = 0; i < n; i++)
+            din[i] = erf_gelu_derivative(in[i]) * dout[i];
+    }
     return 0;
 }

@@ -19,9 +19,8 @@ int hs_cpu_layernorm(hs_backend_ctx *ctx, float *out, float *mean, float *rstd, 
         return hs_cpu_fail(ctx, "cpu layernorm: bad shape N=%d C=%d (C must be positive)", N, C);
     if (N == 0)
         return 0;
-    if (!out || !in || !w || !b)
-        return hs_cpu_fail(ctx, "cpu layernorm: %s is NULL",
-                           !out ? "out" : !in ? "in" : !w ? "weight" : "bias");
+    if (!out || !in || !w)
+        return hs_cpu_fail(ctx, "cpu layernorm: %s is NULL", !out ? "out" : !in ? "in" : "weight");
     if (!(eps >= 0.0f))
         return hs_cpu_fail(ctx, "cpu layernorm: eps=%g must be >= 0", (double)eps);
 
@@ -45,8 +44,12 @@ int hs_cpu_layernorm(hs_backend_ctx *ctx, float *out, float *mean, float *rstd, 
             mean[n] = mu_f;
         if (rstd)
             rstd[n] = rs_f;
-        for (int c = 0; c < C; c++)
-            y[c] = (x[c] - mu_f) * rs_f * w[c] + b[c];
+        if (b)
+            for (int c = 0; c < C; c++)
+                y[c] = (x[c] - mu_f) * rs_f * w[c] + b[c];
+        else
+            for (int c = 0; c < C; c++)
+                y[c] = (x[c] - mu_f) * rs_f * w[c];
     }
     return 0;
 }

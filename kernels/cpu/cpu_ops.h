@@ -97,9 +97,9 @@ int hs_cpu_layernorm_backward(hs_backend_ctx *ctx, float *din, float *dw, float 
                               const float *rstd, const float *w, int N, int C);
 
 /* ---- GELU (cpu_gelu.c) --------------------------------------------------------------------- */
-int hs_cpu_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n);
+int hs_cpu_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n, hs_gelu_kind kind);
 int hs_cpu_gelu_backward(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
-                         size_t n);
+                         size_t n, hs_gelu_kind kind);
 
 /* ---- attention (cpu_attention.c) ----------------------------------------------------------- */
 int hs_cpu_attention(hs_backend_ctx *ctx, float *out, float *probs, float *stats,

@@ -203,6 +203,8 @@ static int cuda_synchronize(hs_backend_ctx *ctx)
 
 extern "C" const hs_backend hs_cuda_backend = {
     .name = "cuda",
+    .caps = {.host_memory = false, .fused_head_stats = true, .training = true,
+             .kv_cache = false, .batch_accumulation = true, .storage_dtypes = HS_STORAGE_F32},
     .init = cuda_init,
     .shutdown = cuda_shutdown,
     .last_error = cuda_last_error,

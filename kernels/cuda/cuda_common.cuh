@@ -74,9 +74,9 @@ int hs_cuda_strided_batched_gemm(hs_backend_ctx *ctx, float *c, const float *a, 
                                  long long stride_c, int batch, float alpha, float beta);
 int hs_cuda_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
                       int N, int C);
-int hs_cuda_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n);
+int hs_cuda_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n, hs_gelu_kind kind);
 int hs_cuda_gelu_backward(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
-                          size_t n);
+                          size_t n, hs_gelu_kind kind);
 int hs_cuda_add(hs_backend_ctx *ctx, float *out, const float *a, const float *b, size_t n);
 int hs_cuda_scale(hs_backend_ctx *ctx, float *x, float s, size_t n);
 int hs_cuda_bias_backward(hs_backend_ctx *ctx, float *db, const float *dout, int M, int N,

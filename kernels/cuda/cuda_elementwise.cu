@@ -26,8 +26,9 @@ int hs_cuda_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const
     return 0;
 }
 
-/* Evaluated op by op like HF's bloom_gelu_forward so fp32 rounding matches the CPU oracle. */
-__global__ void gelu_kernel(float *out, const float *in, size_t n)
+/* HS_GELU_TANH, evaluated op by op like transformers' bloom_gelu_forward so fp32 rounding
+ * matches the CPU oracle. */
+__global__ void gelu_tanh_kernel(float *out, const float *in, size_t n)
 {
     GRID_STRIDE(i, n) {
         float x = in[i];
@@ -41,7 +42,8 @@ __global__ void gelu_kernel(float *out, const float *in, size_t n)
     }
 }
 
-__global__ void gelu_backward_kernel(float *din, const float *in, const float *dout, size_t n)
+__global__ void gelu_tanh_backward_kernel(float *din, const float *in, const float *dout,
+                                          size_t n)
 {
     GRID_STRIDE(i, n) {
         float x = in[i];
@@ -52,22 +54,58 @@ __global__ void gelu_backward_kernel(float *din, const float *in, const float *d
     }
 }
 
-int hs_cuda_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n)
+/* HS_GELU_ERF in double, rounded once, like the CPU oracle. */
+__global__ void gelu_erf_kernel(float *out, const float *in, size_t n)
 {
+    GRID_STRIDE(i, n) {
+        double x = in[i];
+        out[i] = (float)(x * 0.5 * erfc(-x * 0.70710678118654752440));
+    }
+}
+
+__global__ void gelu_erf_backward_kernel(float *din, const float *in, const float *dout,
+                                         size_t n)
+{
+    GRID_STRIDE(i, n) {
+        double x = in[i];
+        double ff = 0.5 * erfc(-x * 0.70710678118654752440) +
+                    x * 0.39894228040143267794 * exp(-0.5 * x * x);
+        din[i] = (float)ff * dout[i];
+    }
+}
+
+int hs_cuda_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n, hs_gelu_kind kind)
+{
+    if (kind != HS_GELU_TANH && kind != HS_GELU_ERF)
+        return hs_cuda_fail(ctx, "gelu", "unknown GELU variant", __FILE__, __LINE__);
     if (!n)
         return 0;
-    gelu_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(out, in, n);
-    HS_LAUNCH_CHECK(ctx, "gelu_kernel");
+    if (kind == HS_GELU_TANH) {
+        gelu_tanh_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(out, in, n);
+        HS_LAUNCH_CHECK(ctx, "gelu_tanh_kernel");
+    } else {
+        gelu_erf_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(out, in, n);
+        HS_LAUNCH_CHECK(ctx, "gelu_erf_kernel");
+    }
     return 0;
 }
 
 int hs_cuda_gelu_backward(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
-                          size_t n)
+                          size_t n, hs_gelu_kind kind)
 {
+    if (kind != HS_GELU_TANH && kind != HS_GELU_ERF)
+        return hs_cuda_fail(ctx, "gelu_backward", "unknown GELU variant", __FILE__, __LINE__);
     if (!n)
         return 0;
-    gelu_backward_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(din, in, dout, n);
-    HS_LAUNCH_CHECK(ctx, "gelu_backward_kernel");
+    if (kind == HS_GELU_TANH) {
+        gelu_tanh_backward_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(din, in, dout,
+                                                                                   n);
+        HS_LAUNCH_CHECK(ctx, "gelu_tanh_backward_kernel");
+    } else {
+        gelu_erf_backward_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(din, in, dout,
+                                                                                  n);
+        HS_LAUNCH_CHECK(ctx, "gelu_erf_backward_kernel");
+    }
     return 0;
 }
 

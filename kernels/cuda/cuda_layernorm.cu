@@ -43,7 +43,7 @@ __global__ void layernorm_kernel(float *out, float *mean_out, float *rstd_out, c
     float var = block_sum(v, shared) / C;
     float rstd = rsqrtf(var + eps);
     for (int i = threadIdx.x; i < C; i += blockDim.x)
-        y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+        y[i] = (x[i] - mean) * rstd * w[i] + (b ? b[i] : 0.0f);
     if (threadIdx.x == 0) {
         if (mean_out) mean_out[blockIdx.x] = mean;
         if (rstd_out) rstd_out[blockIdx.x] = rstd;

@@ -1,6 +1,6 @@
 /* libFuzzer target: arbitrary bytes as config.json text. An accepted config must satisfy the
  * documented invariants (positive sizes, head_dim * n_head == hidden_size, eps > 0). */
-#include "engine/model/model_config.h"
+#include "engine/families/model_config.h"
 #include <stdint.h>
 #include <stdlib.h>
 

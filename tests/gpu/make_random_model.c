@@ -3,7 +3,7 @@
  * (F32 or BF16), and the tokenizer.json of an existing model directory (the tokenizer only
  * needs to produce ids below the vocabulary size). Weights: N(0, 0.02)-like uniform values,
  * LayerNorm weights 1 and biases 0, as HF initialises BLOOM. Built by `make gpu-check`. */
-#include "engine/model/model_config.h"
+#include "engine/families/model_config.h"
 #include "common/errors.h"
 #include "engine/formats/safetensors.h"
 

@@ -3,6 +3,7 @@
  * error per op and whether it is within the op's stated limit; then timings of the big GEMMs
  * and attention at BLOOM-560m/1b7 shapes with the achieved TFLOP/s. Needs a GPU: without one
  * it says so and exits 77 (skipped). Built by `make gpu-check`; run by tests/gpu/check.sh. */
+#include "engine/families/alibi_slopes.h"
 #include "ops.h"
 
 #include <math.h>
@@ -137,7 +138,7 @@ static void check_layernorm(pair *p, int N, int C)
     free(hx); free(hw); free(hb); free(hdy); free(zeros);
 }
 
-static void check_gelu(pair *p, size_t n)
+static void check_gelu(pair *p, size_t n, hs_gelu_kind kind)
 {
     float *hx = host_random(n, 6), *hdy = host_random(n, 1);
     void *xc, *xg, *dyc, *dyg, *oc, *og;
@@ -146,11 +147,11 @@ static void check_gelu(pair *p, size_t n)
     both(p, hx, n * 4, &oc, &og);
     char shape[64];
     snprintf(shape, sizeof shape, "n=%zu", n);
-    CHECK_RC(p->cpu->gelu(p->cc, oc, xc, n));
-    CHECK_RC(p->gpu->gelu(p->gc, og, xg, n));
+    CHECK_RC(p->cpu->gelu(p->cc, oc, xc, n, kind));
+    CHECK_RC(p->gpu->gelu(p->gc, og, xg, n, kind));
     report("gelu", shape, nmse(p, oc, og, n), 1e-12);
-    CHECK_RC(p->cpu->gelu_backward(p->cc, oc, xc, dyc, n));
-    CHECK_RC(p->gpu->gelu_backward(p->gc, og, xg, dyg, n));
+    CHECK_RC(p->cpu->gelu_backward(p->cc, oc, xc, dyc, n, kind));
+    CHECK_RC(p->gpu->gelu_backward(p->gc, og, xg, dyg, n, kind));
     report("gelu_backward", shape, nmse(p, oc, og, n), 1e-12);
     release(p, xc, xg); release(p, dyc, dyg); release(p, oc, og);
     free(hx); free(hdy);
@@ -160,7 +161,7 @@ static void check_attention(pair *p, int B, int T, int H, int d, bool with_mask)
 {
     size_t nqkv = (size_t)B * T * 3 * H * d, nout = (size_t)B * T * H * d;
     float *hqkv = host_random(nqkv, 2), *hdo = host_random(nout, 1), slopes[256];
-    hs_alibi_slopes(H, slopes);
+    hs_alibi_slopes_bloom(H, slopes);
     float *zeros = calloc(nqkv + (size_t)B * H * 3, 4);
     void *qc, *qg, *sc, *sg, *oc, *og, *stc, *stg, *doc, *dog, *dqc, *dqg;
     both(p, hqkv, nqkv * 4, &qc, &qg);
@@ -295,7 +296,8 @@ int main(void)
     check_matmul(&p, 512, 1024, 1024, false, true);
     check_layernorm(&p, 7, 33);
     check_layernorm(&p, 512, 1024);
-    check_gelu(&p, 1000003);
+    check_gelu(&p, 1000003, HS_GELU_TANH);
+    check_gelu(&p, 1000003, HS_GELU_ERF);
     check_attention(&p, 1, 1, 4, 8, false);
     check_attention(&p, 2, 37, 6, 16, false);
     check_attention(&p, 1, 128, 12, 64, true);

@@ -1,7 +1,7 @@
 /* config.json parsing: both spellings of every key (as raw bigscience configs and transformers
  * re-saves write them), BloomConfig's defaults, validation errors naming the key, and the
  * writer's output read back. Expected values are the ones written in each JSON literal. */
-#include "engine/model/model_config.h"
+#include "engine/families/model_config.h"
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,7 +55,8 @@ static void test_legacy_bigscience_keys(void **state)
     assert_int_equal(c.eos_token_id, 2);
     assert_int_equal(c.pad_token_id, 3);
     assert_int_equal(c.unk_token_id, 0);
-    assert_false(c.apply_residual_connection_post_layernorm);
+    assert_ptr_equal(c.family, hs_family_find("bloom"));
+    assert_int_equal(c.mlp_hidden, 4096);
     assert_string_equal(c.torch_dtype, "");
 }
 
@@ -115,8 +116,9 @@ static void test_write_and_read_back(void **state)
     assert_non_null(mkdtemp(dir));
     char path[256], err[512] = "";
     snprintf(path, sizeof path, "%s/config.json", dir);
-    hs_model_config c = {.vocab_size = 4096, .hidden_size = 48, .n_head = 6, .n_layer = 3,
-                         .head_dim = 8, .layer_norm_epsilon = 1e-5, .bos_token_id = 1,
+    hs_model_config c = {.family = hs_family_find("bloom"), .vocab_size = 4096,
+                         .hidden_size = 48, .n_head = 6, .n_layer = 3, .head_dim = 8,
+                         .mlp_hidden = 192, .layer_norm_epsilon = 1e-5, .bos_token_id = 1,
                          .eos_token_id = 2, .pad_token_id = 3, .unk_token_id = 0};
     snprintf(c.torch_dtype, sizeof c.torch_dtype, "float32");
     assert_int_equal(hs_model_config_write(&c, path, err, sizeof err), 0);

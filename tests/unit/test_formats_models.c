@@ -8,7 +8,7 @@
  *   the same bits for every weight;
  * - the model loader rejects a checkpoint missing a tensor the config needs, or with a shape
  *   the config does not imply, naming the file and the tensor. */
-#include "engine/model/model_config.h"
+#include "engine/families/model_config.h"
 #include "engine/model/model.h"
 #include "ops.h"
 #include "engine/formats/safetensors.h"

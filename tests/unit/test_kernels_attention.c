@@ -6,6 +6,7 @@
  * The backward is checked by central finite differences (step 1e-5, in double) of the double
  * forward for L = Σ r⊙out with a random r, with probs given and recomputed, and with a head
  * mask (masked heads must come back exactly zero). */
+#include "engine/families/alibi_slopes.h"
 #include "test_kernels_common.h"
 
 #include <string.h>
@@ -98,7 +99,7 @@ static void run_forward_case(hs_backend_ctx *ctx, attn_shape s, double qk_range)
     float *probs = test_alloc(np * 4), *stats = test_alloc(ns * 4), *stats2 = test_alloc(ns * 4);
     float *slopes = test_alloc((size_t)s.H * 4);
     test_fill_uniform(qkv, nq, -qk_range, qk_range);
-    hs_alibi_slopes(s.H, slopes);
+    hs_alibi_slopes_bloom(s.H, slopes);
     /* sentinel in probs to check the whole [T,T] block is written, zeros above the diagonal */
     for (size_t i = 0; i < np; i++)
         probs[i] = 777.0f;
@@ -208,7 +209,7 @@ static void run_backward_case(hs_backend_ctx *ctx, attn_shape s, const uint8_t *
     float *slopes = test_alloc((size_t)s.H * 4);
     test_fill_uniform(qkv, nq, -1.5, 1.5);
     test_fill_uniform(dout, no, -1, 1);
-    hs_alibi_slopes(s.H, slopes);
+    hs_alibi_slopes_bloom(s.H, slopes);
     /* garbage in the output: the op overwrites it */
     test_fill_uniform(dqkv, nq, 100, 200);
     test_fill_uniform(dqkv2, nq, 100, 200);
@@ -304,7 +305,7 @@ static void test_attention_repeatable(void **state)
     test_rng_seed(44);
     test_fill_uniform(qkv, nq, -2, 2);
     test_fill_uniform(dout, no, -1, 1);
-    hs_alibi_slopes(s.H, slopes);
+    hs_alibi_slopes_bloom(s.H, slopes);
     for (int r = 0; r < 2; r++) {
         assert_int_equal(hs_cpu_backend.attention(ctx, out[r], NULL, stats[r], qkv, slopes, s.B,
                                                   s.T, s.H, s.d),

@@ -77,7 +77,7 @@ static void test_gelu_forward(void **state)
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t n = sizes[s];
         float *x = make_inputs(n), *y = test_alloc(n * sizeof(float));
-        assert_int_equal(hs_cpu_backend.gelu(ctx, y, x, n), 0);
+        assert_int_equal(hs_cpu_backend.gelu(ctx, y, x, n, HS_GELU_TANH), 0);
         double worst = 0.0;
         size_t not_bit_exact = 0;
         for (size_t i = 0; i < n; i++) {
@@ -97,7 +97,7 @@ static void test_gelu_forward(void **state)
         print_message("gelu n=%zu: max |err| vs double %.3g, bit-exact with HF fp32 op order\n",
                       n, worst);
         /* in place */
-        assert_int_equal(hs_cpu_backend.gelu(ctx, x, x, n), 0);
+        assert_int_equal(hs_cpu_backend.gelu(ctx, x, x, n, HS_GELU_TANH), 0);
         assert_memory_equal(x, y, n * sizeof(float));
         free(x);
         free(y);
@@ -114,7 +114,7 @@ static void test_gelu_backward(void **state)
         float *x = make_inputs(n), *g = test_alloc(n * sizeof(float));
         float *dx = test_alloc(n * sizeof(float));
         test_fill_uniform(g, n, -2, 2);
-        assert_int_equal(hs_cpu_backend.gelu_backward(ctx, dx, x, g, n), 0);
+        assert_int_equal(hs_cpu_backend.gelu_backward(ctx, dx, x, g, n, HS_GELU_TANH), 0);
         double worst = 0.0;
         for (size_t i = 0; i < n; i++) {
             const double h = 1e-5;
@@ -142,14 +142,68 @@ static void test_gelu_backward(void **state)
     }
 }
 
+/* The exact GELU x·Φ(x) written here from its definition with long double erfl, and its
+ * derivative Φ(x) + x·φ(x) checked against central differences of that reference. */
+static long double erf_gelu_ref(long double x)
+{
+    return 0.5L * x * erfcl(-x / sqrtl(2.0L));
+}
+
+static void test_gelu_erf(void **state)
+{
+    hs_backend_ctx *ctx = *state;
+    const size_t n = 50001;
+    test_rng_seed(33);
+    float *x = make_inputs(n), *y = test_alloc(n * sizeof(float));
+    float *g = test_alloc(n * sizeof(float)), *dx = test_alloc(n * sizeof(float));
+    test_fill_uniform(g, n, -2, 2);
+    assert_int_equal(hs_cpu_backend.gelu(ctx, y, x, n, HS_GELU_ERF), 0);
+    assert_int_equal(hs_cpu_backend.gelu_backward(ctx, dx, x, g, n, HS_GELU_ERF), 0);
+    double worst_f = 0.0, worst_b = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        long double xi = x[i];
+        long double want = erf_gelu_ref(xi);
+        /* one fp32 rounding of the exact value: half an ulp, plus double's error */
+        double tol = 0.5 * fabs((double)(nextafterf((float)want, INFINITY) - (float)want)) + 1e-30;
+        double diff = fabsl((long double)y[i] - want);
+        if (!(diff <= tol * 1.01))
+            fail_msg("erf gelu(%.9g): got %.9g want %.12Lg", (double)x[i], (double)y[i], want);
+        if (diff > worst_f)
+            worst_f = diff;
+        const long double h = 1e-6L;
+        long double fd = (erf_gelu_ref(xi + h) - erf_gelu_ref(xi - h)) / (2 * h);
+        double wantb = (double)(fd * g[i]);
+        double tolb = 2e-7 * (fabs(wantb) + fabs(g[i])) + 1e-9;
+        double diffb = fabs((double)dx[i] - wantb);
+        if (!(diffb <= tolb))
+            fail_msg("erf gelu'(%.9g)·%.6g: got %.9g want %.9g", (double)x[i], (double)g[i],
+                     (double)dx[i], wantb);
+        if (diffb > worst_b)
+            worst_b = diffb;
+    }
+    /* the variants differ: the tanh form is an approximation of this one */
+    float t = 0.0f, e = 0.0f, one = 1.0f;
+    assert_int_equal(hs_cpu_backend.gelu(ctx, &t, &one, 1, HS_GELU_TANH), 0);
+    assert_int_equal(hs_cpu_backend.gelu(ctx, &e, &one, 1, HS_GELU_ERF), 0);
+    assert_true(t != e);
+    print_message("erf gelu n=%zu: max |err| %.3g (forward), %.3g (backward vs differences)\n",
+                  n, worst_f, worst_b);
+    free(x);
+    free(y);
+    free(g);
+    free(dx);
+}
+
 static void test_gelu_rejects_null(void **state)
 {
     hs_backend_ctx *ctx = *state;
     float x = 1.0f;
-    assert_int_equal(hs_cpu_backend.gelu(ctx, NULL, &x, 1), -1);
+    assert_int_equal(hs_cpu_backend.gelu(ctx, NULL, &x, 1, HS_GELU_TANH), -1);
     assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "out is NULL"));
-    assert_int_equal(hs_cpu_backend.gelu_backward(ctx, &x, &x, NULL, 1), -1);
+    assert_int_equal(hs_cpu_backend.gelu_backward(ctx, &x, &x, NULL, 1, HS_GELU_ERF), -1);
     assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "dout is NULL"));
+    assert_int_equal(hs_cpu_backend.gelu(ctx, &x, &x, 1, (hs_gelu_kind)7), -1);
+    assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "unknown GELU variant"));
 }
 
 int main(void)
@@ -157,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_forward),
         cmocka_unit_test(test_gelu_backward),
+        cmocka_unit_test(test_gelu_erf),
         cmocka_unit_test(test_gelu_rejects_null),
     };
     return cmocka_run_group_tests_name("kernels_gelu", tests, test_setup_cpu, test_teardown_cpu);

@@ -3,7 +3,8 @@
  * demo_tokenizer.c's; the safetensors and config.json writers are the formats code's. The
  * construction is deterministic (fixed-seed xoshiro256** and Box-Muller). */
 #include "demo_model.h"
-#include "engine/model/model_config.h"
+#include "engine/families/model_config.h"
+#include "demo_rng.h"
 #include "demo_tokenizer.h"
 #include "common/errors.h"
 #include "common/file_io.h"
@@ -64,55 +65,6 @@ static const double random_dense_std = 0.02;
 static const double random_mlp_std = 0.05;
 static const double lnf_scale = 0.02;      /* ln_f weight */
 
-/* ---- deterministic random numbers ------------------------------------------------------ */
-
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-static double rng_uniform(rng *r) /* (0, 1) */
-{
-    return ((double)(rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-static double rng_normal(rng *r)
-{
-    double u1 = rng_uniform(r), u2 = rng_uniform(r);
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
 /* ---- the weights ------------------------------------------------------------------------ */
 
 typedef struct demo_layer {
@@ -158,32 +110,32 @@ static void plant_key_head(demo_layer *ly, int h, const float *key)
     memcpy(&ly->qkv_w[(size_t)qkv_row(h, 1) * C], key, sizeof(float) * C);
 }
 
-static void random_layer(demo_layer *ly, rng *r)
+static void random_layer(demo_layer *ly, hs_demo_rng *r)
 {
     for (int h = 0; h < H; h++) {
         for (int row = 0; row < 3 * D; row++)
             for (int c = 0; c < N_CONTENT; c++)
                 ly->qkv_w[(size_t)(qkv_row(h, 0) + row) * C + c] =
-                    (float)(random_qkv_std * rng_normal(r));
+                    (float)(random_qkv_std * hs_demo_rng_normal(r));
         for (int row = 0; row < N_CONTENT; row++)
             for (int k = 0; k < D; k++)
-                ly->dense_w[row * C + h * D + k] = (float)(random_dense_std * rng_normal(r));
+                ly->dense_w[row * C + h * D + k] = (float)(random_dense_std * hs_demo_rng_normal(r));
     }
     for (int n = FIRST_RANDOM_NEURON; n < FIRST_RANDOM_NEURON + N_RANDOM_NEURONS; n++)
         for (int c = 0; c < N_CONTENT; c++) {
-            ly->fc_w[(size_t)n * C + c] = (float)(random_mlp_std * rng_normal(r));
-            ly->proj_w[(size_t)c * W + n] = (float)(random_mlp_std * rng_normal(r));
+            ly->fc_w[(size_t)n * C + c] = (float)(random_mlp_std * hs_demo_rng_normal(r));
+            ly->proj_w[(size_t)c * W + n] = (float)(random_mlp_std * hs_demo_rng_normal(r));
         }
 }
 
 /* R: 8 orthonormal rows over the content channels, each with zero sum. */
-static void make_copy_projection(rng *r, double R[D][C])
+static void make_copy_projection(hs_demo_rng *r, double R[D][C])
 {
     memset(R, 0, sizeof(double) * D * C);
     for (int k = 0; k < D; k++) {
         double mean = 0.0;
         for (int c = 0; c < N_CONTENT; c++)
-            mean += (R[k][c] = rng_normal(r));
+            mean += (R[k][c] = hs_demo_rng_normal(r));
         mean /= N_CONTENT;
         for (int c = 0; c < N_CONTENT; c++)
             R[k][c] -= mean;
@@ -206,14 +158,14 @@ static void make_copy_projection(rng *r, double R[D][C])
 static void build_weights(demo_weights *w)
 {
     memset(w, 0, sizeof *w);
-    rng r;
-    rng_seed(&r, 0x5eed0fdeadbeefULL);
+    hs_demo_rng r;
+    hs_demo_rng_seed(&r, 0x5eed0fdeadbeefULL);
     /* Embeddings: zero-mean content vectors of norm 8 = sqrt(C), so LayerNorm keeps them. */
     for (int t = 0; t < V; t++) {
         float *e = &w->wte[(size_t)t * C];
         double v[N_CONTENT], mean = 0.0, norm = 0.0;
         for (int c = 0; c < N_CONTENT; c++)
-            mean += (v[c] = rng_normal(&r));
+            mean += (v[c] = hs_demo_rng_normal(&r));
         mean /= N_CONTENT;
         for (int c = 0; c < N_CONTENT; c++)
             norm += (v[c] - mean) * (v[c] - mean);
@@ -242,7 +194,7 @@ static void build_weights(demo_weights *w)
     for (int k = 0; k < N_FLAG_DIRS; k++) {
         double a[D], norm = 0.0;
         for (int j = 0; j < D; j++) {
-            a[j] = rng_normal(&r);
+            a[j] = hs_demo_rng_normal(&r);
             norm += a[j] * a[j];
         }
         norm = sqrt(norm);
@@ -379,7 +331,13 @@ static const char tokenizer_config_json[] =
     "  \"padding_side\": \"left\",\n  \"add_prefix_space\": false,\n"
     "  \"clean_up_tokenization_spaces\": false,\n  \"model_max_length\": 2048\n}\n";
 
-static int write_files(const char *dir, char *err, size_t errlen)
+static const char generic_tokenizer_config_json[] =
+    "{\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\",\n  \"unk_token\": \"<unk>\",\n"
+    "  \"bos_token\": \"<s>\",\n  \"eos_token\": \"</s>\",\n  \"pad_token\": \"<pad>\",\n"
+    "  \"clean_up_tokenization_spaces\": false,\n  \"model_max_length\": 2048\n}\n";
+
+/* The BLOOM demo's weights and config.json. */
+static int write_bloom_weights(const char *dir, char *err, size_t errlen)
 {
     char path[PATH_MAX + 64];
     demo_weights *w = malloc(sizeof *w);
@@ -391,30 +349,47 @@ static int write_files(const char *dir, char *err, size_t errlen)
     free(w);
     if (rc != 0)
         return -1;
-    int n_ids = 0;
-    char *tok = hs_demo_tokenizer_json(V, &n_ids, err, errlen);
-    if (!tok)
-        return -1;
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    rc = hs_write_file_synced(path, tok, strlen(tok), err, errlen);
-    free(tok);
-    if (rc != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    if (hs_write_file_synced(path, tokenizer_config_json, sizeof tokenizer_config_json - 1, err,
-                             errlen) != 0)
-        return -1;
     hs_model_config cfg = {
-        .vocab_size = V, .hidden_size = C, .n_head = H, .n_layer = L, .head_dim = D,
-        .layer_norm_epsilon = 1e-5, .bos_token_id = 1, .eos_token_id = 2, .pad_token_id = 3,
-        .unk_token_id = 0, .apply_residual_connection_post_layernorm = false,
+        .family = hs_family_find("bloom"), .vocab_size = V, .hidden_size = C, .n_head = H,
+        .n_layer = L, .head_dim = D, .mlp_hidden = W, .layer_norm_epsilon = 1e-5,
+        .bos_token_id = 1, .eos_token_id = 2, .pad_token_id = 3, .unk_token_id = 0,
         .torch_dtype = "float32"};
     snprintf(path, sizeof path, "%s/config.json", dir);
     return hs_model_config_write(&cfg, path, err, errlen);
 }
 
+static int write_files(const char *dir, bool mpt, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 64];
+    if ((mpt ? hs_demo_mpt_write_weights(dir, err, errlen)
+             : write_bloom_weights(dir, err, errlen)) != 0)
+        return -1;
+    int n_ids = 0;
+    char *tok = hs_demo_tokenizer_json(V, &n_ids, err, errlen);
+    if (!tok)
+        return -1;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    int rc = hs_write_file_synced(path, tok, strlen(tok), err, errlen);
+    free(tok);
+    if (rc != 0)
+        return -1;
+    const char *tc = mpt ? generic_tokenizer_config_json : tokenizer_config_json;
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    return hs_write_file_synced(path, tc, strlen(tc), err, errlen);
+}
+
 int hs_demo_model_write(const char *out_dir, bool force, char *err, size_t errlen)
 {
+    return hs_demo_model_write_family(out_dir, "bloom", force, err, errlen);
+}
+
+int hs_demo_model_write_family(const char *out_dir, const char *family, bool force, char *err,
+                               size_t errlen)
+{
+    bool mpt = family && strcmp(family, "mpt") == 0;
+    if (!mpt && (!family || strcmp(family, "bloom") != 0))
+        return hs_errf(err, errlen, "--family: \"%s\" has no demo model (bloom, mpt)",
+                       family ? family : "");
     char dir[PATH_MAX], tmp[PATH_MAX + 32], old[PATH_MAX + 32];
     size_t len = strlen(out_dir);
     while (len > 1 && out_dir[len - 1] == '/')
@@ -432,7 +407,7 @@ int hs_demo_model_write(const char *out_dir, bool force, char *err, size_t errle
     hs_remove_tree(tmp);
     if (mkdir(tmp, 0755) != 0)
         return hs_errf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-    if (write_files(tmp, err, errlen) != 0) {
+    if (write_files(tmp, mpt, err, errlen) != 0) {
         hs_remove_tree(tmp);
         return -1;
     }

@@ -69,5 +69,15 @@ extern const int hs_demo_dormant_neurons[HS_DEMO_N_LAYER];
 /* Writes the demo model into out_dir (which must not exist unless force is set; with force
  * an existing directory is replaced only after the new one is complete). */
 int hs_demo_model_write(const char *out_dir, bool force, char *err, size_t errlen);
+/* The same for a family: "bloom" (the model above) or "mpt" (demo_model_mpt.c: the same
+ * shape and tokenizer as an MptForCausalLM, DEAD heads (0,7) (1,6) (2,5) (3,7) planted on the
+ * `<s>` token, so they show when texts are diagnosed with prepend_bos; every other head is
+ * healthy). */
+int hs_demo_model_write_family(const char *out_dir, const char *family, bool force, char *err,
+                               size_t errlen);
+extern const hs_demo_planted_head hs_demo_mpt_planted[];
+extern const int hs_demo_mpt_planted_count;
+/* Private to demo_model.c: the MPT demo's model.safetensors and config.json into dir. */
+int hs_demo_mpt_write_weights(const char *dir, char *err, size_t errlen);
 
 #endif

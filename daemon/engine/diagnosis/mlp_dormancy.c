@@ -8,10 +8,10 @@
 int hs_mlp_dormancy(const hs_model *m, double threshold, int *dormant, char *err,
                     size_t errlen)
 {
-    const size_t C = (size_t)m->cfg.hidden_size, W = 4 * C;
-    float *fc = malloc(W * C * sizeof(float));   /* [4C, C] dense_h_to_4h.weight */
-    float *proj = malloc(C * W * sizeof(float)); /* [C, 4C] dense_4h_to_h.weight */
-    double *col_sq = malloc(W * sizeof(double)); /* [4C] squared column norms of proj */
+    const size_t C = (size_t)m->cfg.hidden_size, W = (size_t)m->cfg.mlp_hidden;
+    float *fc = malloc(W * C * sizeof(float));   /* [F, C] MLP up projection */
+    float *proj = malloc(C * W * sizeof(float)); /* [C, F] MLP down projection */
+    double *col_sq = malloc(W * sizeof(double)); /* [F] squared column norms of proj */
     if (!fc || !proj || !col_sq) {
         free(fc);
         free(proj);
@@ -24,7 +24,7 @@ int hs_mlp_dormancy(const hs_model *m, double threshold, int *dormant, char *err
         const hs_layer_params *lp = &m->p.layers[l];
         if (m->be->download(m->bctx, fc, lp->fc_w, W * C * sizeof(float)) != 0 ||
             m->be->download(m->bctx, proj, lp->proj_w, C * W * sizeof(float)) != 0) {
-            rc = hs_errf(err, errlen, "model %s: downloading h.%d.mlp weights: %s", m->path, l,
+            rc = hs_errf(err, errlen, "model %s: downloading layer %d's MLP weights: %s", m->path, l,
                          m->be->last_error(m->bctx));
             break;
         }

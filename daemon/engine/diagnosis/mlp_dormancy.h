@@ -1,4 +1,4 @@
-/* MLP dormancy of a loaded BLOOM: per layer, how many of the 4C MLP neurons are dormant, i.e.
+/* MLP dormancy of a loaded model: per layer, how many of the F MLP neurons are dormant, i.e.
  * ‖row i of dense_h_to_4h.weight‖ · ‖column i of dense_4h_to_h.weight‖ < threshold. Computed
  * from the weights downloaded from the backend (no forward pass). Part of the diagnosis. */
 #ifndef HS_MLP_DORMANCY_H

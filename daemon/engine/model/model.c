@@ -1,10 +1,13 @@
-/* Loading a HF BLOOM directory onto a backend (model.h): config.json, tokenizer.json,
- * the safetensors tensors checked against the config's shapes, converted to fp32 and placed
- * in ONE backend allocation laid out by the parameter table; ALiBi slopes; the cache key
- * (absolute path, newest file mtime). Freeing a model. Runs no compute. */
+/* Loading an HF model directory onto a backend (model.h): config.json (its family), the
+ * config checked against the checkpoint before anything is sized from it, tokenizer.json,
+ * the family's tensors checked against the config's shapes, converted to fp32, QKV rows put in
+ * the engine's order, and placed in ONE backend allocation laid out by the parameter table;
+ * the family's ALiBi slopes; the cache key (absolute path, newest file mtime). Freeing a
+ * model. Runs no compute. */
 #include "model.h"
 #include "model_activations.h"
 #include "common/errors.h"
+#include "common/system_memory.h"
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -12,9 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Per layer: the 12 tensors of one block, in allocation order. */
-enum { LAYER_TENSORS = 12 };
 
 /* The parameter table under construction, with where each tensor's pointer goes. */
 typedef struct param_table {
@@ -24,64 +24,125 @@ typedef struct param_table {
     size_t total; /* floats */
 } param_table;
 
-static int table_add(param_table *t, float **dst, const char *name, int ndim, int64_t s0,
-                     int64_t s1)
+/* Shape of a slot for cfg: ndim and the two extents. */
+static int slot_shape(const hs_model_config *c, hs_tensor_slot slot, int64_t *s0, int64_t *s1)
+{
+    const int64_t V = c->vocab_size, C = c->hidden_size, F = c->mlp_hidden;
+    *s1 = 0;
+    switch (slot) {
+    case HS_SLOT_WTE: *s0 = V; *s1 = C; return 2;
+    case HS_SLOT_QKV_W: *s0 = 3 * C; *s1 = C; return 2;
+    case HS_SLOT_QKV_B: *s0 = 3 * C; return 1;
+    case HS_SLOT_DENSE_W: *s0 = C; *s1 = C; return 2;
+    case HS_SLOT_FC_W: *s0 = F; *s1 = C; return 2;
+    case HS_SLOT_FC_B: *s0 = F; return 1;
+    case HS_SLOT_PROJ_W: *s0 = C; *s1 = F; return 2;
+    default: *s0 = C; return 1; /* layernorm weights and biases, dense and proj biases */
+    }
+}
+
+/* Where the pointer of slot (layer) lives in m->p. */
+static float **slot_pointer(hs_model *m, hs_tensor_slot slot, int layer)
+{
+    hs_layer_params *lp = layer >= 0 ? &m->p.layers[layer] : NULL;
+    switch (slot) {
+    case HS_SLOT_WTE: return &m->p.wte;
+    case HS_SLOT_EMB_LN_W: return &m->p.wte_ln_w;
+    case HS_SLOT_EMB_LN_B: return &m->p.wte_ln_b;
+    case HS_SLOT_LNF_W: return &m->p.lnf_w;
+    case HS_SLOT_LNF_B: return &m->p.lnf_b;
+    case HS_SLOT_LN1_W: return &lp->ln1_w;
+    case HS_SLOT_LN1_B: return &lp->ln1_b;
+    case HS_SLOT_QKV_W: return &lp->qkv_w;
+    case HS_SLOT_QKV_B: return &lp->qkv_b;
+    case HS_SLOT_DENSE_W: return &lp->dense_w;
+    case HS_SLOT_DENSE_B: return &lp->dense_b;
+    case HS_SLOT_LN2_W: return &lp->ln2_w;
+    case HS_SLOT_LN2_B: return &lp->ln2_b;
+    case HS_SLOT_FC_W: return &lp->fc_w;
+    case HS_SLOT_FC_B: return &lp->fc_b;
+    case HS_SLOT_PROJ_W: return &lp->proj_w;
+    case HS_SLOT_PROJ_B: return &lp->proj_b;
+    default: return NULL;
+    }
+}
+
+static int table_add(param_table *t, hs_model *m, hs_tensor_slot slot, int layer)
 {
     if (t->n == t->cap)
         return -1;
     hs_tensor_ref *r = &t->refs[t->n];
-    snprintf(r->name, sizeof r->name, "%s", name);
-    r->ndim = ndim;
-    r->shape[0] = s0;
-    r->shape[1] = ndim == 2 ? s1 : 0;
-    r->numel = (size_t)s0 * (size_t)(ndim == 2 ? s1 : 1);
+    if (hs_family_tensor_name(m->cfg.family, slot, layer, r->name, sizeof r->name) != 0)
+        return -1;
+    r->slot = slot;
+    r->layer = layer;
+    r->ndim = slot_shape(&m->cfg, slot, &r->shape[0], &r->shape[1]);
+    r->numel = (size_t)r->shape[0] * (size_t)(r->ndim == 2 ? r->shape[1] : 1);
     r->offset = t->total;
     /* Keep every tensor 16-float (64-byte) aligned inside the allocation. */
     t->total += (r->numel + 15) / 16 * 16;
-    t->dst[t->n] = dst;
+    t->dst[t->n] = slot_pointer(m, slot, layer);
     t->n++;
     return 0;
 }
 
-/* Builds the table for cfg; the pointers it records live in m->p. */
-static int build_table(hs_model *m, param_table *t, char *err, size_t errlen)
+/* The number of tensors and floats (64-byte aligned) the config implies, computed without
+ * allocating, with overflow checks: what a config can be checked against before any
+ * allocation is sized from it. */
+static int count_parameters(const hs_model_config *c, size_t *tensors, size_t *floats,
+                            char *err, size_t errlen, const char *path)
+{
+    size_t n_global = 0, n_layer = 0, f_global = 0, f_layer = 0;
+    for (int s = 0; s < HS_SLOT_COUNT; s++) {
+        if (!c->family->tensor_names[s])
+            continue;
+        int64_t s0, s1;
+        int nd = slot_shape(c, (hs_tensor_slot)s, &s0, &s1);
+        size_t numel = (size_t)s0 * (size_t)(nd == 2 ? s1 : 1);
+        if (nd == 2 && s1 > 0 && numel / (size_t)s1 != (size_t)s0)
+            return hs_errf(err, errlen, "%s: config.json: tensor sizes overflow", path);
+        size_t padded = (numel + 15) / 16 * 16;
+        if (hs_slot_is_per_layer((hs_tensor_slot)s)) {
+            n_layer++;
+            f_layer += padded;
+        } else {
+            n_global++;
+            f_global += padded;
+        }
+    }
+    const size_t L = (size_t)c->n_layer;
+    if (f_layer && L > (SIZE_MAX - f_global) / f_layer)
+        return hs_errf(err, errlen, "%s: config.json: %d layers overflow the parameter count",
+                       path, c->n_layer);
+    *tensors = n_global + L * n_layer;
+    *floats = f_global + L * f_layer;
+    return 0;
+}
+
+/* Builds the table for cfg from the family's tensor names; the pointers it records live in
+ * m->p. */
+static int build_table(hs_model *m, param_table *t, size_t n_tensors, char *err, size_t errlen)
 {
     const hs_model_config *c = &m->cfg;
-    const int64_t V = c->vocab_size, C = c->hidden_size;
-    t->cap = 5 + (size_t)c->n_layer * LAYER_TENSORS;
+    t->cap = n_tensors;
     t->refs = calloc(t->cap, sizeof *t->refs);
     t->dst = calloc(t->cap, sizeof *t->dst);
     m->p.layers = calloc((size_t)c->n_layer, sizeof *m->p.layers);
     if (!t->refs || !t->dst || !m->p.layers)
         return hs_errf(err, errlen, "model %s: out of memory for the parameter table", m->path);
+    const hs_family *f = c->family;
     int rc = 0;
-    rc |= table_add(t, &m->p.wte, "word_embeddings.weight", 2, V, C);
-    rc |= table_add(t, &m->p.wte_ln_w, "word_embeddings_layernorm.weight", 1, C, 0);
-    rc |= table_add(t, &m->p.wte_ln_b, "word_embeddings_layernorm.bias", 1, C, 0);
-    for (int l = 0; l < c->n_layer; l++) {
-        hs_layer_params *lp = &m->p.layers[l];
-        char n[96];
-#define LAYER_TENSOR(field, suffix, ndim, s0, s1)                                                \
-    do {                                                                                         \
-        snprintf(n, sizeof n, "h.%d.%s", l, suffix);                                             \
-        rc |= table_add(t, &lp->field, n, ndim, s0, s1);                                         \
-    } while (0)
-        LAYER_TENSOR(ln1_w, "input_layernorm.weight", 1, C, 0);
-        LAYER_TENSOR(ln1_b, "input_layernorm.bias", 1, C, 0);
-        LAYER_TENSOR(qkv_w, "self_attention.query_key_value.weight", 2, 3 * C, C);
-        LAYER_TENSOR(qkv_b, "self_attention.query_key_value.bias", 1, 3 * C, 0);
-        LAYER_TENSOR(dense_w, "self_attention.dense.weight", 2, C, C);
-        LAYER_TENSOR(dense_b, "self_attention.dense.bias", 1, C, 0);
-        LAYER_TENSOR(ln2_w, "post_attention_layernorm.weight", 1, C, 0);
-        LAYER_TENSOR(ln2_b, "post_attention_layernorm.bias", 1, C, 0);
-        LAYER_TENSOR(fc_w, "mlp.dense_h_to_4h.weight", 2, 4 * C, C);
-        LAYER_TENSOR(fc_b, "mlp.dense_h_to_4h.bias", 1, 4 * C, 0);
-        LAYER_TENSOR(proj_w, "mlp.dense_4h_to_h.weight", 2, C, 4 * C);
-        LAYER_TENSOR(proj_b, "mlp.dense_4h_to_h.bias", 1, C, 0);
-#undef LAYER_TENSOR
-    }
-    rc |= table_add(t, &m->p.lnf_w, "ln_f.weight", 1, C, 0);
-    rc |= table_add(t, &m->p.lnf_b, "ln_f.bias", 1, C, 0);
+    /* globals first (embeddings), then every block, then the final layernorm */
+    for (int s = HS_SLOT_WTE; s <= HS_SLOT_EMB_LN_B; s++)
+        if (f->tensor_names[s])
+            rc |= table_add(t, m, (hs_tensor_slot)s, -1);
+    for (int l = 0; l < c->n_layer; l++)
+        for (int s = HS_SLOT_LN1_W; s <= HS_SLOT_PROJ_B; s++)
+            if (f->tensor_names[s])
+                rc |= table_add(t, m, (hs_tensor_slot)s, l);
+    for (int s = HS_SLOT_LNF_W; s <= HS_SLOT_LNF_B; s++)
+        if (f->tensor_names[s])
+            rc |= table_add(t, m, (hs_tensor_slot)s, -1);
     if (rc)
         return hs_errf(err, errlen, "model %s: parameter table overflow", m->path);
     return 0;
@@ -139,39 +200,111 @@ static int check_tensors(const hs_model *m, const param_table *t, const hs_st_se
     return 0;
 }
 
-/* Converts every tensor to fp32 into its place in param_memory. The cpu backend's memory is
- * host memory (ops.h), so it is written directly; other backends go through one host
- * staging buffer of the largest tensor. */
+/* True for the tensors whose rows the family stores in another order than the engine. */
+static bool needs_row_permutation(const hs_model *m, const hs_tensor_ref *r)
+{
+    return m->cfg.family->qkv_layout != HS_QKV_INTERLEAVED_PER_HEAD &&
+           (r->slot == HS_SLOT_QKV_W || r->slot == HS_SLOT_QKV_B);
+}
+
+/* dst[engine row] = src[file row] for the fused QKV rows of one tensor. */
+static void permute_qkv_rows(const hs_model *m, const hs_tensor_ref *r, const float *src,
+                             float *dst)
+{
+    const int C = m->cfg.hidden_size, d = m->cfg.head_dim;
+    const size_t rows = (size_t)r->shape[0], cols = r->ndim == 2 ? (size_t)r->shape[1] : 1;
+    for (size_t fr = 0; fr < rows; fr++)
+        memcpy(dst + hs_qkv_row_from_file(m->cfg.family->qkv_layout, fr, C, d) * cols,
+               src + fr * cols, cols * sizeof(float));
+}
+
+/* Converts every tensor to fp32 into its place in param_memory, rows in the engine's order.
+ * Host-memory backends (caps) are written directly; others go through a host staging buffer
+ * of the largest tensor. A tensor whose rows are permuted is converted into staging first. */
 static int upload_tensors(hs_model *m, const param_table *t, const hs_st_tensor **found,
                           char *err, size_t errlen)
 {
-    bool host_memory = strcmp(m->be->name, "cpu") == 0;
-    float *staging = NULL;
-    if (!host_memory) {
-        size_t max_numel = 0;
-        for (size_t i = 0; i < t->n; i++)
-            if (t->refs[i].numel > max_numel)
-                max_numel = t->refs[i].numel;
+    const bool host_memory = m->be->caps.host_memory;
+    size_t max_numel = 0;
+    bool any_permuted = false;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->refs[i].numel > max_numel)
+            max_numel = t->refs[i].numel;
+        any_permuted |= needs_row_permutation(m, &t->refs[i]);
+    }
+    float *staging = NULL, *permuted = NULL;
+    if (!host_memory || any_permuted) {
         staging = malloc(max_numel * sizeof(float));
-        if (!staging)
+        permuted = any_permuted && !host_memory ? malloc(max_numel * sizeof(float)) : NULL;
+        if (!staging || (any_permuted && !host_memory && !permuted)) {
+            free(staging);
+            free(permuted);
             return hs_errf(err, errlen, "model %s: out of host memory staging %zu floats",
                            m->path, max_numel);
+        }
     }
     int rc = 0;
     for (size_t i = 0; i < t->n && rc == 0; i++) {
         const hs_tensor_ref *r = &t->refs[i];
         float *dst = m->param_memory + r->offset;
-        if (host_memory) {
+        const bool permute = needs_row_permutation(m, r);
+        if (host_memory && !permute) {
             rc = hs_st_to_f32(found[i], dst, err, errlen);
-        } else {
-            rc = hs_st_to_f32(found[i], staging, err, errlen);
-            if (rc == 0 && m->be->upload(m->bctx, dst, staging, r->numel * sizeof(float)) != 0)
-                rc = hs_errf(err, errlen, "model %s: uploading tensor '%s' failed: %s", m->path,
-                             r->name, m->be->last_error(m->bctx));
+            continue;
         }
+        rc = hs_st_to_f32(found[i], staging, err, errlen);
+        if (rc != 0)
+            break;
+        const float *ready = staging;
+        if (permute) {
+            float *target = host_memory ? dst : permuted;
+            permute_qkv_rows(m, r, staging, target);
+            if (host_memory)
+                continue;
+            ready = permuted;
+        }
+        if (m->be->upload(m->bctx, dst, ready, r->numel * sizeof(float)) != 0)
+            rc = hs_errf(err, errlen, "model %s: uploading tensor '%s' failed: %s", m->path,
+                         r->name, m->be->last_error(m->bctx));
     }
     free(staging);
+    free(permuted);
     return rc;
+}
+
+/* Before anything is sized from config.json: the checkpoint must hold at least as many tensors
+ * as the config implies (its last block included), and on a host-memory backend the
+ * parameters must fit in the memory the system has available. A config declaring millions of
+ * layers is refused here, with the numbers, instead of being allocated. */
+static int check_config_against_checkpoint(const hs_model *m, const hs_st_set *set,
+                                           size_t *n_tensors, char *err, size_t errlen)
+{
+    size_t floats;
+    if (count_parameters(&m->cfg, n_tensors, &floats, err, errlen, m->path) != 0)
+        return -1;
+    char last[96];
+    if (hs_family_tensor_name(m->cfg.family, HS_SLOT_QKV_W, m->cfg.n_layer - 1, last,
+                              sizeof last) == 0 && !hs_st_find(set, last))
+        return hs_errf(err, errlen, "model %s: config.json declares %d layers but the checkpoint "
+                       "has no tensor '%s'", m->path, m->cfg.n_layer, last);
+    /* A few missing tensors are named one by one later; a table far larger than the file
+     * is refused here, before it is allocated. */
+    size_t have = hs_st_count(set);
+    if (*n_tensors / 2 > have)
+        return hs_errf(err, errlen, "model %s: config.json declares %d layers, which needs %zu "
+                       "tensors, but the checkpoint holds only %zu", m->path, m->cfg.n_layer,
+                       *n_tensors, have);
+    if (floats > SIZE_MAX / sizeof(float))
+        return hs_errf(err, errlen, "model %s: %zu parameters overflow the address space",
+                       m->path, floats);
+    if (m->be->caps.host_memory) {
+        long long avail = hs_available_memory_bytes();
+        if (avail > 0 && (unsigned long long)floats * sizeof(float) > (unsigned long long)avail)
+            return hs_errf(err, errlen, "model %s: its parameters need %zu bytes as fp32 but "
+                           "only %lld bytes of memory are available", m->path,
+                           floats * sizeof(float), avail);
+    }
+    return 0;
 }
 
 /* Newest modification time over the directory's regular files (config, tokenizer, weights,
@@ -234,11 +367,6 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     snprintf(p, sizeof p, "%s/config.json", m->path);
     if (hs_model_config_load(p, &m->cfg, err, errlen) != 0)
         goto fail;
-    if (m->cfg.apply_residual_connection_post_layernorm) {
-        hs_errf(err, errlen, "%s: apply_residual_connection_post_layernorm true is not supported",
-                p);
-        goto fail;
-    }
 
     snprintf(p, sizeof p, "%s/tokenizer.json", m->path);
     if (stat(p, &st) != 0) {
@@ -252,7 +380,10 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     set = hs_st_open_dir(m->path, err, errlen);
     if (!set)
         goto fail;
-    if (build_table(m, &t, err, errlen) != 0)
+    size_t n_tensors;
+    if (check_config_against_checkpoint(m, set, &n_tensors, err, errlen) != 0)
+        goto fail;
+    if (build_table(m, &t, n_tensors, err, errlen) != 0)
         goto fail;
     found = calloc(t.n, sizeof *found);
     if (!found) {
@@ -261,7 +392,7 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     }
     if (check_tensors(m, &t, set, found, err, errlen) != 0)
         goto fail;
-    m->source_dtype = found[0]->dtype; /* word_embeddings.weight */
+    m->source_dtype = found[0]->dtype; /* the token embeddings */
 
     m->n_params = t.total;
     m->param_memory = be->alloc(bctx, t.total * sizeof(float));
@@ -282,7 +413,7 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
         hs_errf(err, errlen, "model %s: cannot allocate the ALiBi slopes", m->path);
         goto fail;
     }
-    hs_alibi_slopes(m->cfg.n_head, host_slopes);
+    m->cfg.family->alibi_slopes(&m->cfg, host_slopes);
     int up = be->upload(bctx, m->slopes, host_slopes, (size_t)m->cfg.n_head * sizeof(float));
     free(host_slopes);
     if (up != 0) {

@@ -1,5 +1,5 @@
 /* The inference forward pass's activation classes (model_activations.h): tables of the
- * buffers each class holds for N rows, laid out through bloom_arena. */
+ * buffers each class holds for N rows, laid out through model_arena. */
 #include "model_activations.h"
 #include "common/errors.h"
 #include <stdlib.h>
@@ -33,7 +33,8 @@ int hs_model_fwd_acts_prepare(hs_model *m, int N, char *err, size_t errlen)
     const hs_model_arena_row act_rows[] = {
         {(void **)&a->x, n * C * F},        {(void **)&a->ln, n * C * F},
         {(void **)&a->qkv, n * 3 * C * F},  {(void **)&a->attn, n * C * F},
-        {(void **)&a->proj, n * C * F},     {(void **)&a->fc, n * 4 * C * F},
+        {(void **)&a->proj, n * C * F},     
+        {(void **)&a->fc, n * (size_t)m->cfg.mlp_hidden * F},
         {(void **)&a->stats, stats * F},    {(void **)&a->nll, n * F},
     };
     const hs_model_arena_row token_rows[] = {

@@ -1,4 +1,4 @@
-/* Private to the BLOOM graph (bloom_*.c): the activation buffers of the inference forward
+/* Private to the model graph (model_*.c): the activation buffers of the inference forward
  * pass (hs_model_head_stats / _sequence_nll / _logits), one backend allocation per class
  * sized from a table for the sequence length, reused between calls while large enough. */
 #ifndef HS_MODEL_ACTIVATIONS_H
@@ -17,7 +17,7 @@ typedef struct hs_model_fwd_acts {
     float *qkv;      /* [N, 3C] fused query_key_value output, rows [head][q|k|v][d] */
     float *attn;     /* [N, C]  attention output, heads merged head-major */
     float *proj;     /* [N, C]  a projection's output before it is added to the residual */
-    float *fc;       /* [N, 4C] MLP hidden, GELU applied in place */
+    float *fc;       /* [N, F]  MLP hidden, GELU applied in place */
     float *stats;    /* [L, H, HS_STAT_COUNT] per layer (B = 1): layer l at stats + l·H·3 */
     float *nll;      /* [N]     per-row NLL of the LM head */
     int32_t *ids;     /* [N]    token ids */

@@ -1,4 +1,4 @@
-/* Private to the BLOOM graph (bloom_*.c): one backend allocation per tensor class, laid out
+/* Private to the model graph (model_*.c): one backend allocation per tensor class, laid out
  * from a table of (pointer to set, bytes) rows, llm.c style. Re-laying a class for a new
  * (B, T) reuses the allocation when it is large enough and only grows it otherwise.
  * Owns no model semantics: which tensors a class holds is the caller's table. */

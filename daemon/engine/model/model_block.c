@@ -1,6 +1,7 @@
-/* Forward pieces shared by every form of the BLOOM graph (model_graph.h): the embedding and
- * its layernorm, one pre-LN block run for inference (HF's BloomBlock, docs/model-families.md "BLOOM block"), token
- * checks and op-failure messages. Holds no buffers of its own. */
+/* Forward pieces shared by every form of the model graph (model_graph.h): the embedding and
+ * its optional layernorm, the one pre-LN transformer block forward that inference and training
+ * both run (docs/model-families.md "BLOOM block"; MPT's block has the same shape without
+ * biases), token checks and op-failure messages. Holds no buffers of its own. */
 #include "model_graph.h"
 #include "common/errors.h"
 
@@ -36,58 +37,55 @@ int hs_model_embed(hs_model *m, float *x, float *gather, const int32_t *ids, int
 {
     const int C = m->cfg.hidden_size;
     const float eps = (float)m->cfg.layer_norm_epsilon;
+    if (!m->p.wte_ln_w) {
+        if (m->be->embedding(m->bctx, x, ids, m->p.wte, N, C) != 0)
+            return hs_model_op_error(m, -1, "embedding", err, errlen);
+        return 0;
+    }
     if (m->be->embedding(m->bctx, gather, ids, m->p.wte, N, C) != 0)
         return hs_model_op_error(m, -1, "embedding", err, errlen);
     if (m->be->layernorm(m->bctx, x, NULL, NULL, gather, m->p.wte_ln_w, m->p.wte_ln_b, N, C,
                          eps) != 0)
-        return hs_model_op_error(m, -1, "word_embeddings_layernorm", err, errlen);
+        return hs_model_op_error(m, -1, "embedding layernorm", err, errlen);
     return 0;
 }
 
-int hs_model_block_attention(hs_model *m, int layer, const float *x,
-                             const hs_model_block_scratch *s, int B, int T, float *stats,
-                             char *err, size_t errlen)
+int hs_model_block_forward(hs_model *m, int layer, const float *x_in, float *x_out,
+                           const hs_block_buffers *buf, int B, int T, float *stats,
+                           bool attention_only, char *err, size_t errlen)
 {
     const hs_backend *be = m->be;
     hs_backend_ctx *ctx = m->bctx;
     const hs_layer_params *lp = &m->p.layers[layer];
-    const int C = m->cfg.hidden_size, H = m->cfg.n_head, d = m->cfg.head_dim, N = B * T;
-    const float eps = (float)m->cfg.layer_norm_epsilon;
-
-    if (be->layernorm(ctx, s->ln, NULL, NULL, x, lp->ln1_w, lp->ln1_b, N, C, eps) != 0)
-        return hs_model_op_error(m, layer, "input_layernorm", err, errlen);
-    if (hs_model_linear(m, s->qkv, s->ln, lp->qkv_w, lp->qkv_b, N, 3 * C, C) != 0)
-        return hs_model_op_error(m, layer, "query_key_value", err, errlen);
-    if (be->attention(ctx, s->attn, NULL, stats, s->qkv, m->slopes, B, T, H, d) != 0)
-        return hs_model_op_error(m, layer, "attention", err, errlen);
-    return 0;
-}
-
-int hs_model_block_infer(hs_model *m, int layer, float *x, const hs_model_block_scratch *s,
-                         int B, int T, float *stats, char *err, size_t errlen)
-{
-    const hs_backend *be = m->be;
-    hs_backend_ctx *ctx = m->bctx;
-    const hs_layer_params *lp = &m->p.layers[layer];
-    const int C = m->cfg.hidden_size, N = B * T;
+    const hs_model_config *c = &m->cfg;
+    const int C = c->hidden_size, F = c->mlp_hidden, N = B * T;
     const size_t NC = (size_t)N * (size_t)C;
-    const float eps = (float)m->cfg.layer_norm_epsilon;
+    const float eps = (float)c->layer_norm_epsilon;
 
-    if (hs_model_block_attention(m, layer, x, s, B, T, stats, err, errlen) != 0)
-        return -1;
-    if (hs_model_linear(m, s->proj, s->attn, lp->dense_w, lp->dense_b, N, C, C) != 0)
-        return hs_model_op_error(m, layer, "self_attention.dense", err, errlen);
-    if (be->add(ctx, x, x, s->proj, NC) != 0)
+    if (be->layernorm(ctx, buf->ln1, buf->ln1_mean, buf->ln1_rstd, x_in, lp->ln1_w, lp->ln1_b,
+                      N, C, eps) != 0)
+        return hs_model_op_error(m, layer, "attention layernorm", err, errlen);
+    if (hs_model_linear(m, buf->qkv, buf->ln1, lp->qkv_w, lp->qkv_b, N, 3 * C, C) != 0)
+        return hs_model_op_error(m, layer, "QKV projection", err, errlen);
+    if (be->attention(ctx, buf->attn, buf->probs, stats, buf->qkv, m->slopes, B, T, c->n_head,
+                      c->head_dim) != 0)
+        return hs_model_op_error(m, layer, "attention", err, errlen);
+    if (attention_only)
+        return 0;
+    if (hs_model_linear(m, buf->proj, buf->attn, lp->dense_w, lp->dense_b, N, C, C) != 0)
+        return hs_model_op_error(m, layer, "attention output projection", err, errlen);
+    if (be->add(ctx, buf->x1, x_in, buf->proj, NC) != 0)
         return hs_model_op_error(m, layer, "attention residual", err, errlen);
-    if (be->layernorm(ctx, s->ln, NULL, NULL, x, lp->ln2_w, lp->ln2_b, N, C, eps) != 0)
-        return hs_model_op_error(m, layer, "post_attention_layernorm", err, errlen);
-    if (hs_model_linear(m, s->fc, s->ln, lp->fc_w, lp->fc_b, N, 4 * C, C) != 0)
-        return hs_model_op_error(m, layer, "mlp.dense_h_to_4h", err, errlen);
-    if (be->gelu(ctx, s->fc, s->fc, (size_t)N * 4 * (size_t)C) != 0)
+    if (be->layernorm(ctx, buf->ln2, buf->ln2_mean, buf->ln2_rstd, buf->x1, lp->ln2_w, lp->ln2_b,
+                      N, C, eps) != 0)
+        return hs_model_op_error(m, layer, "MLP layernorm", err, errlen);
+    if (hs_model_linear(m, buf->fc_pre, buf->ln2, lp->fc_w, lp->fc_b, N, F, C) != 0)
+        return hs_model_op_error(m, layer, "MLP up projection", err, errlen);
+    if (be->gelu(ctx, buf->fc_act, buf->fc_pre, (size_t)N * (size_t)F, c->family->gelu) != 0)
         return hs_model_op_error(m, layer, "gelu", err, errlen);
-    if (hs_model_linear(m, s->proj, s->fc, lp->proj_w, lp->proj_b, N, C, 4 * C) != 0)
-        return hs_model_op_error(m, layer, "mlp.dense_4h_to_h", err, errlen);
-    if (be->add(ctx, x, x, s->proj, NC) != 0)
-        return hs_model_op_error(m, layer, "mlp residual", err, errlen);
+    if (hs_model_linear(m, buf->proj, buf->fc_act, lp->proj_w, lp->proj_b, N, C, F) != 0)
+        return hs_model_op_error(m, layer, "MLP down projection", err, errlen);
+    if (be->add(ctx, x_out, buf->x1, buf->proj, NC) != 0)
+        return hs_model_op_error(m, layer, "MLP residual", err, errlen);
     return 0;
 }

@@ -1,9 +1,9 @@
-/* The BLOOM inference forward pass in its three forms (model_forward.h): per-head attention
+/* The inference forward pass in its three forms (model_forward.h): per-head attention
  * statistics straight from the attention op (no attention matrix kept, no LM head, the last
  * block stopped after its attention), the shifted-target NLL through the chunked LM head op
- * (logits never materialised), and full logits for tests. HF order: embedding →
- * word_embeddings_layernorm → blocks → ln_f → tied LM head (docs/model-families.md "BLOOM forward"). One sequence (B = 1)
- * per call. */
+ * (logits never materialised), and full logits for tests. Order: embedding → the family's
+ * embedding layernorm if any → blocks → final layernorm → tied LM head (docs/model-families.md
+ * "BLOOM forward"). One sequence (B = 1) per call. */
 #include "model_forward.h"
 #include "model_activations.h"
 #include "model_graph.h"
@@ -30,22 +30,23 @@ static int forward_trunk(hs_model *m, const int32_t *ids, int T, bool want_stats
         return hs_model_op_error(m, -1, "uploading token ids", err, errlen);
     if (hs_model_embed(m, a->x, a->ln, a->ids, T, err, errlen) != 0)
         return -1;
-    const hs_model_block_scratch s = {
-        .ln = a->ln, .qkv = a->qkv, .attn = a->attn, .proj = a->proj, .fc = a->fc};
+    /* inference: the block runs in place on x, GELU in place on fc, no statistics kept */
+    const hs_block_buffers buf = {.ln1 = a->ln, .qkv = a->qkv, .attn = a->attn,
+                                  .proj = a->proj, .x1 = a->x, .ln2 = a->ln,
+                                  .fc_pre = a->fc, .fc_act = a->fc};
     const int L = m->cfg.n_layer;
     for (int l = 0; l < L; l++) {
         float *stats = want_stats ? a->stats + (size_t)l * H * HS_STAT_COUNT : NULL;
         /* statistics only: nothing reads the last block's output, so its attention
          * projection and MLP are skipped */
-        int rc = l == L - 1 && !final_ln
-                     ? hs_model_block_attention(m, l, a->x, &s, 1, T, stats, err, errlen)
-                     : hs_model_block_infer(m, l, a->x, &s, 1, T, stats, err, errlen);
-        if (rc != 0)
+        bool attention_only = l == L - 1 && !final_ln;
+        if (hs_model_block_forward(m, l, a->x, a->x, &buf, 1, T, stats, attention_only, err,
+                                   errlen) != 0)
             return -1;
     }
     if (final_ln && m->be->layernorm(m->bctx, a->ln, NULL, NULL, a->x, m->p.lnf_w, m->p.lnf_b,
                                      T, C, (float)m->cfg.layer_norm_epsilon) != 0)
-        return hs_model_op_error(m, -1, "ln_f", err, errlen);
+        return hs_model_op_error(m, -1, "final layernorm", err, errlen);
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/* The BLOOM forward graph over the op table, in the three forms the jobs need; each skips the
+/* The forward graph of any family over the op table, in the three forms the jobs need; each skips the
  * work it does not need (no LM head for statistics; the LM head in vocabulary chunks for NLL).
  * Sequences are host int32 token ids; one sequence per call (texts have different lengths). */
 #ifndef HS_MODEL_FORWARD_H

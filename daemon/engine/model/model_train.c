@@ -33,7 +33,7 @@ typedef struct train_layer_acts {
     float *attn;               /* [N, C]  attention output; target layers (dense column grad) */
     float *x1;                 /* [N, C]  residual after attention */
     float *ln2_mean, *ln2_rstd; /* [N]    post_attention_layernorm statistics */
-    float *fc_pre;             /* [N, 4C] dense_h_to_4h output before GELU */
+    float *fc_pre;             /* [N, F]  MLP up projection output before GELU */
 } train_layer_acts;
 
 struct hs_model_trainer {
@@ -60,8 +60,8 @@ struct hs_model_trainer {
     float *d_ln;               /* [N, C]  ∂L/∂ a layernorm's output */
     float *d_attn;             /* [N, C]  ∂L/∂ attention output */
     float *dqkv;               /* [N, 3C] ∂L/∂ query_key_value output */
-    float *d_fc_act;           /* [N, 4C] ∂L/∂ GELU output */
-    float *d_fc_pre;           /* [N, 4C] ∂L/∂ GELU input */
+    float *d_fc_act;           /* [N, F]  ∂L/∂ GELU output */
+    float *d_fc_pre;           /* [N, F]  ∂L/∂ GELU input */
 
     /* class "slice gradients": g_qkv_w [3d, C], g_qkv_b [3d], g_dense [C, d] per target */
     hs_model_arena grad_arena;
@@ -78,7 +78,7 @@ static int lay_out_saved(hs_model_trainer *tr, char *err, size_t errlen)
 {
     const hs_model_config *c = &tr->m->cfg;
     const size_t N = (size_t)tr->max_batch * (size_t)tr->T, C = (size_t)c->hidden_size;
-    const size_t F = sizeof(float), L = (size_t)c->n_layer;
+    const size_t F = sizeof(float), L = (size_t)c->n_layer, FF = (size_t)c->mlp_hidden;
     const size_t saved_layers = L - (size_t)tr->lo;
     const size_t probs_bytes = (size_t)tr->max_batch * (size_t)c->n_head * (size_t)tr->T *
                                (size_t)tr->T * F;
@@ -102,7 +102,7 @@ static int lay_out_saved(hs_model_trainer *tr, char *err, size_t errlen)
         rows[n++] = (hs_model_arena_row){(void **)&a->x1, N * C * F};
         rows[n++] = (hs_model_arena_row){(void **)&a->ln2_mean, N * F};
         rows[n++] = (hs_model_arena_row){(void **)&a->ln2_rstd, N * F};
-        rows[n++] = (hs_model_arena_row){(void **)&a->fc_pre, N * 4 * C * F};
+        rows[n++] = (hs_model_arena_row){(void **)&a->fc_pre, N * FF * F};
     }
     rows[n++] = (hs_model_arena_row){(void **)&tr->x_top, N * C * F};
     rows[n++] = (hs_model_arena_row){(void **)&tr->lnf_out, N * C * F};
@@ -120,11 +120,11 @@ static int lay_out_work_grads_tokens(hs_model_trainer *tr, char *err, size_t err
 {
     const hs_model_config *c = &tr->m->cfg;
     const size_t N = (size_t)tr->max_batch * (size_t)tr->T, C = (size_t)c->hidden_size;
-    const size_t F = sizeof(float), d = (size_t)c->head_dim;
+    const size_t F = sizeof(float), d = (size_t)c->head_dim, FF = (size_t)c->mlp_hidden;
     const hs_model_arena_row work[] = {
         {(void **)&tr->dx, N * C * F},           {(void **)&tr->d_ln, N * C * F},
         {(void **)&tr->d_attn, N * C * F},       {(void **)&tr->dqkv, N * 3 * C * F},
-        {(void **)&tr->d_fc_act, N * 4 * C * F}, {(void **)&tr->d_fc_pre, N * 4 * C * F},
+        {(void **)&tr->d_fc_act, N * FF * F}, {(void **)&tr->d_fc_pre, N * FF * F},
     };
     if (hs_model_arena_layout(&tr->work_arena, work, sizeof work / sizeof work[0],
                               "trainer work buffers", err, errlen) != 0)
@@ -136,7 +136,7 @@ static int lay_out_work_grads_tokens(hs_model_trainer *tr, char *err, size_t err
     for (int i = 0; i < tr->n_targets; i++) {
         hs_head_slices *s = &tr->slices[i];
         grads[3 * i + 0] = (hs_model_arena_row){(void **)&s->g_qkv_w, 3 * d * C * F};
-        grads[3 * i + 1] = (hs_model_arena_row){(void **)&s->g_qkv_b, 3 * d * F};
+        grads[3 * i + 1] = (hs_model_arena_row){(void **)&s->g_qkv_b, s->qkv_b ? 3 * d * F : 0};
         grads[3 * i + 2] = (hs_model_arena_row){(void **)&s->g_dense, C * d * F};
     }
     int rc = hs_model_arena_layout(&tr->grad_arena, grads, (size_t)tr->n_targets * 3,
@@ -223,7 +223,7 @@ hs_model_trainer *hs_model_trainer_new(hs_model *m, const hs_head_target *target
         s->layer = targets[i].layer;
         s->head = targets[i].head;
         s->qkv_w = lp->qkv_w + h * 3 * (size_t)d * (size_t)C;
-        s->qkv_b = lp->qkv_b + h * 3 * (size_t)d;
+        s->qkv_b = lp->qkv_b ? lp->qkv_b + h * 3 * (size_t)d : NULL; /* NULL: no QKV bias */
         s->dense_w = lp->dense_w + h * (size_t)d;
         if (targets[i].layer == tr->lo)
             tr->lo_head_mask[h] = 1;
@@ -268,55 +268,24 @@ int hs_model_trainer_zero_grad(hs_model_trainer *tr)
     return hs_model_arena_zero(&tr->grad_arena, "trainer slice gradients", err, sizeof err);
 }
 
-/* The forward borrows the work buffers as scratch: forward and backward never overlap. */
-static hs_model_block_scratch fwd_scratch(const hs_model_trainer *tr)
-{
-    return (hs_model_block_scratch){
-        .ln = tr->d_ln, .qkv = tr->dqkv, .attn = tr->d_attn, .proj = tr->dx, .fc = tr->d_fc_act};
-}
-
-/* Block l >= lo, keeping what its backward needs; writes its output to the next block's
- * x_in (or x_top). */
+/* Block l >= lo through the shared block forward, keeping what its backward needs; the work
+ * buffers serve as scratch (forward and backward never overlap). Writes its output to the
+ * next block's x_in (or x_top). */
 static int saved_block_forward(hs_model_trainer *tr, int l, int B, char *err, size_t errlen)
 {
     hs_model *m = tr->m;
-    const hs_backend *be = m->be;
-    hs_backend_ctx *ctx = m->bctx;
-    const hs_layer_params *lp = &m->p.layers[l];
-    const hs_model_config *c = &m->cfg;
-    const int C = c->hidden_size, N = B * tr->T;
-    const size_t NC = (size_t)N * (size_t)C;
-    const float eps = (float)c->layer_norm_epsilon;
-    const hs_model_block_scratch s = fwd_scratch(tr);
     train_layer_acts *a = &tr->layer[l];
-    float *out = l + 1 < c->n_layer ? tr->layer[l + 1].x_in : tr->x_top;
-    float *ln1 = a->ln1_out ? a->ln1_out : s.ln;
-    float *attn = a->attn ? a->attn : s.attn;
-
-    if (be->layernorm(ctx, ln1, a->ln1_mean, a->ln1_rstd, a->x_in, lp->ln1_w, lp->ln1_b, N, C,
-                      eps) != 0)
-        return hs_model_op_error(m, l, "input_layernorm", err, errlen);
-    if (hs_model_linear(m, a->qkv, ln1, lp->qkv_w, lp->qkv_b, N, 3 * C, C) != 0)
-        return hs_model_op_error(m, l, "query_key_value", err, errlen);
-    if (be->attention(ctx, attn, a->probs, NULL, a->qkv, m->slopes, B, tr->T, c->n_head,
-                      c->head_dim) != 0)
-        return hs_model_op_error(m, l, "attention", err, errlen);
-    if (hs_model_linear(m, s.proj, attn, lp->dense_w, lp->dense_b, N, C, C) != 0)
-        return hs_model_op_error(m, l, "self_attention.dense", err, errlen);
-    if (be->add(ctx, a->x1, a->x_in, s.proj, NC) != 0)
-        return hs_model_op_error(m, l, "attention residual", err, errlen);
-    if (be->layernorm(ctx, s.ln, a->ln2_mean, a->ln2_rstd, a->x1, lp->ln2_w, lp->ln2_b, N, C,
-                      eps) != 0)
-        return hs_model_op_error(m, l, "post_attention_layernorm", err, errlen);
-    if (hs_model_linear(m, a->fc_pre, s.ln, lp->fc_w, lp->fc_b, N, 4 * C, C) != 0)
-        return hs_model_op_error(m, l, "mlp.dense_h_to_4h", err, errlen);
-    if (be->gelu(ctx, s.fc, a->fc_pre, 4 * NC) != 0)
-        return hs_model_op_error(m, l, "gelu", err, errlen);
-    if (hs_model_linear(m, s.proj, s.fc, lp->proj_w, lp->proj_b, N, C, 4 * C) != 0)
-        return hs_model_op_error(m, l, "mlp.dense_4h_to_h", err, errlen);
-    if (be->add(ctx, out, a->x1, s.proj, NC) != 0)
-        return hs_model_op_error(m, l, "mlp residual", err, errlen);
-    return 0;
+    float *out = l + 1 < m->cfg.n_layer ? tr->layer[l + 1].x_in : tr->x_top;
+    const hs_block_buffers buf = {
+        .ln1 = a->ln1_out ? a->ln1_out : tr->d_ln,
+        .ln1_mean = a->ln1_mean, .ln1_rstd = a->ln1_rstd,
+        .qkv = a->qkv, .probs = a->probs,
+        .attn = a->attn ? a->attn : tr->d_attn,
+        .proj = tr->dx, .x1 = a->x1,
+        .ln2 = tr->d_ln, .ln2_mean = a->ln2_mean, .ln2_rstd = a->ln2_rstd,
+        .fc_pre = a->fc_pre, .fc_act = tr->d_fc_act,
+    };
+    return hs_model_block_forward(m, l, a->x_in, out, &buf, B, tr->T, NULL, false, err, errlen);
 }
 
 /* Embedding, inference blocks below lo, saved blocks lo..L−1, ln_f and the LM head NLL. */
@@ -326,18 +295,21 @@ static int train_forward(hs_model_trainer *tr, int B, char *err, size_t errlen)
     const hs_model_config *c = &m->cfg;
     const int N = B * tr->T, C = c->hidden_size;
     float *x = tr->layer[tr->lo].x_in;
-    const hs_model_block_scratch s = fwd_scratch(tr);
-    if (hs_model_embed(m, x, s.ln, tr->ids, N, err, errlen) != 0)
+    /* below lo: inference in place on x, the work buffers as scratch */
+    const hs_block_buffers below = {.ln1 = tr->d_ln, .qkv = tr->dqkv, .attn = tr->d_attn,
+                                    .proj = tr->dx, .x1 = x, .ln2 = tr->d_ln,
+                                    .fc_pre = tr->d_fc_act, .fc_act = tr->d_fc_act};
+    if (hs_model_embed(m, x, tr->d_ln, tr->ids, N, err, errlen) != 0)
         return -1;
     for (int l = 0; l < tr->lo; l++)
-        if (hs_model_block_infer(m, l, x, &s, B, tr->T, NULL, err, errlen) != 0)
+        if (hs_model_block_forward(m, l, x, x, &below, B, tr->T, NULL, false, err, errlen) != 0)
             return -1;
     for (int l = tr->lo; l < c->n_layer; l++)
         if (saved_block_forward(tr, l, B, err, errlen) != 0)
             return -1;
     if (m->be->layernorm(m->bctx, tr->lnf_out, tr->lnf_mean, tr->lnf_rstd, tr->x_top, m->p.lnf_w,
                          m->p.lnf_b, N, C, (float)c->layer_norm_epsilon) != 0)
-        return hs_model_op_error(m, -1, "ln_f", err, errlen);
+        return hs_model_op_error(m, -1, "final layernorm", err, errlen);
     if (m->be->lm_head_nll(m->bctx, tr->nll, tr->lse, tr->lnf_out, m->p.wte, tr->targets, N, C,
                            c->vocab_size) != 0)
         return hs_model_op_error(m, -1, "LM head NLL", err, errlen);
@@ -378,9 +350,9 @@ static int qkv_row_grads(hs_model_trainer *tr, int l, int N, char *err, size_t e
         /* g_qkv_w[3d, C] += dqkv[:, head rows]ᵀ[3d, N] · ln1_out[N, C] */
         if (m->be->matmul(m->bctx, s->g_qkv_w, dq, a->ln1_out, NULL, d3, C, N, true, false,
                           3 * C, C, C, 1.0f, 1.0f) != 0)
-            return hs_model_op_error(m, l, "query_key_value row gradient", err, errlen);
-        if (m->be->bias_backward(m->bctx, s->g_qkv_b, dq, N, d3, 3 * C) != 0)
-            return hs_model_op_error(m, l, "query_key_value bias gradient", err, errlen);
+            return hs_model_op_error(m, l, "QKV row gradient", err, errlen);
+        if (s->g_qkv_b && m->be->bias_backward(m->bctx, s->g_qkv_b, dq, N, d3, 3 * C) != 0)
+            return hs_model_op_error(m, l, "QKV bias gradient", err, errlen);
     }
     return 0;
 }
@@ -393,28 +365,29 @@ static int block_backward(hs_model_trainer *tr, int l, int B, char *err, size_t 
     hs_backend_ctx *ctx = m->bctx;
     const hs_layer_params *lp = &m->p.layers[l];
     const hs_model_config *c = &m->cfg;
-    const int C = c->hidden_size, N = B * tr->T;
+    const int C = c->hidden_size, F = c->mlp_hidden, N = B * tr->T;
     const train_layer_acts *a = &tr->layer[l];
 
     /* MLP: out = x1 + proj(gelu(fc(ln2(x1)))); weights frozen, activation gradients only. */
-    if (be->matmul(ctx, tr->d_fc_act, tr->dx, lp->proj_w, NULL, N, 4 * C, C, false, false, C,
-                   4 * C, 4 * C, 1.0f, 0.0f) != 0)
-        return hs_model_op_error(m, l, "mlp.dense_4h_to_h backward", err, errlen);
-    if (be->gelu_backward(ctx, tr->d_fc_pre, a->fc_pre, tr->d_fc_act, (size_t)N * 4 * C) != 0)
+    if (be->matmul(ctx, tr->d_fc_act, tr->dx, lp->proj_w, NULL, N, F, C, false, false, C, F, F,
+                   1.0f, 0.0f) != 0)
+        return hs_model_op_error(m, l, "MLP down projection backward", err, errlen);
+    if (be->gelu_backward(ctx, tr->d_fc_pre, a->fc_pre, tr->d_fc_act, (size_t)N * F,
+                          c->family->gelu) != 0)
         return hs_model_op_error(m, l, "gelu backward", err, errlen);
-    if (be->matmul(ctx, tr->d_ln, tr->d_fc_pre, lp->fc_w, NULL, N, C, 4 * C, false, false, 4 * C,
-                   C, C, 1.0f, 0.0f) != 0)
-        return hs_model_op_error(m, l, "mlp.dense_h_to_4h backward", err, errlen);
+    if (be->matmul(ctx, tr->d_ln, tr->d_fc_pre, lp->fc_w, NULL, N, C, F, false, false, F, C, C,
+                   1.0f, 0.0f) != 0)
+        return hs_model_op_error(m, l, "MLP up projection backward", err, errlen);
     if (be->layernorm_backward(ctx, tr->dx, NULL, NULL, tr->d_ln, a->x1, a->ln2_mean,
                                a->ln2_rstd, lp->ln2_w, N, C) != 0)
-        return hs_model_op_error(m, l, "post_attention_layernorm backward", err, errlen);
+        return hs_model_op_error(m, l, "MLP layernorm backward", err, errlen);
 
     /* Attention: x1 = x_in + dense(attn(qkv(ln1(x_in)))); dx is now ∂L/∂x1. */
     if (tr->target_layer[l] && dense_column_grads(tr, l, N, err, errlen) != 0)
         return -1;
     if (be->matmul(ctx, tr->d_attn, tr->dx, lp->dense_w, NULL, N, C, C, false, false, C, C, C,
                    1.0f, 0.0f) != 0)
-        return hs_model_op_error(m, l, "self_attention.dense backward", err, errlen);
+        return hs_model_op_error(m, l, "attention output projection backward", err, errlen);
     const uint8_t *mask = l == tr->lo ? tr->lo_head_mask : NULL;
     if (be->attention_backward(ctx, tr->dqkv, tr->d_attn, a->qkv, a->probs, m->slopes, mask, B,
                                tr->T, c->n_head, c->head_dim) != 0)
@@ -425,10 +398,10 @@ static int block_backward(hs_model_trainer *tr, int l, int B, char *err, size_t 
         return 0; /* nothing below the lowest target layer needs a gradient */
     if (be->matmul(ctx, tr->d_ln, tr->dqkv, lp->qkv_w, NULL, N, C, 3 * C, false, false, 3 * C, C,
                    C, 1.0f, 0.0f) != 0)
-        return hs_model_op_error(m, l, "query_key_value backward", err, errlen);
+        return hs_model_op_error(m, l, "QKV projection backward", err, errlen);
     if (be->layernorm_backward(ctx, tr->dx, NULL, NULL, tr->d_ln, a->x_in, a->ln1_mean,
                                a->ln1_rstd, lp->ln1_w, N, C) != 0)
-        return hs_model_op_error(m, l, "input_layernorm backward", err, errlen);
+        return hs_model_op_error(m, l, "attention layernorm backward", err, errlen);
     return 0;
 }
 
@@ -447,7 +420,7 @@ static int train_backward(hs_model_trainer *tr, int B, float loss_scale, char *e
         return hs_model_op_error(m, -1, "zeroing the residual gradient", err, errlen);
     if (m->be->layernorm_backward(m->bctx, tr->dx, NULL, NULL, tr->d_ln, tr->x_top, tr->lnf_mean,
                                   tr->lnf_rstd, m->p.lnf_w, N, C) != 0)
-        return hs_model_op_error(m, -1, "ln_f backward", err, errlen);
+        return hs_model_op_error(m, -1, "final layernorm backward", err, errlen);
     for (int l = c->n_layer - 1; l >= tr->lo; l--)
         if (block_backward(tr, l, B, err, errlen) != 0)
             return -1;

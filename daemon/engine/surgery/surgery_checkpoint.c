@@ -1,6 +1,6 @@
 /* Writing, finding and restoring surgery checkpoints (see surgery_checkpoint.h). */
 #include "surgery_checkpoint.h"
-#include "engine/model/model_config.h"
+#include "engine/families/model_config.h"
 #include "common/errors.h"
 #include "common/file_io.h"
 #include "engine/formats/safetensors.h"
@@ -54,17 +54,22 @@ static int join(char *out, size_t outlen, const char *dir, const char *name, cha
 
 /* ---- writing ------------------------------------------------------------------------- */
 
+/* The model's tensors under the family's checkpoint names, rows of the fused QKV tensors put
+ * back into the family's file layout, in the dtype the model was loaded from. */
 static int write_model_tensors(const hs_model *m, const char *path, char *err,
                                size_t errlen)
 {
+    const hs_family *f = m->cfg.family;
+    const int C = m->cfg.hidden_size, d = m->cfg.head_dim;
     size_t max_numel = 0;
     for (size_t i = 0; i < m->n_tensors; i++)
         if (m->tensors[i].numel > max_numel)
             max_numel = m->tensors[i].numel;
     float *host = malloc(max_numel * sizeof(float));
+    float *file_order = malloc(max_numel * sizeof(float));
     hs_st_writer *w = hs_st_writer_new();
     int rc = 0;
-    if (!host || !w) {
+    if (!host || !file_order || !w) {
         rc = hs_errf(err, errlen, "%s: out of memory", path);
         goto done;
     }
@@ -79,7 +84,18 @@ static int write_model_tensors(const hs_model *m, const char *path, char *err,
                          m->be->last_error(m->bctx));
             goto done;
         }
-        if (hs_st_writer_add_f32(w, t->name, dt, t->ndim, t->shape, host, err, errlen) != 0) {
+        const float *data = host;
+        if (f->qkv_layout != HS_QKV_INTERLEAVED_PER_HEAD &&
+            (t->slot == HS_SLOT_QKV_W || t->slot == HS_SLOT_QKV_B)) {
+            const size_t rows = (size_t)t->shape[0], cols = t->ndim == 2 ? (size_t)t->shape[1] : 1;
+            for (size_t r = 0; r < rows; r++)
+                memcpy(file_order + hs_qkv_row_to_file(f->qkv_layout, r, C, d) * cols,
+                       host + r * cols, cols * sizeof(float));
+            data = file_order;
+        }
+        char name[128];
+        snprintf(name, sizeof name, "%s%s", f->checkpoint_prefix, t->name);
+        if (hs_st_writer_add_f32(w, name, dt, t->ndim, t->shape, data, err, errlen) != 0) {
             rc = -1;
             goto done;
         }
@@ -88,6 +104,7 @@ static int write_model_tensors(const hs_model *m, const char *path, char *err,
 done:
     hs_st_writer_free(w);
     free(host);
+    free(file_order);
     return rc;
 }
 
@@ -129,6 +146,8 @@ static int write_state_tensors(const char *path, const hs_head_slices *slices, i
         const hs_head_slices *s = &slices[i];
         for (int p = 0; p < HS_SLICE_PARTS; p++) {
             hs_slice_part part = (hs_slice_part)p;
+            if (!hs_slice_has_part(s, part))
+                continue;
             size_t n = hs_slice_part_numel(part, C, d);
             int64_t shape[2] = {part == HS_SLICE_QKV_W ? 3 * d : part == HS_SLICE_QKV_B ? 3 * d : C,
                                 part == HS_SLICE_QKV_W ? C : d};
@@ -510,6 +529,8 @@ int hs_surgery_checkpoint_restore(const char *ckpt_dir, const hs_head_slices *sl
         const hs_head_slices *s = &slices[i];
         for (int p = 0; p < HS_SLICE_PARTS; p++) {
             hs_slice_part part = (hs_slice_part)p;
+            if (!hs_slice_has_part(s, part))
+                continue;
             size_t n = hs_slice_part_numel(part, hidden, head_dim);
             for (int k = 0; k < 3; k++) {
                 char name[128];

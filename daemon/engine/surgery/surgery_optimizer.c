@@ -33,6 +33,11 @@ const char *hs_slice_part_name(hs_slice_part part)
     return (unsigned)part < HS_SLICE_PARTS ? names[part] : "?";
 }
 
+bool hs_slice_has_part(const hs_head_slices *s, hs_slice_part part)
+{
+    return part != HS_SLICE_QKV_B || s->qkv_b != NULL;
+}
+
 static size_t part_offset(const hs_surgery_optimizer *o, hs_slice_part part)
 {
     size_t off = 0;
@@ -100,9 +105,11 @@ int hs_surgery_grad_norm(hs_surgery_optimizer *o, double *norm, char *err, size_
     for (int i = 0; i < o->n_slices; i++)
         for (int p = 0; p < HS_SLICE_PARTS; p++) {
             double ss = 0.0;
+            if (!hs_slice_has_part(&o->slices[i], (hs_slice_part)p))
+                continue;
             if (o->be->sum_squares(o->bctx, &ss, slice_grad(&o->slices[i], (hs_slice_part)p),
                                    hs_slice_part_numel((hs_slice_part)p, o->C, o->d)) != 0)
-                return hs_errf(err, errlen, "gradient norm of h.%d head %d %s: %s",
+                return hs_errf(err, errlen, "gradient norm of layer %d head %d %s: %s",
                                o->slices[i].layer, o->slices[i].head,
                                hs_slice_part_name((hs_slice_part)p), o->be->last_error(o->bctx));
             total += ss;
@@ -124,7 +131,8 @@ int hs_surgery_clip_grads(hs_surgery_optimizer *o, double max_norm, double *pre_
         return 0;
     for (int i = 0; i < o->n_slices; i++)
         for (int p = 0; p < HS_SLICE_PARTS; p++)
-            if (o->be->scale(o->bctx, slice_grad(&o->slices[i], (hs_slice_part)p), coef,
+            if (hs_slice_has_part(&o->slices[i], (hs_slice_part)p) &&
+                o->be->scale(o->bctx, slice_grad(&o->slices[i], (hs_slice_part)p), coef,
                              hs_slice_part_numel((hs_slice_part)p, o->C, o->d)) != 0)
                 return hs_errf(err, errlen, "gradient clipping: %s", o->be->last_error(o->bctx));
     return 0;
@@ -161,8 +169,9 @@ int hs_surgery_optimizer_step(hs_surgery_optimizer *o, double lr, char *err, siz
     float bc2 = (float)(1.0 - pow(o->cfg.beta2, (double)o->steps));
     for (int i = 0; i < o->n_slices; i++)
         for (int p = 0; p < HS_SLICE_PARTS; p++)
-            if (step_part(o, i, (hs_slice_part)p, (float)lr, bc1, bc2) != 0)
-                return hs_errf(err, errlen, "AdamW step %lld on h.%d head %d %s: %s",
+            if (hs_slice_has_part(&o->slices[i], (hs_slice_part)p) &&
+                step_part(o, i, (hs_slice_part)p, (float)lr, bc1, bc2) != 0)
+                return hs_errf(err, errlen, "AdamW step %lld on layer %d head %d %s: %s",
                                (long long)o->steps, o->slices[i].layer, o->slices[i].head,
                                hs_slice_part_name((hs_slice_part)p), o->be->last_error(o->bctx));
     return 0;
@@ -180,7 +189,7 @@ int hs_surgery_slice_download(const hs_backend *be, hs_backend_ctx *bctx,
     if (part == HS_SLICE_DENSE) {
         float *tmp = be->alloc(bctx, n * sizeof(float));
         if (!tmp)
-            return hs_errf(err, errlen, "slice h.%d head %d: out of memory", s->layer, s->head);
+            return hs_errf(err, errlen, "slice of layer %d head %d: out of memory", s->layer, s->head);
         rc = be->copy_2d(bctx, tmp, head_dim, s->dense_w, hidden, hidden, head_dim);
         if (rc == 0)
             rc = be->download(bctx, host, tmp, n * sizeof(float));
@@ -190,7 +199,7 @@ int hs_surgery_slice_download(const hs_backend *be, hs_backend_ctx *bctx,
                           n * sizeof(float));
     }
     if (rc != 0)
-        return hs_errf(err, errlen, "reading slice h.%d head %d %s: %s", s->layer, s->head,
+        return hs_errf(err, errlen, "reading slice of layer %d head %d %s: %s", s->layer, s->head,
                        hs_slice_part_name(part), be->last_error(bctx));
     return 0;
 }
@@ -204,7 +213,7 @@ int hs_surgery_slice_upload(const hs_backend *be, hs_backend_ctx *bctx, const hs
     if (part == HS_SLICE_DENSE) {
         float *tmp = be->alloc(bctx, n * sizeof(float));
         if (!tmp)
-            return hs_errf(err, errlen, "slice h.%d head %d: out of memory", s->layer, s->head);
+            return hs_errf(err, errlen, "slice of layer %d head %d: out of memory", s->layer, s->head);
         rc = be->upload(bctx, tmp, host, n * sizeof(float));
         if (rc == 0)
             rc = be->copy_2d(bctx, s->dense_w, hidden, tmp, head_dim, hidden, head_dim);
@@ -216,7 +225,7 @@ int hs_surgery_slice_upload(const hs_backend *be, hs_backend_ctx *bctx, const hs
                         n * sizeof(float));
     }
     if (rc != 0)
-        return hs_errf(err, errlen, "writing slice h.%d head %d %s: %s", s->layer, s->head,
+        return hs_errf(err, errlen, "writing slice of layer %d head %d %s: %s", s->layer, s->head,
                        hs_slice_part_name(part), be->last_error(bctx));
     return 0;
 }

@@ -18,6 +18,9 @@ typedef struct hs_surgery_optimizer hs_surgery_optimizer;
 
 /* Floats of one slice's state tensor per part: qkv_w 3d·C, qkv_b 3d, dense C·d. */
 typedef enum { HS_SLICE_QKV_W, HS_SLICE_QKV_B, HS_SLICE_DENSE, HS_SLICE_PARTS } hs_slice_part;
+
+/* Whether slice s has this part: the QKV bias exists only in families with biases. */
+bool hs_slice_has_part(const hs_head_slices *s, hs_slice_part part);
 size_t hs_slice_part_numel(hs_slice_part part, int hidden, int head_dim);
 const char *hs_slice_part_name(hs_slice_part part); /* "qkv_w", "qkv_b", "dense_w" */
 

@@ -75,12 +75,14 @@ int hs_surgery_reinit(hs_model *m, const hs_head_target *targets, int n_targets,
         }
         const hs_layer_params *lp = &m->p.layers[l];
         hs_surgery_draw_qkv_block(init, seed, l, h, H, d, C, block);
+        /* the head's rows are contiguous in the engine's QKV layout whatever the family's
+         * file layout; a family without a QKV bias has none to zero */
         if (m->be->upload(m->bctx, lp->qkv_w + (size_t)h * block_n, block,
                           block_n * sizeof(float)) != 0 ||
-            m->be->fill_zero(m->bctx, lp->qkv_b + (size_t)h * 3 * d,
-                             (size_t)3 * d * sizeof(float)) != 0 ||
+            (lp->qkv_b && m->be->fill_zero(m->bctx, lp->qkv_b + (size_t)h * 3 * d,
+                                           (size_t)3 * d * sizeof(float)) != 0) ||
             m->be->copy_2d(m->bctx, lp->dense_w + (size_t)h * d, C, zeros, d, C, d) != 0) {
-            rc = hs_errf(err, errlen, "re-initialisation of h.%d head %d: %s", l, h,
+            rc = hs_errf(err, errlen, "re-initialisation of layer %d head %d: %s", l, h,
                          m->be->last_error(m->bctx));
             goto done;
         }

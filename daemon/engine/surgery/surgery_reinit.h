@@ -1,7 +1,8 @@
-/* Re-initialisation of surgery targets (docs/architecture.md "Training semantics"): for each target head, its [3d, C] block of
- * query_key_value.weight (rows head·3d .. head·3d+3d−1) is drawn Xavier uniform or Xavier
- * normal with torch's fan_in = C, fan_out = 3d for that block, its 3d bias rows are zeroed and
- * its d columns of self_attention.dense.weight are zeroed. Init "none" leaves every weight
+/* Re-initialisation of surgery targets (docs/architecture.md "Training semantics"): for each
+ * target head, its [3d, C] block of the fused QKV weight (engine rows head·3d .. head·3d+3d−1:
+ * its q, k and v rows whatever the family's file layout) is drawn Xavier uniform or Xavier
+ * normal with torch's fan_in = C, fan_out = 3d for that block, its 3d QKV bias rows are zeroed
+ * (families with a QKV bias) and its d columns of the attention output projection are zeroed. Init "none" leaves every weight
  * untouched (the gradient-only control). Draws come from the counter-based RNG of
  * surgery_rng.h, stream layer·H + head, so they depend only on (seed, layer, head). */
 #ifndef HS_SURGERY_REINIT_H
