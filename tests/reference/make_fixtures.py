@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Regenerates every reference fixture under tests/reference/ from scratch (no downloads):
-tokenizer, tiny BLOOM models, forward-pass references and surgery references, all computed with
-HF transformers / tokenizers in fp32 on CPU. See README.md beside this file for every file and field.
+tokenizer, tiny BLOOM models, forward-pass references and surgery references, then the same for
+tiny MPT models (stage "mpt"), all computed with HF transformers / tokenizers in fp32 on CPU. See README.md beside this file for every file and field.
 
-    python3 tests/reference/make_fixtures.py [--only tokenizer,models,forward,surgery,check]
+    python3 tests/reference/make_fixtures.py [--only tokenizer,models,forward,surgery,mpt,check]
 
-The last stage, "check", re-derives the forward fixtures with an independent float64 numpy BLOOM
-forward and re-loads every model with transformers (fixture_selfcheck.py); it writes nothing.
+The "mpt" stage needs the tokenizer and surgery/corpus.txt already in place (it reads them). The last
+stage, "check", re-derives the forward fixtures with independent float64 numpy BLOOM and MPT
+forwards and re-loads every model with transformers (fixture_selfcheck.py); it writes nothing.
 """
 
 import argparse
@@ -17,7 +18,7 @@ import time
 REF_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, REF_DIR)
 
-STAGES = ("tokenizer", "models", "forward", "surgery", "check")
+STAGES = ("tokenizer", "models", "forward", "surgery", "mpt", "check")
 
 
 def main(argv=None) -> int:
@@ -52,6 +53,9 @@ def main(argv=None) -> int:
     if "surgery" in stages:
         import fixture_surgery
         fixture_surgery.make_surgery_fixtures(REF_DIR, tok)
+    if "mpt" in stages:
+        import fixture_mpt
+        fixture_mpt.make_mpt_fixtures(REF_DIR, tok)
     if "check" in stages:
         import fixture_selfcheck
         fixture_selfcheck.run_selfcheck(REF_DIR)

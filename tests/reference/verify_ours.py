@@ -7,14 +7,17 @@
       prefix) is present with the same shape, dtype and fnv1a64 of its float32 upcast.
 
   verify_ours.py checkpoint DIR --ids 1,2,3 [--logits OURS.json] [--out FILE]
-      transformers' BloomForCausalLM.from_pretrained(DIR) (fp32, eager) and the tokenizer in DIR
+      transformers' BloomForCausalLM or MptForCausalLM (by config.json's model_type "bloom" / "mpt")
+      .from_pretrained(DIR) (fp32, eager) and the tokenizer in DIR
       (AutoTokenizer and tokenizers.Tokenizer) load; prints {"ids": [...], "logits": [[V] per
       position]} (to FILE with --out); with --logits compares with OURS.json (same format) and
       fails when max|ours - hf| / max|hf| > 1e-4.
 
   verify_ours.py surgery-checkpoint DIR [--steps STEPS.json]
       for a checkpoint our surgery job wrote from tests/reference/models/tiny-h6-f32 with the settings
-      of tests/reference/surgery/steps.json (init none, in order, 5 steps): transformers loads DIR;
+      of tests/reference/surgery/steps.json (init none, in order, 5 steps) -- or, with
+      --steps tests/reference/surgery/mpt-steps.json, from models/tiny-mpt-h6-f32 (MPT: the head's
+      Wqkv rows in q, k, v blocks and out_proj columns; no biases): transformers loads DIR;
       every frozen tensor has the fixture's frozen_fnv1a64; the non-target parts of the target layers'
       tensors have its masked_fnv1a64; the trained slices equal steps.safetensors within 1e-5
       (the key-bias noise elements within 1e-3, see README.md).
@@ -32,6 +35,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory only; never the network
 
 LOGITS_REL_TOL = 1e-4
+
+
+def _model_class(model_type):
+    """The transformers class for a config.json model_type we write; None for any other."""
+    from transformers import BloomForCausalLM, MptForCausalLM
+    return {"bloom": BloomForCausalLM, "mpt": MptForCausalLM}.get(model_type)
+
+
+def _load_causal_lm(model_dir):
+    """(model, model_type) for a BLOOM or MPT checkpoint directory, fp32 weights, eager attention.
+    Raises ValueError for another model_type."""
+    import torch
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+        model_type = json.load(f).get("model_type")
+    cls = _model_class(model_type)
+    if cls is None:
+        raise ValueError(f"config.json model_type {model_type!r} is neither 'bloom' nor 'mpt'")
+    return cls.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager"), model_type
 
 
 def _header(path):
@@ -92,13 +113,13 @@ def verify_safetensors(path, expected_path):
 def verify_checkpoint(model_dir, ids, ours_path, out_path):
     import torch
     from tokenizers import Tokenizer
-    from transformers import AutoTokenizer, BloomForCausalLM
+    from transformers import AutoTokenizer
 
     if not os.path.isfile(os.path.join(model_dir, "config.json")):
         print(f"FAIL {model_dir}: not a model directory (no config.json)", file=sys.stderr)
         return 2
     try:
-        model = BloomForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+        model, model_type = _load_causal_lm(model_dir)
         auto_tok = AutoTokenizer.from_pretrained(model_dir)
         raw_tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     except Exception as exc:
@@ -115,9 +136,17 @@ def verify_checkpoint(model_dir, ids, ours_path, out_path):
         return 1
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0].float()
-    print(f"loaded {model_dir}: {model.config.n_layer} layers, {model.config.n_head} heads, "
-          f"hidden {model.config.hidden_size}, vocab {vocab}; tokenizer vocab {raw_tok.get_vocab_size()}",
-          file=sys.stderr)
+    cfg = model.config
+    extra = ""
+    if model_type == "mpt":
+        att = cfg.attn_config
+        extra = (f", max_seq_len {cfg.max_seq_len}, alibi {att.alibi}, alibi_bias_max {att.alibi_bias_max}, "
+                 f"softmax_scale {att.softmax_scale}, clip_qkv {att.clip_qkv}, qk_ln {att.qk_ln}, "
+                 f"no_bias {cfg.no_bias}, logit_scale {cfg.logit_scale}")
+    print(f"loaded {model_dir}: {model_type} ({type(model).__name__}), {cfg.num_hidden_layers} layers, "
+          f"{cfg.num_attention_heads} heads, hidden {cfg.hidden_size}, vocab {vocab}, "
+          f"layer_norm_epsilon {cfg.layer_norm_epsilon}, tie_word_embeddings {cfg.tie_word_embeddings}{extra}; "
+          f"tokenizer vocab {raw_tok.get_vocab_size()}", file=sys.stderr)
     doc = {"ids": ids, "logits": [[float(x) for x in row] for row in logits]}
     if out_path:
         with open(out_path, "w", encoding="utf-8") as f:
@@ -146,7 +175,6 @@ def verify_checkpoint(model_dir, ids, ours_path, out_path):
 def verify_surgery_checkpoint(model_dir, steps_path):
     import torch
     from safetensors.torch import load_file
-    from transformers import BloomForCausalLM
     from fixture_util import fnv1a64_f32, read_json
 
     fx = read_json(steps_path)
@@ -156,12 +184,26 @@ def verify_surgery_checkpoint(model_dir, steps_path):
         print(f"FAIL {model_dir}: not a model directory (no config.json)")
         return 2
     try:
-        model = BloomForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+        model, model_type = _load_causal_lm(model_dir)
     except Exception as exc:
         print(f"FAIL {model_dir}: transformers cannot load it: {exc}")
         return 2
+    ref_cfg = os.path.join(os.path.dirname(os.path.abspath(steps_path)), "..", "models", fx["model"], "config.json")
+    ref_type = read_json(ref_cfg)["model_type"] if os.path.isfile(ref_cfg) else model_type
+    if ref_type != model_type:
+        print(f"FAIL {model_dir}: a {model_type} checkpoint, but {steps_path} is for {fx['model']} ({ref_type})")
+        return 1
     state = model.state_dict()
-    d = model.config.hidden_size // model.config.n_head
+    C = model.config.hidden_size
+    d = C // model.config.num_attention_heads
+
+    def head_rows(h):
+        """Rows of the fused QKV weight that belong to head h (BLOOM: one 3d block per head;
+        MPT: d rows in each of the q, k and v blocks), in the slice order."""
+        if model_type == "mpt":
+            return torch.cat([torch.arange(part * C + h * d, part * C + (h + 1) * d) for part in range(3)])
+        return torch.arange(h * 3 * d, (h + 1) * 3 * d)
+
     failures = 0
     for name, fnv in sorted(fx["frozen_fnv1a64"].items()):
         key = name if name.startswith("transformer.") else "transformer." + name
@@ -173,33 +215,44 @@ def verify_surgery_checkpoint(model_dir, steps_path):
         t = state[key].detach().clone()
         layer = key.split(".")[2]
         for h in fx["targets"][layer]:
-            if key.endswith("dense.weight"):
+            if key.endswith("dense.weight") or key.endswith("out_proj.weight"):
                 t[:, h * d:(h + 1) * d] = 0.0
             else:
-                t[h * 3 * d:(h + 1) * 3 * d] = 0.0
+                t[head_rows(h)] = 0.0
         if fnv1a64_f32(t) != fnv:
             print(f"FAIL non-target part of {name} changed")
             failures += 1
     worst = worst_noise = 0.0
+    seen = set()
     for layer, heads in fx["targets"].items():
-        p = f"transformer.h.{layer}.self_attention."
         for h in heads:
             n = f"layer{layer}.head{h}"
-            got = {".qkv_weight": state[p + "query_key_value.weight"][h * 3 * d:(h + 1) * 3 * d],
-                   ".qkv_bias": state[p + "query_key_value.bias"][h * 3 * d:(h + 1) * 3 * d].clone(),
-                   ".dense_cols": state[p + "dense.weight"][:, h * d:(h + 1) * d]}
+            if model_type == "mpt":
+                p = f"transformer.blocks.{layer}.attn."
+                got = {".qkv_weight": state[p + "Wqkv.weight"][head_rows(h)],
+                       ".dense_cols": state[p + "out_proj.weight"][:, h * d:(h + 1) * d]}
+            else:
+                p = f"transformer.h.{layer}.self_attention."
+                got = {".qkv_weight": state[p + "query_key_value.weight"][head_rows(h)],
+                       ".qkv_bias": state[p + "query_key_value.bias"][head_rows(h)].clone(),
+                       ".dense_cols": state[p + "dense.weight"][:, h * d:(h + 1) * d]}
             for suffix, t in got.items():
+                seen.add(n + suffix)
                 diff = (t.double() - ref[n + suffix].double()).abs()
                 if n + suffix in fx.get("noise_elements", {}):
                     b, e = fx["noise_elements"][n + suffix]
                     worst_noise = max(worst_noise, float(diff[b:e].max()))
                     diff[b:e] = 0.0
                 worst = max(worst, float(diff.max()))
+    missing = sorted(set(fx["final_slices"]) - seen)
+    for name in missing:
+        print(f"FAIL trained slice {name} of the fixture was not compared")
+        failures += 1
     ok_slices = worst <= 1e-5 and worst_noise <= 1e-3
     if not ok_slices:
         failures += 1
-    print(f"trained slices vs HF: max abs err {worst:.3e} (tol 1e-5), key-bias noise elements "
-          f"{worst_noise:.3e} (tol 1e-3)")
+    print(f"trained slices vs HF: max abs err {worst:.3e} (tol 1e-5)" +
+          (f", key-bias noise elements {worst_noise:.3e} (tol 1e-3)" if fx.get("noise_elements") else ""))
     n_checked = len(fx["frozen_fnv1a64"]) + len(fx["masked_fnv1a64"])
     print(f"{'OK' if failures == 0 else 'FAIL'}: transformers loads {model_dir}; "
           f"{n_checked} frozen/partly frozen tensors checked; {failures} failure(s)")
@@ -212,12 +265,14 @@ def main(argv=None):
     p_st = sub.add_parser("safetensors", help="compare a safetensors file with an expected JSON")
     p_st.add_argument("file")
     p_st.add_argument("expected")
-    p_ck = sub.add_parser("checkpoint", help="load a checkpoint dir with transformers, print/compare logits")
+    p_ck = sub.add_parser("checkpoint", help="load a BLOOM or MPT checkpoint dir with transformers, "
+                                             "print/compare logits")
     p_ck.add_argument("dir")
     p_ck.add_argument("--ids", required=True, help="comma-separated token ids, e.g. 1,2,3")
     p_ck.add_argument("--logits", help="our logits JSON to compare with")
     p_ck.add_argument("--out", help="write HF's logits JSON here instead of stdout")
-    p_sc = sub.add_parser("surgery-checkpoint", help="check a surgery checkpoint against surgery/steps.*")
+    p_sc = sub.add_parser("surgery-checkpoint", help="check a surgery checkpoint against surgery/steps.* "
+                                                    "(or surgery/mpt-steps.* for MPT)")
     p_sc.add_argument("dir")
     p_sc.add_argument("--steps", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "surgery", "steps.json"))
