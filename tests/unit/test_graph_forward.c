@@ -1,6 +1,6 @@
-/* The BLOOM forward graph against HF transformers (tests/reference/forward/): for every text
- * of every run of the tiny models with 4 heads (power of two), 6 heads (not a power of two)
- * the bf16-stored one, and the sharded copy of the 6-head one —
+/* The forward graph against HF transformers (tests/reference/forward/): for every text of every
+ * run of the tiny BLOOM and MPT models with 4 heads (power of two), 6 heads (not a power of
+ * two), the bf16-stored ones, and the sharded copy of the 6-head BLOOM —
  *   logits at the sampled positions: relative error per row, max|ours − ref| / max|ref|,
  *     at most 1e-4;
  *   every head's BOS mass, entropy and local mass: absolute error at most 1e-5;
@@ -188,6 +188,26 @@ static void test_forward_bf16_stored(void **state)
     check_model("tiny-h4-bf16");
 }
 
+/* MPT (tests/reference/forward/tiny-mpt-*): no biases, no embedding layernorm, erf GELU, Wqkv
+ * stored as [q | k | v] blocks and permuted at load, MPT's ALiBi slopes. Same tolerances. */
+static void test_forward_mpt_power_of_two_heads(void **state)
+{
+    (void)state;
+    check_model("tiny-mpt-h4-f32");
+}
+
+static void test_forward_mpt_non_power_of_two_heads(void **state)
+{
+    (void)state;
+    check_model("tiny-mpt-h6-f32");
+}
+
+static void test_forward_mpt_bf16_stored(void **state)
+{
+    (void)state;
+    check_model("tiny-mpt-h4-bf16");
+}
+
 /* The sharded checkpoint holds tiny-h6-f32's tensors: it must give HF's numbers for them. */
 static void test_forward_sharded_checkpoint(void **state)
 {
@@ -228,6 +248,9 @@ int main(void)
         cmocka_unit_test(test_forward_h4_power_of_two_heads),
         cmocka_unit_test(test_forward_h6_non_power_of_two_heads),
         cmocka_unit_test(test_forward_bf16_stored),
+        cmocka_unit_test(test_forward_mpt_power_of_two_heads),
+        cmocka_unit_test(test_forward_mpt_non_power_of_two_heads),
+        cmocka_unit_test(test_forward_mpt_bf16_stored),
         cmocka_unit_test(test_forward_sharded_checkpoint),
         cmocka_unit_test(test_forward_bad_input),
     };

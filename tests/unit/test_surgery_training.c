@@ -99,11 +99,56 @@ static bool rec_stop(void *arg)
 
 /* ---- the fixture parity test --------------------------------------------------------- */
 
-static void five_steps_match_transformers(bool fuse)
+/* A tensor's values as the family stores them in its files (QKV rows in the file layout),
+ * after zeroing in engine order the parts the targets train when `zero_targets`: what the
+ * fixture's fnv1a64 values are computed over. */
+static uint64_t file_order_fnv(const hs_model *m, const hs_tensor_ref *t,
+                               const hs_head_target *targets, int n_targets, bool zero_targets)
 {
-    cJSON *fx = tu_read_json(STEPS_JSON);
+    const int C = m->cfg.hidden_size, d = m->cfg.head_dim;
+    float *copy = malloc(t->numel * sizeof(float)), *file = malloc(t->numel * sizeof(float));
+    assert_true(copy && file);
+    memcpy(copy, m->param_memory + t->offset, t->numel * sizeof(float));
+    for (int i = 0; zero_targets && i < n_targets; i++) {
+        if (targets[i].layer != t->layer)
+            continue;
+        int h = targets[i].head;
+        if (t->slot == HS_SLOT_QKV_W)
+            memset(copy + (size_t)h * 3 * d * C, 0, (size_t)3 * d * C * sizeof(float));
+        else if (t->slot == HS_SLOT_QKV_B)
+            memset(copy + h * 3 * d, 0, (size_t)3 * d * sizeof(float));
+        else if (t->slot == HS_SLOT_DENSE_W)
+            for (int r = 0; r < C; r++)
+                memset(copy + (size_t)r * C + h * d, 0, (size_t)d * sizeof(float));
+    }
+    const size_t rows = (size_t)t->shape[0], cols = t->ndim == 2 ? (size_t)t->shape[1] : 1;
+    bool qkv = t->slot == HS_SLOT_QKV_W || t->slot == HS_SLOT_QKV_B;
+    for (size_t r = 0; r < rows; r++) {
+        size_t fr = qkv ? hs_qkv_row_to_file(m->cfg.family->qkv_layout, r, C, d) : r;
+        memcpy(file + fr * cols, copy + r * cols, cols * sizeof(float));
+    }
+    uint64_t h = tu_fnv1a64_f32(file, t->numel);
+    free(copy);
+    free(file);
+    return h;
+}
+
+/* The fixture set of one family: its model and its 5-step reference. */
+typedef struct steps_fixture {
+    const char *model_dir, *steps_json, *steps_tensors;
+} steps_fixture;
+
+static const steps_fixture bloom_steps = {MODEL_DIR, STEPS_JSON, STEPS_TENSORS};
+static const steps_fixture mpt_steps = {"tests/reference/models/tiny-mpt-h6-f32",
+                                        "tests/reference/surgery/mpt-steps.json",
+                                        "tests/reference/surgery/mpt-steps.safetensors"};
+
+static void five_steps_match_transformers(const steps_fixture *fxs, bool fuse)
+{
+    cJSON *fx = tu_read_json(fxs->steps_json);
     assert_non_null(fx);
-    hs_model *m = load_model(MODEL_DIR);
+    hs_model *m = load_model(fxs->model_dir);
+    printf("# %s (%s)\n", fxs->model_dir, m->cfg.family->name);
     char err[512];
 
     /* targets {"1": [0, 3], "2": [5]} */
@@ -169,7 +214,7 @@ static void five_steps_match_transformers(bool fuse)
     assert_true(worst_norm <= 1e-4);
 
     /* trained slices */
-    hs_st_set *ref = hs_st_open_file(STEPS_TENSORS, err, sizeof err);
+    hs_st_set *ref = hs_st_open_file(fxs->steps_tensors, err, sizeof err);
     assert_non_null(ref);
     int C = m->cfg.hidden_size, d = m->cfg.head_dim;
     double worst = 0, worst_kbias = 0;
@@ -186,9 +231,11 @@ static void five_steps_match_transformers(bool fuse)
             worst = fmax(worst, fabs(lp->qkv_w[(size_t)h * 3 * d * C + k] - buf[k]));
         snprintf(name, sizeof name, "layer%d.head%d.qkv_bias", l, h);
         t = hs_st_find(ref, name);
-        assert_non_null(t);
-        assert_int_equal(hs_st_to_f32(t, buf, err, sizeof err), 0);
-        for (int k = 0; k < 3 * d; k++) {
+        /* a family without a QKV bias has none in the model and none in the fixture */
+        assert_true((t != NULL) == (lp->qkv_b != NULL));
+        if (t)
+            assert_int_equal(hs_st_to_f32(t, buf, err, sizeof err), 0);
+        for (int k = 0; t && k < 3 * d; k++) {
             double e = fabs(lp->qkv_b[h * 3 * d + k] - buf[k]);
             if (k >= d && k < 2 * d) {
                 /* key bias: its true gradient is exactly 0 (softmax is shift invariant) */
@@ -214,7 +261,7 @@ static void five_steps_match_transformers(bool fuse)
     assert_true(worst_kbias <= 1e-3);
     hs_st_close(ref);
 
-    /* frozen tensors bit-identical */
+    /* frozen tensors bit-identical, compared in the family's file layout as the fixture */
     const cJSON *frozen = cJSON_GetObjectItem(fx, "frozen_fnv1a64"), *it;
     int n_frozen = 0;
     cJSON_ArrayForEach(it, frozen)
@@ -223,7 +270,7 @@ static void five_steps_match_transformers(bool fuse)
         assert_non_null(t);
         char hex[17];
         snprintf(hex, sizeof hex, "%016llx",
-                 (unsigned long long)tu_fnv1a64_f32(m->param_memory + t->offset, t->numel));
+                 (unsigned long long)file_order_fnv(m, t, targets, 3, false));
         if (strcmp(hex, it->valuestring) != 0)
             fail_msg("frozen tensor %s changed: fnv1a64 %s, fixture %s", it->string, hex,
                      it->valuestring);
@@ -235,25 +282,9 @@ static void five_steps_match_transformers(bool fuse)
     {
         const hs_tensor_ref *t = hs_model_find_tensor(m, strip_prefix(it->string));
         assert_non_null(t);
-        float *copy = malloc(t->numel * sizeof(float));
-        assert_non_null(copy);
-        memcpy(copy, m->param_memory + t->offset, t->numel * sizeof(float));
-        int layer = atoi(strip_prefix(it->string) + 2);
-        for (int i = 0; i < 3; i++) {
-            if (targets[i].layer != layer)
-                continue;
-            int h = targets[i].head;
-            if (strstr(it->string, "query_key_value.weight"))
-                memset(copy + (size_t)h * 3 * d * C, 0, (size_t)3 * d * C * sizeof(float));
-            else if (strstr(it->string, "query_key_value.bias"))
-                memset(copy + h * 3 * d, 0, (size_t)3 * d * sizeof(float));
-            else
-                for (int r = 0; r < C; r++)
-                    memset(copy + (size_t)r * C + h * d, 0, (size_t)d * sizeof(float));
-        }
         char hex[17];
-        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)tu_fnv1a64_f32(copy, t->numel));
-        free(copy);
+        snprintf(hex, sizeof hex, "%016llx",
+                 (unsigned long long)file_order_fnv(m, t, targets, 3, true));
         if (strcmp(hex, it->valuestring) != 0)
             fail_msg("non-target part of %s changed: fnv1a64 %s, fixture %s", it->string, hex,
                      it->valuestring);
@@ -289,13 +320,20 @@ static void five_steps_match_transformers(bool fuse)
 static void test_five_steps_match_transformers(void **state)
 {
     (void)state;
-    five_steps_match_transformers(false);
+    five_steps_match_transformers(&bloom_steps, false);
 }
 
 static void test_five_steps_fused_match_transformers(void **state)
 {
     (void)state;
-    five_steps_match_transformers(true);
+    five_steps_match_transformers(&bloom_steps, true);
+}
+
+static void test_mpt_five_steps_match_transformers(void **state)
+{
+    (void)state;
+    five_steps_match_transformers(&mpt_steps, false);
+    five_steps_match_transformers(&mpt_steps, true);
 }
 
 /* ---- resume equivalence -------------------------------------------------------------- */
@@ -555,6 +593,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_five_steps_match_transformers),
         cmocka_unit_test(test_five_steps_fused_match_transformers),
+        cmocka_unit_test(test_mpt_five_steps_match_transformers),
         cmocka_unit_test(test_resume_is_equivalent),
         cmocka_unit_test(test_f16_checkpoint_keeps_source_dtype),
         cmocka_unit_test(test_early_stop_after_patience),

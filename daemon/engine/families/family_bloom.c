@@ -55,7 +55,8 @@ static int bloom_write_config(const hs_model_config *cfg, cJSON *root)
               cJSON_AddNumberToObject(root, "initializer_range", 0.02) &&
               cJSON_AddNumberToObject(root, "pretraining_tp", 1) &&
               cJSON_AddBoolToObject(root, "slow_but_exact", 0) &&
-              cJSON_AddBoolToObject(root, "use_cache", 1);
+              cJSON_AddBoolToObject(root, "use_cache", 1) &&
+              cJSON_AddBoolToObject(root, "tie_word_embeddings", 1);
     return ok ? 0 : -1;
 }
 

@@ -140,7 +140,8 @@ static int mpt_write_config(const hs_model_config *cfg, cJSON *root)
          cJSON_AddNumberToObject(root, "resid_pdrop", 0.0) &&
          cJSON_AddBoolToObject(root, "learned_pos_emb", 1) &&
          cJSON_AddStringToObject(root, "norm_type", "low_precision_layernorm") &&
-         cJSON_AddNullToObject(root, "logit_scale") && cJSON_AddBoolToObject(root, "use_cache", 1);
+         cJSON_AddNullToObject(root, "logit_scale") && cJSON_AddBoolToObject(root, "use_cache", 1) &&
+              cJSON_AddBoolToObject(root, "tie_word_embeddings", 1);
     return ok ? 0 : -1;
 }
 
