@@ -1,6 +1,7 @@
 /* surgeond entry point: dispatches to the subcommands of commands.h; --help, --version. */
 #include "cli/commands.h"
 #include "ops.h"
+#include "engine/families/family.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,25 @@ static void usage(FILE *out)
                  "  --help      this text, followed by every command's flags\n");
 }
 
+/* What each compiled backend can do and which model families the engine reads. */
+static void print_capabilities(void)
+{
+    for (size_t i = 0; hs_backend_at(i); i++) {
+        const hs_backend_caps *c = &hs_backend_at(i)->caps;
+        printf("  %s: %s memory, fused head statistics %s, training %s, KV cache %s, "
+               "micro-batches %s\n",
+               hs_backend_at(i)->name, c->host_memory ? "host" : "device",
+               c->fused_head_stats ? "yes" : "no", c->training ? "yes" : "no",
+               c->kv_cache ? "yes" : "no", c->batch_accumulation ? "batched" : "one by one");
+    }
+    size_t n;
+    const hs_family *const *f = hs_families(&n);
+    printf("  model families:");
+    for (size_t i = 0; i < n; i++)
+        printf(" %s (%s)", f[i]->name, f[i]->architecture);
+    printf("\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -42,6 +62,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("surgeond %s (backends: %s)\n", HS_VERSION, hs_backend_list());
+        print_capabilities();
         return 0;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

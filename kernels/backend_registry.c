@@ -25,3 +25,8 @@ const char *hs_backend_list(void)
     return "cpu";
 #endif
 }
+
+const hs_backend *hs_backend_at(size_t i)
+{
+    return i < sizeof backends / sizeof backends[0] ? backends[i] : NULL;
+}

@@ -155,6 +155,8 @@ typedef struct hs_backend {
 
 /* The compiled-in backends and lookup by name ("cpu", "cuda"); NULL if not compiled in. */
 const hs_backend *hs_backend_find(const char *name);
+/* The i-th compiled backend, or NULL past the last. */
+const hs_backend *hs_backend_at(size_t i);
 /* Names of the compiled backends, comma separated ("cpu,cuda"). */
 const char *hs_backend_list(void);
 

@@ -10,7 +10,8 @@ import struct
 
 import pytest
 
-from conftest import REPO_ROOT
+REPO_ROOT = os.path.abspath(os.environ.get("HS_REPO_ROOT")
+                            or os.path.join(os.path.dirname(__file__), "..", ".."))
 
 TEXTS = [
     "The children walked to school along the river and stopped to watch the boats.",

@@ -43,6 +43,20 @@ static void test_table_is_complete_and_registered(void **state)
     assert_ptr_equal(hs_backend_find("cpu"), &hs_cpu_backend);
     assert_null(hs_backend_find("tpu"));
     assert_non_null(strstr(hs_backend_list(), "cpu"));
+    /* what the CPU backend says it can do, and every listed backend reachable by index */
+    assert_true(be->caps.host_memory);
+    assert_true(be->caps.fused_head_stats);
+    assert_true(be->caps.training);
+    assert_false(be->caps.kv_cache);
+    assert_false(be->caps.batch_accumulation);
+    assert_true(be->caps.storage_dtypes & HS_STORAGE_F32);
+    size_t n = 0;
+    for (; hs_backend_at(n); n++) {
+        assert_ptr_equal(hs_backend_find(hs_backend_at(n)->name), hs_backend_at(n));
+        assert_non_null(strstr(hs_backend_list(), hs_backend_at(n)->name));
+        assert_true(hs_backend_at(n)->caps.storage_dtypes != 0);
+    }
+    assert_true(n >= 1);
     (void)state;
 }
 

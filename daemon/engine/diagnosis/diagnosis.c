@@ -74,6 +74,9 @@ int hs_tokenize_texts(const hs_model *m, const char *const *texts, int n_texts,
         return hs_errf(err, errlen, "max_length: must be >= 1 (got %d)", max_length);
     if (!m->tok)
         return hs_errf(err, errlen, "model %s: no tokenizer loaded", m->path);
+    if (prepend_bos && (m->cfg.bos_token_id < 0 || m->cfg.bos_token_id >= m->cfg.vocab_size))
+        return hs_errf(err, errlen, "prepend_bos: model %s has no usable bos_token_id in its "
+                       "config.json", m->path);
     hs_token_seq *out = calloc((size_t)n_texts, sizeof *out);
     if (!out)
         return hs_errf(err, errlen, "out of memory for %d token sequences", n_texts);

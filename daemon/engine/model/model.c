@@ -333,6 +333,40 @@ int hs_model_dir_mtime_ns(const char *dir, long long *out, char *err, size_t err
     return 0;
 }
 
+/* m->path = the absolute path of the directory `dir` (which must be one). */
+static int set_model_path(hs_model *m, const char *dir, char *err, size_t errlen)
+{
+    char abs[PATH_MAX];
+    if (!realpath(dir, abs))
+        return hs_errf(err, errlen, "model directory %s: %s", dir, strerror(errno));
+    struct stat st;
+    if (stat(abs, &st) != 0 || !S_ISDIR(st.st_mode))
+        return hs_errf(err, errlen, "model directory %s: not a directory", dir);
+    if (strlen(abs) >= sizeof m->path)
+        return hs_errf(err, errlen, "model directory %s: path too long", dir);
+    snprintf(m->path, sizeof m->path, "%s", abs);
+    return 0;
+}
+
+/* The family's ALiBi slopes into backend memory (m->slopes). */
+static int load_slopes(hs_model *m, char *err, size_t errlen)
+{
+    const size_t bytes = (size_t)m->cfg.n_head * sizeof(float);
+    float *host = malloc(bytes);
+    m->slopes = m->be->alloc(m->bctx, bytes);
+    if (!host || !m->slopes) {
+        free(host);
+        return hs_errf(err, errlen, "model %s: cannot allocate the ALiBi slopes", m->path);
+    }
+    m->cfg.family->alibi_slopes(&m->cfg, host);
+    int up = m->be->upload(m->bctx, m->slopes, host, bytes);
+    free(host);
+    if (up != 0)
+        return hs_errf(err, errlen, "model %s: uploading the ALiBi slopes failed: %s", m->path,
+                       m->be->last_error(m->bctx));
+    return 0;
+}
+
 hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
                               char *err, size_t errlen)
 {
@@ -348,21 +382,9 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     hs_st_set *set = NULL;
     char p[PATH_MAX + 64];
 
-    char abs[PATH_MAX];
-    if (!realpath(dir, abs)) {
-        hs_errf(err, errlen, "model directory %s: %s", dir, strerror(errno));
+    if (set_model_path(m, dir, err, errlen) != 0)
         goto fail;
-    }
     struct stat st;
-    if (stat(abs, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        hs_errf(err, errlen, "model directory %s: not a directory", dir);
-        goto fail;
-    }
-    if (strlen(abs) >= sizeof m->path) {
-        hs_errf(err, errlen, "model directory %s: path too long", dir);
-        goto fail;
-    }
-    snprintf(m->path, sizeof m->path, "%s", abs);
 
     snprintf(p, sizeof p, "%s/config.json", m->path);
     if (hs_model_config_load(p, &m->cfg, err, errlen) != 0)
@@ -406,21 +428,8 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     if (upload_tensors(m, &t, found, err, errlen) != 0)
         goto fail;
 
-    float *host_slopes = malloc((size_t)m->cfg.n_head * sizeof(float));
-    m->slopes = be->alloc(bctx, (size_t)m->cfg.n_head * sizeof(float));
-    if (!host_slopes || !m->slopes) {
-        free(host_slopes);
-        hs_errf(err, errlen, "model %s: cannot allocate the ALiBi slopes", m->path);
+    if (load_slopes(m, err, errlen) != 0)
         goto fail;
-    }
-    m->cfg.family->alibi_slopes(&m->cfg, host_slopes);
-    int up = be->upload(bctx, m->slopes, host_slopes, (size_t)m->cfg.n_head * sizeof(float));
-    free(host_slopes);
-    if (up != 0) {
-        hs_errf(err, errlen, "model %s: uploading the ALiBi slopes failed: %s", m->path,
-                be->last_error(bctx));
-        goto fail;
-    }
     if (hs_model_dir_mtime_ns(m->path, &m->files_mtime_ns, err, errlen) != 0)
         goto fail;
 

@@ -60,6 +60,13 @@ typedef struct surgery_run {
     int ckpt_cap;
     int64_t last_ckpt_step; /* -1: none */
     int64_t mb_per_epoch, steps_per_epoch, total;
+    const hs_surgery_corpus *corpus;
+    hs_lr_schedule sched;
+    int32_t *ids;           /* [batch_rows, chunk_len] host: the rows of one trainer step */
+    int *order;             /* [n_chunks] this epoch's chunk order */
+    int order_epoch;        /* the epoch `order` is for, −1 before the first */
+    double t_start;         /* when this process started training (for the ETA) */
+    int64_t first_step;     /* the step training started from here (resume: > 0) */
 } surgery_run;
 
 static void run_logf(const surgery_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -299,6 +306,176 @@ static int copy_outcome(const surgery_run *r, hs_surgery_outcome *out, char *err
     return 0;
 }
 
+/* The trainer, optimizer and host buffers of a run, then its state: resumed from the last
+ * complete checkpoint when asked and possible, else fresh (reinitialised targets, baseline). */
+static int prepare_run(surgery_run *r, bool resume, hs_surgery_outcome *out, char *err,
+                       size_t errlen)
+{
+    const hs_surgery_params *p = r->p;
+    const hs_surgery_corpus *corpus = r->corpus;
+    hs_model *m = r->m;
+    int64_t rows_wanted = (int64_t)p->batch_size * (p->fuse_accumulation ? p->grad_accum : 1);
+    int batch_rows = rows_wanted < corpus->n_chunks ? (int)rows_wanted : corpus->n_chunks;
+    r->ids = malloc((size_t)batch_rows * corpus->chunk_len * sizeof(int32_t));
+    r->order = malloc((size_t)corpus->n_chunks * sizeof(int));
+    r->st.targets = malloc((size_t)(r->n_targets > 0 ? r->n_targets : 1) * sizeof *r->targets);
+    if (!r->ids || !r->order || !r->st.targets)
+        return hs_errf(err, errlen, "out of memory for the data of %d chunks", corpus->n_chunks);
+    memcpy(r->st.targets, r->targets, (size_t)r->n_targets * sizeof *r->targets);
+    r->st.n_targets = r->n_targets;
+    r->tr = hs_model_trainer_new(m, r->targets, r->n_targets, batch_rows, corpus->chunk_len, err,
+                                 errlen);
+    if (!r->tr)
+        return -1;
+    r->slices = hs_model_trainer_slices(r->tr, &r->n_slices);
+    hs_adamw_config acfg = {p->beta1, p->beta2, p->eps, p->weight_decay};
+    r->opt = hs_surgery_optimizer_new(m->be, m->bctx, r->slices, r->n_slices,
+                                      m->cfg.hidden_size, m->cfg.head_dim, &acfg, err, errlen);
+    if (!r->opt)
+        return -1;
+    int resumed = resume ? try_resume(r, err, errlen) : 0;
+    if (resumed < 0)
+        return -1;
+    out->resumed = resumed == 1;
+    if (!resumed && start_fresh(r, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* Forward and backward over one accumulation group (grad_accum micro-batches, or fewer at the
+ * epoch's end) into the slice gradients; *loss is the group's mean chunk loss. */
+static int accumulate_group(surgery_run *r, double *loss, char *err, size_t errlen)
+{
+    const hs_surgery_params *p = r->p;
+    const hs_surgery_corpus *corpus = r->corpus;
+    if (r->order_epoch != r->st.epoch) {
+        hs_surgery_epoch_order(r->st.seed, r->st.epoch, r->st.shuffle, corpus->n_chunks,
+                               r->order);
+        r->order_epoch = r->st.epoch;
+    }
+    int64_t mb_end = r->st.micro_batch + p->grad_accum;
+    if (mb_end > r->mb_per_epoch)
+        mb_end = r->mb_per_epoch;
+    if (hs_model_trainer_zero_grad(r->tr) != 0)
+        return hs_errf(err, errlen, "zeroing gradients failed at step %lld",
+                       (long long)r->st.step);
+    double step_loss = 0.0;
+    int64_t n_mb = mb_end - r->st.micro_batch;
+    bool all_full = mb_end * (int64_t)p->batch_size <= corpus->n_chunks;
+    bool fused = p->fuse_accumulation && n_mb > 1 && all_full;
+    if (fused) {
+        /* equal micro-batches: mean over all = (1/n)·Σ means, so scale by n/grad_accum */
+        int rows = 0;
+        for (int64_t mb = r->st.micro_batch; mb < mb_end; mb++)
+            rows += hs_surgery_gather_micro_batch(corpus, r->order, mb, p->batch_size,
+                                                  r->ids + (size_t)rows * corpus->chunk_len);
+        double l;
+        if (hs_model_trainer_step(r->tr, r->ids, rows, (float)((double)n_mb / p->grad_accum), &l,
+                                  err, errlen) != 0)
+            return -1;
+        step_loss = l * (double)n_mb / p->grad_accum;
+    }
+    for (int64_t mb = r->st.micro_batch; !fused && mb < mb_end; mb++) {
+        int B = hs_surgery_gather_micro_batch(corpus, r->order, mb, p->batch_size, r->ids);
+        double l;
+        if (hs_model_trainer_step(r->tr, r->ids, B, (float)(1.0 / p->grad_accum), &l, err,
+                                  errlen) != 0)
+            return -1;
+        step_loss += l / p->grad_accum;
+    }
+    r->st.micro_batch = mb_end;
+    /* Logged loss: the mean chunk loss of the group (= the scripts' Σ loss/grad_accum for a
+     * full group), so the short last group of an epoch does not show as a dip. */
+    *loss = step_loss * (double)p->grad_accum / (double)n_mb;
+    return 0;
+}
+
+/* Clipping and the AdamW step at the schedule's learning rate; a non-finite loss or norm
+ * ends the run as diverged. */
+static int optimizer_update(surgery_run *r, double loss, double *lr, double *norm, char *err,
+                            size_t errlen)
+{
+    *lr = hs_surgery_lr_at(&r->sched, r->st.step);
+    if (hs_surgery_clip_grads(r->opt, r->p->clip, norm, err, errlen) != 0 ||
+        hs_surgery_optimizer_step(r->opt, *lr, err, errlen) != 0)
+        return -1;
+    if (!isfinite(loss) || !isfinite(*norm))
+        return hs_errf(err, errlen, "training diverged at step %lld: loss %g, grad norm %g",
+                       (long long)r->st.step, loss, *norm);
+    return 0;
+}
+
+static void report_step(const surgery_run *r, double loss, double lr, double norm)
+{
+    if (!r->hooks || !r->hooks->on_step)
+        return;
+    double elapsed = now_s() - r->t_start;
+    int64_t done_here = r->st.step - r->first_step;
+    hs_surgery_step_report rep = {
+        .step = r->st.step, .total = r->total,
+        .epoch = r->st.epoch + (double)r->st.micro_batch / (double)r->mb_per_epoch,
+        .loss = loss, .lr = lr, .grad_norm = norm, .elapsed_s = elapsed,
+        .eta_s = elapsed / (double)done_here * (double)(r->total - r->st.step),
+    };
+    r->hooks->on_step(r->hooks->arg, &rep);
+}
+
+/* One optimizer step with its bookkeeping: the epoch boundary, the report, a cooperative
+ * stop (*stop), and the checkpoint every checkpoint_every epochs. */
+static int train_one_step(surgery_run *r, bool *stop, char *err, size_t errlen)
+{
+    double loss, lr, norm;
+    if (accumulate_group(r, &loss, err, errlen) != 0 ||
+        optimizer_update(r, loss, &lr, &norm, err, errlen) != 0)
+        return -1;
+    r->st.step++;
+    bool epoch_done = r->st.micro_batch == r->mb_per_epoch;
+    if (epoch_done) {
+        r->st.epoch++;
+        r->st.micro_batch = 0;
+    }
+    report_step(r, loss, lr, norm);
+    if (r->hooks && r->hooks->should_stop && r->hooks->should_stop(r->hooks->arg)) {
+        *stop = true;
+        return 0;
+    }
+    if (epoch_done && r->st.epoch % r->p->checkpoint_every == 0) {
+        char name[48];
+        snprintf(name, sizeof name, "%sepoch-%d", r->p->ckpt_prefix, r->st.epoch);
+        if (checkpoint(r, name, true, err, errlen) != 0)
+            return -1;
+        if (r->st.early_stopped)
+            run_logf(r, "early stop: %d checkpoints without perplexity improvement",
+                     r->st.patience_count);
+    }
+    return 0;
+}
+
+/* After the loop: a stopped run keeps its progress as a "cancelled-step-N" checkpoint (returns
+ * 1); a finished one gets "final" unless its last step was just checkpointed. */
+static int finish_run(surgery_run *r, bool stopped, hs_surgery_outcome *out, char *err,
+                      size_t errlen)
+{
+    const char *prefix = r->p->ckpt_prefix;
+    char name[96];
+    if (stopped) {
+        if (r->st.step != r->last_ckpt_step && r->st.step > 0) {
+            snprintf(name, sizeof name, "%scancelled-step-%lld", prefix, (long long)r->st.step);
+            if (checkpoint(r, name, false, err, errlen) != 0)
+                return -1;
+        }
+        run_logf(r, "stopped at step %lld of %lld", (long long)r->st.step, (long long)r->total);
+        out->cancelled = true;
+    } else if (r->st.step != r->last_ckpt_step) {
+        snprintf(name, sizeof name, "%sfinal", prefix);
+        if (checkpoint(r, name, true, err, errlen) != 0)
+            return -1;
+    }
+    if (copy_outcome(r, out, err, errlen) != 0)
+        return -1;
+    return stopped ? 1 : 0;
+}
+
 int hs_surgery_train(hs_model *m, const hs_head_target *targets, int n_targets,
                      const hs_surgery_params *p, const hs_surgery_corpus *corpus,
                      const hs_token_seq *eval, int n_eval, const char *checkpoints_dir,
@@ -314,6 +491,7 @@ int hs_surgery_train(hs_model *m, const hs_head_target *targets, int n_targets,
     surgery_run run = {
         .m = m, .p = p, .hooks = hooks, .targets = targets, .n_targets = n_targets,
         .eval = eval, .n_eval = n_eval, .dir = checkpoints_dir, .last_ckpt_step = -1,
+        .corpus = corpus, .order_epoch = -1,
     };
     surgery_run *r = &run;
     r->st.best_ppl = NAN;
@@ -324,179 +502,29 @@ int hs_surgery_train(hs_model *m, const hs_head_target *targets, int n_targets,
     r->total = hs_surgery_total_steps(p->epochs, r->steps_per_epoch, p->max_steps);
     out->total_steps = r->total;
     out->steps_per_epoch = r->steps_per_epoch;
-    hs_lr_schedule sched = {
+    r->sched = (hs_lr_schedule){
         .peak_lr = p->lr,
         .warmup = p->warmup_steps >= 0 ? p->warmup_steps : hs_surgery_default_warmup(r->total),
         .total = r->total,
     };
-    int64_t rows_wanted = (int64_t)p->batch_size * (p->fuse_accumulation ? p->grad_accum : 1);
-    int batch_rows = rows_wanted < corpus->n_chunks ? (int)rows_wanted : corpus->n_chunks;
-    int32_t *ids = malloc((size_t)batch_rows * corpus->chunk_len * sizeof(int32_t));
-    int *order = malloc((size_t)corpus->n_chunks * sizeof(int));
-    int rc = 0;
-    if (!ids || !order) {
-        rc = hs_errf(err, errlen, "out of memory for the data of %d chunks", corpus->n_chunks);
-        goto done;
+    int rc = prepare_run(r, resume, out, err, errlen);
+    if (rc == 0) {
+        run_logf(r, "training: %d chunks of %d tokens, %lld micro-batches and %lld optimizer "
+                    "steps per epoch, %lld steps in all, warm-up %lld",
+                 corpus->n_chunks, corpus->chunk_len, (long long)r->mb_per_epoch,
+                 (long long)r->steps_per_epoch, (long long)r->total, (long long)r->sched.warmup);
+        r->t_start = now_s();
+        r->first_step = r->st.step;
+        bool stop = false;
+        while (rc == 0 && r->st.step < r->total && !r->st.early_stopped && !stop)
+            rc = train_one_step(r, &stop, err, errlen);
+        if (rc == 0)
+            rc = finish_run(r, stop, out, err, errlen);
     }
-    r->tr = hs_model_trainer_new(m, targets, n_targets, batch_rows, corpus->chunk_len, err,
-                                 errlen);
-    if (!r->tr) {
-        rc = -1;
-        goto done;
-    }
-    r->slices = hs_model_trainer_slices(r->tr, &r->n_slices);
-    hs_adamw_config acfg = {p->beta1, p->beta2, p->eps, p->weight_decay};
-    r->opt = hs_surgery_optimizer_new(m->be, m->bctx, r->slices, r->n_slices,
-                                      m->cfg.hidden_size, m->cfg.head_dim, &acfg, err, errlen);
-    if (!r->opt) {
-        rc = -1;
-        goto done;
-    }
-    r->st.targets = malloc((size_t)(n_targets > 0 ? n_targets : 1) * sizeof *targets);
-    if (!r->st.targets) {
-        rc = hs_errf(err, errlen, "out of memory");
-        goto done;
-    }
-    memcpy(r->st.targets, targets, (size_t)n_targets * sizeof *targets);
-    r->st.n_targets = n_targets;
-    int resumed = resume ? try_resume(r, err, errlen) : 0;
-    if (resumed < 0) {
-        rc = -1;
-        goto done;
-    }
-    out->resumed = resumed == 1;
-    if (!resumed && start_fresh(r, err, errlen) != 0) {
-        rc = -1;
-        goto done;
-    }
-    run_logf(r, "training: %d chunks of %d tokens, %lld micro-batches and %lld optimizer steps "
-                "per epoch, %lld steps in all, warm-up %lld",
-             corpus->n_chunks, corpus->chunk_len, (long long)r->mb_per_epoch,
-             (long long)r->steps_per_epoch, (long long)r->total, (long long)sched.warmup);
-
-    double t_start = now_s();
-    int64_t first_step = r->st.step;
-    bool stop = false;
-    int order_epoch = -1;
-    while (r->st.step < r->total && !r->st.early_stopped && !stop) {
-        if (order_epoch != r->st.epoch) {
-            hs_surgery_epoch_order(r->st.seed, r->st.epoch, r->st.shuffle, corpus->n_chunks,
-                                   order);
-            order_epoch = r->st.epoch;
-        }
-        /* One accumulation group: grad_accum micro-batches, or fewer at the epoch's end. */
-        int64_t mb_end = r->st.micro_batch + p->grad_accum;
-        if (mb_end > r->mb_per_epoch)
-            mb_end = r->mb_per_epoch;
-        if (hs_model_trainer_zero_grad(r->tr) != 0) {
-            rc = hs_errf(err, errlen, "zeroing gradients failed at step %lld",
-                         (long long)r->st.step);
-            goto done;
-        }
-        double step_loss = 0.0;
-        int64_t n_mb = mb_end - r->st.micro_batch;
-        bool all_full = mb_end * (int64_t)p->batch_size <= corpus->n_chunks;
-        bool fused = p->fuse_accumulation && n_mb > 1 && all_full;
-        if (fused) {
-            /* equal micro-batches: mean over all = (1/n)·Σ means, so scale by n/grad_accum */
-            int rows = 0;
-            for (int64_t mb = r->st.micro_batch; mb < mb_end; mb++)
-                rows += hs_surgery_gather_micro_batch(corpus, order, mb, p->batch_size,
-                                                      ids + (size_t)rows * corpus->chunk_len);
-            double loss;
-            if (hs_model_trainer_step(r->tr, ids, rows, (float)((double)n_mb / p->grad_accum),
-                                      &loss, err, errlen) != 0) {
-                rc = -1;
-                goto done;
-            }
-            step_loss = loss * (double)n_mb / p->grad_accum;
-        }
-        for (int64_t mb = r->st.micro_batch; !fused && mb < mb_end; mb++) {
-            int B = hs_surgery_gather_micro_batch(corpus, order, mb, p->batch_size, ids);
-            double loss;
-            if (hs_model_trainer_step(r->tr, ids, B, (float)(1.0 / p->grad_accum), &loss, err,
-                                      errlen) != 0) {
-                rc = -1;
-                goto done;
-            }
-            step_loss += loss / p->grad_accum;
-        }
-        r->st.micro_batch = mb_end;
-        /* Logged loss: the mean chunk loss of the group (= the scripts' Σ loss/grad_accum for a
-         * full group), so the short last group of an epoch does not show as a dip. */
-        step_loss = step_loss * (double)p->grad_accum / (double)n_mb;
-        double norm, lr = hs_surgery_lr_at(&sched, r->st.step);
-        if (hs_surgery_clip_grads(r->opt, p->clip, &norm, err, errlen) != 0 ||
-            hs_surgery_optimizer_step(r->opt, lr, err, errlen) != 0) {
-            rc = -1;
-            goto done;
-        }
-        if (!isfinite(step_loss) || !isfinite(norm)) {
-            rc = hs_errf(err, errlen, "training diverged at step %lld: loss %g, grad norm %g",
-                         (long long)r->st.step, step_loss, norm);
-            goto done;
-        }
-        r->st.step++;
-        bool epoch_done = r->st.micro_batch == r->mb_per_epoch;
-        if (epoch_done) {
-            r->st.epoch++;
-            r->st.micro_batch = 0;
-        }
-        if (hooks && hooks->on_step) {
-            double elapsed = now_s() - t_start;
-            int64_t done_here = r->st.step - first_step;
-            hs_surgery_step_report rep = {
-                .step = r->st.step, .total = r->total,
-                .epoch = r->st.epoch + (double)r->st.micro_batch / (double)r->mb_per_epoch,
-                .loss = step_loss, .lr = lr, .grad_norm = norm, .elapsed_s = elapsed,
-                .eta_s = elapsed / (double)done_here * (double)(r->total - r->st.step),
-            };
-            hooks->on_step(hooks->arg, &rep);
-        }
-        if (hooks && hooks->should_stop && hooks->should_stop(hooks->arg)) {
-            stop = true;
-            break;
-        }
-        if (epoch_done && r->st.epoch % p->checkpoint_every == 0) {
-            char name[48];
-            snprintf(name, sizeof name, "%sepoch-%d", p->ckpt_prefix, r->st.epoch);
-            if (checkpoint(r, name, true, err, errlen) != 0) {
-                rc = -1;
-                goto done;
-            }
-            if (r->st.early_stopped)
-                run_logf(r, "early stop: %d checkpoints without perplexity improvement",
-                         r->st.patience_count);
-        }
-    }
-    if (stop) {
-        if (r->st.step != r->last_ckpt_step && r->st.step > 0) {
-            char name[64];
-            snprintf(name, sizeof name, "%scancelled-step-%lld", p->ckpt_prefix,
-                     (long long)r->st.step);
-            if (checkpoint(r, name, false, err, errlen) != 0) {
-                rc = -1;
-                goto done;
-            }
-        }
-        run_logf(r, "stopped at step %lld of %lld", (long long)r->st.step, (long long)r->total);
-        out->cancelled = true;
-        rc = 1;
-    } else if (r->st.step != r->last_ckpt_step) {
-        char name[48];
-        snprintf(name, sizeof name, "%sfinal", p->ckpt_prefix);
-        if (checkpoint(r, name, true, err, errlen) != 0) {
-            rc = -1;
-            goto done;
-        }
-    }
-    if (copy_outcome(r, out, err, errlen) != 0)
-        rc = -1;
-done:
     hs_surgery_optimizer_free(r->opt);
     hs_model_trainer_free(r->tr);
     hs_surgery_state_free(&r->st);
-    free(ids);
-    free(order);
+    free(r->ids);
+    free(r->order);
     return rc;
 }
