@@ -1,10 +1,15 @@
-/* BLOOM's Split pre-tokenizer: regex " ?[^(\s|[.,!?…。，、।۔،])]+" with behavior Isolated (every
- * match and every gap between matches is its own piece), run with PCRE2 (UTF, JIT).
- * Oniguruma's nested class [^(\s|[...])] is the union of \s, "(", "|", ")" and the listed
- * punctuation; PCRE2 has no nested classes, so it is written flat. `\s` is written out as the
- * explicit set Oniguruma (HF tokenizers' engine) matches — U+0009-000D, U+0020, U+0085, U+00A0,
- * U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F, U+3000 — measured on every code point
- * against HF tokenizers 0.23 (tests/unit/test_formats_tokenizer_pretok.c checks it). PCRE2's
+/* The regex pre-tokenizers, run with PCRE2 (UTF, UCP, JIT) with behavior Isolated (every match
+ * and every gap between matches is its own piece):
+ * - BLOOM's Split: regex " ?[^(\s|[.,!?…。，、।۔،])]+". Oniguruma's nested class [^(\s|[...])]
+ *   is the union of \s, "(", "|", ")" and the listed punctuation; PCRE2 has no nested classes,
+ *   so it is written flat.
+ * - ByteLevel with use_regex (GPT-2, GPT-NeoX, MPT): HF's fixed pattern
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ *   (case-sensitive contractions; "\s+(?!\S)" leaves the last space of a run to the word after).
+ * In both, `\s` is written out as the explicit set Oniguruma (HF tokenizers' engine) matches —
+ * U+0009-000D, U+0020, U+0085, U+00A0, U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F,
+ * U+3000 — measured on every code point against HF tokenizers 0.23
+ * (tests/unit/test_formats_tokenizer_pretok.c checks it), and `\S` as its complement. PCRE2's
  * own \s is not used: with UCP it also matches U+180E, which Oniguruma does not.
  * Input must be valid UTF-8 (tokenizer.c repairs invalid input first). */
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -17,20 +22,34 @@
 const char HS_TOK_BLOOM_SPLIT_REGEX[] =
     " ?[^(\\s|[.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81\xE0\xA5\xA4\xDB\x94\xD8\x8C])]+";
 
-static const char pcre2_pattern[] =
-    "\\x{20}?[^\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"
-    "\\x{202F}\\x{205F}\\x{3000}"                       /* Oniguruma's \s */
+/* Oniguruma's \s as the inside of a PCRE2 character class. */
+#define ONIG_SPACE_SET                                                                           \
+    "\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"       \
+    "\\x{205F}\\x{3000}"
+
+static const char bloom_split_pattern[] =
+    "\\x{20}?[^" ONIG_SPACE_SET
     "(|)"                                               /* ( | ) of the outer class */
     ".,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C}" /* . , ! ? … 。 ， 、 । ۔ ، */
     "]+";
+
+/* HF's ByteLevel regex with \s -> [ONIG_SPACE_SET] and \S -> [^ONIG_SPACE_SET]. */
+static const char byte_level_pattern[] =
+    "'s|'t|'re|'ve|'m|'ll|'d"
+    "|\\x{20}?\\p{L}+"
+    "|\\x{20}?\\p{N}+"
+    "|\\x{20}?[^" ONIG_SPACE_SET "\\p{L}\\p{N}]+"
+    "|[" ONIG_SPACE_SET "]+(?![^" ONIG_SPACE_SET "])"
+    "|[" ONIG_SPACE_SET "]+";
 
 struct hs_tok_pretok {
     pcre2_code *re;
     int jit; /* 1 when JIT compilation succeeded */
 };
 
-hs_tok_pretok *hs_tok_pretok_new(char *err, size_t errlen)
+hs_tok_pretok *hs_tok_pretok_new(hs_tok_split_kind kind, char *err, size_t errlen)
 {
+    const char *pattern = kind == HS_TOK_SPLIT_BLOOM ? bloom_split_pattern : byte_level_pattern;
     hs_tok_pretok *p = calloc(1, sizeof *p);
     if (!p) {
         hs_errf(err, errlen, "tokenizer: out of memory");
@@ -38,12 +57,12 @@ hs_tok_pretok *hs_tok_pretok_new(char *err, size_t errlen)
     }
     int code;
     PCRE2_SIZE off;
-    p->re = pcre2_compile((PCRE2_SPTR)pcre2_pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
+    p->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
                           &code, &off, NULL);
     if (!p->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        hs_errf(err, errlen, "tokenizer: cannot compile the Split regex: %s at %zu", (char *)msg,
+        hs_errf(err, errlen, "tokenizer: cannot compile the pre-tokenizer regex: %s at %zu", (char *)msg,
                 (size_t)off);
         free(p);
         return NULL;
