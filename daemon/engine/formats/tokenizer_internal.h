@@ -94,9 +94,10 @@ int hs_tok_pretok_split(const hs_tok_pretok *p, const char *text, size_t len, hs
 /* ---- the loaded tokenizer (filled by tokenizer_json.c) --------------------------------------- */
 
 typedef struct hs_tok_added {
-    char *content;   /* as in the file: what decoding gives back */
+    char *content;   /* as in the file */
     size_t len;
-    char *match;     /* what encoding looks for: content, or its normalized form when normalized */
+    char *match;     /* content, or its normalized form when normalized: what encoding looks for
+                      * and what decoding gives back (as HF's id_to_token) */
     size_t match_len;
     int32_t id;
     bool normalized; /* matched in a second pass, in the normalized text */

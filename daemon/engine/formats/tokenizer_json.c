@@ -363,7 +363,10 @@ static int vocab_by_id(const cJSON *vocab, size_t n_ids, const char ***out, cons
 
 /* Fills id_bytes / id_off / id_known: every token's bytes are its ByteLevel decoding, added
  * tokens included ("Ġq" -> " q", as HF), and an added token takes precedence for its id (as
- * HF's id_to_token). id_bytes is sized first from the token lengths (decoding never grows). */
+ * HF's id_to_token). An added token with normalized=true decodes from its NORMALIZED content,
+ * as HF's id_to_token gives it (so "<|cafe\u0301|>" becomes "<|caf\u00e9|>", whose é is the
+ * ByteLevel char of byte E9). id_bytes is sized first from the token lengths (decoding never
+ * grows). */
 static int fill_decode_table(hs_tokenizer *tok, const char **id_token, const char *src, char *err,
                              size_t errlen)
 {
@@ -371,7 +374,7 @@ static int fill_decode_table(hs_tokenizer *tok, const char **id_token, const cha
     for (size_t id = 0; id < n_ids; id++) {
         const hs_tok_added *a = tok->id_added[id] ? added_with_id(tok, id) : NULL;
         if (a)
-            total += a->len;
+            total += a->match_len;
         else if (id_token[id])
             total += strlen(id_token[id]);
     }
@@ -383,7 +386,7 @@ static int fill_decode_table(hs_tokenizer *tok, const char **id_token, const cha
         tok->id_off[id] = off;
         const hs_tok_added *a = tok->id_added[id] ? added_with_id(tok, id) : NULL;
         if (a)
-            off += hs_tok_byte_level_decode(a->content, a->len, tok->id_bytes + off);
+            off += hs_tok_byte_level_decode(a->match, a->match_len, tok->id_bytes + off);
         else if (id_token[id])
             off += hs_tok_byte_level_decode(id_token[id], strlen(id_token[id]), tok->id_bytes + off);
         tok->id_known[id] = a || id_token[id];
