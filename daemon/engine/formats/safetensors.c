@@ -561,6 +561,48 @@ static int shard_name_ok(const char *s)
     return s[0] && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && !strchr(s, '/');
 }
 
+/* Maps and parses every shard the index's weight_map names, each file once. */
+static int map_shards(hs_st_set *set, const char *dir, const char *index_path, const cJSON *wm,
+                      char *err, size_t errlen)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, wm) {
+        if (!cJSON_IsString(e) || !shard_name_ok(e->valuestring))
+            return hs_errf(err, errlen, "%s: tensor '%s': shard must be a file name in the directory",
+                           index_path, e->string);
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->valuestring) >= (int)sizeof path)
+            return hs_errf(err, errlen, "%s: tensor '%s': shard path too long", index_path, e->string);
+        int known = 0;
+        for (size_t i = 0; i < set->n_files && !known; i++)
+            known = strcmp(set->files[i].path, path) == 0;
+        if (known)
+            continue;
+        if (map_file(set, path, err, errlen) != 0 ||
+            parse_header(set, &set->files[set->n_files - 1], err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const hs_st_tensor *find_exact(const hs_st_set *set, const char *name);
+
+/* Every tensor the index names must be in the shard it names. */
+static int check_index_matches_shards(const hs_st_set *set, const char *dir,
+                                      const char *index_path, const cJSON *wm, char *err,
+                                      size_t errlen)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, wm) {
+        const hs_st_tensor *t = find_exact(set, e->string);
+        const char *slash = t ? strrchr(t->file, '/') : NULL;
+        if (!t || strcmp(slash ? slash + 1 : t->file, e->valuestring) != 0)
+            return hs_errf(err, errlen, "%s: tensor '%s' is missing from its shard %s/%s",
+                           index_path, e->string, dir, e->valuestring);
+    }
+    return 0;
+}
+
 static hs_st_set *open_sharded(const char *dir, const char *index_path, char *err, size_t errlen)
 {
     size_t len;
@@ -569,73 +611,24 @@ static hs_st_set *open_sharded(const char *dir, const char *index_path, char *er
         return NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
-    hs_st_set *set = NULL;
     if (!root) {
         hs_errf(err, errlen, "%s: not valid JSON", index_path);
         return NULL;
     }
+    hs_st_set *set = NULL;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-    if (!cJSON_IsObject(wm) || !wm->child) {
+    if (!cJSON_IsObject(wm) || !wm->child)
         hs_errf(err, errlen, "%s: missing or empty \"weight_map\" object", index_path);
-        goto fail;
-    }
-    set = calloc(1, sizeof *set);
-    if (!set) {
+    else if (!(set = calloc(1, sizeof *set)))
         hs_errf(err, errlen, "%s: out of memory", index_path);
-        goto fail;
-    }
-    const cJSON *e;
-    cJSON_ArrayForEach(e, wm) {
-        if (!cJSON_IsString(e) || !shard_name_ok(e->valuestring)) {
-            hs_errf(err, errlen, "%s: tensor '%s': shard must be a file name in the directory",
-                    index_path, e->string);
-            goto fail;
-        }
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->valuestring) >= (int)sizeof path) {
-            hs_errf(err, errlen, "%s: tensor '%s': shard path too long", index_path, e->string);
-            goto fail;
-        }
-        int known = 0;
-        for (size_t i = 0; i < set->n_files && !known; i++)
-            known = strcmp(set->files[i].path, path) == 0;
-        if (known)
-            continue;
-        if (map_file(set, path, err, errlen) != 0 ||
-            parse_header(set, &set->files[set->n_files - 1], err, errlen) != 0)
-            goto fail;
-    }
-    if (build_name_index(set, err, errlen) != 0)
-        goto fail;
-    /* every tensor the index names must be in the shard it names */
-    cJSON_ArrayForEach(e, wm) {
-        const hs_st_tensor *t = NULL;
-        size_t lo = 0, hi = set->n_tensors;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            int c = strcmp(set->tensors[set->by_name[mid]].name, e->string);
-            if (c == 0) {
-                t = &set->tensors[set->by_name[mid]];
-                break;
-            }
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        const char *slash = t ? strrchr(t->file, '/') : NULL;
-        if (!t || strcmp(slash ? slash + 1 : t->file, e->valuestring) != 0) {
-            hs_errf(err, errlen, "%s: tensor '%s' is missing from its shard %s/%s", index_path,
-                    e->string, dir, e->valuestring);
-            goto fail;
-        }
+    else if (map_shards(set, dir, index_path, wm, err, errlen) != 0 ||
+             build_name_index(set, err, errlen) != 0 ||
+             check_index_matches_shards(set, dir, index_path, wm, err, errlen) != 0) {
+        hs_st_close(set);
+        set = NULL;
     }
     cJSON_Delete(root);
     return set;
-fail:
-    cJSON_Delete(root);
-    hs_st_close(set);
-    return NULL;
 }
 
 hs_st_set *hs_st_open_dir(const char *dir, char *err, size_t errlen)
