@@ -13,8 +13,9 @@
  *      (tokenizer_bpe.c), with a per-call cache of piece -> ids.
  * Decode: ids -> bytes (every token, added ones included, through the ByteLevel decoder: chars
  * mapped back to bytes, or the token's own UTF-8 when a char is outside the alphabet — so an
- * added "Ġq" decodes to " q" and "é" to the byte E9, as HF 0.23 does), then invalid UTF-8
- * replaced by U+FFFD (one per maximal invalid subpart).
+ * added "Ġq" decodes to " q" and "é" to the byte E9, as HF 0.23 does; a normalized added token
+ * from its normalized content, as HF's id_to_token gives it), then invalid UTF-8 replaced by
+ * U+FFFD (one per maximal invalid subpart).
  * The loaded tokenizer is never written after loading; every call keeps its own scratch, so
  * calls may run concurrently. */
 #include "common/errors.h"
