@@ -248,6 +248,56 @@ def check_pinned_behaviour(tok: Tokenizer, cases):
         raise RuntimeError("added_raw_composed_is_text: a non-normalized token matched NFC text")
 
 
+def _ranges(flags):
+    """Inclusive [first, last] code point ranges where flags is true."""
+    out, start = [], None
+    for cp, flag in enumerate(flags):
+        if flag and start is None:
+            start = cp
+        if not flag and start is not None:
+            out.append([start, cp - 1])
+            start = None
+    if start is not None:
+        out.append([start, len(flags) - 1])
+    return out
+
+
+def byte_level_classes():
+    """For every Unicode scalar value c, how HF's ByteLevel regex (Oniguruma's \\p{L}, \\p{N})
+    classes it, probed through pre_tokenize_str: a letter when "a"+c+"b" stays one piece, a number
+    when "1"+c+"1" does; anything else (marks, punctuation, symbols, spaces, unassigned) neither."""
+    pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    letter, number = [False] * 0x110000, [False] * 0x110000
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        if len(pre.pre_tokenize_str("a" + c + "b")) == 1:
+            letter[cp] = True
+        elif len(pre.pre_tokenize_str("1" + c + "1")) == 1:
+            number[cp] = True
+    return {"letter": _ranges(letter), "number": _ranges(number)}
+
+
+def nfc_table():
+    """HF's NFC normalizer on every code point it changes ("single": [c, NFC(c)]) and on the
+    canonical decomposition of every code point that has one ("decomposed": [NFD(c), NFC of
+    it]), Hangul syllables sampled (every 97th: their composition is arithmetic)."""
+    nfc, nfd = normalizers.NFC(), normalizers.NFD()
+    single, decomposed = [], []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or (0xAC00 <= cp <= 0xD7A3 and cp % 97):
+            continue
+        c = chr(cp)
+        d = nfd.normalize_str(c)
+        if d != c:
+            decomposed.append([d, nfc.normalize_str(d)])
+        n = nfc.normalize_str(c)
+        if n != c:
+            single.append([c, n])
+    return {"single": single, "decomposed": decomposed}
+
+
 def make_tokenizer_neox_fixtures(ref_dir: str) -> Tokenizer:
     out_dir = os.path.join(ref_dir, "tokenizer_neox")
     os.makedirs(out_dir, exist_ok=True)
@@ -258,7 +308,10 @@ def make_tokenizer_neox_fixtures(ref_dir: str) -> Tokenizer:
     cases = make_cases(tok)
     check_pinned_behaviour(tok, cases)
     write_json(os.path.join(out_dir, "cases.json"), cases, compact_lists=True)
-    sizes = {f: os.path.getsize(os.path.join(out_dir, f)) for f in ("tokenizer.json", "cases.json")}
+    write_json(os.path.join(out_dir, "byte_level_classes.json"), byte_level_classes(), compact_lists=True)
+    write_json(os.path.join(out_dir, "nfc.json"), nfc_table(), compact_lists=True)
+    sizes = {f: os.path.getsize(os.path.join(out_dir, f))
+             for f in ("tokenizer.json", "cases.json", "byte_level_classes.json", "nfc.json")}
     print(f"tokenizer_neox: {tok.get_vocab_size(with_added_tokens=True)} ids, {len(cases)} cases, "
           f"sizes {sizes}")
     return tok

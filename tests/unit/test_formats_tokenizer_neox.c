@@ -262,6 +262,69 @@ static void test_nfc_step(void **state)
     assert_non_null(out);
     assert_string_equal(out, "\xEA\xB0\x81");
     free(out);
+    /* embedded NUL: lengths are explicit */
+    assert_int_equal(hs_tok_nfc("\0e\xCC\x81", 4, &out, &len, err, sizeof err), 0);
+    assert_non_null(out);
+    assert_int_equal(len, 3);
+    assert_memory_equal(out, "\0\xC3\xA9", 3);
+    free(out);
+}
+
+/* NFC of s must be want (both NUL-terminated); returns 1 on a mismatch. */
+static int nfc_differs(const char *s, const char *want)
+{
+    char err[256], *out;
+    size_t len;
+    assert_int_equal(hs_tok_nfc(s, strlen(s), &out, &len, err, sizeof err), 0);
+    const char *got = out ? out : s;
+    int differs = len != strlen(want) || memcmp(got, want, len) != 0;
+    free(out);
+    return differs;
+}
+
+/* ICU's NFC against HF's on every code point HF's NFC changes, every canonical decomposition,
+ * and every other code point alone (left as it is) — tokenizer_neox/nfc.json. */
+static void test_nfc_against_hf_every_code_point(void **state)
+{
+    (void)state;
+    char path[4096];
+    tu_repo_path(path, sizeof path, "tests/reference/tokenizer_neox/nfc.json");
+    size_t len;
+    char *text = tu_read_file(path, &len);
+    assert_non_null(text);
+    cJSON *table = cJSON_ParseWithLength(text, len);
+    free(text);
+    assert_non_null(table);
+    const cJSON *single = cJSON_GetObjectItem(table, "single");
+    const cJSON *decomposed = cJSON_GetObjectItem(table, "decomposed");
+    assert_true(cJSON_IsArray(single) && cJSON_IsArray(decomposed));
+    assert_true(cJSON_GetArraySize(decomposed) > 2000);
+    long mismatches = 0;
+    const cJSON *pair;
+    cJSON_ArrayForEach(pair, decomposed) {
+        const char *in = cJSON_GetArrayItem(pair, 0)->valuestring, *want = cJSON_GetArrayItem(pair, 1)->valuestring;
+        if (nfc_differs(in, want) && mismatches++ < 20)
+            fprintf(stderr, "NFC of decomposed U+%04X... differs from HF\n", (unsigned)in[0] & 0xFF);
+    }
+    const cJSON *next_single = single->child;
+    for (uint32_t cp = 1; cp < 0x110000; cp++) { /* U+0000 cannot be a C string */
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        char c[5] = {0};
+        hs_tok_utf8_put(cp, c);
+        const char *want = c;
+        if (next_single && strcmp(cJSON_GetArrayItem(next_single, 0)->valuestring, c) == 0) {
+            want = cJSON_GetArrayItem(next_single, 1)->valuestring;
+            next_single = next_single->next;
+        }
+        if (nfc_differs(c, want) && mismatches++ < 20)
+            fprintf(stderr, "NFC of U+%04X differs from HF\n", cp);
+    }
+    assert_null(next_single); /* every changed code point was visited, in order */
+    printf("NFC: %d decompositions, %d changed code points; %ld differ from HF\n",
+           cJSON_GetArraySize(decomposed), cJSON_GetArraySize(single), mismatches);
+    cJSON_Delete(table);
+    assert_int_equal(mismatches, 0);
 }
 
 typedef struct pieces {
@@ -313,6 +376,79 @@ static void test_byte_level_regex_pieces(void **state)
                 assert_string_equal(got.text[k], cases[i].want[k]);
     }
     hs_tok_pretok_free(p);
+}
+
+static int count_pieces(void *ctx, const char *start, size_t len)
+{
+    (void)start;
+    (void)len;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int pieces_of(const hs_tok_pretok *p, const char *before, uint32_t cp, const char *after)
+{
+    char buf[16], err[256];
+    size_t n = strlen(before);
+    memcpy(buf, before, n);
+    n += (size_t)hs_tok_utf8_put(cp, buf + n);
+    memcpy(buf + n, after, strlen(after));
+    n += strlen(after);
+    int count = 0;
+    assert_int_equal(hs_tok_pretok_split(p, buf, n, count_pieces, &count, err, sizeof err), 0);
+    return count;
+}
+
+/* 1 when cp lies in a [first, last] range of the sorted JSON list *cur walks through; cp must
+ * not decrease between calls. */
+static int in_ranges(const cJSON **cur, uint32_t cp)
+{
+    while (*cur && cp > (uint32_t)cJSON_GetArrayItem(*cur, 1)->valuedouble)
+        *cur = (*cur)->next;
+    return *cur && cp >= (uint32_t)cJSON_GetArrayItem(*cur, 0)->valuedouble;
+}
+
+/* For EVERY Unicode scalar value, the regex classes it as HF's Oniguruma does (\p{L}, \p{N} or
+ * neither): byte_level_classes.json was measured with HF's ByteLevel pre_tokenize_str probes
+ * "a"+c+"b" (one piece: a letter) and "1"+c+"1" (one piece: a number); PCRE2's Unicode tables
+ * must agree with Oniguruma's. */
+static void test_every_code_point_class(void **state)
+{
+    (void)state;
+    char path[4096], err[256];
+    tu_repo_path(path, sizeof path, "tests/reference/tokenizer_neox/byte_level_classes.json");
+    size_t len;
+    char *text = tu_read_file(path, &len);
+    assert_non_null(text);
+    cJSON *classes = cJSON_ParseWithLength(text, len);
+    free(text);
+    assert_non_null(classes);
+    const cJSON *letters = cJSON_GetObjectItem(classes, "letter");
+    const cJSON *numbers = cJSON_GetObjectItem(classes, "number");
+    assert_true(cJSON_IsArray(letters) && cJSON_IsArray(numbers));
+    hs_tok_pretok *p = hs_tok_pretok_new(HS_TOK_SPLIT_BYTE_LEVEL, err, sizeof err);
+    assert_non_null(p);
+    const cJSON *lcur = letters->child, *ncur = numbers->child;
+    long mismatches = 0, n_letters = 0, n_numbers = 0;
+    for (uint32_t cp = 0; cp < 0x110000; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        int hf_letter = in_ranges(&lcur, cp), hf_number = in_ranges(&ncur, cp);
+        int ours_letter = pieces_of(p, "a", cp, "b") == 1;
+        int ours_number = !ours_letter && pieces_of(p, "1", cp, "1") == 1;
+        n_letters += ours_letter;
+        n_numbers += ours_number;
+        if (ours_letter != hf_letter || ours_number != hf_number) {
+            if (mismatches++ < 20)
+                fprintf(stderr, "U+%04X: ours letter %d number %d, HF letter %d number %d\n", cp,
+                        ours_letter, ours_number, hf_letter, hf_number);
+        }
+    }
+    printf("code point classes: %ld letters, %ld numbers, %ld differ from HF\n", n_letters,
+           n_numbers, mismatches);
+    hs_tok_pretok_free(p);
+    cJSON_Delete(classes);
+    assert_int_equal(mismatches, 0);
 }
 
 /* The fixture with one part replaced: refused at load, naming the part. */
@@ -388,7 +524,9 @@ int main(void)
         cmocka_unit_test(test_every_case),
         cmocka_unit_test(test_added_token_passes),
         cmocka_unit_test(test_nfc_step),
+        cmocka_unit_test(test_nfc_against_hf_every_code_point),
         cmocka_unit_test(test_byte_level_regex_pieces),
+        cmocka_unit_test(test_every_code_point_class),
         cmocka_unit_test(test_unsupported_parts_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

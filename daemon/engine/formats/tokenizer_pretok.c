@@ -6,6 +6,7 @@
  * - ByteLevel with use_regex (GPT-2, GPT-NeoX, MPT): HF's fixed pattern
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  *   (case-sensitive contractions; "\s+(?!\S)" leaves the last space of a run to the word after).
+ * \p{L} and \p{N} are PCRE2's plus the code points Oniguruma's newer Unicode tables add (below).
  * In both, `\s` is written out as the explicit set Oniguruma (HF tokenizers' engine) matches —
  * U+0009-000D, U+0020, U+0085, U+00A0, U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F,
  * U+3000 — measured on every code point against HF tokenizers 0.23
@@ -33,12 +34,35 @@ static const char bloom_split_pattern[] =
     ".,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C}" /* . , ! ? … 。 ， 、 । ۔ ، */
     "]+";
 
-/* HF's ByteLevel regex with \s -> [ONIG_SPACE_SET] and \S -> [^ONIG_SPACE_SET]. */
+/* Letters (\p{L}) and numbers (\p{N}) of HF tokenizers 0.23.3's Oniguruma (Unicode 16) that
+ * PCRE2 10.42's tables (Unicode 14; Debian 12) lack: Unicode 15-16 additions (CJK extensions H
+ * and I, Egyptian hieroglyphs extension A, Kawi, Garay, Tulu-Tigalari, Nag Mundari digits, ...).
+ * Measured on every code point (tests/unit/test_formats_tokenizer_neox.c checks all of them
+ * against tests/reference/tokenizer_neox/byte_level_classes.json); a union, so a newer PCRE2
+ * that has them already changes nothing. */
+#define LETTERS_NEWER_THAN_PCRE2                                                                 \
+    "\\x{1C89}-\\x{1C8A}\\x{A7CB}-\\x{A7CD}\\x{A7DA}-\\x{A7DC}\\x{105C0}-\\x{105F3}"                     \
+    "\\x{10D4A}-\\x{10D65}\\x{10D6F}-\\x{10D85}\\x{10EC2}-\\x{10EC4}\\x{1123F}-\\x{11240}"                 \
+    "\\x{11380}-\\x{11389}\\x{1138B}\\x{1138E}\\x{11390}-\\x{113B5}\\x{113B7}\\x{113D1}"                 \
+    "\\x{113D3}\\x{11BC0}-\\x{11BE0}\\x{11F02}\\x{11F04}-\\x{11F10}\\x{11F12}-\\x{11F33}"                 \
+    "\\x{1342F}\\x{13441}-\\x{13446}\\x{13460}-\\x{143FA}\\x{16100}-\\x{1611D}"                        \
+    "\\x{16D40}-\\x{16D6C}\\x{18CFF}\\x{1B132}\\x{1B155}\\x{1DF25}-\\x{1DF2A}"                          \
+    "\\x{1E030}-\\x{1E06D}\\x{1E4D0}-\\x{1E4EB}\\x{1E5D0}-\\x{1E5ED}\\x{1E5F0}\\x{2B739}"                \
+    "\\x{2EBF0}-\\x{2EE5D}\\x{31350}-\\x{323AF}"
+#define NUMBERS_NEWER_THAN_PCRE2                                                                 \
+    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}\\x{11F50}-\\x{11F59}"                \
+    "\\x{16130}-\\x{16139}\\x{16D70}-\\x{16D79}\\x{1CCF0}-\\x{1CCF9}\\x{1D2C0}-\\x{1D2D3}"                \
+    "\\x{1E4F0}-\\x{1E4F9}\\x{1E5F1}-\\x{1E5FA}"
+#define ONIG_LETTER_SET "\\p{L}" LETTERS_NEWER_THAN_PCRE2
+#define ONIG_NUMBER_SET "\\p{N}" NUMBERS_NEWER_THAN_PCRE2
+
+/* HF's ByteLevel regex with \s -> [ONIG_SPACE_SET], \S -> [^ONIG_SPACE_SET], \p{L} ->
+ * [ONIG_LETTER_SET] and \p{N} -> [ONIG_NUMBER_SET]. */
 static const char byte_level_pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d"
-    "|\\x{20}?\\p{L}+"
-    "|\\x{20}?\\p{N}+"
-    "|\\x{20}?[^" ONIG_SPACE_SET "\\p{L}\\p{N}]+"
+    "|\\x{20}?[" ONIG_LETTER_SET "]+"
+    "|\\x{20}?[" ONIG_NUMBER_SET "]+"
+    "|\\x{20}?[^" ONIG_SPACE_SET ONIG_LETTER_SET ONIG_NUMBER_SET "]+"
     "|[" ONIG_SPACE_SET "]+(?![^" ONIG_SPACE_SET "])"
     "|[" ONIG_SPACE_SET "]+";
 
