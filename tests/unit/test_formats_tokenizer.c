@@ -249,7 +249,7 @@ static void test_load_errors(void **state)
     free(j);
     /* pipeline parts changed one at a time */
     struct { const char *from, *to, *needle; } edits[] = {
-        {"\"normalizer\":null", "\"normalizer\":{\"type\":\"NFC\"}", "\"normalizer\""},
+        {"\"normalizer\":null", "\"normalizer\":{\"type\":\"NFKC\"}", "\"normalizer\" of type \"NFKC\""},
         {"\"behavior\":\"Isolated\"", "\"behavior\":\"Removed\"", "Isolated"},
         {"\" ?[^(", "\" ?[^)", "BLOOM's Regex"},
         {"\"add_prefix_space\":false", "\"add_prefix_space\":true", "add_prefix_space"},

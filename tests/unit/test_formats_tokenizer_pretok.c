@@ -59,7 +59,7 @@ static void test_every_code_point(void **state)
 {
     (void)state;
     char err[256];
-    hs_tok_pretok *p = hs_tok_pretok_new(err, sizeof err);
+    hs_tok_pretok *p = hs_tok_pretok_new(HS_TOK_SPLIT_BLOOM, err, sizeof err);
     assert_non_null(p);
     int checked = 0, wrong = 0, n_split = 0;
     for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
@@ -100,7 +100,7 @@ static void test_pieces_like_hf(void **state)
 {
     (void)state;
     char err[256];
-    hs_tok_pretok *p = hs_tok_pretok_new(err, sizeof err);
+    hs_tok_pretok *p = hs_tok_pretok_new(HS_TOK_SPLIT_BLOOM, err, sizeof err);
     assert_non_null(p);
     expect_pieces(p, "a , b", (const char *[]){"a", " ,", " b"}, 3);
     expect_pieces(p, ".\n\n", (const char *[]){".\n\n"}, 1);

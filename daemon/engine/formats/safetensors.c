@@ -270,8 +270,9 @@ static int check_metadata(const char *path, const cJSON *meta, char *err, size_t
     return 0;
 }
 
-/* Validates the header of a mapped file and appends its tensors to set. */
-static int parse_header(hs_st_set *set, const st_file *f, char *err, size_t errlen)
+/* Reads the 8-byte little-endian header length and checks it against the format's cap and
+ * the file size. */
+static int read_header_length(const st_file *f, uint64_t *len, char *err, size_t errlen)
 {
     const unsigned char *base = f->map;
     if (f->size < 8)
@@ -286,114 +287,136 @@ static int parse_header(hs_st_set *set, const st_file *f, char *err, size_t errl
     if (n > f->size - 8)
         return hs_errf(err, errlen, "%s: header length %llu runs past the end of the %zu-byte file",
                        f->path, (unsigned long long)n, f->size);
-    const char *hdr = (const char *)base + 8;
-    if (n < 2 || hdr[0] != '{')
-        return hs_errf(err, errlen, "%s: header does not start with '{'", f->path);
-    if (!utf8_valid((const unsigned char *)hdr, (size_t)n))
-        return hs_errf(err, errlen, "%s: header is not valid UTF-8", f->path);
+    *len = n;
+    return 0;
+}
+
+/* Parses the n header bytes: UTF-8 JSON starting with '{', nothing after it but whitespace.
+ * Returns the root (the caller deletes it) or NULL with err set. */
+static cJSON *parse_header_json(const st_file *f, uint64_t n, char *err, size_t errlen)
+{
+    const char *hdr = (const char *)f->map + 8;
+    if (n < 2 || hdr[0] != '{') {
+        hs_errf(err, errlen, "%s: header does not start with '{'", f->path);
+        return NULL;
+    }
+    if (!utf8_valid((const unsigned char *)hdr, (size_t)n)) {
+        hs_errf(err, errlen, "%s: header is not valid UTF-8", f->path);
+        return NULL;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)n, &end, 0);
-    if (!root)
-        return hs_errf(err, errlen, "%s: header is not valid JSON (near byte %lld of the header)",
-                       f->path, end ? (long long)(end - hdr) : -1LL);
+    if (!root) {
+        hs_errf(err, errlen, "%s: header is not valid JSON (near byte %lld of the header)", f->path,
+                end ? (long long)(end - hdr) : -1LL);
+        return NULL;
+    }
     for (const char *q = end; q < hdr + n; q++)
         if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
             cJSON_Delete(root);
-            return hs_errf(err, errlen, "%s: header has bytes after its JSON object (byte %lld)",
-                           f->path, (long long)(q - hdr));
+            hs_errf(err, errlen, "%s: header has bytes after its JSON object (byte %lld)", f->path,
+                    (long long)(q - hdr));
+            return NULL;
         }
-    int rc = 0;
-    size_t count = 0;
-    pending *ps = NULL;
-    pending **names = NULL;
     if (!cJSON_IsObject(root)) {
-        rc = hs_errf(err, errlen, "%s: header is not a JSON object", f->path);
-        goto out;
+        cJSON_Delete(root);
+        hs_errf(err, errlen, "%s: header is not a JSON object", f->path);
+        return NULL;
     }
-    const cJSON *item;
-    cJSON_ArrayForEach(item, root) count++;
-    ps = calloc(count ? count : 1, sizeof *ps);
-    names = calloc(count ? count : 1, sizeof *names);
-    if (!ps || !names) {
-        rc = hs_errf(err, errlen, "%s: out of memory reading the header", f->path);
-        goto out;
-    }
-    size_t np = 0;
+    return root;
+}
+
+/* Every entry of the header object but __metadata__ (checked, at most once) into ps[0..*np),
+ * names borrowed from the JSON. ps has room for every entry. */
+static int collect_entries(const st_file *f, const cJSON *root, pending *ps, size_t *np, char *err,
+                           size_t errlen)
+{
     int seen_meta = 0;
+    const cJSON *item;
+    *np = 0;
     cJSON_ArrayForEach(item, root) {
         if (strcmp(item->string, "__metadata__") == 0) {
-            if (seen_meta++) {
-                rc = hs_errf(err, errlen, "%s: duplicate \"__metadata__\"", f->path);
-                goto out;
-            }
-            if ((rc = check_metadata(f->path, item, err, errlen)) != 0)
-                goto out;
+            if (seen_meta++)
+                return hs_errf(err, errlen, "%s: duplicate \"__metadata__\"", f->path);
+            if (check_metadata(f->path, item, err, errlen) != 0)
+                return -1;
             continue;
         }
-        if ((rc = parse_entry(f->path, item, &ps[np], err, errlen)) != 0)
-            goto out;
-        ps[np].name = item->string; /* borrowed until copied below */
-        names[np] = &ps[np];
-        np++;
+        if (parse_entry(f->path, item, &ps[*np], err, errlen) != 0)
+            return -1;
+        ps[*np].name = item->string;
+        (*np)++;
     }
+    return 0;
+}
+
+/* No tensor name twice in one header. */
+static int check_unique_names(const st_file *f, const pending *ps, size_t np, char *err,
+                              size_t errlen)
+{
+    const pending **names = malloc((np ? np : 1) * sizeof *names);
+    if (!names)
+        return hs_errf(err, errlen, "%s: out of memory reading the header", f->path);
+    for (size_t i = 0; i < np; i++)
+        names[i] = &ps[i];
     qsort(names, np, sizeof *names, cmp_pending_name);
-    for (size_t i = 1; i < np; i++)
-        if (strcmp(names[i - 1]->name, names[i]->name) == 0) {
+    int rc = 0;
+    for (size_t i = 1; i < np && rc == 0; i++)
+        if (strcmp(names[i - 1]->name, names[i]->name) == 0)
             rc = hs_errf(err, errlen, "%s: tensor '%s' appears twice in the header", f->path,
                          names[i]->name);
-            goto out;
-        }
+    free(names);
+    return rc;
+}
+
+/* Sorted by offset, the tensors must tile [0, data_len) exactly: no overlap, no gap, no
+ * truncation, nothing left over. Sorts ps. */
+static int check_offsets_tile(const st_file *f, pending *ps, size_t np, uint64_t data_len,
+                              char *err, size_t errlen)
+{
     qsort(ps, np, sizeof *ps, cmp_pending_offset);
-    uint64_t data_len = (uint64_t)(f->size - 8) - n;
     uint64_t expect = 0;
     for (size_t i = 0; i < np; i++) {
-        if (ps[i].begin < expect) {
-            rc = hs_errf(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] overlap the "
-                         "previous tensor '%s' (which ends at %llu)", f->path, ps[i].name,
-                         (unsigned long long)ps[i].begin, (unsigned long long)ps[i].end,
-                         ps[i - 1].name, (unsigned long long)expect);
-            goto out;
-        }
-        if (ps[i].begin > expect) {
-            rc = hs_errf(err, errlen, "%s: tensor '%s': gap before data_offsets begin %llu (the "
-                         "previous tensor ends at %llu)", f->path, ps[i].name,
-                         (unsigned long long)ps[i].begin, (unsigned long long)expect);
-            goto out;
-        }
-        if (ps[i].end > data_len) {
-            rc = hs_errf(err, errlen, "%s: tensor '%s': truncated data: data_offsets end %llu but "
-                         "the file holds %llu data bytes", f->path, ps[i].name,
-                         (unsigned long long)ps[i].end, (unsigned long long)data_len);
-            goto out;
-        }
+        if (ps[i].begin < expect)
+            return hs_errf(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] overlap the "
+                           "previous tensor '%s' (which ends at %llu)", f->path, ps[i].name,
+                           (unsigned long long)ps[i].begin, (unsigned long long)ps[i].end,
+                           ps[i - 1].name, (unsigned long long)expect);
+        if (ps[i].begin > expect)
+            return hs_errf(err, errlen, "%s: tensor '%s': gap before data_offsets begin %llu (the "
+                           "previous tensor ends at %llu)", f->path, ps[i].name,
+                           (unsigned long long)ps[i].begin, (unsigned long long)expect);
+        if (ps[i].end > data_len)
+            return hs_errf(err, errlen, "%s: tensor '%s': truncated data: data_offsets end %llu but "
+                           "the file holds %llu data bytes", f->path, ps[i].name,
+                           (unsigned long long)ps[i].end, (unsigned long long)data_len);
         expect = ps[i].end;
     }
-    if (expect != data_len) {
-        rc = hs_errf(err, errlen, "%s: %llu bytes after the last tensor%s%s%s are not covered by "
-                     "any tensor", f->path, (unsigned long long)(data_len - expect),
-                     np ? " '" : "", np ? ps[np - 1].name : "", np ? "'" : "");
-        goto out;
-    }
-    /* append */
+    if (expect != data_len)
+        return hs_errf(err, errlen, "%s: %llu bytes after the last tensor%s%s%s are not covered by "
+                       "any tensor", f->path, (unsigned long long)(data_len - expect),
+                       np ? " '" : "", np ? ps[np - 1].name : "", np ? "'" : "");
+    return 0;
+}
+
+/* Appends the checked entries to set->tensors, pointing into the mapped data. */
+static int append_tensors(hs_st_set *set, const st_file *f, const pending *ps, size_t np,
+                          const unsigned char *data, char *err, size_t errlen)
+{
     if (set->n_tensors + np > set->cap_tensors) {
         size_t cap = set->cap_tensors ? set->cap_tensors : 64;
         while (cap < set->n_tensors + np)
             cap *= 2;
         hs_st_tensor *t = realloc(set->tensors, cap * sizeof *t);
-        if (!t) {
-            rc = hs_errf(err, errlen, "%s: out of memory", f->path);
-            goto out;
-        }
+        if (!t)
+            return hs_errf(err, errlen, "%s: out of memory", f->path);
         set->tensors = t;
         set->cap_tensors = cap;
     }
-    const unsigned char *data = base + 8 + n;
     for (size_t i = 0; i < np; i++) {
         char *copy = strdup(ps[i].name);
-        if (!copy) {
-            rc = hs_errf(err, errlen, "%s: out of memory", f->path);
-            goto out;
-        }
+        if (!copy)
+            return hs_errf(err, errlen, "%s: out of memory", f->path);
         hs_st_tensor *t = &set->tensors[set->n_tensors++];
         memset(t, 0, sizeof *t);
         t->name = copy;
@@ -405,9 +428,29 @@ static int parse_header(hs_st_set *set, const st_file *f, char *err, size_t errl
         t->nbytes = (size_t)(ps[i].end - ps[i].begin);
         t->file = f->path;
     }
-out:
+    return 0;
+}
+
+/* Validates the header of a mapped file and appends its tensors to set: length, JSON, each
+ * entry, unique names, offsets tiling the data, then the append. */
+static int parse_header(hs_st_set *set, const st_file *f, char *err, size_t errlen)
+{
+    uint64_t n;
+    if (read_header_length(f, &n, err, errlen) != 0)
+        return -1;
+    cJSON *root = parse_header_json(f, n, err, errlen);
+    if (!root)
+        return -1;
+    size_t count = (size_t)cJSON_GetArraySize(root), np;
+    pending *ps = calloc(count ? count : 1, sizeof *ps);
+    int rc = -1;
+    if (!ps)
+        hs_errf(err, errlen, "%s: out of memory reading the header", f->path);
+    else if (collect_entries(f, root, ps, &np, err, errlen) == 0 &&
+             check_unique_names(f, ps, np, err, errlen) == 0 &&
+             check_offsets_tile(f, ps, np, (uint64_t)(f->size - 8) - n, err, errlen) == 0)
+        rc = append_tensors(set, f, ps, np, (const unsigned char *)f->map + 8 + n, err, errlen);
     free(ps);
-    free(names);
     cJSON_Delete(root);
     return rc;
 }
@@ -518,6 +561,48 @@ static int shard_name_ok(const char *s)
     return s[0] && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && !strchr(s, '/');
 }
 
+/* Maps and parses every shard the index's weight_map names, each file once. */
+static int map_shards(hs_st_set *set, const char *dir, const char *index_path, const cJSON *wm,
+                      char *err, size_t errlen)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, wm) {
+        if (!cJSON_IsString(e) || !shard_name_ok(e->valuestring))
+            return hs_errf(err, errlen, "%s: tensor '%s': shard must be a file name in the directory",
+                           index_path, e->string);
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->valuestring) >= (int)sizeof path)
+            return hs_errf(err, errlen, "%s: tensor '%s': shard path too long", index_path, e->string);
+        int known = 0;
+        for (size_t i = 0; i < set->n_files && !known; i++)
+            known = strcmp(set->files[i].path, path) == 0;
+        if (known)
+            continue;
+        if (map_file(set, path, err, errlen) != 0 ||
+            parse_header(set, &set->files[set->n_files - 1], err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const hs_st_tensor *find_exact(const hs_st_set *set, const char *name);
+
+/* Every tensor the index names must be in the shard it names. */
+static int check_index_matches_shards(const hs_st_set *set, const char *dir,
+                                      const char *index_path, const cJSON *wm, char *err,
+                                      size_t errlen)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, wm) {
+        const hs_st_tensor *t = find_exact(set, e->string);
+        const char *slash = t ? strrchr(t->file, '/') : NULL;
+        if (!t || strcmp(slash ? slash + 1 : t->file, e->valuestring) != 0)
+            return hs_errf(err, errlen, "%s: tensor '%s' is missing from its shard %s/%s",
+                           index_path, e->string, dir, e->valuestring);
+    }
+    return 0;
+}
+
 static hs_st_set *open_sharded(const char *dir, const char *index_path, char *err, size_t errlen)
 {
     size_t len;
@@ -526,73 +611,24 @@ static hs_st_set *open_sharded(const char *dir, const char *index_path, char *er
         return NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
-    hs_st_set *set = NULL;
     if (!root) {
         hs_errf(err, errlen, "%s: not valid JSON", index_path);
         return NULL;
     }
+    hs_st_set *set = NULL;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-    if (!cJSON_IsObject(wm) || !wm->child) {
+    if (!cJSON_IsObject(wm) || !wm->child)
         hs_errf(err, errlen, "%s: missing or empty \"weight_map\" object", index_path);
-        goto fail;
-    }
-    set = calloc(1, sizeof *set);
-    if (!set) {
+    else if (!(set = calloc(1, sizeof *set)))
         hs_errf(err, errlen, "%s: out of memory", index_path);
-        goto fail;
-    }
-    const cJSON *e;
-    cJSON_ArrayForEach(e, wm) {
-        if (!cJSON_IsString(e) || !shard_name_ok(e->valuestring)) {
-            hs_errf(err, errlen, "%s: tensor '%s': shard must be a file name in the directory",
-                    index_path, e->string);
-            goto fail;
-        }
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->valuestring) >= (int)sizeof path) {
-            hs_errf(err, errlen, "%s: tensor '%s': shard path too long", index_path, e->string);
-            goto fail;
-        }
-        int known = 0;
-        for (size_t i = 0; i < set->n_files && !known; i++)
-            known = strcmp(set->files[i].path, path) == 0;
-        if (known)
-            continue;
-        if (map_file(set, path, err, errlen) != 0 ||
-            parse_header(set, &set->files[set->n_files - 1], err, errlen) != 0)
-            goto fail;
-    }
-    if (build_name_index(set, err, errlen) != 0)
-        goto fail;
-    /* every tensor the index names must be in the shard it names */
-    cJSON_ArrayForEach(e, wm) {
-        const hs_st_tensor *t = NULL;
-        size_t lo = 0, hi = set->n_tensors;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            int c = strcmp(set->tensors[set->by_name[mid]].name, e->string);
-            if (c == 0) {
-                t = &set->tensors[set->by_name[mid]];
-                break;
-            }
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        const char *slash = t ? strrchr(t->file, '/') : NULL;
-        if (!t || strcmp(slash ? slash + 1 : t->file, e->valuestring) != 0) {
-            hs_errf(err, errlen, "%s: tensor '%s' is missing from its shard %s/%s", index_path,
-                    e->string, dir, e->valuestring);
-            goto fail;
-        }
+    else if (map_shards(set, dir, index_path, wm, err, errlen) != 0 ||
+             build_name_index(set, err, errlen) != 0 ||
+             check_index_matches_shards(set, dir, index_path, wm, err, errlen) != 0) {
+        hs_st_close(set);
+        set = NULL;
     }
     cJSON_Delete(root);
     return set;
-fail:
-    cJSON_Delete(root);
-    hs_st_close(set);
-    return NULL;
 }
 
 hs_st_set *hs_st_open_dir(const char *dir, char *err, size_t errlen)

@@ -276,6 +276,89 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* The header JSON (metadata, then tensors in write order with contiguous offsets), padded
+ * with spaces to a multiple of 8 bytes. h->oom tells of a failed allocation. */
+static void build_header(const hs_st_writer *w, const wtensor *const *order, sbuf *h)
+{
+    sb_str(h, "{\"__metadata__\":{");
+    for (size_t i = 0; i < w->n_meta; i++) {
+        if (i)
+            sb_str(h, ",");
+        sb_json_string(h, w->meta[i].key);
+        sb_str(h, ":");
+        sb_json_string(h, w->meta[i].value);
+    }
+    sb_str(h, "}");
+    uint64_t offset = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const wtensor *t = order[i];
+        sb_str(h, ",");
+        sb_json_string(h, t->name);
+        sb_str(h, ":{\"dtype\":\"");
+        sb_str(h, hs_dtype_name(t->dtype));
+        sb_str(h, "\",\"shape\":[");
+        for (int d = 0; d < t->ndim; d++) {
+            if (d)
+                sb_str(h, ",");
+            sb_fmt_u64(h, (unsigned long long)t->shape[d]);
+        }
+        sb_str(h, "],\"data_offsets\":[");
+        sb_fmt_u64(h, (unsigned long long)offset);
+        sb_str(h, ",");
+        offset += t->nbytes;
+        sb_fmt_u64(h, (unsigned long long)offset);
+        sb_str(h, "]}");
+    }
+    sb_str(h, "}");
+    while (!h->oom && h->n % 8)
+        sb_str(h, " ");
+}
+
+/* Writes length, header and data to tmp, fsyncs and closes it; removes tmp on failure. */
+static int write_temp_file(const hs_st_writer *w, const wtensor *const *order, const sbuf *h,
+                           const char *tmp, char *err, size_t errlen)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return hs_errf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+    unsigned char len8[8];
+    for (int k = 0; k < 8; k++)
+        len8[k] = (unsigned char)((uint64_t)h->n >> (8 * k));
+    int bad = write_all(fd, len8, 8) != 0 || write_all(fd, h->p, h->n) != 0;
+    for (size_t i = 0; i < w->n && !bad; i++)
+        bad = write_all(fd, order[i]->data, order[i]->nbytes) != 0;
+    if (bad || fsync(fd) != 0) {
+        int rc = hs_errf(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    if (close(fd) != 0) {
+        int rc = hs_errf(err, errlen, "%s: close failed: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    return 0;
+}
+
+/* Writes the file atomically: a temporary file beside path, renamed into place, then the
+ * directory entry made durable. */
+static int write_atomically(const hs_st_writer *w, const wtensor *const *order, const sbuf *h,
+                            const char *path, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return hs_errf(err, errlen, "%s: path too long", path);
+    if (write_temp_file(w, order, h, tmp, err, errlen) != 0)
+        return -1;
+    if (rename(tmp, path) != 0) {
+        int rc = hs_errf(err, errlen, "%s: cannot rename into place: %s", path, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    return hs_fsync_parent_dir(path, err, errlen) != 0 ? -1 : 0;
+}
+
 int hs_st_writer_write(hs_st_writer *w, const char *path, char *err, size_t errlen)
 {
     int has_format = 0;
@@ -292,81 +375,9 @@ int hs_st_writer_write(hs_st_writer *w, const char *path, char *err, size_t errl
     qsort(order, w->n, sizeof *order, cmp_write_order);
 
     sbuf h = {0};
-    sb_str(&h, "{\"__metadata__\":{");
-    for (size_t i = 0; i < w->n_meta; i++) {
-        if (i)
-            sb_str(&h, ",");
-        sb_json_string(&h, w->meta[i].key);
-        sb_str(&h, ":");
-        sb_json_string(&h, w->meta[i].value);
-    }
-    sb_str(&h, "}");
-    uint64_t offset = 0;
-    for (size_t i = 0; i < w->n; i++) {
-        const wtensor *t = order[i];
-        sb_str(&h, ",");
-        sb_json_string(&h, t->name);
-        sb_str(&h, ":{\"dtype\":\"");
-        sb_str(&h, hs_dtype_name(t->dtype));
-        sb_str(&h, "\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            if (d)
-                sb_str(&h, ",");
-            sb_fmt_u64(&h, (unsigned long long)t->shape[d]);
-        }
-        sb_str(&h, "],\"data_offsets\":[");
-        sb_fmt_u64(&h, (unsigned long long)offset);
-        sb_str(&h, ",");
-        offset += t->nbytes;
-        sb_fmt_u64(&h, (unsigned long long)offset);
-        sb_str(&h, "]}");
-    }
-    sb_str(&h, "}");
-    while (!h.oom && h.n % 8)
-        sb_str(&h, " ");
-    if (h.oom) {
-        free(h.p);
-        free(order);
-        return hs_errf(err, errlen, "%s: out of memory building the header", path);
-    }
-
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        free(h.p);
-        free(order);
-        return hs_errf(err, errlen, "%s: path too long", path);
-    }
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = hs_errf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    unsigned char len8[8];
-    for (int k = 0; k < 8; k++)
-        len8[k] = (unsigned char)((uint64_t)h.n >> (8 * k));
-    int bad = write_all(fd, len8, 8) != 0 || write_all(fd, h.p, h.n) != 0;
-    for (size_t i = 0; i < w->n && !bad; i++)
-        bad = write_all(fd, order[i]->data, order[i]->nbytes) != 0;
-    if (bad || fsync(fd) != 0) {
-        rc = hs_errf(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    if (close(fd) != 0) {
-        rc = hs_errf(err, errlen, "%s: close failed: %s", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = hs_errf(err, errlen, "%s: cannot rename into place: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (hs_fsync_parent_dir(path, err, errlen) != 0)
-        rc = -1;
-out:
+    build_header(w, order, &h);
+    int rc = h.oom ? hs_errf(err, errlen, "%s: out of memory building the header", path)
+                   : write_atomically(w, order, &h, path, err, errlen);
     free(h.p);
     free(order);
     return rc;

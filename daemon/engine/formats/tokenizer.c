@@ -1,17 +1,21 @@
-/* BLOOM's tokenizer, public API (tokenizer.h): loading, encoding and decoding.
- * Encode pipeline, as HF tokenizers runs it for BLOOM:
+/* The tokenizer's public API (tokenizer.h): loading, encoding and decoding.
+ * Encode pipeline, as HF tokenizers runs it (BLOOM; GPT-NeoX / MPT):
  *   1. Input that is not valid UTF-8 is first repaired: every maximal invalid subpart becomes
  *      U+FFFD — the ids are then HF's ids for the Python string bytes.decode('utf-8',
  *      errors='replace'), since HF only ever sees a str. (decode(encode(b)) != b for such b.)
- *   2. Added tokens are matched literally, leftmost then longest first: first those with
- *      normalized=false, then, in the remaining text, those with normalized=true (the
- *      normalizer is null, so both passes see the raw text).
- *   3. Every other stretch is split by the Split pre-tokenizer (tokenizer_pretok.c), each piece
- *      goes through byte-level BPE (tokenizer_bpe.c), with a per-call cache of piece -> ids.
+ *   2. Added tokens with normalized=false are matched literally in the raw text, leftmost then
+ *      longest first.
+ *   3. Every stretch between them goes through the normalizer (none, or NFC: so text is never
+ *      normalized across such a token), then added tokens with normalized=true are matched,
+ *      the same way, in the normalized stretch (their contents normalized at load).
+ *   4. Every other stretch is split by the regex pre-tokenizer (tokenizer_pretok.c: BLOOM's
+ *      Split, or ByteLevel's GPT-2 regex), each piece goes through byte-level BPE
+ *      (tokenizer_bpe.c), with a per-call cache of piece -> ids.
  * Decode: ids -> bytes (every token, added ones included, through the ByteLevel decoder: chars
  * mapped back to bytes, or the token's own UTF-8 when a char is outside the alphabet — so an
- * added "Ġq" decodes to " q" and "é" to the byte E9, as HF 0.23 does), then invalid UTF-8
- * replaced by U+FFFD (one per maximal invalid subpart).
+ * added "Ġq" decodes to " q" and "é" to the byte E9, as HF 0.23 does; a normalized added token
+ * from its normalized content, as HF's id_to_token gives it), then invalid UTF-8 replaced by
+ * U+FFFD (one per maximal invalid subpart).
  * The loaded tokenizer is never written after loading; every call keeps its own scratch, so
  * calls may run concurrently. */
 #include "common/errors.h"
@@ -25,8 +29,10 @@ void hs_tokenizer_free(hs_tokenizer *tok)
 {
     if (!tok)
         return;
-    for (size_t i = 0; i < tok->n_added; i++)
+    for (size_t i = 0; i < tok->n_added; i++) {
         free(tok->added[i].content);
+        free(tok->added[i].match);
+    }
     free(tok->added);
     free(tok->id_bytes);
     free(tok->id_off);
@@ -130,9 +136,9 @@ static const hs_tok_added *find_added(const hs_tokenizer *tok, bool normalized, 
             continue;
         for (size_t k = 0; k < tok->n_added; k++) { /* sorted longest first */
             const hs_tok_added *a = &tok->added[k];
-            if (a->normalized != normalized || a->len > len - i)
+            if (a->normalized != normalized || a->match_len > len - i)
                 continue;
-            if (a->content[0] == text[i] && memcmp(a->content, text + i, a->len) == 0) {
+            if (a->match[0] == text[i] && memcmp(a->match, text + i, a->match_len) == 0) {
                 *at = i;
                 return a;
             }
@@ -141,19 +147,48 @@ static const hs_tok_added *find_added(const hs_tokenizer *tok, bool normalized, 
     return NULL;
 }
 
-/* Pass 2: normalized added tokens inside a stretch free of non-normalized ones. */
-static int encode_pass2(encode_ctx *c, const char *text, size_t len, char *err, size_t errlen)
+typedef int (*stretch_fn)(encode_ctx *c, const char *text, size_t len, char *err, size_t errlen);
+
+/* Emits the added tokens of one pass found in text and hands every stretch between them (empty
+ * ones included) to next. */
+static int split_on_added(encode_ctx *c, bool normalized, const char *text, size_t len,
+                          stretch_fn next, char *err, size_t errlen)
 {
     size_t pos = 0, at;
     const hs_tok_added *a;
-    while ((a = find_added(c->tok, true, text, len, pos, &at)) != NULL) {
-        if (encode_plain(c, text + pos, at - pos, err, errlen) != 0)
+    while ((a = find_added(c->tok, normalized, text, len, pos, &at)) != NULL) {
+        if (next(c, text + pos, at - pos, err, errlen) != 0)
             return -1;
         if (hs_tok_ids_push(&c->out, a->id) != 0)
             return hs_errf(err, errlen, "tokenizer: out of memory");
-        pos = at + a->len;
+        pos = at + a->match_len;
     }
-    return encode_plain(c, text + pos, len - pos, err, errlen);
+    return next(c, text + pos, len - pos, err, errlen);
+}
+
+/* Pass 2 on a stretch free of non-normalized added tokens: normalize, then split on the
+ * normalized ones. */
+static int encode_normalized(encode_ctx *c, const char *text, size_t len, char *err, size_t errlen)
+{
+    if (!len)
+        return 0;
+    char *normalized = NULL;
+    if (c->tok->normalizer == HS_TOK_NORMALIZER_NFC &&
+        hs_tok_nfc(text, len, &normalized, &len, err, errlen) != 0)
+        return -1;
+    int rc = split_on_added(c, true, normalized ? normalized : text, len, encode_plain, err, errlen);
+    free(normalized);
+    return rc;
+}
+
+/* The encode steps on valid UTF-8 text, into c->out. */
+static int encode_valid(const hs_tokenizer *tok, const char *text, size_t len, encode_ctx *c,
+                        char *err, size_t errlen)
+{
+    c->tok = tok;
+    if (hs_tok_strmap_init(&c->cache, 64) != 0) /* grows with the text */
+        return hs_errf(err, errlen, "tokenizer: out of memory");
+    return split_on_added(c, false, text, len, encode_normalized, err, errlen);
 }
 
 int hs_tokenizer_encode(const hs_tokenizer *tok, const char *text, size_t len, int32_t **ids,
@@ -168,36 +203,18 @@ int hs_tokenizer_encode(const hs_tokenizer *tok, const char *text, size_t len, i
             return hs_errf(err, errlen, "tokenizer: out of memory repairing invalid UTF-8");
         text = repaired;
     }
-    encode_ctx c = {.tok = tok};
-    int rc = 0;
-    if (hs_tok_strmap_init(&c.cache, 64) != 0) { /* grows with the text */
-        free(repaired);
-        return hs_errf(err, errlen, "tokenizer: out of memory");
-    }
-    size_t pos = 0, at;
-    const hs_tok_added *a;
-    while (rc == 0 && (a = find_added(tok, false, text, len, pos, &at)) != NULL) {
-        rc = encode_pass2(&c, text + pos, at - pos, err, errlen);
-        if (rc == 0 && hs_tok_ids_push(&c.out, a->id) != 0)
-            rc = hs_errf(err, errlen, "tokenizer: out of memory");
-        pos = at + a->len;
-    }
-    if (rc == 0)
-        rc = encode_pass2(&c, text + pos, len - pos, err, errlen);
+    encode_ctx c = {0};
+    int rc = encode_valid(tok, text, len, &c, err, errlen);
     hs_tok_bpe_scratch_free(&c.scratch);
     hs_tok_strmap_free(&c.cache);
     free(c.cache_ids.v);
     free(repaired);
-    if (rc != 0) {
+    if (rc != 0 || !c.out.n) {
         free(c.out.v);
-        return -1;
+        return rc != 0 ? -1 : 0;
     }
     *ids = c.out.v;
     *n_ids = c.out.n;
-    if (!c.out.n) {
-        free(c.out.v);
-        *ids = NULL;
-    }
     return 0;
 }
 

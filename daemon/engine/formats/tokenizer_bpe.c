@@ -78,26 +78,26 @@ static hs_tok_merge heap_pop(hs_tok_merge *h, size_t *n)
     return top;
 }
 
-int hs_tok_bpe_piece(const hs_tokenizer *tok, const char *piece, size_t len, hs_tok_bpe_scratch *s,
-                     hs_tok_ids *out)
+/* With ignore_merges: the id of the whole piece when the vocabulary holds it, else -1 (or -2
+ * when out of memory). */
+static int32_t whole_piece_id(const hs_tokenizer *tok, const char *piece, size_t len)
 {
-    if (len == 0)
-        return 0;
-    if (tok->ignore_merges) {
-        char stackbuf[512];
-        char *mapped = 2 * len <= sizeof stackbuf ? stackbuf : malloc(2 * len);
-        if (!mapped)
-            return -1;
-        size_t mlen = hs_tok_byte_level_encode(piece, len, mapped);
-        int32_t id;
-        int found = hs_tok_strmap_get(&tok->vocab, mapped, mlen, &id);
-        if (mapped != stackbuf)
-            free(mapped);
-        if (found)
-            return hs_tok_ids_push(out, id);
-    }
-    if (len == 1 && tok->byte_id[(uint8_t)piece[0]] >= 0)
-        return hs_tok_ids_push(out, tok->byte_id[(uint8_t)piece[0]]);
+    char stackbuf[512];
+    char *mapped = 2 * len <= sizeof stackbuf ? stackbuf : malloc(2 * len);
+    if (!mapped)
+        return -2;
+    size_t mlen = hs_tok_byte_level_encode(piece, len, mapped);
+    int32_t id;
+    int found = hs_tok_strmap_get(&tok->vocab, mapped, mlen, &id);
+    if (mapped != stackbuf)
+        free(mapped);
+    return found ? id : -1;
+}
+
+/* Grows the scratch arrays for a piece of len bytes: one symbol per byte, and a heap of the
+ * initial pairs plus two pushes per merge (worst case). */
+static int reserve_scratch(hs_tok_bpe_scratch *s, size_t len)
+{
     if (len > s->sym_cap) {
         size_t cap = len < 64 ? 64 : len;
         hs_tok_symbol *sym = realloc(s->sym, cap * sizeof *sym);
@@ -106,8 +106,22 @@ int hs_tok_bpe_piece(const hs_tokenizer *tok, const char *piece, size_t len, hs_
         s->sym = sym;
         s->sym_cap = cap;
     }
-    /* initial symbols; unknown bytes become unk (fused) or are dropped, as HF */
-    hs_tok_symbol *sym = s->sym;
+    size_t need = 3 * len + 4;
+    if (need > s->heap_cap) {
+        hs_tok_merge *h = realloc(s->heap, need * sizeof *h);
+        if (!h)
+            return -1;
+        s->heap = h;
+        s->heap_cap = need;
+    }
+    return 0;
+}
+
+/* The initial symbols, one per byte; unknown bytes become unk (fused when fuse_unk) or are
+ * dropped when there is no unk token, as HF. Returns the symbol count. */
+static int32_t initial_symbols(const hs_tokenizer *tok, const char *piece, size_t len,
+                               hs_tok_symbol *sym)
+{
     int32_t n = 0;
     for (size_t i = 0; i < len; i++) {
         int32_t id = tok->byte_id[(uint8_t)piece[i]];
@@ -125,22 +139,24 @@ int hs_tok_bpe_piece(const hs_tokenizer *tok, const char *piece, size_t len, hs_
             sym[n - 1].next = n;
         n++;
     }
-    /* worst case heap size: initial pairs plus two pushes per merge */
-    size_t need = 3 * (size_t)n + 4;
-    if (need > s->heap_cap) {
-        hs_tok_merge *h = realloc(s->heap, need * sizeof *h);
-        if (!h)
-            return -1;
-        s->heap = h;
-        s->heap_cap = need;
-    }
-    hs_tok_merge *heap = s->heap;
+    return n;
+}
+
+/* Pushes the merge of the pair starting at symbol left, if the table has one. */
+static void push_pair(const hs_tokenizer *tok, const hs_tok_symbol *sym, int32_t left,
+                      hs_tok_merge *heap, size_t *hn)
+{
+    int32_t rank, merged;
+    if (hs_tok_pairmap_get(&tok->merges, sym[left].id, sym[sym[left].next].id, &rank, &merged))
+        heap_push(heap, hn, (hs_tok_merge){.rank = rank, .pos = left, .merged = merged});
+}
+
+/* Applies merges lowest (rank, position) first until none is left. */
+static void merge_symbols(const hs_tokenizer *tok, hs_tok_symbol *sym, int32_t n, hs_tok_merge *heap)
+{
     size_t hn = 0;
-    for (int32_t i = 0; i + 1 < n; i++) {
-        int32_t rank, merged;
-        if (hs_tok_pairmap_get(&tok->merges, sym[i].id, sym[i + 1].id, &rank, &merged))
-            heap_push(heap, &hn, (hs_tok_merge){.rank = rank, .pos = i, .merged = merged});
-    }
+    for (int32_t i = 0; i + 1 < n; i++)
+        push_pair(tok, sym, i, heap, &hn);
     while (hn) {
         hs_tok_merge top = heap_pop(heap, &hn);
         hs_tok_symbol *cur = &sym[top.pos];
@@ -158,15 +174,33 @@ int hs_tok_bpe_piece(const hs_tokenizer *tok, const char *piece, size_t len, hs_
         sym[next_pos].len = 0;
         if (right.next >= 0)
             sym[right.next].prev = top.pos;
-        if (cur->prev >= 0 &&
-            hs_tok_pairmap_get(&tok->merges, sym[cur->prev].id, cur->id, &rank, &merged))
-            heap_push(heap, &hn, (hs_tok_merge){.rank = rank, .pos = cur->prev, .merged = merged});
-        if (cur->next >= 0 &&
-            hs_tok_pairmap_get(&tok->merges, cur->id, sym[cur->next].id, &rank, &merged))
-            heap_push(heap, &hn, (hs_tok_merge){.rank = rank, .pos = top.pos, .merged = merged});
+        if (cur->prev >= 0)
+            push_pair(tok, sym, cur->prev, heap, &hn);
+        if (cur->next >= 0)
+            push_pair(tok, sym, top.pos, heap, &hn);
     }
+}
+
+int hs_tok_bpe_piece(const hs_tokenizer *tok, const char *piece, size_t len, hs_tok_bpe_scratch *s,
+                     hs_tok_ids *out)
+{
+    if (len == 0)
+        return 0;
+    if (tok->ignore_merges) {
+        int32_t id = whole_piece_id(tok, piece, len);
+        if (id == -2)
+            return -1;
+        if (id >= 0)
+            return hs_tok_ids_push(out, id);
+    }
+    if (len == 1 && tok->byte_id[(uint8_t)piece[0]] >= 0)
+        return hs_tok_ids_push(out, tok->byte_id[(uint8_t)piece[0]]);
+    if (reserve_scratch(s, len) != 0)
+        return -1;
+    int32_t n = initial_symbols(tok, piece, len, s->sym);
+    merge_symbols(tok, s->sym, n, s->heap);
     for (int32_t i = 0; i < n; i++)
-        if (sym[i].len && hs_tok_ids_push(out, sym[i].id) != 0)
+        if (s->sym[i].len && hs_tok_ids_push(out, s->sym[i].id) != 0)
             return -1;
     return 0;
 }

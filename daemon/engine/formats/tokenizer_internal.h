@@ -1,6 +1,6 @@
 /* Internals of the tokenizer (tokenizer*.c only): the loaded tokenizer's layout, the hash maps,
- * UTF-8 helpers, the ByteLevel byte<->char map, the Split pre-tokenizer and the BPE merge
- * loop. tokenizer.h is the public interface; unit tests may include this header to test the
+ * UTF-8 helpers, the NFC normalizer, the ByteLevel byte<->char map, the regex pre-tokenizers
+ * and the BPE merge loop. tokenizer.h is the public interface; unit tests may include this header to test the
  * stages one by one. */
 #ifndef HS_TOKENIZER_INTERNAL_H
 #define HS_TOKENIZER_INTERNAL_H
@@ -52,6 +52,12 @@ int hs_tok_utf8_put(uint32_t cp, char *buf);
 /* Decodes one code point of valid UTF-8 at s; returns its length, or 0 if invalid. */
 int hs_tok_utf8_next(const char *s, size_t len, uint32_t *cp);
 
+/* ---- tokenizer_normalize.c: the NFC normalizer (ICU) ------------------------------------------ */
+
+/* NFC of valid UTF-8 s[0..len): 0 with *out NULL and *out_len = len when s already is NFC,
+ * else 0 with *out a malloc'd NUL-terminated copy of *out_len bytes; -1 (err set) on failure. */
+int hs_tok_nfc(const char *s, size_t len, char **out, size_t *out_len, char *err, size_t errlen);
+
 /* ---- tokenizer_byte_level.c: the ByteLevel alphabet (docs/model-families.md "tokenizer") ------------------------- */
 
 /* The code point byte b maps to. */
@@ -65,13 +71,18 @@ size_t hs_tok_byte_level_decode(const char *token, size_t len, char *out);
 /* The mapped (printable) form of raw bytes: out needs 2*len bytes; returns the length. */
 size_t hs_tok_byte_level_encode(const char *raw, size_t len, char *out);
 
-/* ---- tokenizer_pretok.c: Split(BLOOM regex, Isolated) --------------------------------------- */
+/* ---- tokenizer_pretok.c: the regex pre-tokenizers (Isolated) -------------------------------- */
 
 /* The exact regex string BLOOM's tokenizer.json carries. */
 extern const char HS_TOK_BLOOM_SPLIT_REGEX[];
 
+typedef enum hs_tok_split_kind {
+    HS_TOK_SPLIT_BLOOM,      /* Sequence[Split(BLOOM regex, Isolated), ByteLevel(use_regex false)] */
+    HS_TOK_SPLIT_BYTE_LEVEL, /* ByteLevel(use_regex true): GPT-2's regex (GPT-NeoX, MPT) */
+} hs_tok_split_kind;
+
 typedef struct hs_tok_pretok hs_tok_pretok;
-hs_tok_pretok *hs_tok_pretok_new(char *err, size_t errlen);
+hs_tok_pretok *hs_tok_pretok_new(hs_tok_split_kind kind, char *err, size_t errlen);
 void hs_tok_pretok_free(hs_tok_pretok *p);
 /* Calls piece(ctx, start, len) for every match and every non-empty gap between matches, in
  * order, over valid UTF-8 text. Returns 0, or -1 (err set) when the matcher fails or piece()
@@ -83,12 +94,20 @@ int hs_tok_pretok_split(const hs_tok_pretok *p, const char *text, size_t len, hs
 /* ---- the loaded tokenizer (filled by tokenizer_json.c) --------------------------------------- */
 
 typedef struct hs_tok_added {
-    char *content;
+    char *content;   /* as in the file */
     size_t len;
+    char *match;     /* content, or its normalized form when normalized: what encoding looks for
+                      * and what decoding gives back (as HF's id_to_token) */
+    size_t match_len;
     int32_t id;
-    bool normalized; /* matched in a second pass (the normalizer is null, so on the same text) */
+    bool normalized; /* matched in a second pass, in the normalized text */
     bool special;
 } hs_tok_added;
+
+typedef enum hs_tok_normalizer {
+    HS_TOK_NORMALIZER_NONE, /* "normalizer": null (BLOOM) */
+    HS_TOK_NORMALIZER_NFC,  /* {"type": "NFC"} (GPT-NeoX, MPT) */
+} hs_tok_normalizer;
 
 struct hs_tokenizer {
     int32_t vocab_size;      /* max id + 1 */
@@ -102,9 +121,10 @@ struct hs_tokenizer {
     int32_t byte_id[256];    /* id of the one-byte symbol, -1 when absent from the vocabulary */
     int32_t unk_id;          /* -1 when the model has no unk_token */
     bool fuse_unk, ignore_merges;
-    hs_tok_added *added;     /* sorted by length, longest first */
+    hs_tok_added *added;     /* sorted by match length, longest first */
     size_t n_added;
-    bool added_first[256];   /* bytes some added token starts with */
+    bool added_first[256];   /* bytes some added token's match starts with */
+    hs_tok_normalizer normalizer;
     hs_tok_pretok *pretok;
 };
 

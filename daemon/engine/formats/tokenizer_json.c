@@ -1,9 +1,11 @@
-/* Loading a tokenizer.json into hs_tokenizer: validates that the pipeline is exactly the one
- * tokenizer.c implements (BPE model without dropout/prefixes/byte fallback, no normalizer,
- * Sequence[Split(BLOOM regex, Isolated), ByteLevel(no prefix space, no regex)], ByteLevel
- * decoder, post-processor null or ByteLevel) and refuses anything else with the field at
- * fault, since a silently different pipeline would give ids that differ from HF's. Builds the
- * vocabulary and merge maps, the one-byte symbol ids and the decode table. */
+/* Loading a tokenizer.json into hs_tokenizer: validates that the pipeline is one tokenizer.c
+ * implements — BPE model without dropout/prefixes/byte fallback; normalizer null or NFC;
+ * pre-tokenizer BLOOM's Sequence[Split(BLOOM regex, Isolated), ByteLevel(no prefix space, no
+ * regex)] or GPT-NeoX's ByteLevel(no prefix space, regex); ByteLevel decoder; post-processor
+ * null or ByteLevel — and refuses anything else naming the field and type at fault, since a
+ * silently different pipeline would give ids that differ from HF's. Builds the vocabulary and
+ * merge maps, the added tokens (with the normalized form of those matched after the
+ * normalizer), the one-byte symbol ids and the decode table. */
 #include "common/errors.h"
 #include "tokenizer_internal.h"
 #include <cjson/cJSON.h>
@@ -42,13 +44,36 @@ static int json_id(const cJSON *v, int32_t *out)
     return 0;
 }
 
-static int check_pre_tokenizer(const cJSON *pt, const char *src, char *err, size_t errlen)
+/* The "type" of a pipeline part, for error messages. */
+static const char *type_name(const cJSON *obj)
+{
+    const cJSON *t = cJSON_IsObject(obj) ? field(obj, "type") : NULL;
+    return cJSON_IsString(t) ? t->valuestring : "(none)";
+}
+
+static int check_normalizer(hs_tokenizer *tok, const cJSON *norm, const char *src, char *err,
+                            size_t errlen)
+{
+    if (is_null_or_absent(norm)) {
+        tok->normalizer = HS_TOK_NORMALIZER_NONE;
+        return 0;
+    }
+    if (cJSON_IsObject(norm) && type_is(norm, "NFC")) {
+        tok->normalizer = HS_TOK_NORMALIZER_NFC;
+        return 0;
+    }
+    return hs_errf(err, errlen, "%s: \"normalizer\" of type \"%s\" is not supported (null or NFC)",
+                   src, type_name(norm));
+}
+
+/* BLOOM's Sequence[Split(BLOOM regex, Isolated, invert false), ByteLevel(no prefix space, no
+ * regex)]. */
+static int check_bloom_sequence(const cJSON *pt, const char *src, char *err, size_t errlen)
 {
     const cJSON *list = field(pt, "pretokenizers");
-    if (!cJSON_IsObject(pt) || !type_is(pt, "Sequence") || !cJSON_IsArray(list) ||
-        cJSON_GetArraySize(list) != 2)
-        return hs_errf(err, errlen, "%s: \"pre_tokenizer\" must be BLOOM's Sequence[Split, ByteLevel]",
-                       src);
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != 2)
+        return hs_errf(err, errlen, "%s: \"pre_tokenizer\" Sequence must be BLOOM's [Split, "
+                       "ByteLevel]", src);
     const cJSON *split = cJSON_GetArrayItem(list, 0), *bl = cJSON_GetArrayItem(list, 1);
     const cJSON *pattern = field(split, "pattern");
     const cJSON *regex = cJSON_IsObject(pattern) ? field(pattern, "Regex") : NULL;
@@ -63,37 +88,68 @@ static int check_pre_tokenizer(const cJSON *pt, const char *src, char *err, size
     if (inv && !cJSON_IsFalse(inv))
         return hs_errf(err, errlen, "%s: \"pre_tokenizer\" Split \"invert\" must be false", src);
     if (!type_is(bl, "ByteLevel"))
-        return hs_errf(err, errlen, "%s: \"pre_tokenizer\".pretokenizers[1] must be ByteLevel", src);
-    const cJSON *aps = field(bl, "add_prefix_space"), *ur = field(bl, "use_regex");
-    if (!cJSON_IsFalse(aps))
+        return hs_errf(err, errlen, "%s: \"pre_tokenizer\".pretokenizers[1] must be ByteLevel, not "
+                       "\"%s\"", src, type_name(bl));
+    if (!cJSON_IsFalse(field(bl, "add_prefix_space")))
         return hs_errf(err, errlen, "%s: \"pre_tokenizer\" ByteLevel \"add_prefix_space\" must be "
                        "false", src);
-    if (!cJSON_IsFalse(ur))
-        return hs_errf(err, errlen, "%s: \"pre_tokenizer\" ByteLevel \"use_regex\" must be false",
-                       src);
+    if (!cJSON_IsFalse(field(bl, "use_regex")))
+        return hs_errf(err, errlen, "%s: \"pre_tokenizer\" ByteLevel \"use_regex\" must be false "
+                       "after BLOOM's Split", src);
     return 0;
 }
 
-static int check_pipeline(const cJSON *root, const char *src, char *err, size_t errlen)
+/* A lone ByteLevel(add_prefix_space false, use_regex true or absent: HF's default). */
+static int check_byte_level_regex(const cJSON *bl, const char *src, char *err, size_t errlen)
 {
-    if (!is_null_or_absent(field(root, "normalizer")))
-        return hs_errf(err, errlen, "%s: \"normalizer\" must be null (BLOOM has none)", src);
-    if (check_pre_tokenizer(field(root, "pre_tokenizer"), src, err, errlen) != 0)
+    const cJSON *aps = field(bl, "add_prefix_space"), *ur = field(bl, "use_regex");
+    if (!cJSON_IsFalse(aps))
+        return hs_errf(err, errlen, "%s: \"pre_tokenizer\" ByteLevel \"add_prefix_space\" must be "
+                       "false (absent means true; a prefix space is not supported)", src);
+    if (!is_null_or_absent(ur) && !cJSON_IsTrue(ur))
+        return hs_errf(err, errlen, "%s: \"pre_tokenizer\" ByteLevel \"use_regex\": false is not "
+                       "supported on its own (only after BLOOM's Split)", src);
+    return 0;
+}
+
+static int check_pre_tokenizer(const cJSON *pt, hs_tok_split_kind *kind, const char *src,
+                               char *err, size_t errlen)
+{
+    if (cJSON_IsObject(pt) && type_is(pt, "Sequence")) {
+        *kind = HS_TOK_SPLIT_BLOOM;
+        return check_bloom_sequence(pt, src, err, errlen);
+    }
+    if (cJSON_IsObject(pt) && type_is(pt, "ByteLevel")) {
+        *kind = HS_TOK_SPLIT_BYTE_LEVEL;
+        return check_byte_level_regex(pt, src, err, errlen);
+    }
+    return hs_errf(err, errlen, "%s: \"pre_tokenizer\" of type \"%s\" is not supported (BLOOM's "
+                   "Sequence[Split, ByteLevel] or ByteLevel)", src, type_name(pt));
+}
+
+/* Validates every pipeline part but the model; sets the normalizer and the pre-tokenizer kind. */
+static int check_pipeline(hs_tokenizer *tok, const cJSON *root, hs_tok_split_kind *kind,
+                          const char *src, char *err, size_t errlen)
+{
+    if (check_normalizer(tok, field(root, "normalizer"), src, err, errlen) != 0 ||
+        check_pre_tokenizer(field(root, "pre_tokenizer"), kind, src, err, errlen) != 0)
         return -1;
     const cJSON *pp = field(root, "post_processor");
     if (!is_null_or_absent(pp) && !type_is(pp, "ByteLevel"))
-        return hs_errf(err, errlen, "%s: \"post_processor\" must be null or ByteLevel (others add "
-                       "tokens)", src);
+        return hs_errf(err, errlen, "%s: \"post_processor\" of type \"%s\" is not supported (null or "
+                       "ByteLevel; others add tokens)", src, type_name(pp));
     const cJSON *dec = field(root, "decoder");
     if (!type_is(dec, "ByteLevel"))
-        return hs_errf(err, errlen, "%s: \"decoder\" must be ByteLevel", src);
+        return hs_errf(err, errlen, "%s: \"decoder\" of type \"%s\" is not supported (ByteLevel)",
+                       src, type_name(dec));
     return 0;
 }
 
 static int check_model_options(const cJSON *model, const char *src, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(model) || !type_is(model, "BPE"))
-        return hs_errf(err, errlen, "%s: \"model\" must be an object of \"type\": \"BPE\"", src);
+        return hs_errf(err, errlen, "%s: \"model\" of type \"%s\" is not supported (BPE)", src,
+                       type_name(model));
     const cJSON *dropout = field(model, "dropout");
     if (!is_null_or_absent(dropout) && !(cJSON_IsNumber(dropout) && dropout->valuedouble == 0))
         return hs_errf(err, errlen, "%s: \"model\".\"dropout\" must be null (dropout is random)", src);
@@ -144,15 +200,114 @@ static int merge_parts(const cJSON *m, const char **a, size_t *alen, const char 
 static int cmp_added_longest_first(const void *pa, const void *pb)
 {
     const hs_tok_added *a = pa, *b = pb;
-    if (a->len != b->len)
-        return a->len > b->len ? -1 : 1;
+    if (a->match_len != b->match_len)
+        return a->match_len > b->match_len ? -1 : 1;
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* Reads "added_tokens" and gives each its id the way HF's AddedVocabulary does (the "id" in
- * the file is not used): a content already added or in the model vocabulary keeps that id;
- * otherwise the next id after the model vocabulary (or after the largest added id when that is
- * already past it). A repeated content is ignored. */
+/* The vocabulary: token string -> id; *max_id is the largest id. */
+static int load_vocab(hs_tokenizer *tok, const cJSON *vocab, int32_t *max_id, const char *src,
+                      char *err, size_t errlen)
+{
+    if (!cJSON_IsObject(vocab) || !vocab->child)
+        return hs_errf(err, errlen, "%s: \"model\".\"vocab\" must be a non-empty object", src);
+    *max_id = -1;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, vocab) {
+        int32_t id;
+        if (json_id(v, &id) != 0)
+            return hs_errf(err, errlen, "%s: vocab entry '%s' has no valid integer id (0..%d)", src,
+                           v->string, MAX_TOKEN_ID);
+        if (id > *max_id)
+            *max_id = id;
+    }
+    if (hs_tok_strmap_init(&tok->vocab, (size_t)cJSON_GetArraySize(vocab)) != 0)
+        return hs_errf(err, errlen, "%s: out of memory", src);
+    cJSON_ArrayForEach(v, vocab) {
+        if (hs_tok_strmap_put(&tok->vocab, v->string, strlen(v->string), (int32_t)v->valuedouble) != 0)
+            return hs_errf(err, errlen, "%s: out of memory", src);
+    }
+    return 0;
+}
+
+/* The id HF's AddedVocabulary gives a new added token (the "id" in the file is not used): the
+ * model vocabulary's id when the content is in it; otherwise the next id after the model
+ * vocabulary, or after the largest added id when that is already past it. */
+static int32_t added_token_id(const hs_tokenizer *tok, const char *content, size_t len,
+                              int32_t max_added)
+{
+    int32_t id, model_size = (int32_t)tok->vocab.count;
+    if (hs_tok_strmap_get(&tok->vocab, content, len, &id))
+        return id;
+    return max_added >= model_size || model_size == 0 ? max_added + 1 : model_size;
+}
+
+static int added_is_duplicate(const hs_tokenizer *tok, const char *content, size_t len)
+{
+    for (size_t k = 0; k < tok->n_added; k++)
+        if (tok->added[k].len == len && memcmp(tok->added[k].content, content, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* What encoding looks for: a normalized token's content goes through the normalizer, as HF
+ * builds its second matching pass from normalized contents. */
+static int added_match_form(const hs_tokenizer *tok, hs_tok_added *t, const char *src, char *err,
+                            size_t errlen)
+{
+    if (t->normalized && tok->normalizer == HS_TOK_NORMALIZER_NFC) {
+        if (!hs_tok_utf8_valid(t->content, t->len))
+            return hs_errf(err, errlen, "%s: added token content is not valid UTF-8", src);
+        if (hs_tok_nfc(t->content, t->len, &t->match, &t->match_len, err, errlen) != 0)
+            return -1;
+        if (t->match)
+            return 0;
+    }
+    t->match = strdup(t->content);
+    t->match_len = t->len;
+    return t->match ? 0 : hs_errf(err, errlen, "%s: out of memory", src);
+}
+
+/* Appends one "added_tokens" entry (index i) unless its content is already there. */
+static int load_one_added(hs_tokenizer *tok, const cJSON *a, int i, int32_t *max_added,
+                          const char *src, char *err, size_t errlen)
+{
+    const cJSON *content = field(a, "content");
+    int32_t file_id;
+    if (!cJSON_IsObject(a) || json_id(field(a, "id"), &file_id) != 0 || !cJSON_IsString(content) ||
+        !content->valuestring[0])
+        return hs_errf(err, errlen, "%s: \"added_tokens\"[%d] needs an integer \"id\" and a "
+                       "non-empty \"content\"", src, i);
+    const char *flags[3] = {"single_word", "lstrip", "rstrip"};
+    for (int k = 0; k < 3; k++)
+        if (cJSON_IsTrue(field(a, flags[k])))
+            return hs_errf(err, errlen, "%s: added token '%s': \"%s\": true is not supported", src,
+                           content->valuestring, flags[k]);
+    size_t len = strlen(content->valuestring);
+    if (added_is_duplicate(tok, content->valuestring, len))
+        return 0;
+    int32_t id = added_token_id(tok, content->valuestring, len, *max_added);
+    if (id > MAX_TOKEN_ID)
+        return hs_errf(err, errlen, "%s: added token '%s' would get id %d, above %d", src,
+                       content->valuestring, id, MAX_TOKEN_ID);
+    if (id > *max_added)
+        *max_added = id;
+    hs_tok_added *t = &tok->added[tok->n_added];
+    t->content = strdup(content->valuestring);
+    if (!t->content)
+        return hs_errf(err, errlen, "%s: out of memory", src);
+    tok->n_added++; /* from here on hs_tokenizer_free releases it */
+    t->len = len;
+    t->id = id;
+    t->normalized = cJSON_IsTrue(field(a, "normalized"));
+    t->special = cJSON_IsTrue(field(a, "special"));
+    if (added_match_form(tok, t, src, err, errlen) != 0)
+        return -1;
+    tok->added_first[(uint8_t)t->match[0]] = true;
+    return 0;
+}
+
+/* Reads "added_tokens" (after the vocabulary: ids depend on it); sorts them longest first. */
 static int load_added(hs_tokenizer *tok, const cJSON *added, const char *src, char *err,
                       size_t errlen)
 {
@@ -164,53 +319,219 @@ static int load_added(hs_tokenizer *tok, const cJSON *added, const char *src, ch
     tok->added = calloc(n ? (size_t)n : 1, sizeof *tok->added);
     if (!tok->added)
         return hs_errf(err, errlen, "%s: out of memory", src);
-    int32_t model_size = (int32_t)tok->vocab.count, max_added = -1;
+    int32_t max_added = -1;
     const cJSON *a;
     int i = 0;
     cJSON_ArrayForEach(a, added) {
-        const cJSON *content = field(a, "content");
-        int32_t file_id;
-        if (!cJSON_IsObject(a) || json_id(field(a, "id"), &file_id) != 0 || !cJSON_IsString(content) ||
-            !content->valuestring[0])
-            return hs_errf(err, errlen, "%s: \"added_tokens\"[%d] needs an integer \"id\" and a "
-                           "non-empty \"content\"", src, i);
-        i++;
-        const char *flags[3] = {"single_word", "lstrip", "rstrip"};
-        for (int k = 0; k < 3; k++)
-            if (cJSON_IsTrue(field(a, flags[k])))
-                return hs_errf(err, errlen, "%s: added token '%s': \"%s\": true is not supported",
-                               src, content->valuestring, flags[k]);
-        size_t len = strlen(content->valuestring);
-        int dup = 0;
-        for (size_t k = 0; k < tok->n_added && !dup; k++)
-            dup = tok->added[k].len == len && memcmp(tok->added[k].content, content->valuestring, len) == 0;
-        if (dup)
-            continue;
-        int32_t id;
-        if (!hs_tok_strmap_get(&tok->vocab, content->valuestring, len, &id)) {
-            if (max_added >= model_size || model_size == 0)
-                id = max_added + 1;
-            else
-                id = model_size;
-        }
-        if (id > MAX_TOKEN_ID)
-            return hs_errf(err, errlen, "%s: added token '%s' would get id %d, above %d", src,
-                           content->valuestring, id, MAX_TOKEN_ID);
-        if (id > max_added)
-            max_added = id;
-        hs_tok_added *t = &tok->added[tok->n_added];
-        t->content = strdup(content->valuestring);
-        if (!t->content)
-            return hs_errf(err, errlen, "%s: out of memory", src);
-        t->len = len;
-        t->id = id;
-        t->normalized = cJSON_IsTrue(field(a, "normalized"));
-        t->special = cJSON_IsTrue(field(a, "special"));
-        tok->added_first[(uint8_t)t->content[0]] = true;
-        tok->n_added++;
+        if (load_one_added(tok, a, i++, &max_added, src, err, errlen) != 0)
+            return -1;
     }
     qsort(tok->added, tok->n_added, sizeof *tok->added, cmp_added_longest_first);
     return 0;
+}
+
+/* The added token holding id, or NULL (ids are unique among added tokens). */
+static const hs_tok_added *added_with_id(const hs_tokenizer *tok, size_t id)
+{
+    for (size_t i = 0; i < tok->n_added; i++)
+        if ((size_t)tok->added[i].id == id)
+            return &tok->added[i];
+    return NULL;
+}
+
+/* id -> vocabulary token string (borrowed from the JSON), refusing two entries for one id. */
+static int vocab_by_id(const cJSON *vocab, size_t n_ids, const char ***out, const char *src,
+                       char *err, size_t errlen)
+{
+    const char **id_token = calloc(n_ids, sizeof *id_token);
+    if (!id_token)
+        return hs_errf(err, errlen, "%s: out of memory", src);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, vocab) {
+        int32_t id = (int32_t)v->valuedouble;
+        if (id_token[id]) {
+            hs_errf(err, errlen, "%s: vocab entries '%s' and '%s' share id %d", src, id_token[id],
+                    v->string, id);
+            free(id_token);
+            return -1;
+        }
+        id_token[id] = v->string;
+    }
+    *out = id_token;
+    return 0;
+}
+
+/* Fills id_bytes / id_off / id_known: every token's bytes are its ByteLevel decoding, added
+ * tokens included ("Ġq" -> " q", as HF), and an added token takes precedence for its id (as
+ * HF's id_to_token). An added token with normalized=true decodes from its NORMALIZED content,
+ * as HF's id_to_token gives it (so "<|cafe\u0301|>" becomes "<|caf\u00e9|>", whose é is the
+ * ByteLevel char of byte E9). id_bytes is sized first from the token lengths (decoding never
+ * grows). */
+static int fill_decode_table(hs_tokenizer *tok, const char **id_token, const char *src, char *err,
+                             size_t errlen)
+{
+    size_t n_ids = (size_t)tok->vocab_size, total = 0;
+    for (size_t id = 0; id < n_ids; id++) {
+        const hs_tok_added *a = tok->id_added[id] ? added_with_id(tok, id) : NULL;
+        if (a)
+            total += a->match_len;
+        else if (id_token[id])
+            total += strlen(id_token[id]);
+    }
+    tok->id_bytes = malloc(total ? total : 1);
+    if (!tok->id_bytes)
+        return hs_errf(err, errlen, "%s: out of memory", src);
+    size_t off = 0;
+    for (size_t id = 0; id < n_ids; id++) {
+        tok->id_off[id] = off;
+        const hs_tok_added *a = tok->id_added[id] ? added_with_id(tok, id) : NULL;
+        if (a)
+            off += hs_tok_byte_level_decode(a->match, a->match_len, tok->id_bytes + off);
+        else if (id_token[id])
+            off += hs_tok_byte_level_decode(id_token[id], strlen(id_token[id]), tok->id_bytes + off);
+        tok->id_known[id] = a || id_token[id];
+    }
+    tok->id_off[n_ids] = off;
+    return 0;
+}
+
+/* The decode table over ids 0..max_id. */
+static int build_decode_table(hs_tokenizer *tok, const cJSON *vocab, int32_t max_id,
+                              const char *src, char *err, size_t errlen)
+{
+    tok->vocab_size = max_id + 1;
+    size_t n_ids = (size_t)tok->vocab_size;
+    tok->id_off = calloc(n_ids + 1, sizeof *tok->id_off);
+    tok->id_known = calloc(n_ids, 1);
+    tok->id_added = calloc(n_ids, 1);
+    if (!tok->id_off || !tok->id_known || !tok->id_added)
+        return hs_errf(err, errlen, "%s: out of memory", src);
+    const char **id_token;
+    if (vocab_by_id(vocab, n_ids, &id_token, src, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < tok->n_added; i++)
+        tok->id_added[tok->added[i].id] = 1;
+    int rc = fill_decode_table(tok, id_token, src, err, errlen);
+    free(id_token);
+    return rc;
+}
+
+/* The id of each byte's one-char symbol, -1 when the vocabulary lacks it. */
+static void find_byte_ids(hs_tokenizer *tok)
+{
+    for (int b = 0; b < 256; b++) {
+        char c[4];
+        int k = hs_tok_utf8_put(hs_tok_byte_to_char((uint8_t)b), c);
+        int32_t id;
+        tok->byte_id[b] = hs_tok_strmap_get(&tok->vocab, c, (size_t)k, &id) ? id : -1;
+    }
+}
+
+/* unk_token, fuse_unk, ignore_merges (types already checked by check_model_options). */
+static int load_model_flags(hs_tokenizer *tok, const cJSON *model, const char *src, char *err,
+                            size_t errlen)
+{
+    const cJSON *unk = field(model, "unk_token");
+    tok->unk_id = -1;
+    if (!is_null_or_absent(unk)) {
+        int32_t id;
+        if (!cJSON_IsString(unk) ||
+            !hs_tok_strmap_get(&tok->vocab, unk->valuestring, strlen(unk->valuestring), &id))
+            return hs_errf(err, errlen, "%s: \"model\".\"unk_token\" is not in the vocabulary", src);
+        tok->unk_id = id;
+    }
+    tok->fuse_unk = cJSON_IsTrue(field(model, "fuse_unk"));
+    tok->ignore_merges = cJSON_IsTrue(field(model, "ignore_merges"));
+    return 0;
+}
+
+/* Growable buffer for the concatenation of a merge's two token strings. */
+typedef struct concat_buf {
+    char *p;
+    size_t cap;
+} concat_buf;
+
+/* Adds merges[rank] to the merge table: both parts and their concatenation must be in the
+ * vocabulary. */
+static int load_one_merge(hs_tokenizer *tok, const cJSON *m, int rank, concat_buf *buf,
+                          const char *src, char *err, size_t errlen)
+{
+    const char *a, *b;
+    size_t alen, blen;
+    int32_t ida, idb, idm;
+    if (merge_parts(m, &a, &alen, &b, &blen) != 0)
+        return hs_errf(err, errlen, "%s: merges[%d] is not a pair of tokens", src, rank);
+    if (!hs_tok_strmap_get(&tok->vocab, a, alen, &ida) || !hs_tok_strmap_get(&tok->vocab, b, blen, &idb))
+        return hs_errf(err, errlen, "%s: merges[%d] names a token missing from the vocabulary", src,
+                       rank);
+    if (alen + blen > buf->cap) {
+        size_t cap = (alen + blen) * 2;
+        char *nb = realloc(buf->p, cap);
+        if (!nb)
+            return hs_errf(err, errlen, "%s: out of memory", src);
+        buf->p = nb;
+        buf->cap = cap;
+    }
+    memcpy(buf->p, a, alen);
+    memcpy(buf->p + alen, b, blen);
+    if (!hs_tok_strmap_get(&tok->vocab, buf->p, alen + blen, &idm))
+        return hs_errf(err, errlen, "%s: merges[%d]: the merged token '%.*s' is missing from the "
+                       "vocabulary", src, rank, (int)(alen + blen > 64 ? 64 : alen + blen), buf->p);
+    if (hs_tok_pairmap_put(&tok->merges, ida, idb, rank, idm) != 0)
+        return hs_errf(err, errlen, "%s: out of memory", src);
+    return 0;
+}
+
+/* The merge table: rank = index; a repeated pair keeps the later rank (as HF's map insert). */
+static int load_merges(hs_tokenizer *tok, const cJSON *merges, const char *src, char *err,
+                       size_t errlen)
+{
+    if (!is_null_or_absent(merges) && !cJSON_IsArray(merges))
+        return hs_errf(err, errlen, "%s: \"model\".\"merges\" must be an array", src);
+    int n_merges = cJSON_IsArray(merges) ? cJSON_GetArraySize(merges) : 0;
+    if (hs_tok_pairmap_init(&tok->merges, (size_t)n_merges) != 0)
+        return hs_errf(err, errlen, "%s: out of memory", src);
+    if (!n_merges)
+        return 0;
+    concat_buf buf = {0};
+    const cJSON *m;
+    int rank = 0, rc = 0;
+    cJSON_ArrayForEach(m, merges) {
+        if ((rc = load_one_merge(tok, m, rank++, &buf, src, err, errlen)) != 0)
+            break;
+    }
+    free(buf.p);
+    return rc;
+}
+
+/* Steps in order: the pipeline is checked before anything is built; the vocabulary comes
+ * before the added tokens (their ids depend on it), both before the decode table. */
+static int load_root(hs_tokenizer *tok, const cJSON *root, const char *src, char *err,
+                     size_t errlen)
+{
+    if (!cJSON_IsObject(root))
+        return hs_errf(err, errlen, "%s: not a JSON object", src);
+    const cJSON *model = field(root, "model");
+    hs_tok_split_kind split;
+    if (check_model_options(model, src, err, errlen) != 0 ||
+        check_pipeline(tok, root, &split, src, err, errlen) != 0)
+        return -1;
+    const cJSON *vocab = field(model, "vocab");
+    int32_t max_id;
+    if (load_vocab(tok, vocab, &max_id, src, err, errlen) != 0 ||
+        load_added(tok, field(root, "added_tokens"), src, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < tok->n_added; i++)
+        if (tok->added[i].id > max_id)
+            max_id = tok->added[i].id;
+    if (build_decode_table(tok, vocab, max_id, src, err, errlen) != 0)
+        return -1;
+    find_byte_ids(tok);
+    if (load_model_flags(tok, model, src, err, errlen) != 0 ||
+        load_merges(tok, field(model, "merges"), src, err, errlen) != 0)
+        return -1;
+    tok->pretok = hs_tok_pretok_new(split, err, errlen);
+    return tok->pretok ? 0 : -1;
 }
 
 int hs_tok_load_json(hs_tokenizer *tok, const char *json, size_t len, const char *src, char *err,
@@ -219,182 +540,7 @@ int hs_tok_load_json(hs_tokenizer *tok, const char *json, size_t len, const char
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root)
         return hs_errf(err, errlen, "%s: not valid JSON", src);
-    int rc = -1;
-    char *mapped_buf = NULL;
-    if (!cJSON_IsObject(root)) {
-        hs_errf(err, errlen, "%s: not a JSON object", src);
-        goto out;
-    }
-    const cJSON *model = field(root, "model");
-    if (check_model_options(model, src, err, errlen) != 0 ||
-        check_pipeline(root, src, err, errlen) != 0)
-        goto out;
-    const cJSON *vocab = field(model, "vocab"), *merges = field(model, "merges");
-    if (!cJSON_IsObject(vocab) || !vocab->child) {
-        hs_errf(err, errlen, "%s: \"model\".\"vocab\" must be a non-empty object", src);
-        goto out;
-    }
-    if (!is_null_or_absent(merges) && !cJSON_IsArray(merges)) {
-        hs_errf(err, errlen, "%s: \"model\".\"merges\" must be an array", src);
-        goto out;
-    }
-    /* vocabulary */
-    int n_vocab = cJSON_GetArraySize(vocab);
-    int32_t max_id = -1;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, vocab) {
-        int32_t id;
-        if (json_id(v, &id) != 0) {
-            hs_errf(err, errlen, "%s: vocab entry '%s' has no valid integer id (0..%d)", src,
-                    v->string, MAX_TOKEN_ID);
-            goto out;
-        }
-        if (id > max_id)
-            max_id = id;
-    }
-    if (hs_tok_strmap_init(&tok->vocab, (size_t)n_vocab) != 0)
-        goto oom;
-    cJSON_ArrayForEach(v, vocab) {
-        if (hs_tok_strmap_put(&tok->vocab, v->string, strlen(v->string), (int32_t)v->valuedouble) != 0)
-            goto oom;
-    }
-    if (load_added(tok, field(root, "added_tokens"), src, err, errlen) != 0)
-        goto out;
-    for (size_t i = 0; i < tok->n_added; i++)
-        if (tok->added[i].id > max_id)
-            max_id = tok->added[i].id;
-    tok->vocab_size = max_id + 1;
-    size_t n_ids = (size_t)tok->vocab_size;
-    tok->id_off = calloc(n_ids + 1, sizeof *tok->id_off);
-    tok->id_known = calloc(n_ids, 1);
-    tok->id_added = calloc(n_ids, 1);
-    const char **id_token = calloc(n_ids, sizeof *id_token);
-    if (!tok->id_off || !tok->id_known || !tok->id_added || !id_token) {
-        free(id_token);
-        goto oom;
-    }
-    cJSON_ArrayForEach(v, vocab) {
-        int32_t id = (int32_t)v->valuedouble;
-        if (id_token[id]) {
-            hs_errf(err, errlen, "%s: vocab entries '%s' and '%s' share id %d", src, id_token[id],
-                    v->string, id);
-            free(id_token);
-            goto out;
-        }
-        id_token[id] = v->string;
-    }
-    /* decode table: added tokens take precedence for their ids (as HF's id_to_token); every
-     * token's bytes are its ByteLevel decoding */
-    for (size_t i = 0; i < tok->n_added; i++)
-        tok->id_added[tok->added[i].id] = 1;
-    size_t total = 0;
-    for (size_t id = 0; id < n_ids; id++) {
-        if (tok->id_added[id]) {
-            for (size_t i = 0; i < tok->n_added; i++)
-                if ((size_t)tok->added[i].id == id)
-                    total += tok->added[i].len;
-        } else if (id_token[id]) {
-            total += strlen(id_token[id]);
-        }
-    }
-    tok->id_bytes = malloc(total ? total : 1);
-    if (!tok->id_bytes) {
-        free(id_token);
-        goto oom;
-    }
-    size_t off = 0;
-    for (size_t id = 0; id < n_ids; id++) {
-        tok->id_off[id] = off;
-        if (tok->id_added[id]) {
-            for (size_t i = 0; i < tok->n_added; i++)
-                if ((size_t)tok->added[i].id == id) { /* ids are unique among added tokens */
-                    /* HF passes added tokens through the ByteLevel decoder too ("Ġq" -> " q") */
-                    off += hs_tok_byte_level_decode(tok->added[i].content, tok->added[i].len,
-                                                    tok->id_bytes + off);
-                    break;
-                }
-            tok->id_known[id] = 1;
-        } else if (id_token[id]) {
-            off += hs_tok_byte_level_decode(id_token[id], strlen(id_token[id]), tok->id_bytes + off);
-            tok->id_known[id] = 1;
-        }
-    }
-    tok->id_off[n_ids] = off;
-    free(id_token);
-
-    /* one-byte symbols */
-    for (int b = 0; b < 256; b++) {
-        char c[4];
-        int k = hs_tok_utf8_put(hs_tok_byte_to_char((uint8_t)b), c);
-        int32_t id;
-        tok->byte_id[b] = hs_tok_strmap_get(&tok->vocab, c, (size_t)k, &id) ? id : -1;
-    }
-
-    /* model options */
-    const cJSON *unk = field(model, "unk_token");
-    tok->unk_id = -1;
-    if (!is_null_or_absent(unk)) {
-        int32_t id;
-        if (!cJSON_IsString(unk) ||
-            !hs_tok_strmap_get(&tok->vocab, unk->valuestring, strlen(unk->valuestring), &id)) {
-            hs_errf(err, errlen, "%s: \"model\".\"unk_token\" is not in the vocabulary", src);
-            goto out;
-        }
-        tok->unk_id = id;
-    }
-    tok->fuse_unk = cJSON_IsTrue(field(model, "fuse_unk"));
-    tok->ignore_merges = cJSON_IsTrue(field(model, "ignore_merges"));
-
-    /* merges: rank = index; a repeated pair keeps the later rank (as HF's map insert) */
-    int n_merges = merges ? cJSON_GetArraySize(merges) : 0;
-    if (hs_tok_pairmap_init(&tok->merges, (size_t)n_merges) != 0)
-        goto oom;
-    size_t mapped_cap = 0;
-    const cJSON *m;
-    int rank = 0;
-    if (merges)
-        cJSON_ArrayForEach(m, merges) {
-            const char *a, *b;
-            size_t alen, blen;
-            int32_t ida, idb, idm;
-            if (merge_parts(m, &a, &alen, &b, &blen) != 0) {
-                hs_errf(err, errlen, "%s: merges[%d] is not a pair of tokens", src, rank);
-                goto out;
-            }
-            if (!hs_tok_strmap_get(&tok->vocab, a, alen, &ida) ||
-                !hs_tok_strmap_get(&tok->vocab, b, blen, &idb)) {
-                hs_errf(err, errlen, "%s: merges[%d] names a token missing from the vocabulary", src,
-                        rank);
-                goto out;
-            }
-            if (alen + blen > mapped_cap) {
-                mapped_cap = (alen + blen) * 2;
-                char *nb = realloc(mapped_buf, mapped_cap);
-                if (!nb)
-                    goto oom;
-                mapped_buf = nb;
-            }
-            memcpy(mapped_buf, a, alen);
-            memcpy(mapped_buf + alen, b, blen);
-            if (!hs_tok_strmap_get(&tok->vocab, mapped_buf, alen + blen, &idm)) {
-                hs_errf(err, errlen, "%s: merges[%d]: the merged token '%.*s' is missing from the "
-                        "vocabulary", src, rank, (int)(alen + blen > 64 ? 64 : alen + blen),
-                        mapped_buf);
-                goto out;
-            }
-            if (hs_tok_pairmap_put(&tok->merges, ida, idb, rank, idm) != 0)
-                goto oom;
-            rank++;
-        }
-    tok->pretok = hs_tok_pretok_new(err, errlen);
-    if (!tok->pretok)
-        goto out;
-    rc = 0;
-    goto out;
-oom:
-    hs_errf(err, errlen, "%s: out of memory", src);
-out:
-    free(mapped_buf);
+    int rc = load_root(tok, root, src, err, errlen);
     cJSON_Delete(root);
     return rc;
 }
