@@ -435,7 +435,7 @@ static int append_tensors(hs_st_set *set, const st_file *f, const pending *ps, s
  * entry, unique names, offsets tiling the data, then the append. */
 static int parse_header(hs_st_set *set, const st_file *f, char *err, size_t errlen)
 {
-    uint64_t n;
+    uint64_t n = 0;
     if (read_header_length(f, &n, err, errlen) != 0)
         return -1;
     cJSON *root = parse_header_json(f, n, err, errlen);

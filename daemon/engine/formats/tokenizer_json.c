@@ -406,7 +406,7 @@ static int build_decode_table(hs_tokenizer *tok, const cJSON *vocab, int32_t max
     tok->id_added = calloc(n_ids, 1);
     if (!tok->id_off || !tok->id_known || !tok->id_added)
         return hs_errf(err, errlen, "%s: out of memory", src);
-    const char **id_token;
+    const char **id_token = NULL;
     if (vocab_by_id(vocab, n_ids, &id_token, src, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < tok->n_added; i++)
@@ -512,12 +512,12 @@ static int load_root(hs_tokenizer *tok, const cJSON *root, const char *src, char
     if (!cJSON_IsObject(root))
         return hs_errf(err, errlen, "%s: not a JSON object", src);
     const cJSON *model = field(root, "model");
-    hs_tok_split_kind split;
+    hs_tok_split_kind split = 0;
     if (check_model_options(model, src, err, errlen) != 0 ||
         check_pipeline(tok, root, &split, src, err, errlen) != 0)
         return -1;
     const cJSON *vocab = field(model, "vocab");
-    int32_t max_id;
+    int32_t max_id = 0;
     if (load_vocab(tok, vocab, &max_id, src, err, errlen) != 0 ||
         load_added(tok, field(root, "added_tokens"), src, err, errlen) != 0)
         return -1;

@@ -279,7 +279,7 @@ static int upload_tensors(hs_model *m, const param_table *t, const hs_st_tensor 
 static int check_config_against_checkpoint(const hs_model *m, const hs_st_set *set,
                                            size_t *n_tensors, char *err, size_t errlen)
 {
-    size_t floats;
+    size_t floats = 0;
     if (count_parameters(&m->cfg, n_tensors, &floats, err, errlen, m->path) != 0)
         return -1;
     char last[96];
@@ -402,7 +402,7 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     set = hs_st_open_dir(m->path, err, errlen);
     if (!set)
         goto fail;
-    size_t n_tensors;
+    size_t n_tensors = 0;
     if (check_config_against_checkpoint(m, set, &n_tensors, err, errlen) != 0)
         goto fail;
     if (build_table(m, &t, n_tensors, err, errlen) != 0)

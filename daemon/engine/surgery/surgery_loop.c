@@ -424,7 +424,7 @@ static void report_step(const surgery_run *r, double loss, double lr, double nor
  * stop (*stop), and the checkpoint every checkpoint_every epochs. */
 static int train_one_step(surgery_run *r, bool *stop, char *err, size_t errlen)
 {
-    double loss, lr, norm;
+    double loss = 0.0, lr = 0.0, norm = 0.0;
     if (accumulate_group(r, &loss, err, errlen) != 0 ||
         optimizer_update(r, loss, &lr, &norm, err, errlen) != 0)
         return -1;
