@@ -97,10 +97,9 @@ static double compare_grads(const hs_model *m, hs_model_trainer *tr, const hs_st
 /* One forward/backward against a gradients fixture (prefix "" BLOOM, "mpt-" MPT). */
 static void gradients_match_hf(const char *prefix, const char *model)
 {
-    char p[4096], err[HS_ERR_LEN];
-    snprintf(p, sizeof p, "tests/reference/surgery/%sgradients.json", prefix);
-    cJSON *fx = tg_load_json(p);
-    char rel[256];
+    char p[4096], err[HS_ERR_LEN], rel[256];
+    snprintf(rel, sizeof rel, "tests/reference/surgery/%sgradients.json", prefix);
+    cJSON *fx = tg_load_json(rel);
     snprintf(rel, sizeof rel, "tests/reference/surgery/%sgradients.safetensors", prefix);
     tu_repo_path(p, sizeof p, rel);
     hs_st_set *ref = hs_st_open_file(p, err, sizeof err);
