@@ -2,7 +2,7 @@
  * resume) and the Prometheus /metrics text. */
 #include "api.h"
 #include "common/clock.h"
-#include "cli/commands.h"
+#include "common/version.h"
 #include "common/errors.h"
 #include "http_metrics.h"
 #include "store/job_store.h"
