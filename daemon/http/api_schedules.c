@@ -1,7 +1,7 @@
 /* Handlers of /api/v1/schedules: create, list, get (with firings), patch, delete. */
 #include "api.h"
 #include "common/errors.h"
-#include "store/schedule_store.h"
+#include "queue/schedules.h"
 
 static void schedules_changed(hs_req *req)
 {
@@ -37,10 +37,8 @@ static void write_schedule(hs_req *req, hs_resp *resp, bool create)
     hs_spec_error serr = {{0}, {0}};
     char err[HS_ERR_LEN];
     hs_app *app = req->app;
-    int rc = create ? hs_schedule_create(app->store, body, &app->env, &out, &status, &serr, err,
-                                         sizeof err)
-                    : hs_schedule_patch(app->store, req->id, body, &app->env, &out, &status,
-                                        &serr, err, sizeof err);
+    int rc = hs_schedule_write(app->store, &app->env, body, create, req->id, &out, &status,
+                               &serr, err, sizeof err);
     cJSON_Delete(body);
     if (rc != 0)
         return hs_resp_internal(resp, err);

@@ -8,6 +8,7 @@
 #include "store/job_store.h"
 #include "ops.h"
 #include "common/strbuf.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

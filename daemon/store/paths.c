@@ -44,7 +44,7 @@ int hs_resolve_under(const char *root, const char *name, char *path, size_t path
     return 0;
 }
 
-int hs_resolve_model(const hs_kind_env *env, const char *name, char *path, size_t pathlen,
+int hs_resolve_model(const hs_roots *env, const char *name, char *path, size_t pathlen,
                      char *err, size_t errlen)
 {
     if (name && strncmp(name, "run:", 4) == 0) {
@@ -55,7 +55,8 @@ int hs_resolve_model(const hs_kind_env *env, const char *name, char *path, size_
         if (!env->data_dir)
             return hs_errf(err, errlen, "model \"%s\": no data directory configured", name);
         char root[PATH_MAX];
-        snprintf(root, sizeof root, "%s/runs/%lld/checkpoints", env->data_dir, id);
+        if (hs_data_run_checkpoints_dir(env->data_dir, id, root, sizeof root, err, errlen) != 0)
+            return -1;
         if (strchr(end + 1, '/'))
             return hs_errf(err, errlen, "model \"%s\": checkpoint names contain no '/'", name);
         if (hs_resolve_under(root, end + 1, path, pathlen, err, errlen) != 0)
@@ -68,7 +69,7 @@ int hs_resolve_model(const hs_kind_env *env, const char *name, char *path, size_
     return 0;
 }
 
-int hs_resolve_corpus(const hs_kind_env *env, const char *name, char *path, size_t pathlen,
+int hs_resolve_corpus(const hs_roots *env, const char *name, char *path, size_t pathlen,
                       char *err, size_t errlen)
 {
     char inner[HS_ERR_LEN];
@@ -76,7 +77,8 @@ int hs_resolve_corpus(const hs_kind_env *env, const char *name, char *path, size
         if (!env->data_dir)
             return hs_errf(err, errlen, "corpus \"%s\": no data directory configured", name);
         char root[PATH_MAX];
-        snprintf(root, sizeof root, "%s/corpora", env->data_dir);
+        if (hs_data_uploads_dir(env->data_dir, root, sizeof root, err, errlen) != 0)
+            return -1;
         if (strchr(name + 7, '/'))
             return hs_errf(err, errlen, "corpus \"%s\": upload names contain no '/'", name);
         if (hs_resolve_under(root, name + 7, path, pathlen, inner, sizeof inner) != 0)

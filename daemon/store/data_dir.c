@@ -1,0 +1,117 @@
+/* The data directory's layout (data_dir.h): every path under --data-dir is formatted here. */
+#include "data_dir.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+__attribute__((format(printf, 5, 6)))
+static int format_path(char *out, size_t outlen, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, outlen, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= outlen)
+        return hs_errf(err, errlen, "path too long under the data directory");
+    return 0;
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return hs_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int hs_data_db_path(const char *data_dir, char *out, size_t outlen, char *err, size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/surgeon.db", data_dir);
+}
+
+int hs_data_default_model_root(const char *data_dir, char *out, size_t outlen, char *err,
+                               size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/models", data_dir);
+}
+
+int hs_data_default_corpus_root(const char *data_dir, char *out, size_t outlen, char *err,
+                                size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/corpora", data_dir);
+}
+
+int hs_data_uploads_dir(const char *data_dir, char *out, size_t outlen, char *err,
+                        size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/corpora", data_dir);
+}
+
+int hs_data_job_log_path(const char *data_dir, int64_t job_id, char *out, size_t outlen,
+                         char *err, size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/logs/%lld.log", data_dir,
+                       (long long)job_id);
+}
+
+int hs_data_make_logs_dir(const char *data_dir, char *err, size_t errlen)
+{
+    char path[4096];
+    if (format_path(path, sizeof path, err, errlen, "%s/logs", data_dir) != 0)
+        return -1;
+    return make_dir(path, err, errlen);
+}
+
+int hs_data_make_run_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
+                         char *err, size_t errlen)
+{
+    if (format_path(out, outlen, err, errlen, "%s/runs", data_dir) != 0 ||
+        make_dir(out, err, errlen) != 0 ||
+        format_path(out, outlen, err, errlen, "%s/runs/%lld", data_dir, (long long)job_id) != 0)
+        return -1;
+    return make_dir(out, err, errlen);
+}
+
+int hs_data_make_inline_run_dir(const char *data_dir, char *out, size_t outlen, char *err,
+                                size_t errlen)
+{
+    if (format_path(out, outlen, err, errlen, "%s/runs", data_dir) != 0 ||
+        make_dir(out, err, errlen) != 0 ||
+        format_path(out, outlen, err, errlen, "%s/runs/inline-%lld-%ld", data_dir,
+                    (long long)hs_now_ms(), (long)getpid()) != 0)
+        return -1;
+    return make_dir(out, err, errlen);
+}
+
+int hs_run_checkpoints_dir(const char *run_dir, char *out, size_t outlen, char *err,
+                           size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/checkpoints", run_dir);
+}
+
+int hs_data_run_checkpoints_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
+                                char *err, size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/runs/%lld/checkpoints", data_dir,
+                       (long long)job_id);
+}
+
+const char *hs_path_below(const char *root, const char *path)
+{
+    if (!root || !path)
+        return NULL;
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    if (strncmp(path, root, n) != 0)
+        return NULL;
+    if (path[n] == '\0')
+        return path + n;
+    if (path[n] != '/')
+        return n == 1 && root[0] == '/' ? path + 1 : NULL;
+    return path + n + 1;
+}
