@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "common/errors.h"
 #include "http/http_server.h"
+#include "store/data_dir.h"
 #include "store/job_store.h"
 #include "queue/scheduler.h"
 #include "queue/worker.h"
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <uv.h>
 
 #define MAX_DEVICES 16
@@ -111,34 +111,6 @@ static int parse_args(int argc, char **argv, serve_options *o)
     return 0;
 }
 
-static int make_dirs(const char *path, char *err, size_t errlen)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return hs_errf(err, errlen, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
-    return 0;
-}
-
-/* Creates dir if needed and stores its absolute path. */
-static int absolute_dir(const char *dir, char *out, char *err, size_t errlen)
-{
-    if (make_dirs(dir, err, errlen) != 0)
-        return -1;
-    if (!realpath(dir, out))
-        return hs_errf(err, errlen, "%s: %s", dir, strerror(errno));
-    return 0;
-}
-
 static int read_token(const char *path, char *token, size_t len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -190,23 +162,16 @@ int hs_cmd_serve(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
 
     char err[HS_ERR_LEN];
-    char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX], tmp[PATH_MAX + 64];
+    hs_root_dirs dirs;
     static hs_app app; /* static: outlives the HTTP threads until hs_http_stop returns */
     memset(&app, 0, sizeof app);
-    if (absolute_dir(o.data_dir, data_dir, err, sizeof err) != 0)
-        goto fail_early;
-    snprintf(tmp, sizeof tmp, "%s/models", data_dir);
-    if (absolute_dir(o.model_root ? o.model_root : tmp, model_root, err, sizeof err) != 0)
-        goto fail_early;
-    snprintf(tmp, sizeof tmp, "%s/corpora", data_dir);
-    if (absolute_dir(o.corpus_root ? o.corpus_root : tmp, corpus_root, err, sizeof err) != 0)
+    if (hs_root_dirs_settle(o.data_dir, o.model_root, o.corpus_root, &dirs, err, sizeof err) != 0)
         goto fail_early;
     if (o.token_file && read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0)
         goto fail_early;
 
-    snprintf(tmp, sizeof tmp, "%s/surgeon.db", data_dir);
     hs_store *store = NULL;
-    if (hs_store_open(tmp, &store, err, sizeof err) != 0)
+    if (hs_store_open_data_dir(dirs.data_dir, false, &store, err, sizeof err) != 0)
         goto fail_early;
     if (hs_store_start_checkpointer(store, err, sizeof err) != 0) {
         hs_store_close(store);
@@ -224,8 +189,7 @@ int hs_cmd_serve(int argc, char **argv)
         log_line("jobs left running by the last run: %s requeued, %s failed", a, b);
     }
     app.store = store;
-    app.env = (hs_kind_env){.model_root = model_root, .corpus_root = corpus_root,
-                            .data_dir = data_dir};
+    app.env = hs_root_dirs_view(&dirs);
     app.max_body = o.max_body;
     app.started_ms = hs_now_ms();
     if (hs_workers_start(store, &app.env, o.devices, o.n_devices, &app.workers, err,
@@ -252,7 +216,7 @@ int hs_cmd_serve(int argc, char **argv)
             status = 1;
     }
     if (status == 0) {
-        log_line("listening on http://%s (data dir %s)", o.listen, data_dir);
+        log_line("listening on http://%s (data dir %s)", o.listen, dirs.data_dir);
         uv_run(&loop, UV_RUN_DEFAULT);
         log_line("shutting down%s%s", "", "");
     } else {

@@ -2,9 +2,11 @@
 #include "data_dir.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/file_io.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +28,42 @@ static int make_dir(const char *path, char *err, size_t errlen)
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return hs_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
     return 0;
+}
+
+/* Creates dir when missing and writes its absolute, symlink-free path into out. */
+static int settle_dir(const char *what, const char *dir, char *out, char *err, size_t errlen)
+{
+    char inner[HS_ERR_LEN];
+    if (hs_make_dirs(dir, inner, sizeof inner) != 0)
+        return hs_errf(err, errlen, "%s %s: %s", what, dir, inner);
+    if (!realpath(dir, out))
+        return hs_errf(err, errlen, "%s %s: %s", what, dir, strerror(errno));
+    return 0;
+}
+
+int hs_root_dirs_settle(const char *data_dir, const char *model_root, const char *corpus_root,
+                        hs_root_dirs *out, char *err, size_t errlen)
+{
+    char fallback[PATH_MAX];
+    if (settle_dir("data directory", data_dir, out->data_dir, err, errlen) != 0)
+        return -1;
+    if (!model_root &&
+        hs_data_default_model_root(out->data_dir, fallback, sizeof fallback, err, errlen) != 0)
+        return -1;
+    if (settle_dir("model root", model_root ? model_root : fallback, out->model_root, err,
+                   errlen) != 0)
+        return -1;
+    if (!corpus_root &&
+        hs_data_default_corpus_root(out->data_dir, fallback, sizeof fallback, err, errlen) != 0)
+        return -1;
+    return settle_dir("corpus root", corpus_root ? corpus_root : fallback, out->corpus_root, err,
+                      errlen);
+}
+
+hs_roots hs_root_dirs_view(const hs_root_dirs *dirs)
+{
+    return (hs_roots){.model_root = dirs->model_root, .corpus_root = dirs->corpus_root,
+                      .data_dir = dirs->data_dir};
 }
 
 int hs_data_db_path(const char *data_dir, char *out, size_t outlen, char *err, size_t errlen)

@@ -13,6 +13,7 @@
  * does not fit or a directory cannot be created. */
 #ifndef HS_DATA_DIR_H
 #define HS_DATA_DIR_H
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,17 @@
 typedef struct hs_roots {
     const char *model_root, *corpus_root, *data_dir;
 } hs_roots;
+
+/* The roots as start-up settles them from the flags: each directory created when missing and
+ * made absolute and symlink-free; the model root defaults to <data-dir>/models, the corpus
+ * root to <data-dir>/corpora (NULL flag: the default). */
+typedef struct hs_root_dirs {
+    char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX];
+} hs_root_dirs;
+int hs_root_dirs_settle(const char *data_dir, const char *model_root, const char *corpus_root,
+                        hs_root_dirs *out, char *err, size_t errlen);
+/* The settled directories as hs_roots (pointing into dirs). */
+hs_roots hs_root_dirs_view(const hs_root_dirs *dirs);
 
 int hs_data_db_path(const char *data_dir, char *out, size_t outlen, char *err, size_t errlen);
 int hs_data_default_model_root(const char *data_dir, char *out, size_t outlen, char *err,
