@@ -243,6 +243,12 @@ static int parse_run_args(int argc, char **argv, run_options *o)
         hs_run_usage(stderr);
         return -1;
     }
+    hs_device_spec device;
+    char err[HS_ERR_LEN];
+    if (hs_device_spec_parse(o->device, &device, err, sizeof err) != 0) {
+        fprintf(stderr, "surgeond run: --device: %s\n", err);
+        return -1;
+    }
     return 0;
 }
 

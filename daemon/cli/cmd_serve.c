@@ -5,6 +5,7 @@
 #include "common/clock.h"
 #include "commands.h"
 #include "common/errors.h"
+#include "engine/device.h"
 #include "http/http_server.h"
 #include "store/data_dir.h"
 #include "store/job_store.h"
@@ -98,6 +99,12 @@ static int parse_args(int argc, char **argv, serve_options *o)
         else if (strcmp(a, "--device") == 0) {
             if (o->n_devices == MAX_DEVICES) {
                 fprintf(stderr, "surgeond serve: at most %d --device flags\n", MAX_DEVICES);
+                return -1;
+            }
+            hs_device_spec parsed;
+            char why[HS_ERR_LEN];
+            if (hs_device_spec_parse(value, &parsed, why, sizeof why) != 0) {
+                fprintf(stderr, "surgeond serve: --device: %s\n", why);
                 return -1;
             }
             o->devices[o->n_devices++] = value;

@@ -223,26 +223,15 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* "cpu" or "cuda:N": anything else is a configuration mistake, refused at start-up. */
-static bool device_spec_is_wellformed(const char *spec)
-{
-    if (strcmp(spec, "cpu") == 0)
-        return true;
-    if (strncmp(spec, "cuda:", 5) != 0 || !spec[5])
-        return false;
-    for (const char *c = spec + 5; *c; c++)
-        if (*c < '0' || *c > '9')
-            return false;
-    return true;
-}
-
 int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const *devices,
                      int n_devices, hs_worker_pool **out, char *err, size_t errlen)
 {
-    for (int i = 0; i < n_devices; i++)
-        if (!device_spec_is_wellformed(devices[i]))
-            return hs_errf(err, errlen, "--device %s: expected \"cpu\" or \"cuda:N\"",
-                           devices[i]);
+    for (int i = 0; i < n_devices; i++) {
+        hs_device_spec parsed;
+        char why[HS_ERR_LEN];
+        if (hs_device_spec_parse(devices[i], &parsed, why, sizeof why) != 0)
+            return hs_errf(err, errlen, "--device: %s", why);
+    }
     hs_worker_pool *pool = calloc(1, sizeof *pool);
     /* One slot per --device, plus one for the cpu fallback when no device can be used. */
     if (!pool || !(pool->workers = calloc((size_t)n_devices + 1, sizeof *pool->workers))) {
