@@ -27,7 +27,7 @@ static void respond_job(hs_req *req, hs_resp *resp, int64_t id, int status)
         return hs_resp_internal(resp, err);
     if (!job)
         return hs_resp_error(resp, 404, "not found", NULL, "no job %lld", (long long)id);
-    hs_resp_json(resp, status, job);
+    hs_resp_stored_json(req, resp, status, job);
 }
 
 /* A submit waiting for its group commit (owns the parsed spec the request points into). */
@@ -125,7 +125,7 @@ void hs_api_jobs_list(hs_req *req, hs_resp *resp)
         return;
     char buf[HS_TIME_LEN];
     cJSON_AddStringToObject(o, "now", hs_format_time(now, buf));
-    hs_resp_json(resp, 200, o);
+    hs_resp_stored_json(req, resp, 200, o);
 }
 
 void hs_api_job_get(hs_req *req, hs_resp *resp) { respond_job(req, resp, req->id, 200); }
@@ -214,7 +214,7 @@ void hs_api_job_log(hs_req *req, hs_resp *resp)
                           state >= 0 && hs_job_state_is_final(state) &&
                               offset + (int64_t)n >= size);
     free(buf);
-    hs_resp_json(resp, 200, o);
+    hs_resp_stored_json(req, resp, 200, o);
 }
 
 void hs_api_job_events(hs_req *req, hs_resp *resp)
@@ -228,5 +228,5 @@ void hs_api_job_events(hs_req *req, hs_resp *resp)
         return hs_resp_internal(resp, err);
     if (!arr)
         return hs_resp_error(resp, 404, "not found", NULL, "no job %lld", (long long)req->id);
-    hs_resp_json_member(resp, 200, "events", arr);
+    hs_resp_stored_member(req, resp, 200, "events", arr);
 }

@@ -3,6 +3,7 @@
 #include "worker_context.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "store/data_dir.h"
 #include "store/job_store.h"
 #include "store/runs_store.h"
 #include <stdlib.h>
@@ -54,9 +55,14 @@ void hs_worker_ctx_flush_progress(hs_job_ctx *ctx)
         write_progress(ctx);
 }
 
+/* Log lines show paths relative to their roots, as every API answer does. */
 static void ctx_log_line(hs_job_ctx *ctx, const char *line)
 {
-    hs_job_log_append(state_of(ctx)->log, line);
+    hs_roots roots = {.model_root = ctx->model_root, .corpus_root = ctx->corpus_root,
+                      .data_dir = ctx->data_dir};
+    char *shown = hs_roots_relative_text(&roots, line);
+    hs_job_log_append(state_of(ctx)->log, shown ? shown : line);
+    free(shown);
 }
 
 static int ctx_add_curve_point(hs_job_ctx *ctx, int64_t step, double epoch, const char *name,

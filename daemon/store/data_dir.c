@@ -5,6 +5,7 @@
 #include "common/file_io.h"
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ static int settle_dir(const char *what, const char *dir, char *out, char *err, s
     char inner[HS_ERR_LEN];
     if (hs_make_dirs(dir, inner, sizeof inner) != 0)
         return hs_errf(err, errlen, "%s %s: %s", what, dir, inner);
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return hs_errf(err, errlen, "%s %s: not a directory", what, dir);
     if (!realpath(dir, out))
         return hs_errf(err, errlen, "%s %s: %s", what, dir, strerror(errno));
     return 0;
@@ -152,4 +156,88 @@ const char *hs_path_below(const char *root, const char *path)
     if (path[n] != '/')
         return n == 1 && root[0] == '/' ? path + 1 : NULL;
     return path + n + 1;
+}
+
+/* A character that may continue a path component: a root followed or preceded by one is part
+ * of a longer path, not the root. */
+static bool continues_path(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-' || c == '/' || c == '~' || c == '+';
+}
+
+/* Length of the root at text[at] (0 when there is none), the longest of roots first. */
+static size_t root_at(const char *const *roots, const size_t *lens, int n, const char *text,
+                      size_t at)
+{
+    if (at > 0 && continues_path(text[at - 1]))
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (lens[i] < 2 || strncmp(text + at, roots[i], lens[i]) != 0)
+            continue;
+        char next = text[at + lens[i]];
+        if (next == '/' || !continues_path(next))
+            return lens[i];
+    }
+    return 0;
+}
+
+char *hs_roots_relative_text(const hs_roots *roots, const char *text)
+{
+    const char *list[3] = {roots->data_dir, roots->model_root, roots->corpus_root};
+    size_t lens[3];
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (list[i] && list[i][0] == '/')
+            list[n++] = list[i];
+    for (int i = 0; i < n; i++) /* longest first: a root inside another one wins */
+        for (int j = i + 1; j < n; j++)
+            if (strlen(list[j]) > strlen(list[i])) {
+                const char *t = list[i];
+                list[i] = list[j];
+                list[j] = t;
+            }
+    for (int i = 0; i < n; i++) {
+        lens[i] = strlen(list[i]);
+        while (lens[i] > 1 && list[i][lens[i] - 1] == '/')
+            lens[i]--;
+    }
+    size_t len = strlen(text);
+    char *out = malloc(len + 2); /* never longer: a root of >= 2 characters becomes "." at most */
+    if (!out)
+        return NULL;
+    size_t w = 0;
+    for (size_t r = 0; r < len;) {
+        size_t root = text[r] == '/' ? root_at(list, lens, n, text, r) : 0;
+        if (!root) {
+            out[w++] = text[r++];
+            continue;
+        }
+        r += root;
+        if (text[r] == '/')
+            r++;
+        else
+            out[w++] = '.';
+    }
+    out[w] = '\0';
+    return out;
+}
+
+int hs_roots_relative_json(const hs_roots *roots, cJSON *item)
+{
+    if (!item)
+        return 0;
+    if (cJSON_IsString(item) && item->valuestring && strchr(item->valuestring, '/')) {
+        char *shown = hs_roots_relative_text(roots, item->valuestring);
+        if (!shown)
+            return -1;
+        bool ok = strcmp(shown, item->valuestring) == 0 || cJSON_SetValuestring(item, shown);
+        free(shown);
+        if (!ok)
+            return -1;
+    }
+    for (cJSON *child = item->child; child; child = child->next)
+        if (hs_roots_relative_json(roots, child) != 0)
+            return -1;
+    return 0;
 }

@@ -13,6 +13,7 @@
  * does not fit or a directory cannot be created. */
 #ifndef HS_DATA_DIR_H
 #define HS_DATA_DIR_H
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,5 +61,15 @@ int hs_data_run_checkpoints_dir(const char *data_dir, int64_t job_id, char *out,
 /* The part of path below root ("" for root itself), or NULL when path is not under root
  * (compared component-wise; both as given, no symlinks followed). Points into path. */
 const char *hs_path_below(const char *root, const char *path);
+
+/* text with each absolute root of roots in it shown relative to that root, so answers never
+ * carry server paths: "<root>/x" becomes "x" and a bare "<root>" becomes "."; a root counts
+ * only as a whole path (not inside a longer one), the longest root first (so a model root
+ * inside the data dir shows models relative to the model root). A new string, or NULL when out
+ * of memory. */
+char *hs_roots_relative_text(const hs_roots *roots, const char *text);
+/* hs_roots_relative_text on every string value in item, in place. 0, or -1 when out of
+ * memory. */
+int hs_roots_relative_json(const hs_roots *roots, cJSON *item);
 
 #endif
