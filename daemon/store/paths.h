@@ -3,7 +3,9 @@
  * ("run:<id>/<checkpoint>", under <data-dir>/runs/<id>/checkpoints/); a corpus or text file is
  * a file under --corpus-root or an uploaded corpus ("upload:<name>", under
  * <data-dir>/corpora/). `..`, absolute paths, and symlinks that lead outside the root are
- * refused. Results are absolute, symlink-free paths. */
+ * refused; for a model also a symlink inside its directory that takes a file the loader or a
+ * surgery opens (config, tokenizer files, weights, shard index, shards) outside the root.
+ * Results are absolute, symlink-free paths. */
 #ifndef HS_PATHS_H
 #define HS_PATHS_H
 #include "data_dir.h"
