@@ -157,6 +157,68 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* The data dir's store, opened with its checkpointer running and the jobs a crash left
+ * running reconciled. NULL with err. */
+static hs_store *open_store(const char *data_dir, char *err, size_t errlen)
+{
+    hs_store *store = NULL;
+    if (hs_store_open_data_dir(data_dir, false, &store, err, errlen) != 0)
+        return NULL;
+    int requeued = 0, failed = 0;
+    if (hs_store_start_checkpointer(store, err, errlen) != 0 ||
+        hs_job_reconcile(store, &requeued, &failed, err, errlen) != 0) {
+        hs_store_close(store);
+        return NULL;
+    }
+    if (requeued || failed) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%d", requeued);
+        snprintf(b, sizeof b, "%d", failed);
+        log_line("jobs left running by the last run: %s requeued, %s failed", a, b);
+    }
+    return store;
+}
+
+/* Runs the scheduler and the HTTP server on a libuv loop until SIGINT or SIGTERM, then stops
+ * both and closes the loop. The exit status: 0, or 1 when either could not start. */
+static int serve_until_signal(hs_app *app, const char *listen, const char *data_dir)
+{
+    char err[HS_ERR_LEN];
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hs_scheduler *scheduler = NULL;
+    hs_http *http = NULL;
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(&loop, &sigint);
+    uv_signal_init(&loop, &sigterm);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    int status = 0;
+    if (hs_scheduler_start(&loop, app->store, &app->env, app->workers, &scheduler, err,
+                           sizeof err) != 0) {
+        status = 1;
+    } else {
+        app->schedules_changed = hs_scheduler_poke;
+        app->schedules_changed_arg = scheduler;
+        if (hs_http_start(app, listen, &http, err, sizeof err) != 0)
+            status = 1;
+    }
+    if (status == 0) {
+        log_line("listening on http://%s (data dir %s)", listen, data_dir);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        log_line("shutting down%s%s", "", "");
+    } else {
+        log_line("%s%s", err, "");
+    }
+    hs_http_stop(http);
+    app->schedules_changed = NULL;
+    hs_scheduler_stop(scheduler);
+    uv_walk(&loop, close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return status;
+}
+
 int hs_cmd_serve(int argc, char **argv)
 {
     serve_options o;
@@ -172,74 +234,24 @@ int hs_cmd_serve(int argc, char **argv)
     hs_root_dirs dirs;
     static hs_app app; /* static: outlives the HTTP threads until hs_http_stop returns */
     memset(&app, 0, sizeof app);
-    if (hs_root_dirs_settle(o.data_dir, o.model_root, o.corpus_root, &dirs, err, sizeof err) != 0)
-        goto fail_early;
-    if (o.token_file && read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0)
-        goto fail_early;
-
-    hs_store *store = NULL;
-    if (hs_store_open_data_dir(dirs.data_dir, false, &store, err, sizeof err) != 0)
-        goto fail_early;
-    if (hs_store_start_checkpointer(store, err, sizeof err) != 0) {
-        hs_store_close(store);
-        goto fail_early;
+    if (hs_root_dirs_settle(o.data_dir, o.model_root, o.corpus_root, &dirs, err, sizeof err) != 0 ||
+        (o.token_file &&
+         read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0) ||
+        !(app.store = open_store(dirs.data_dir, err, sizeof err))) {
+        fprintf(stderr, "surgeond serve: %s\n", err);
+        return 1;
     }
-    int requeued = 0, failed = 0;
-    if (hs_job_reconcile(store, &requeued, &failed, err, sizeof err) != 0) {
-        hs_store_close(store);
-        goto fail_early;
-    }
-    if (requeued || failed) {
-        char a[32], b[32];
-        snprintf(a, sizeof a, "%d", requeued);
-        snprintf(b, sizeof b, "%d", failed);
-        log_line("jobs left running by the last run: %s requeued, %s failed", a, b);
-    }
-    app.store = store;
     app.env = hs_root_dirs_view(&dirs);
     app.max_body = o.max_body;
     app.started_ms = hs_now_ms();
-    if (hs_workers_start(store, &app.env, o.devices, o.n_devices, &app.workers, err,
+    if (hs_workers_start(app.store, &app.env, o.devices, o.n_devices, &app.workers, err,
                          sizeof err) != 0) {
-        hs_store_close(store);
-        goto fail_early;
+        hs_store_close(app.store);
+        fprintf(stderr, "surgeond serve: %s\n", err);
+        return 1;
     }
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    hs_scheduler *scheduler = NULL;
-    hs_http *http = NULL;
-    uv_signal_t sigint, sigterm;
-    uv_signal_init(&loop, &sigint);
-    uv_signal_init(&loop, &sigterm);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    int status = 0;
-    if (hs_scheduler_start(&loop, store, &app.env, app.workers, &scheduler, err, sizeof err) != 0) {
-        status = 1;
-    } else {
-        app.schedules_changed = hs_scheduler_poke;
-        app.schedules_changed_arg = scheduler;
-        if (hs_http_start(&app, o.listen, &http, err, sizeof err) != 0)
-            status = 1;
-    }
-    if (status == 0) {
-        log_line("listening on http://%s (data dir %s)", o.listen, dirs.data_dir);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        log_line("shutting down%s%s", "", "");
-    } else {
-        log_line("%s%s", err, "");
-    }
-    hs_http_stop(http);
-    app.schedules_changed = NULL;
-    hs_scheduler_stop(scheduler);
-    uv_walk(&loop, close_walk, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    int status = serve_until_signal(&app, o.listen, dirs.data_dir);
     hs_workers_stop(app.workers);
-    hs_store_close(store);
+    hs_store_close(app.store);
     return status;
-
-fail_early:
-    fprintf(stderr, "surgeond serve: %s\n", err);
-    return 1;
 }
