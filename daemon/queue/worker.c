@@ -103,6 +103,43 @@ static void finish(hs_worker *w, int64_t id, hs_job_state to, const char *reason
     }
 }
 
+/* Commits what the runner's rc (and any storage failure meanwhile) means for the job:
+ * succeeded, cancelled, requeued because the daemon stops, or failed with err. */
+static void record_outcome(hs_worker *w, int64_t job_id, hs_job_ctx *ctx, int rc, char *err,
+                           size_t errlen)
+{
+    hs_worker_job_state *st = ctx->impl;
+    if (rc == 0 && st->storage_failed) {
+        rc = -1;
+        snprintf(err, errlen, "%s", st->storage_error);
+    } else if (rc < 0 && st->storage_failed && !strstr(err, st->storage_error)) {
+        /* The runner gave up because a write failed: its reason gets the store's cause. */
+        char with_cause[2 * HS_ERR_LEN + 4];
+        snprintf(with_cause, sizeof with_cause, "%s (%s)", err, st->storage_error);
+        snprintf(err, errlen, "%.*s", (int)(errlen - 1), with_cause);
+    }
+    if (rc == 0) {
+        hs_job_logf(ctx, "succeeded");
+        finish(w, job_id, HS_JOB_SUCCEEDED, "runner succeeded",
+               st->result_json ? st->result_json : "{}", NULL);
+    } else if (rc == 1 && atomic_load(&w->cancel_requested)) {
+        hs_job_logf(ctx, "cancelled");
+        finish(w, job_id, HS_JOB_CANCELLED, "cancelled by request while running", NULL,
+               "cancelled by request");
+    } else if (rc == 1 && atomic_load(&w->pool->stopping)) {
+        hs_job_logf(ctx, "stopped: daemon shutting down; the job is requeued");
+        if (hs_job_requeue_unfinished(w->pool->store, job_id, "requeued: daemon shutting down",
+                                      err, errlen) < 0)
+            log_error("requeueing a job at shutdown", err);
+    } else {
+        if (rc == 1 || !err[0])
+            snprintf(err, errlen, "%s", rc == 1 ? "runner stopped without a cancel request"
+                                                : "runner failed without a reason");
+        hs_job_logf(ctx, "failed: %s", err);
+        finish(w, job_id, HS_JOB_FAILED, err, NULL, err);
+    }
+}
+
 static void run_claimed(hs_worker *w, hs_claimed_job *job)
 {
     hs_worker_pool *pool = w->pool;
@@ -140,35 +177,7 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
     err[0] = '\0';
     int rc = kind->run(&ctx, spec, err, sizeof err);
     hs_worker_ctx_flush_progress(&ctx);
-    if (rc == 0 && st.storage_failed) {
-        rc = -1;
-        snprintf(err, sizeof err, "%s", st.storage_error);
-    } else if (rc < 0 && st.storage_failed && !strstr(err, st.storage_error)) {
-        /* The runner gave up because a write failed: its reason gets the store's cause. */
-        char with_cause[2 * HS_ERR_LEN + 4];
-        snprintf(with_cause, sizeof with_cause, "%s (%s)", err, st.storage_error);
-        snprintf(err, sizeof err, "%.*s", (int)(sizeof err - 1), with_cause);
-    }
-    if (rc == 0) {
-        hs_job_logf(&ctx, "succeeded");
-        finish(w, job->id, HS_JOB_SUCCEEDED, "runner succeeded",
-               st.result_json ? st.result_json : "{}", NULL);
-    } else if (rc == 1 && atomic_load(&w->cancel_requested)) {
-        hs_job_logf(&ctx, "cancelled");
-        finish(w, job->id, HS_JOB_CANCELLED, "cancelled by request while running", NULL,
-               "cancelled by request");
-    } else if (rc == 1 && atomic_load(&pool->stopping)) {
-        hs_job_logf(&ctx, "stopped: daemon shutting down; the job is requeued");
-        if (hs_job_requeue_unfinished(pool->store, job->id, "requeued: daemon shutting down", err,
-                                      sizeof err) < 0)
-            log_error("requeueing a job at shutdown", err);
-    } else {
-        if (rc == 1 || !err[0])
-            snprintf(err, sizeof err, "%s", rc == 1 ? "runner stopped without a cancel request"
-                                                    : "runner failed without a reason");
-        hs_job_logf(&ctx, "failed: %s", err);
-        finish(w, job->id, HS_JOB_FAILED, err, NULL, err);
-    }
+    record_outcome(w, job->id, &ctx, rc, err, sizeof err);
     hs_job_log_close(st.log);
     free(st.result_json);
     cJSON_Delete(spec);
