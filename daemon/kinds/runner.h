@@ -1,6 +1,6 @@
 /* The runner API: what a job kind's runner (diagnose, evaluate, surgery, ...) may do while it
  * runs, independent of where it runs. Two implementations exist: the worker's (SQLite-backed,
- * daemon/worker_context.c) and the inline one of `surgeond run job.json` (stderr progress,
+ * queue/worker_context.c) and the inline one of `surgeond run job.json` (stderr progress,
  * result on stdout). A runner never touches SQLite or HTTP itself.
  * None of these calls blocks the runner on a slow HTTP client: they write to SQLite (WAL)
  * or the job's log file directly. */

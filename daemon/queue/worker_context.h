@@ -1,7 +1,7 @@
-/* The worker's implementation of the runner API (job_runner.h) over SQLite: progress
- * (throttled, the last one always written), log lines appended to the job's log (store/job_log.h),
- * curve points, head statistics and checkpoints as rows, the result kept until the worker
- * commits the final transition. */
+/* The worker's implementation of the runner API (kinds/runner.h) over the store: progress
+ * (throttled, the last one always written), log lines appended to the job's log
+ * (store/job_log.h, paths shown relative to their roots), curve points, head statistics and
+ * checkpoints as rows, the result kept until the worker commits the final transition. */
 #ifndef HS_WORKER_CONTEXT_H
 #define HS_WORKER_CONTEXT_H
 #include "kinds/runner.h"
