@@ -1,7 +1,7 @@
 /* GET /api/v1/openapi.json: an OpenAPI 3 document rendered from the route table (api_routes.c)
  * and the job kinds table, so it lists exactly the routes the daemon serves. */
 #include "api.h"
-#include "cli/commands.h"
+#include "common/version.h"
 #include <stdio.h>
 #include <string.h>
 

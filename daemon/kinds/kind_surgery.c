@@ -16,6 +16,7 @@
 #include "kinds.h"
 #include "spec.h"
 #include "texts.h"
+#include "store/data_dir.h"
 #include "store/paths.h"
 #include "engine/surgery/surgery_loop.h"
 #include "engine/surgery/surgery_targets.h"
@@ -480,7 +481,8 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         }
 
     char ckpt_dir[PATH_MAX];
-    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoints", ctx->run_dir);
+    if (hs_run_checkpoints_dir(ctx->run_dir, ckpt_dir, sizeof ckpt_dir, err, errlen) != 0)
+        goto done;
     surgery_job job = {.ctx = ctx, .targets = targets, .n_targets = n_targets,
                        .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .pass = 1,
                        .best_before = NAN};
