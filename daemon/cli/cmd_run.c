@@ -5,9 +5,11 @@
  * spec, 3 interrupted. */
 #include "common/clock.h"
 #include "commands.h"
+#include "common/file_io.h"
 #include "engine/device.h"
 #include "common/errors.h"
 #include "kinds/spec.h"
+#include "store/daemon_state.h"
 #include "store/data_dir.h"
 #include "store/runs_store.h"
 #include "store/store.h"
@@ -129,6 +131,23 @@ static int inl_store_checkpoint(hs_job_ctx *c, const hs_checkpoint_row *row)
     return 0;
 }
 
+static int inl_drop_checkpoint(hs_job_ctx *c, const char *name)
+{
+    cJSON *cps = st_of(c)->checkpoints;
+    for (int i = cJSON_GetArraySize(cps) - 1; i >= 0; i--) {
+        const char *have =
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cps, i), "name"));
+        if (have && strcmp(have, name) == 0)
+            cJSON_DeleteItemFromArray(cps, i);
+    }
+    char dir[PATH_MAX], path[PATH_MAX + 160], err[HS_ERR_LEN];
+    if (!hs_checkpoint_name_valid(name) ||
+        hs_run_checkpoints_dir(c->run_dir, dir, sizeof dir, err, sizeof err) != 0 ||
+        snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return -1;
+    return hs_remove_tree(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
 static int inl_store_result(hs_job_ctx *c, const cJSON *result)
 {
     inline_state *s = st_of(c);
@@ -163,6 +182,7 @@ static const hs_job_ctx_ops inline_ops = {
     .add_curve_point = inl_add_curve_point,
     .store_head_stats = inl_store_head_stats,
     .store_checkpoint = inl_store_checkpoint,
+    .drop_checkpoint = inl_drop_checkpoint,
     .store_result = inl_store_result,
     .load_diagnosis = inl_load_diagnosis,
 };
@@ -317,7 +337,8 @@ static int run_job(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_e
                        .checkpoints = cJSON_CreateArray(), .data_dir = env->data_dir};
     hs_job_ctx ctx = {.ops = &inline_ops, .impl = &st, .job_id = 0, .attempt = 1,
                       .model_root = env->model_root, .corpus_root = env->corpus_root,
-                      .data_dir = env->data_dir, .run_dir = run_dir, .device = device};
+                      .data_dir = env->data_dir, .run_dir = run_dir,
+                      .instance = env->instance, .device = device};
     fprintf(stderr, "surgeond run: %s on %s, run directory %s\n", parsed->kind->name,
             hs_device_describe(device), run_dir);
     char err[HS_ERR_LEN] = "";
@@ -344,6 +365,20 @@ static int run_job(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_e
     return status;
 }
 
+/* The instance id of the data dir's database, when it has one, into dirs ("run:<id>/..."
+ * models name its run directories). 0, or -1 with err. */
+static int load_instance(hs_root_dirs *dirs, char *err, size_t errlen)
+{
+    hs_store *store = NULL;
+    if (hs_store_open_data_dir(dirs->data_dir, true, &store, err, errlen) != 0)
+        return -1;
+    if (!store)
+        return 0;
+    int rc = hs_state_load_instance(store, dirs->instance, sizeof dirs->instance, err, errlen);
+    hs_store_close(store);
+    return rc;
+}
+
 int hs_cmd_run(int argc, char **argv)
 {
     run_options o;
@@ -356,6 +391,10 @@ int hs_cmd_run(int argc, char **argv)
                             sizeof err) != 0) {
         fprintf(stderr, "surgeond run: %s\n", err);
         return 2;
+    }
+    if (load_instance(&dirs, err, sizeof err) != 0) {
+        fprintf(stderr, "surgeond run: %s\n", err);
+        return 1;
     }
     hs_kind_env env = hs_root_dirs_view(&dirs);
     hs_job_spec parsed;

@@ -8,7 +8,9 @@
 #include "engine/device.h"
 #include "http/http_server.h"
 #include "store/data_dir.h"
+#include "store/daemon_state.h"
 #include "store/job_store.h"
+#include "store/run_files.h"
 #include "queue/scheduler.h"
 #include "queue/worker.h"
 #include <ctype.h>
@@ -179,6 +181,24 @@ static hs_store *open_store(const char *data_dir, char *err, size_t errlen)
     return store;
 }
 
+/* The database's instance id into dirs, then legacy run directories adopted and orphan run
+ * files swept (store/run_files.h), before any worker starts. 0, or -1 with err. */
+static int settle_run_files(hs_store *store, hs_root_dirs *dirs, char *err, size_t errlen)
+{
+    if (hs_state_load_instance(store, dirs->instance, sizeof dirs->instance, err, errlen) != 0)
+        return -1;
+    hs_roots roots = hs_root_dirs_view(dirs);
+    int swept = 0;
+    if (hs_run_files_startup(store, &roots, &swept, err, errlen) != 0)
+        return -1;
+    if (swept) {
+        char a[32];
+        snprintf(a, sizeof a, "%d", swept);
+        log_line("swept %s orphan run director%s", a, swept == 1 ? "y" : "ies");
+    }
+    return 0;
+}
+
 /* Runs the scheduler and the HTTP server on a libuv loop until SIGINT or SIGTERM, then stops
  * both and closes the loop. The exit status: 0, or 1 when either could not start. */
 static int serve_until_signal(hs_app *app, const char *listen, const char *data_dir)
@@ -238,6 +258,11 @@ int hs_cmd_serve(int argc, char **argv)
         (o.token_file &&
          read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0) ||
         !(app.store = open_store(dirs.data_dir, err, sizeof err))) {
+        fprintf(stderr, "surgeond serve: %s\n", err);
+        return 1;
+    }
+    if (settle_run_files(app.store, &dirs, err, sizeof err) != 0) {
+        hs_store_close(app.store);
         fprintf(stderr, "surgeond serve: %s\n", err);
         return 1;
     }

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 struct MHD_Connection;
+
+#define HS_ROUTE_NAMES 2       /* named path segments a route may have */
+#define HS_ROUTE_NAME_MAX 128  /* characters in one */
 struct hs_job_filter;
 
 typedef struct hs_app {
@@ -33,6 +36,7 @@ typedef struct hs_req {
     const char *body;      /* NUL-terminated copy of the body ("" when none) */
     size_t body_len;
     int64_t id;            /* the {id} of the route, when it has one */
+    char names[HS_ROUTE_NAMES][HS_ROUTE_NAME_MAX + 1]; /* its {name}, {file}, ... in order */
     void *state;           /* the HTTP layer's own (for hs_req_defer) */
 } hs_req;
 
@@ -125,6 +129,10 @@ void hs_api_run_get(hs_req *, hs_resp *);
 void hs_api_run_heads(hs_req *, hs_resp *);
 void hs_api_run_curves(hs_req *, hs_resp *);
 void hs_api_run_checkpoints(hs_req *, hs_resp *);
+void hs_api_run_delete(hs_req *, hs_resp *);
+void hs_api_checkpoint_delete(hs_req *, hs_resp *);
+void hs_api_corpus_delete(hs_req *, hs_resp *);
+void hs_api_storage(hs_req *, hs_resp *);
 void hs_api_corpora_upload(hs_req *, hs_resp *);
 void hs_api_corpora_list(hs_req *, hs_resp *);
 void hs_api_schedules_create(hs_req *, hs_resp *);
@@ -132,6 +140,10 @@ void hs_api_schedules_list(hs_req *, hs_resp *);
 void hs_api_schedule_get(hs_req *, hs_resp *);
 void hs_api_schedule_patch(hs_req *, hs_resp *);
 void hs_api_schedule_delete(hs_req *, hs_resp *);
+/* api_storage.c: the storage gauges of /metrics, and a run answer's bytes_on_disk. */
+struct hs_strbuf;
+void hs_storage_metrics_render(hs_req *req, struct hs_strbuf *b);
+void hs_run_add_bytes_on_disk(hs_req *req, cJSON *job);
 /* GET of anything outside /api and /metrics: the embedded web/ files, /vendor/chart.js. */
 void hs_api_static(hs_req *, hs_resp *);
 

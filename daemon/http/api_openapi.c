@@ -26,6 +26,26 @@ static void add_response(cJSON *responses, const char *code, const char *descrip
         cJSON_AddItemToObject(r, "content", error_schema_ref());
 }
 
+/* A string path parameter for each named segment of the pattern ("{name}", "{file}"). */
+static void add_name_params(cJSON *params, const char *pattern)
+{
+    for (const char *p = strchr(pattern, '{'); p; p = strchr(p + 1, '{')) {
+        const char *close = strchr(p, '}');
+        if (!close || strncmp(p, "{id}", 4) == 0)
+            continue;
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)(close - p - 1), p + 1);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddStringToObject(o, "in", "path");
+        cJSON_AddBoolToObject(o, "required", 1);
+        cJSON *s = cJSON_AddObjectToObject(o, "schema");
+        cJSON_AddStringToObject(s, "type", "string");
+        cJSON_AddStringToObject(s, "pattern", "^[A-Za-z0-9._-]{1,128}$");
+        cJSON_AddItemToArray(params, o);
+    }
+}
+
 static cJSON *operation(const hs_route *r)
 {
     cJSON *op = cJSON_CreateObject();
@@ -51,6 +71,7 @@ static cJSON *operation(const hs_route *r)
         cJSON_AddNumberToObject(s, "minimum", 1);
         cJSON_AddItemToArray(params, p);
     }
+    add_name_params(params, r->pattern);
     if (r->query) {
         char q[256];
         snprintf(q, sizeof q, "%s", r->query);
@@ -98,8 +119,12 @@ static cJSON *operation(const hs_route *r)
     }
     if (strstr(r->pattern, "/schedules") && r->request_body)
         add_response(responses, "409", "another schedule has this name", true);
-    if (strstr(r->pattern, "{id}"))
+    if (strchr(r->pattern, '{'))
         add_response(responses, "404", "no such object", true);
+    if (strcmp(r->method, "DELETE") == 0 && strstr(r->pattern, "/schedules") == NULL)
+        add_response(responses, "409", "in use: a queued or running job or an enabled schedule "
+                                       "refers to it, or its job is still queued or running",
+                     true);
     add_response(responses, "405", "method not allowed on this path", true);
     return op;
 }

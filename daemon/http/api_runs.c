@@ -11,8 +11,12 @@ void hs_api_runs_list(hs_req *req, hs_resp *resp)
     if (hs_req_job_filter(req, resp, &f) != 0)
         return;
     cJSON *o = hs_job_page_json(req, resp, &f, "runs");
-    if (o)
-        hs_resp_stored_json(req, resp, 200, o);
+    if (!o)
+        return;
+    cJSON *run;
+    cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(o, "runs"))
+        hs_run_add_bytes_on_disk(req, run);
+    hs_resp_stored_json(req, resp, 200, o);
 }
 
 /* The run's job JSON, or NULL after answering 404/500. */
@@ -26,6 +30,12 @@ static cJSON *run_or_404(hs_req *req, hs_resp *resp, hs_db *db)
     }
     if (!job)
         hs_resp_error(resp, 404, "not found", NULL, "no run %lld", (long long)req->id);
+    else if (!cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(job, "run_deleted_at"))) {
+        hs_resp_error(resp, 404, "not found", NULL, "run %lld was deleted (its job stays)",
+                      (long long)req->id);
+        cJSON_Delete(job);
+        return NULL;
+    }
     return job;
 }
 
@@ -33,8 +43,10 @@ void hs_api_run_get(hs_req *req, hs_resp *resp)
 {
     hs_db *db = hs_req_db(req, resp);
     cJSON *job = db ? run_or_404(req, resp, db) : NULL;
-    if (job)
-        hs_resp_stored_json(req, resp, 200, job);
+    if (!job)
+        return;
+    hs_run_add_bytes_on_disk(req, job);
+    hs_resp_stored_json(req, resp, 200, job);
 }
 
 /* The read connection when run {id} exists; NULL after answering 404/500. */

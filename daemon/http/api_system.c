@@ -226,6 +226,7 @@ void hs_api_metrics(hs_req *req, hs_resp *resp)
     hs_strbuf_printf(&b, "# HELP hs_queue_paused 1 while the queue is paused.\n"
                          "# TYPE hs_queue_paused gauge\nhs_queue_paused %d\n",
                      req->app->workers && hs_workers_paused(req->app->workers) ? 1 : 0);
+    hs_storage_metrics_render(req, &b);
     hs_http_metrics_render(&b);
     if (b.failed) {
         hs_strbuf_free(&b);

@@ -57,10 +57,43 @@ bool hs_http_token_matches(const char *header, const char *token)
     return diff == 0;
 }
 
+/* A named segment ("{name}", "{file}": anything but "{id}") at s: 1-128 characters of
+ * A-Z a-z 0-9 . _ -, not "." or "..", copied into out (may be NULL); the length, or 0. */
+static size_t name_segment(const char *s, char *out)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+    if (n == 0 || n > HS_ROUTE_NAME_MAX || (s[n] && s[n] != '/') || !strncmp(s, ".", n) ||
+        !strncmp(s, "..", n))
+        return 0;
+    if (out) {
+        memcpy(out, s, n);
+        out[n] = '\0';
+    }
+    return n;
+}
+
 bool hs_http_route_matches(const char *pattern, const char *path, int64_t *id)
 {
+    return hs_http_route_match(pattern, path, id, NULL);
+}
+
+bool hs_http_route_match(const char *pattern, const char *path, int64_t *id,
+                         char names[HS_ROUTE_NAMES][HS_ROUTE_NAME_MAX + 1])
+{
     const char *p = pattern, *s = path;
+    int n_names = 0;
     while (*p && *s) {
+        if (p[0] == '{' && strncmp(p, "{id}", 4) != 0) {
+            const char *close = strchr(p, '}');
+            size_t n = close && n_names < HS_ROUTE_NAMES
+                           ? name_segment(s, names ? names[n_names] : NULL) : 0;
+            if (!n)
+                return false;
+            n_names++;
+            s += n;
+            p = close + 1;
+            continue;
+        }
         if (strncmp(p, "{id}", 4) == 0) {
             if (*s < '1' || *s > '9')
                 return false;
@@ -95,12 +128,14 @@ static void dispatch(hs_req *req, hs_resp *resp, int *route_index)
     char allow[64] = "";
     for (size_t i = 0; i < hs_route_count; i++) {
         int64_t id = 0;
-        if (!hs_http_route_matches(hs_routes[i].pattern, req->path, &id))
+        char names[HS_ROUTE_NAMES][HS_ROUTE_NAME_MAX + 1];
+        if (!hs_http_route_match(hs_routes[i].pattern, req->path, &id, names))
             continue;
         path_known = true;
         if (strcmp(hs_routes[i].method, req->method) == 0) {
             *route_index = (int)i;
             req->id = id;
+            memcpy(req->names, names, sizeof names);
             hs_routes[i].handler(req, resp);
             return;
         }

@@ -17,5 +17,10 @@ void hs_http_stop(hs_http *http);
 bool hs_http_token_matches(const char *header, const char *token);
 /* Matches path against a route pattern; *id receives {id}. */
 bool hs_http_route_matches(const char *pattern, const char *path, int64_t *id);
+/* The same, also matching named segments ("{name}", "{file}"): each is one path segment of
+ * 1-128 characters of A-Z a-z 0-9 . _ - (not "." or ".."), copied in order into names (may
+ * be NULL). */
+bool hs_http_route_match(const char *pattern, const char *path, int64_t *id,
+                         char names[HS_ROUTE_NAMES][HS_ROUTE_NAME_MAX + 1]);
 
 #endif

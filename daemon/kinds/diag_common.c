@@ -51,7 +51,8 @@ int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos,
 {
     memset(in, 0, sizeof *in);
     const hs_kind_env env = {
-        .model_root = ctx->model_root, .corpus_root = ctx->corpus_root, .data_dir = ctx->data_dir};
+        .model_root = ctx->model_root, .corpus_root = ctx->corpus_root, .data_dir = ctx->data_dir,
+        .instance = ctx->instance};
     if (hs_job_texts_load(spec, &env, "texts", "text_file", &in->texts, &in->n_texts, err,
                           errlen) != 0)
         return -1;

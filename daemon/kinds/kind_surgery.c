@@ -15,6 +15,7 @@
 #include "common/errors.h"
 #include "kinds.h"
 #include "spec.h"
+#include "surgery_retention.h"
 #include "texts.h"
 #include "store/data_dir.h"
 #include "store/paths.h"
@@ -75,6 +76,9 @@ static const hs_spec_field surgery_fields[] = {
              "(default 3)"},
     {.name = "second_pass", .type = HS_FIELD_BOOL,
      .help = "afterwards, train again the targets still collapsed (default false)"},
+    {.name = "keep_checkpoints", .type = HS_FIELD_ANY,
+     .help = "\"all\" (default), \"best_and_final\", or N: the newest N and the best; the "
+             "others' files go as soon as they fall out"},
     {.name = NULL},
 };
 
@@ -136,6 +140,10 @@ static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
         cJSON_ArrayForEach(b, betas) if (!(b->valuedouble >= 0.0 && b->valuedouble < 1.0))
             return hs_spec_errorf(e, "betas", "betas must be two numbers in [0, 1)");
     }
+    hs_retention keep;
+    if (hs_retention_parse(cJSON_GetObjectItemCaseSensitive(spec, "keep_checkpoints"), &keep,
+                           why, sizeof why) != 0)
+        return hs_spec_errorf(e, "keep_checkpoints", "%s", why);
     bool has_texts = cJSON_GetObjectItemCaseSensitive(spec, "eval_texts") != NULL;
     bool has_file = cJSON_GetObjectItemCaseSensitive(spec, "eval_file") != NULL;
     if (has_texts == has_file)
@@ -186,6 +194,9 @@ typedef struct surgery_job {
     int pass;                      /* 1 or 2 */
     int64_t step_offset;           /* curve steps of pass 2 continue after pass 1's */
     double best_before;            /* best perplexity of pass 1 (NAN: none), for `best` rows */
+    hs_retention keep;             /* keep_checkpoints */
+    char (*dropped)[64];           /* names of the checkpoints retention removed */
+    int n_dropped;
     bool store_failed;
     char store_error[256];
 } surgery_job;
@@ -268,21 +279,60 @@ static void job_on_start(void *arg, const hs_diagnosis *d, double ppl)
         note_store_failure(j, "a curve point");
 }
 
+static bool was_dropped(const surgery_job *j, const char *name)
+{
+    for (int i = 0; i < j->n_dropped; i++)
+        if (strcmp(j->dropped[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Removes the checkpoints that keep_checkpoints no longer keeps (c[i].best as stored). */
+static void apply_retention(surgery_job *j, const hs_surgery_ckpt_entry *c, int n,
+                            const bool *best)
+{
+    for (int i = 0; i < n; i++) {
+        if (hs_retention_keeps(&j->keep, i, n, best[i]) || was_dropped(j, c[i].name))
+            continue;
+        char (*grown)[64] = realloc(j->dropped, (size_t)(j->n_dropped + 1) * sizeof *grown);
+        if (!grown) {
+            note_store_failure(j, "retention (out of memory)");
+            return;
+        }
+        j->dropped = grown;
+        snprintf(j->dropped[j->n_dropped++], sizeof grown[0], "%s", c[i].name);
+        if (j->ctx->ops->drop_checkpoint(j->ctx, c[i].name) != 0)
+            note_store_failure(j, "a checkpoint removal");
+        else
+            hs_job_logf(j->ctx, "checkpoint %s removed (keep_checkpoints)", c[i].name);
+    }
+}
+
 static void job_on_checkpoint(void *arg, const hs_surgery_ckpt_entry *c, int n, double epoch,
                               const hs_diagnosis *d)
 {
     surgery_job *j = arg;
+    bool *best_of = calloc((size_t)n, sizeof *best_of);
+    if (!best_of) {
+        note_store_failure(j, "checkpoint rows (out of memory)");
+        return;
+    }
     /* Every row again: the `best` flag of an earlier checkpoint may have moved. */
     for (int i = 0; i < n; i++) {
         /* pass 2 only takes `best` from pass 1 by a lower perplexity */
         bool best = c[i].best && (j->pass == 1 || isnan(j->best_before) ||
                                   c[i].ppl < j->best_before);
+        best_of[i] = c[i].best;
+        if (was_dropped(j, c[i].name) || !hs_retention_keeps(&j->keep, i, n, c[i].best))
+            continue;
         hs_checkpoint_row row = {.name = c[i].name, .path = c[i].path, .epoch = c[i].epoch,
                                  .step = j->step_offset + c[i].step, .ppl = c[i].ppl,
                                  .woken = c[i].woken, .best = best};
         if (j->ctx->ops->store_checkpoint(j->ctx, &row) != 0)
             note_store_failure(j, "a checkpoint row");
     }
+    apply_retention(j, c, n, best_of);
+    free(best_of);
     const hs_surgery_ckpt_entry *last = &c[n - 1];
     if (d) {
         store_diagnosis_rows(j, last->name, d);
@@ -329,9 +379,10 @@ static int resolve_targets(hs_job_ctx *ctx, const cJSON *spec, const hs_model_co
 /* The result: {"checkpoints": [...], "final", "targets", "seed"} (+ "second_pass_targets"
  * when a second pass was asked for). Pass 2's steps count on from pass 1's; `best` marks the
  * first checkpoint with the lowest perplexity over both passes. */
-static cJSON *build_result(const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
-                           const hs_head_target *t, int n_targets, const hs_head_target *t2,
-                           int n_t2, bool second_pass, uint64_t seed)
+static cJSON *build_result(const surgery_job *job, const hs_surgery_outcome *pass1,
+                           const hs_surgery_outcome *pass2, const hs_head_target *t,
+                           int n_targets, const hs_head_target *t2, int n_t2, bool second_pass,
+                           uint64_t seed)
 {
     const hs_surgery_outcome *passes[2] = {pass1, pass2};
     const hs_surgery_ckpt_entry *best = NULL, *last = NULL;
@@ -349,6 +400,8 @@ static cJSON *build_result(const hs_surgery_outcome *pass1, const hs_surgery_out
     for (int k = 0; k < 2; k++)
         for (int i = 0; passes[k] && i < passes[k]->n_ckpts; i++) {
             const hs_surgery_ckpt_entry *c = &passes[k]->ckpts[i];
+            if (was_dropped(job, c->name))
+                continue; /* removed by keep_checkpoints */
             int64_t offset = k == 1 ? pass1->steps_done : 0;
             cJSON *e = cJSON_CreateObject();
             if (!e || !cJSON_AddItemToArray(ckpts, e))
@@ -504,13 +557,13 @@ static int run_second_pass(hs_job_ctx *ctx, hs_model *m, const hs_surgery_params
 }
 
 /* The result JSON of both passes, stored through the runner API. */
-static int store_outcome(hs_job_ctx *ctx, const surgery_inputs *in,
+static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_inputs *in,
                          const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                          const hs_head_target *targets2, int n_targets2, bool second_pass,
                          uint64_t seed, char *err, size_t errlen)
 {
-    cJSON *result = build_result(pass1, pass2, in->targets, in->n_targets, targets2, n_targets2,
-                                 second_pass, seed);
+    cJSON *result = build_result(job, pass1, pass2, in->targets, in->n_targets, targets2,
+                                 n_targets2, second_pass, seed);
     if (!result)
         return hs_errf(err, errlen, "out of memory building the result");
     int rc = ctx->ops->store_result(ctx, result);
@@ -524,7 +577,8 @@ static int store_outcome(hs_job_ctx *ctx, const surgery_inputs *in,
 
 static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
 {
-    hs_kind_env env = {ctx->model_root, ctx->corpus_root, ctx->data_dir};
+    hs_kind_env env = {.model_root = ctx->model_root, .corpus_root = ctx->corpus_root,
+                       .data_dir = ctx->data_dir, .instance = ctx->instance};
     hs_surgery_params p;
     params_from_spec(spec, &p);
     bool second_pass = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "second_pass"));
@@ -555,13 +609,21 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
     memset(&outcome, 0, sizeof outcome);
     memset(&outcome2, 0, sizeof outcome2);
     bool weights_touched = false, ran_pass2 = false;
+    surgery_job job = {.ctx = ctx, .pass = 1, .best_before = NAN};
+    char why_keep[HS_ERR_LEN];
+    if (hs_retention_parse(cJSON_GetObjectItemCaseSensitive(spec, "keep_checkpoints"), &job.keep,
+                           why_keep, sizeof why_keep) != 0) {
+        rc = hs_errf(err, errlen, "%s", why_keep);
+        goto done;
+    }
     if (load_inputs(ctx, spec, &env, m, &p, corpus_name, corpus_path, &in, err, errlen) != 0 ||
         hs_run_checkpoints_dir(ctx->run_dir, ckpt_dir, sizeof ckpt_dir, err, errlen) != 0)
         goto done;
 
-    surgery_job job = {.ctx = ctx, .targets = in.targets, .n_targets = in.n_targets,
-                       .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .pass = 1,
-                       .best_before = NAN};
+    job.targets = in.targets;
+    job.n_targets = in.n_targets;
+    job.n_layer = m->cfg.n_layer;
+    job.n_head = m->cfg.n_head;
     hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
                               .on_step = job_on_step, .on_start = job_on_start,
                               .on_checkpoint = job_on_checkpoint, .log = job_log};
@@ -581,7 +643,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         rc = trc == 1 ? 1 : -1; /* 1: stopped (cancelled or shutting down) */
         goto done;
     }
-    rc = store_outcome(ctx, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2, n_targets2,
+    rc = store_outcome(ctx, &job, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2, n_targets2,
                        second_pass, p.seed, err, errlen);
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */
@@ -591,6 +653,7 @@ done:
     hs_surgery_outcome_free(&outcome2);
     free_inputs(&in);
     free(targets2);
+    free(job.dropped);
     return rc;
 }
 

@@ -25,6 +25,9 @@ typedef struct hs_job_ctx_ops {
                             int n_rows);
     /* Inserts or replaces the checkpoint with this name. */
     int (*store_checkpoint)(hs_job_ctx *ctx, const hs_checkpoint_row *row);
+    /* Removes the checkpoint with this name: its row (and head rows), then its directory
+     * (checkpoint retention). */
+    int (*drop_checkpoint)(hs_job_ctx *ctx, const char *name);
     /* Stores the result; called once at the end of a successful run (ownership stays with
      * the caller). */
     int (*store_result)(hs_job_ctx *ctx, const cJSON *result);
@@ -42,7 +45,8 @@ struct hs_job_ctx {
     const char *model_root;   /* --model-root (absolute) */
     const char *corpus_root;  /* --corpus-root (absolute) */
     const char *data_dir;     /* --data-dir (absolute) */
-    const char *run_dir;      /* <data_dir>/runs/<id> (inline: a fresh directory), exists */
+    const char *run_dir;      /* <data_dir>/runs/<id>-<instance> (inline: a fresh directory) */
+    const char *instance;     /* the database's instance id ("run:<id>/..." names); NULL: none */
     struct hs_device *device; /* the worker's device and model cache */
 };
 

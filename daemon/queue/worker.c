@@ -153,7 +153,7 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
         cJSON_Delete(spec);
         return;
     }
-    if (!spec || hs_data_make_run_dir(pool->env.data_dir, job->id, run_dir, sizeof run_dir, err,
+    if (!spec || hs_data_make_run_dir(pool->env.data_dir, pool->env.instance, job->id, run_dir, sizeof run_dir, err,
                                       sizeof err) != 0) {
         if (!spec)
             snprintf(err, sizeof err, "stored spec of job %lld is not valid JSON",
@@ -170,7 +170,8 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
     hs_job_ctx ctx = {
         .ops = &hs_worker_ctx_ops, .impl = &st, .job_id = job->id, .attempt = job->attempt,
         .model_root = pool->env.model_root, .corpus_root = pool->env.corpus_root,
-        .data_dir = pool->env.data_dir, .run_dir = run_dir, .device = w->device,
+        .data_dir = pool->env.data_dir, .run_dir = run_dir, .instance = pool->env.instance,
+        .device = w->device,
     };
     hs_job_logf(&ctx, "job %lld (%s) started on %s, attempt %d of %d", (long long)job->id,
                 job->kind, w->device_spec, job->attempt, job->max_attempts);

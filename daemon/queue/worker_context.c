@@ -5,6 +5,7 @@
 #include "common/errors.h"
 #include "store/data_dir.h"
 #include "store/job_store.h"
+#include "store/run_delete.h"
 #include "store/runs_store.h"
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,18 @@ static int ctx_store_checkpoint(hs_job_ctx *ctx, const hs_checkpoint_row *row)
     return 0;
 }
 
+static int ctx_drop_checkpoint(hs_job_ctx *ctx, const char *name)
+{
+    hs_worker_job_state *s = state_of(ctx);
+    char err[HS_ERR_LEN];
+    hs_roots roots = {.data_dir = ctx->data_dir, .instance = ctx->instance};
+    if (hs_checkpoint_drop(s->store, &roots, ctx->job_id, name, err, sizeof err) != 0) {
+        note_storage_error(s, err);
+        return -1;
+    }
+    return 0;
+}
+
 static int ctx_store_result(hs_job_ctx *ctx, const cJSON *result)
 {
     hs_worker_job_state *s = state_of(ctx);
@@ -129,6 +142,7 @@ const hs_job_ctx_ops hs_worker_ctx_ops = {
     .add_curve_point = ctx_add_curve_point,
     .store_head_stats = ctx_store_head_stats,
     .store_checkpoint = ctx_store_checkpoint,
+    .drop_checkpoint = ctx_drop_checkpoint,
     .store_result = ctx_store_result,
     .load_diagnosis = ctx_load_diagnosis,
 };

@@ -49,6 +49,7 @@ int hs_root_dirs_settle(const char *data_dir, const char *model_root, const char
                         hs_root_dirs *out, char *err, size_t errlen)
 {
     char fallback[PATH_MAX];
+    out->instance[0] = '\0';
     if (settle_dir("data directory", data_dir, out->data_dir, err, errlen) != 0)
         return -1;
     if (!model_root &&
@@ -67,7 +68,8 @@ int hs_root_dirs_settle(const char *data_dir, const char *model_root, const char
 hs_roots hs_root_dirs_view(const hs_root_dirs *dirs)
 {
     return (hs_roots){.model_root = dirs->model_root, .corpus_root = dirs->corpus_root,
-                      .data_dir = dirs->data_dir};
+                      .data_dir = dirs->data_dir,
+                      .instance = dirs->instance[0] ? dirs->instance : NULL};
 }
 
 int hs_data_db_path(const char *data_dir, char *out, size_t outlen, char *err, size_t errlen)
@@ -108,14 +110,61 @@ int hs_data_make_logs_dir(const char *data_dir, char *err, size_t errlen)
     return make_dir(path, err, errlen);
 }
 
-int hs_data_make_run_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
-                         char *err, size_t errlen)
+int hs_data_runs_dir(const char *data_dir, char *out, size_t outlen, char *err, size_t errlen)
 {
-    if (format_path(out, outlen, err, errlen, "%s/runs", data_dir) != 0 ||
+    return format_path(out, outlen, err, errlen, "%s/runs", data_dir);
+}
+
+int hs_data_run_dir(const char *data_dir, const char *instance, int64_t job_id, char *out,
+                    size_t outlen, char *err, size_t errlen)
+{
+    if (!instance || !*instance)
+        return hs_errf(err, errlen, "run %lld: the database has no instance id",
+                       (long long)job_id);
+    return format_path(out, outlen, err, errlen, "%s/runs/%lld-%s", data_dir, (long long)job_id,
+                       instance);
+}
+
+int hs_data_make_run_dir(const char *data_dir, const char *instance, int64_t job_id, char *out,
+                         size_t outlen, char *err, size_t errlen)
+{
+    if (hs_data_runs_dir(data_dir, out, outlen, err, errlen) != 0 ||
         make_dir(out, err, errlen) != 0 ||
-        format_path(out, outlen, err, errlen, "%s/runs/%lld", data_dir, (long long)job_id) != 0)
+        hs_data_run_dir(data_dir, instance, job_id, out, outlen, err, errlen) != 0)
         return -1;
     return make_dir(out, err, errlen);
+}
+
+int hs_data_legacy_run_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
+                           char *err, size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/runs/%lld", data_dir, (long long)job_id);
+}
+
+int hs_data_run_dir_parse(const char *name, int64_t *job_id, char *inst, size_t instlen)
+{
+    int64_t v = 0;
+    const char *p = name;
+    if (*p < '1' || *p > '9')
+        return 0;
+    while (*p >= '0' && *p <= '9') {
+        if (v > (INT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (*p++ - '0');
+    }
+    *job_id = v;
+    if (*p == '\0') {
+        if (instlen)
+            inst[0] = '\0';
+        return 2;
+    }
+    if (*p != '-' || !p[1] || strlen(p + 1) >= instlen)
+        return 0;
+    for (const char *q = p + 1; *q; q++)
+        if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f')))
+            return 0;
+    memcpy(inst, p + 1, strlen(p + 1) + 1);
+    return 1;
 }
 
 int hs_data_make_inline_run_dir(const char *data_dir, char *out, size_t outlen, char *err,
@@ -135,11 +184,25 @@ int hs_run_checkpoints_dir(const char *run_dir, char *out, size_t outlen, char *
     return format_path(out, outlen, err, errlen, "%s/checkpoints", run_dir);
 }
 
-int hs_data_run_checkpoints_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
-                                char *err, size_t errlen)
+int hs_data_run_checkpoints_dir(const char *data_dir, const char *instance, int64_t job_id,
+                                char *out, size_t outlen, char *err, size_t errlen)
 {
-    return format_path(out, outlen, err, errlen, "%s/runs/%lld/checkpoints", data_dir,
-                       (long long)job_id);
+    char run_dir[PATH_MAX];
+    if (hs_data_run_dir(data_dir, instance, job_id, run_dir, sizeof run_dir, err, errlen) != 0)
+        return -1;
+    return hs_run_checkpoints_dir(run_dir, out, outlen, err, errlen);
+}
+
+bool hs_checkpoint_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 128 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
 }
 
 const char *hs_path_below(const char *root, const char *path)

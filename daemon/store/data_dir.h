@@ -1,7 +1,11 @@
 /* The layout of the data directory, and the only code that knows it:
  *   <data-dir>/surgeon.db                 the SQLite store (store.c)
  *   <data-dir>/logs/<id>.log              a queued job's log (job_log.c)
- *   <data-dir>/runs/<id>/                 a queued job's run directory
+ *   <data-dir>/runs/<id>-<instance>/      a queued job's run directory; <instance> is the
+ *                                         database's instance id (daemon_state.h), so the files
+ *                                         of another (or an emptied) database never match an id
+ *   <data-dir>/runs/<id>/                 a run directory from before instance ids, adopted
+ *                                         (renamed) once at the first start-up that has them
  *   <data-dir>/runs/inline-<ms>-<pid>/    the run directory of one `surgeond run`
  *   <run-dir>/checkpoints/<name>/         a run's checkpoints ("run:<id>/<name>" in specs)
  *   <data-dir>/corpora/                   uploaded corpora ("upload:<name>", uploads.c), also
@@ -15,12 +19,14 @@
 #define HS_DATA_DIR_H
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Where names in a spec resolve: absolute, symlink-free directories. */
 typedef struct hs_roots {
     const char *model_root, *corpus_root, *data_dir;
+    const char *instance; /* the database's instance id ("run:<id>/..." names); NULL: none */
 } hs_roots;
 
 /* The roots as start-up settles them from the flags: each directory created when missing and
@@ -28,6 +34,7 @@ typedef struct hs_roots {
  * root to <data-dir>/corpora (NULL flag: the default). */
 typedef struct hs_root_dirs {
     char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX];
+    char instance[64]; /* set by the caller once the store is open; "" until then */
 } hs_root_dirs;
 int hs_root_dirs_settle(const char *data_dir, const char *model_root, const char *corpus_root,
                         hs_root_dirs *out, char *err, size_t errlen);
@@ -45,9 +52,21 @@ int hs_data_uploads_dir(const char *data_dir, char *out, size_t outlen, char *er
 int hs_data_job_log_path(const char *data_dir, int64_t job_id, char *out, size_t outlen,
                          char *err, size_t errlen);
 int hs_data_make_logs_dir(const char *data_dir, char *err, size_t errlen);
-/* runs/<id>/, created (with runs/) when missing. */
-int hs_data_make_run_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
-                         char *err, size_t errlen);
+/* runs/<id>-<instance>/, created (with runs/) when missing. */
+int hs_data_make_run_dir(const char *data_dir, const char *instance, int64_t job_id, char *out,
+                         size_t outlen, char *err, size_t errlen);
+/* runs/<id>-<instance>/ (not created). */
+int hs_data_run_dir(const char *data_dir, const char *instance, int64_t job_id, char *out,
+                    size_t outlen, char *err, size_t errlen);
+/* runs/ itself (not created). */
+int hs_data_runs_dir(const char *data_dir, char *out, size_t outlen, char *err, size_t errlen);
+/* What the name of an entry of runs/ says: 1 a run directory of this layout (*job_id and the
+ * instance into inst, instlen bytes), 2 a run directory from before instance ids ("<id>":
+ * *job_id, inst ""), 0 anything else (inline runs, temporary names). */
+int hs_data_run_dir_parse(const char *name, int64_t *job_id, char *inst, size_t instlen);
+/* The legacy runs/<id>/ of a database from before instance ids (not created). */
+int hs_data_legacy_run_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
+                           char *err, size_t errlen);
 /* A fresh runs/inline-<ms>-<pid>/ for a job run outside the queue, created. */
 int hs_data_make_inline_run_dir(const char *data_dir, char *out, size_t outlen, char *err,
                                 size_t errlen);
@@ -55,8 +74,11 @@ int hs_data_make_inline_run_dir(const char *data_dir, char *out, size_t outlen, 
  * by id (runs/<id>/checkpoints). Neither is created here. */
 int hs_run_checkpoints_dir(const char *run_dir, char *out, size_t outlen, char *err,
                            size_t errlen);
-int hs_data_run_checkpoints_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
-                                char *err, size_t errlen);
+int hs_data_run_checkpoints_dir(const char *data_dir, const char *instance, int64_t job_id,
+                                char *out, size_t outlen, char *err, size_t errlen);
+/* Whether name is a usable checkpoint directory name: 1-128 of A-Z a-z 0-9 . _ -, not "."
+ * or "..", no '/'. */
+bool hs_checkpoint_name_valid(const char *name);
 
 /* The part of path below root ("" for root itself), or NULL when path is not under root
  * (compared component-wise; both as given, no symlinks followed). Points into path. */

@@ -449,7 +449,7 @@ int hs_job_counts(hs_db *db, int64_t counts[HS_JOB_STATE_COUNT], char *err, size
 #define JOB_COLUMNS                                                                         \
     "id, kind, state, priority, client_id, spec, attempt, max_attempts, created_at,"        \
     " started_at, finished_at, updated_at, progress_step, progress_total, progress_message," \
-    " result, error, schedule_id, cancel_requested, device, scheduled_for"
+    " result, error, schedule_id, cancel_requested, device, scheduled_for, run_deleted_at"
 
 static void add_time(cJSON *o, const char *name, sqlite3_stmt *st, int col)
 {
@@ -509,6 +509,7 @@ static cJSON *job_row_json(sqlite3_stmt *st, void *unused)
     cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 18) != 0);
     add_text_or_null(o, "device", st, 19);
     add_time(o, "scheduled_for", st, 20);
+    add_time(o, "run_deleted_at", st, 21); /* null unless the run's outcome was deleted */
     return o;
 }
 
@@ -543,8 +544,9 @@ int hs_job_list_json(hs_db *db, const hs_job_filter *f, cJSON **out, int64_t *ne
     static const char sql[] =
         "SELECT " JOB_COLUMNS " FROM jobs WHERE (?1 IS NULL OR state=?1) AND"
         " (?2 IS NULL OR kind=?2) AND (?3 IS NULL OR id < ?3) AND"
-        " (?4 IS NULL OR updated_at >= ?4) AND (?5 = 0 OR started_at IS NOT NULL OR"
-        "  state IN ('succeeded','failed','cancelled')) ORDER BY id DESC LIMIT ?6";
+        " (?4 IS NULL OR updated_at >= ?4) AND (?5 = 0 OR (run_deleted_at IS NULL AND"
+        "  (started_at IS NOT NULL OR state IN ('succeeded','failed','cancelled'))))"
+        " ORDER BY id DESC LIMIT ?6";
     *out = NULL;
     *next_before = 0;
     sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);

@@ -132,12 +132,17 @@ int hs_resolve_model(const hs_roots *env, const char *name, char *path, size_t p
         if (!env->data_dir)
             return hs_errf(err, errlen, "model \"%s\": no data directory configured", name);
         char root[PATH_MAX];
-        if (hs_data_run_checkpoints_dir(env->data_dir, id, root, sizeof root, err, errlen) != 0)
+        if (!env->instance)
+            return hs_errf(err, errlen, "model \"%s\": no stored runs (no database)", name);
+        if (hs_data_run_checkpoints_dir(env->data_dir, env->instance, id, root, sizeof root, err,
+                                        errlen) != 0)
             return -1;
         if (strchr(end + 1, '/'))
             return hs_errf(err, errlen, "model \"%s\": checkpoint names contain no '/'", name);
         if (hs_resolve_under(root, end + 1, path, pathlen, err, errlen) != 0)
-            return hs_errf(err, errlen, "model \"%s\": no such checkpoint of run %lld", name, id);
+            return hs_errf(err, errlen,
+                           "model \"%s\": run %lld has no checkpoint \"%s\" on disk (no such "
+                           "checkpoint, or its files are missing)", name, id, end + 1);
         if (check_model_dir(root, path, inner, sizeof inner) != 0)
             return hs_errf(err, errlen, "model \"%s\": %s", name, inner);
         return 0;

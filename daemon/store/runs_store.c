@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, double epoch,
                             const char *name, double value, char *err, size_t errlen)
@@ -234,6 +235,9 @@ static cJSON *checkpoint_row_json(sqlite3_stmt *st, void *run_id)
     else
         cJSON_AddNumberToObject(o, "woken", sqlite3_column_int(st, 5));
     cJSON_AddBoolToObject(o, "best", sqlite3_column_int(st, 6) != 0);
+    /* its files vanished (removed by hand, lost disk): listed, but it cannot be loaded */
+    struct stat sb;
+    cJSON_AddBoolToObject(o, "missing", stat(hs_col_text(st, 1), &sb) != 0 || !S_ISDIR(sb.st_mode));
     char model[256];
     snprintf(model, sizeof model, "run:%lld/%s", *(const long long *)run_id, name);
     cJSON_AddStringToObject(o, "model", model);

@@ -75,8 +75,10 @@ def test_submit_run_and_read_back(daemon):
     events = d.get("/api/v1/jobs/%d/events" % job["id"]).json()["events"]
     assert [(e["from"], e["to"]) for e in events] == [
         (None, "queued"), ("queued", "running"), ("running", "succeeded")]
-    # the run directory exists
-    assert os.path.isdir(os.path.join(d.data_dir, "runs", str(job["id"])))
+    # the run directory exists, named with the database's instance id
+    with d.db() as db:
+        instance = db.execute("SELECT value FROM daemon_state WHERE key='instance'").fetchone()[0]
+    assert os.path.isdir(os.path.join(d.data_dir, "runs", "%d-%s" % (job["id"], instance)))
 
 
 def test_failing_job(daemon):

@@ -27,8 +27,24 @@ static void test_layout(void **state)
     assert_string_equal(out, "/d/logs/42.log");
     assert_int_equal(hs_data_uploads_dir("/d", out, sizeof out, err, sizeof err), 0);
     assert_string_equal(out, "/d/corpora");
-    assert_int_equal(hs_data_run_checkpoints_dir("/d", 7, out, sizeof out, err, sizeof err), 0);
-    assert_string_equal(out, "/d/runs/7/checkpoints");
+    assert_int_equal(
+        hs_data_run_checkpoints_dir("/d", "ab12", 7, out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "/d/runs/7-ab12/checkpoints");
+    assert_int_equal(hs_data_run_checkpoints_dir("/d", NULL, 7, out, sizeof out, err, sizeof err),
+                     -1);
+    int64_t id = 0;
+    char inst[16];
+    assert_int_equal(hs_data_run_dir_parse("12-ab3f", &id, inst, sizeof inst), 1);
+    assert_int_equal(id, 12);
+    assert_string_equal(inst, "ab3f");
+    assert_int_equal(hs_data_run_dir_parse("12", &id, inst, sizeof inst), 2);
+    assert_int_equal(hs_data_run_dir_parse("inline-5-6", &id, inst, sizeof inst), 0);
+    assert_int_equal(hs_data_run_dir_parse("12-XY", &id, inst, sizeof inst), 0);
+    assert_int_equal(hs_data_run_dir_parse("012-ab", &id, inst, sizeof inst), 0);
+    assert_true(hs_checkpoint_name_valid("epoch-3"));
+    assert_false(hs_checkpoint_name_valid(".."));
+    assert_false(hs_checkpoint_name_valid("a/b"));
+    assert_false(hs_checkpoint_name_valid(""));
     assert_int_equal(hs_run_checkpoints_dir("/d/runs/7", out, sizeof out, err, sizeof err), 0);
     assert_string_equal(out, "/d/runs/7/checkpoints");
     char tiny[8];
@@ -53,7 +69,7 @@ static void test_settle_and_make_dirs(void **state)
     assert_string_equal(dirs.corpus_root, out);
     struct stat sb;
     assert_int_equal(stat(dirs.model_root, &sb), 0);
-    assert_int_equal(hs_data_make_run_dir(dirs.data_dir, 5, out, sizeof out, err, sizeof err), 0);
+    assert_int_equal(hs_data_make_run_dir(dirs.data_dir, "c0ffee", 5, out, sizeof out, err, sizeof err), 0);
     assert_int_equal(stat(out, &sb), 0);
     assert_true(S_ISDIR(sb.st_mode));
     assert_int_equal(hs_data_make_inline_run_dir(dirs.data_dir, out, sizeof out, err, sizeof err),

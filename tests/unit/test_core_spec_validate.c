@@ -201,9 +201,9 @@ static void test_paths_confined(void **state)
     make_dir("data/corpora");
     make_file("data/corpora/up.txt");
     make_dir("data/runs");
-    make_dir("data/runs/7");
-    make_dir("data/runs/7/checkpoints");
-    make_dir("data/runs/7/checkpoints/epoch-3");
+    make_dir("data/runs/7-ab12");
+    make_dir("data/runs/7-ab12/checkpoints");
+    make_dir("data/runs/7-ab12/checkpoints/epoch-3");
     char link_out[PATH_MAX * 2], link_in[PATH_MAX * 2], target[PATH_MAX * 2];
     snprintf(link_out, sizeof link_out, "%s/corpus/escape.txt", base);
     snprintf(target, sizeof target, "%s/secret.txt", base);
@@ -215,7 +215,8 @@ static void test_paths_confined(void **state)
     snprintf(models, sizeof models, "%s/models", base);
     snprintf(corpus, sizeof corpus, "%s/corpus", base);
     snprintf(data, sizeof data, "%s/data", base);
-    hs_kind_env env = {.model_root = models, .corpus_root = corpus, .data_dir = data};
+    hs_kind_env env = {.model_root = models, .corpus_root = corpus, .data_dir = data,
+                       .instance = "ab12"};
     char out[PATH_MAX], err[512], want[PATH_MAX * 2], real_base[PATH_MAX];
     assert_non_null(realpath(base, real_base));
 
@@ -230,8 +231,13 @@ static void test_paths_confined(void **state)
     snprintf(want, sizeof want, "%s/data/corpora/up.txt", real_base);
     assert_string_equal(out, want);
     assert_int_equal(hs_resolve_model(&env, "run:7/epoch-3", out, sizeof out, err, sizeof err), 0);
-    snprintf(want, sizeof want, "%s/data/runs/7/checkpoints/epoch-3", real_base);
+    snprintf(want, sizeof want, "%s/data/runs/7-ab12/checkpoints/epoch-3", real_base);
     assert_string_equal(out, want);
+    /* another database's run directories are never used */
+    hs_kind_env other = env;
+    other.instance = "cd34";
+    assert_int_equal(hs_resolve_model(&other, "run:7/epoch-3", out, sizeof out, err, sizeof err),
+                     -1);
 
     const char *bad_corpora[] = {"../secret.txt", "escape.txt", "/etc/passwd", "", "missing.txt",
                                  "sub/../../secret.txt", "upload:../up.txt", "upload:x/y",
