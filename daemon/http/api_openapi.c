@@ -86,11 +86,24 @@ static cJSON *operation(const hs_route *r)
     if (post && r->request_body && strcmp(r->pattern, "/api/v1/jobs/{id}/cancel") != 0)
         add_response(responses, "201", "created", false);
     add_response(responses, "200", "ok", false);
-    if (r->request_body || r->query)
-        add_response(responses, "400", "invalid request", true);
+    add_response(responses, "400",
+                 "invalid request: body, query parameter (each at most once, UTF-8, no NUL), "
+                 "or framing (one Content-Length)",
+                 true);
+    add_response(responses, "421",
+                 "the daemon listens on a loopback address and the Host header is not a "
+                 "loopback name or address with its port",
+                 true);
     if (strcmp(r->method, "GET") != 0) {
         add_response(responses, "401", "missing or wrong bearer token (with --token-file)", true);
+        add_response(responses, "403", "the Origin header is not the daemon's own origin", true);
         add_response(responses, "413", "request body larger than --max-body", true);
+        add_response(responses, "415",
+                     r->request_body && strcmp(r->request_body, "json") == 0
+                         ? "Content-Type is not application/json"
+                     : r->request_body ? "Content-Type is not text/plain or application/octet-stream"
+                                       : "a Content-Type other than application/json",
+                     true);
     }
     if (strstr(r->pattern, "/cancel")) {
         add_response(responses, "202", "running: cancel requested, it stops at its next step", false);
