@@ -49,7 +49,20 @@ static const char *type_name(hs_field_type t)
     return "?";
 }
 
-static bool is_integral(double v) { return isfinite(v) && v == floor(v) && fabs(v) < 9.0e15; }
+/* Integral and exactly representable (|v| <= 2^53), so ranges up to 9e15 hold whole. */
+static bool is_integral(double v)
+{
+    return isfinite(v) && v == floor(v) && fabs(v) <= 9007199254740992.0;
+}
+
+/* Characters (code points) of valid UTF-8 text: lengths are counted as JSON Schema does. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
 
 static int check_range(const hs_spec_field *f, double v, const char *what, hs_spec_error *e)
 {
@@ -68,7 +81,7 @@ static int check_field(const hs_spec_field *f, const cJSON *v, hs_spec_error *e)
     case HS_FIELD_STRING:
         if (!cJSON_IsString(v))
             break;
-        if (check_range(f, (double)strlen(v->valuestring), " (length)", e) != 0)
+        if (check_range(f, (double)utf8_chars(v->valuestring), " (length in characters)", e) != 0)
             return -1;
         if (f->enum_values) {
             for (const char *const *ev = f->enum_values; *ev; ev++)
@@ -264,7 +277,7 @@ int hs_job_spec_parse(const cJSON *spec, const hs_kind_env *env, hs_job_spec *ou
     if (v) {
         if (!cJSON_IsString(v))
             return hs_spec_errorf(err, "client_id", "client_id must be a string");
-        size_t len = strlen(v->valuestring);
+        size_t len = utf8_chars(v->valuestring);
         if (len == 0 || len > 200)
             return hs_spec_errorf(err, "client_id", "client_id must be 1..200 characters");
         out->client_id = v->valuestring;
