@@ -202,8 +202,8 @@ static bool media_is(const char *ct, const char *type)
     return n == strlen(type) && strncasecmp(ct, type, n) == 0;
 }
 
-static int check_length(const hs_guard_config *cfg, const hs_guard_request *r,
-                        unsigned long long *len, hs_guard_verdict *v)
+static int check_length(const hs_guard_request *r, unsigned long long *len,
+                        hs_guard_verdict *v)
 {
     *len = 0;
     if (r->content_length_count > 1)
@@ -233,7 +233,6 @@ static int check_length(const hs_guard_config *cfg, const hs_guard_request *r,
         return refuse(v, 400, "invalid request", NULL,
                       "Content-Length must be a decimal byte count");
     *len = n;
-    (void)cfg;
     return 0;
 }
 
@@ -241,7 +240,7 @@ int hs_guard_headers(const hs_guard_config *cfg, const hs_guard_request *r, hs_g
 {
     v->status = 0;
     unsigned long long len;
-    if (check_length(cfg, r, &len, v) != 0)
+    if (check_length(r, &len, v) != 0)
         return v->status;
     char host[256] = "";
     uint16_t port = 0;

@@ -1,9 +1,11 @@
 /* The HTTP front: libmicrohttpd with a small thread pool, the request guard of http_guard.h
- * (URI, Content-Length, Host, Origin, Content-Type: refused before any body is read), request
- * bodies collected up to --max-body (413 beyond), JSON bodies held to json_limits.h, bearer-token auth of mutating requests (401, constant-time
- * compare), dispatch through the route table (404 unknown route, 405 wrong method), request
- * counting for /metrics, and deferred answers (hs_req_defer of api.h: the connection is
- * suspended until another thread answers; stopping waits for every answer owed). */
+ * (URI, Content-Length, Host, Origin, Content-Type: refused before any body is read),
+ * bearer-token auth of mutating requests (401, constant-time compare), request bodies
+ * collected up to --max-body (413 beyond), JSON bodies held to json_limits.h, dispatch through
+ * the route table (404 unknown route, 405 wrong method), JSON answers made valid UTF-8,
+ * request counting for /metrics, and deferred answers (hs_req_defer of api.h: the connection
+ * is suspended until another thread answers; stopping waits for every answer owed). A
+ * non-loopback listen address needs a token or --insecure-no-auth (hs_http_check_exposure). */
 #ifndef HS_HTTP_SERVER_H
 #define HS_HTTP_SERVER_H
 #include "api.h"
