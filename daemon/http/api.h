@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct MHD_Connection;
 
@@ -47,7 +48,23 @@ typedef struct hs_resp {
     bool body_static;
     const char *content_type;
     char allow[64];        /* Allow header for 405 */
+    /* A body produced while it is sent (downloads), instead of `body`: when stream_read is
+     * set, stream_size bytes (HS_STREAM_SIZE_UNKNOWN: chunked) come from
+     * stream_read(stream_arg, position, buf, max), which returns a count > 0,
+     * HS_STREAM_END or HS_STREAM_ERROR; stream_free(stream_arg) runs once, when the
+     * response is done or dropped. */
+    ssize_t (*stream_read)(void *arg, uint64_t pos, char *buf, size_t max);
+    void (*stream_free)(void *arg);
+    void *stream_arg;
+    uint64_t stream_size;
+    char content_range[96];   /* Content-Range header when set */
+    char disposition[200];    /* Content-Disposition header when set */
+    bool accept_ranges;       /* Accept-Ranges: bytes */
 } hs_resp;
+
+#define HS_STREAM_SIZE_UNKNOWN UINT64_MAX
+#define HS_STREAM_END ((ssize_t)-1)
+#define HS_STREAM_ERROR ((ssize_t)-2)
 
 typedef void (*hs_handler)(hs_req *req, hs_resp *resp);
 
@@ -133,6 +150,8 @@ void hs_api_run_delete(hs_req *, hs_resp *);
 void hs_api_checkpoint_delete(hs_req *, hs_resp *);
 void hs_api_corpus_delete(hs_req *, hs_resp *);
 void hs_api_storage(hs_req *, hs_resp *);
+void hs_api_checkpoint_archive(hs_req *, hs_resp *);
+void hs_api_checkpoint_file(hs_req *, hs_resp *);
 void hs_api_corpora_upload(hs_req *, hs_resp *);
 void hs_api_corpora_list(hs_req *, hs_resp *);
 void hs_api_schedules_create(hs_req *, hs_resp *);

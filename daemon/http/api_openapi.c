@@ -170,6 +170,29 @@ static void add_name_params(cJSON *params, const char *pattern)
     }
 }
 
+/* The answers particular to some routes: cancel, schedules, objects by id or name, deletes,
+ * downloads. */
+static void add_route_responses(cJSON *responses, const hs_route *r)
+{
+    if (strstr(r->pattern, "/cancel")) {
+        add_response(responses, "202", "running: cancel requested, it stops at its next step", false);
+        add_response(responses, "409", "the job has already finished", true);
+    }
+    if (strstr(r->pattern, "/schedules") && r->request_body)
+        add_response(responses, "409", "another schedule has this name", true);
+    if (strchr(r->pattern, '{'))
+        add_response(responses, "404", "no such object", true);
+    if (strcmp(r->method, "DELETE") == 0 && strstr(r->pattern, "/schedules") == NULL)
+        add_response(responses, "409", "in use: a queued or running job or an enabled schedule "
+                                       "refers to it, or its job is still queued or running",
+                     true);
+    if (strstr(r->pattern, "/files/")) {
+        add_response(responses, "206", "the part of the file that the Range header asked for",
+                     false);
+        add_response(responses, "416", "the Range header lies beyond the end of the file", true);
+    }
+}
+
 static cJSON *operation(const hs_route *r)
 {
     cJSON *op = cJSON_CreateObject();
@@ -258,18 +281,7 @@ static cJSON *operation(const hs_route *r)
                                        : "a Content-Type other than application/json",
                      true);
     }
-    if (strstr(r->pattern, "/cancel")) {
-        add_response(responses, "202", "running: cancel requested, it stops at its next step", false);
-        add_response(responses, "409", "the job has already finished", true);
-    }
-    if (strstr(r->pattern, "/schedules") && r->request_body)
-        add_response(responses, "409", "another schedule has this name", true);
-    if (strchr(r->pattern, '{'))
-        add_response(responses, "404", "no such object", true);
-    if (strcmp(r->method, "DELETE") == 0 && strstr(r->pattern, "/schedules") == NULL)
-        add_response(responses, "409", "in use: a queued or running job or an enabled schedule "
-                                       "refers to it, or its job is still queued or running",
-                     true);
+    add_route_responses(responses, r);
     add_response(responses, "405", "method not allowed on this path", true);
     return op;
 }

@@ -23,6 +23,8 @@ const hs_route hs_routes[] = {
     {"GET", "/api/v1/runs/{id}/curves", hs_api_run_curves, "Curve points (loss, ppl, ...) of a run", "name", NULL},
     {"GET", "/api/v1/runs/{id}/checkpoints", hs_api_run_checkpoints, "Checkpoints of a run", NULL, NULL},
     {"DELETE", "/api/v1/runs/{id}", hs_api_run_delete, "Delete a finished run's stored outcome and files (its job and history stay; 409 while something holds it)", NULL, NULL},
+    {"GET", "/api/v1/runs/{id}/checkpoints/{name}/archive", hs_api_checkpoint_archive, "The checkpoint directory as a tar stream (unpacks into <name>/, a directory transformers loads)", NULL, NULL},
+    {"GET", "/api/v1/runs/{id}/checkpoints/{name}/files/{file}", hs_api_checkpoint_file, "One file of a checkpoint; a single Range (bytes=a-b, a-, -n) gets 206", NULL, NULL},
     {"DELETE", "/api/v1/runs/{id}/checkpoints/{name}", hs_api_checkpoint_delete, "Delete one checkpoint of a finished run (409 while something holds it)", NULL, NULL},
     {"POST", "/api/v1/corpora", hs_api_corpora_upload, "Upload a text corpus (raw body) as upload:NAME", "name", "text"},
     {"GET", "/api/v1/corpora", hs_api_corpora_list, "Uploaded corpora", NULL, NULL},

@@ -186,8 +186,46 @@ static void dispatch(hs_req *req, hs_resp *resp, int *route_index)
     }
 }
 
+/* The headers every answer may carry beyond its body. */
+static void add_headers(struct MHD_Response *mr, const hs_resp *r)
+{
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    if (r->content_type == NULL || strcmp(r->content_type, "application/json") == 0)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->allow[0])
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->status == 401)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->content_range[0])
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_RANGE, r->content_range);
+    if (r->disposition[0])
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
+    if (r->accept_ranges)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+}
+
+/* A streamed answer (hs_resp.stream_read): libmicrohttpd pulls the body as it sends it. */
+static enum MHD_Result send_stream(struct MHD_Connection *conn, hs_resp *r)
+{
+    struct MHD_Response *mr = MHD_create_response_from_callback(
+        r->stream_size == HS_STREAM_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : r->stream_size, 64 * 1024,
+        r->stream_read, r->stream_arg, r->stream_free);
+    if (!mr) {
+        if (r->stream_free)
+            r->stream_free(r->stream_arg);
+        return MHD_NO;
+    }
+    add_headers(mr, r);
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return ok;
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *conn, hs_resp *r)
 {
+    if (r->stream_read)
+        return send_stream(conn, r);
     /* JSON goes out as valid UTF-8 whatever a handler quoted (a cut message, a log chunk). */
     bool json = !r->content_type || strncmp(r->content_type, "application/json", 16) == 0;
     if (json && r->body && !hs_utf8_valid(r->body, r->len)) {
@@ -208,14 +246,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, hs_resp *r)
             free(r->body);
         return MHD_NO;
     }
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->content_type ? r->content_type : "application/json");
-    if (r->content_type == NULL || strcmp(r->content_type, "application/json") == 0)
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (r->allow[0])
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (r->status == 401)
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    add_headers(mr, r);
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     return ok;
@@ -354,7 +385,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs->route_index = route_index;
         return MHD_YES; /* answered later, through hs_deferred_answer */
     }
-    if (!resp.body)
+    if (!resp.body && !resp.stream_read)
         hs_resp_internal(&resp, "handler produced no response");
     hs_http_metrics_count(route_index, resp.status);
     return send_response(conn, &resp);

@@ -344,3 +344,60 @@ def test_missing_checkpoint_files(lab):
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "model"
     assert "files are missing" in r.json()["detail"], r.json()
+
+
+def test_archive_and_file_download(lab, tmp_path):
+    import io
+    import tarfile
+    d = lab
+    rid = finished_surgery(d)["id"]
+    ckpt = os.path.join(run_dir(d, rid), "checkpoints", "epoch-2")
+    r = d.get("/api/v1/runs/%d/checkpoints/epoch-2/archive" % rid)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        assert all(m.name == "epoch-2" or m.name.startswith("epoch-2/") for m in tar)
+        tar.extractall(tmp_path, filter="data")
+    out = tmp_path / "epoch-2"
+    assert sorted(os.listdir(out)) == sorted(os.listdir(ckpt))
+    for name in os.listdir(ckpt):
+        with open(os.path.join(ckpt, name), "rb") as a, open(out / name, "rb") as b:
+            assert a.read() == b.read(), name
+    assert_error(d.get("/api/v1/runs/%d/checkpoints/nope/archive" % rid), 404)
+    assert_error(d.get("/api/v1/runs/999/checkpoints/epoch-2/archive"), 404)
+
+    with open(os.path.join(ckpt, "model.safetensors"), "rb") as f:
+        weights = f.read()
+    base = "/api/v1/runs/%d/checkpoints/epoch-2/files/model.safetensors" % rid
+    r = d.get(base)
+    assert r.status_code == 200 and r.content == weights
+    assert r.headers["Accept-Ranges"] == "bytes"
+    r = d.get(base, headers={"Range": "bytes=10-99"})
+    assert r.status_code == 206, r.text
+    assert r.headers["Content-Range"] == "bytes 10-99/%d" % len(weights)
+    assert r.content == weights[10:100]
+    r = d.get(base, headers={"Range": "bytes=-7"})
+    assert r.status_code == 206 and r.content == weights[-7:]
+    r = d.get(base, headers={"Range": "bytes=%d-" % (len(weights) - 3)})
+    assert r.status_code == 206 and r.content == weights[-3:]
+    r = d.get(base, headers={"Range": "bytes=%d-" % len(weights)})
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == "bytes */%d" % len(weights)
+    r = d.get(base, headers={"Range": "bytes=0-1,5-6"})  # several ranges: the whole file
+    assert r.status_code == 200 and r.content == weights
+    assert_error(d.get("/api/v1/runs/%d/checkpoints/epoch-2/files/nope.bin" % rid), 404)
+    assert d.get("/api/v1/runs/%d/checkpoints/epoch-2/files/.." % rid).status_code == 404
+
+
+def test_archive_loads_in_transformers(lab, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    import io
+    import tarfile
+    d = lab
+    rid = finished_surgery(d)["id"]
+    r = d.get("/api/v1/runs/%d/checkpoints/epoch-1/archive" % rid)
+    assert r.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "epoch-1"))
+    assert model.config.n_layer == 4
