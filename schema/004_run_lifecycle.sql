@@ -4,6 +4,9 @@
 -- match a new job's id. A database that already has jobs still has run directories named
 -- runs/<id>/: the flag adopt_legacy_runs asks the daemon to rename them once at start-up.
 ALTER TABLE jobs ADD COLUMN run_deleted_at INTEGER;
+-- The model a job ran on when its spec named an alias (run:<id>/best, run:latest/..., see
+-- store/model_alias.h): resolved when the job starts, reused by a resumed attempt.
+ALTER TABLE jobs ADD COLUMN model_resolved TEXT;
 INSERT OR IGNORE INTO daemon_state (key, value)
     VALUES ('instance', lower(hex(randomblob(8))));
 INSERT OR IGNORE INTO daemon_state (key, value)

@@ -11,6 +11,7 @@
 #include "kinds/spec.h"
 #include "store/daemon_state.h"
 #include "store/data_dir.h"
+#include "store/model_alias.h"
 #include "store/runs_store.h"
 #include "store/store.h"
 #include <errno.h>
@@ -365,18 +366,72 @@ static int run_job(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_e
     return status;
 }
 
-/* The instance id of the data dir's database, when it has one, into dirs ("run:<id>/..."
- * models name its run directories). 0, or -1 with err. */
-static int load_instance(hs_root_dirs *dirs, char *err, size_t errlen)
+/* The data dir's database, when it has one, kept open for the run (*store NULL when none):
+ * its instance id into dirs ("run:<id>/..." models name its run directories) and model
+ * aliases resolve against it. 0, or -1 with err. */
+static int open_existing_store(hs_root_dirs *dirs, hs_store **store, char *err, size_t errlen)
 {
-    hs_store *store = NULL;
-    if (hs_store_open_data_dir(dirs->data_dir, true, &store, err, errlen) != 0)
+    *store = NULL;
+    if (hs_store_open_data_dir(dirs->data_dir, true, store, err, errlen) != 0)
         return -1;
-    if (!store)
+    if (*store &&
+        hs_state_load_instance(*store, dirs->instance, sizeof dirs->instance, err, errlen) != 0) {
+        hs_store_close(*store);
+        *store = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* A model alias in spec replaced by the checkpoint it names now (runners see concrete
+ * names). 0, or -1 with err. */
+static int resolve_model_alias(const hs_kind_env *env, cJSON *spec, char *err, size_t errlen)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
+    if (!cJSON_IsString(model) || !hs_model_is_alias(model->valuestring))
         return 0;
-    int rc = hs_state_load_instance(store, dirs->instance, sizeof dirs->instance, err, errlen);
-    hs_store_close(store);
-    return rc;
+    char concrete[320];
+    hs_db *db = env->store ? hs_store_reader(env->store, err, errlen) : NULL;
+    if (!env->store)
+        return hs_errf(err, errlen, "model aliases need the daemon's --data-dir");
+    if (!db || hs_model_alias_resolve(db, model->valuestring, concrete, sizeof concrete, err,
+                                      errlen) < 0)
+        return -1;
+    fprintf(stderr, "surgeond run: model %s is %s\n", model->valuestring, concrete);
+    return cJSON_ReplaceItemInObjectCaseSensitive(spec, "model", cJSON_CreateString(concrete))
+               ? 0 : hs_errf(err, errlen, "out of memory");
+}
+
+/* Validates, prepares and runs the job file of o under dirs and env; the exit status. */
+static int run_spec(const run_options *o, const hs_root_dirs *dirs, const hs_kind_env *env)
+{
+    char err[HS_ERR_LEN];
+    hs_job_spec parsed;
+    cJSON *spec = load_spec(o->job_path, env, &parsed);
+    if (!spec)
+        return 2;
+    if (resolve_model_alias(env, spec, err, sizeof err) != 0) {
+        fprintf(stderr, "surgeond run: %s\n", err);
+        cJSON_Delete(spec);
+        return 2;
+    }
+    char run_dir[PATH_MAX];
+    if (hs_data_make_inline_run_dir(dirs->data_dir, run_dir, sizeof run_dir, err,
+                                    sizeof err) != 0) {
+        fprintf(stderr, "surgeond run: %s\n", err);
+        cJSON_Delete(spec);
+        return 1;
+    }
+    hs_device *device = hs_device_open(o->device, err, sizeof err);
+    if (!device) {
+        fprintf(stderr, "surgeond run: --device %s: %s\n", o->device, err);
+        cJSON_Delete(spec);
+        return 2;
+    }
+    int status = run_job(&parsed, spec, env, run_dir, device, o->details);
+    hs_device_close(device);
+    cJSON_Delete(spec);
+    return status;
 }
 
 int hs_cmd_run(int argc, char **argv)
@@ -392,30 +447,14 @@ int hs_cmd_run(int argc, char **argv)
         fprintf(stderr, "surgeond run: %s\n", err);
         return 2;
     }
-    if (load_instance(&dirs, err, sizeof err) != 0) {
+    hs_store *db_store;
+    if (open_existing_store(&dirs, &db_store, err, sizeof err) != 0) {
         fprintf(stderr, "surgeond run: %s\n", err);
         return 1;
     }
     hs_kind_env env = hs_root_dirs_view(&dirs);
-    hs_job_spec parsed;
-    cJSON *spec = load_spec(o.job_path, &env, &parsed);
-    if (!spec)
-        return 2;
-    char run_dir[PATH_MAX];
-    if (hs_data_make_inline_run_dir(dirs.data_dir, run_dir, sizeof run_dir, err,
-                                    sizeof err) != 0) {
-        fprintf(stderr, "surgeond run: %s\n", err);
-        cJSON_Delete(spec);
-        return 1;
-    }
-    hs_device *device = hs_device_open(o.device, err, sizeof err);
-    if (!device) {
-        fprintf(stderr, "surgeond run: --device %s: %s\n", o.device, err);
-        cJSON_Delete(spec);
-        return 2;
-    }
-    int status = run_job(&parsed, spec, &env, run_dir, device, o.details);
-    hs_device_close(device);
-    cJSON_Delete(spec);
+    env.store = db_store;
+    int status = run_spec(&o, &dirs, &env);
+    hs_store_close(db_store);
     return status;
 }

@@ -276,6 +276,7 @@ int hs_cmd_serve(int argc, char **argv)
         return 1;
     }
     app.env = hs_root_dirs_view(&dirs);
+    app.env.store = app.store; /* model aliases resolve against it */
     app.max_body = o.max_body;
     app.started_ms = hs_now_ms();
     if (hs_workers_start(app.store, &app.env, o.devices, o.n_devices, &app.workers, err,

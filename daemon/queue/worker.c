@@ -5,6 +5,7 @@
 #include "common/errors.h"
 #include "store/daemon_state.h"
 #include "store/data_dir.h"
+#include "store/model_alias.h"
 #include "store/job_store.h"
 #include "worker_context.h"
 #include <errno.h>
@@ -140,6 +141,25 @@ static void record_outcome(hs_worker *w, int64_t job_id, hs_job_ctx *ctx, int rc
     }
 }
 
+/* The spec's model, when it has one, as the job starts: an alias (run:<id>/best,
+ * run:latest/...) becomes the checkpoint it names now, or the one an earlier attempt
+ * recorded (store/model_alias.h). 0, or -1 with err. */
+static int resolve_model(hs_worker_pool *pool, int64_t job_id, cJSON *spec, char *err,
+                         size_t errlen)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
+    if (!cJSON_IsString(model))
+        return 0;
+    char concrete[320];
+    if (hs_job_resolve_model(pool->store, job_id, model->valuestring, concrete, sizeof concrete,
+                             err, errlen) != 0)
+        return -1;
+    if (strcmp(concrete, model->valuestring) != 0 &&
+        !cJSON_ReplaceItemInObjectCaseSensitive(spec, "model", cJSON_CreateString(concrete)))
+        return hs_errf(err, errlen, "out of memory resolving the model");
+    return 0;
+}
+
 static void run_claimed(hs_worker *w, hs_claimed_job *job)
 {
     hs_worker_pool *pool = w->pool;
@@ -153,8 +173,9 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
         cJSON_Delete(spec);
         return;
     }
-    if (!spec || hs_data_make_run_dir(pool->env.data_dir, pool->env.instance, job->id, run_dir, sizeof run_dir, err,
-                                      sizeof err) != 0) {
+    if (!spec || resolve_model(pool, job->id, spec, err, sizeof err) != 0 ||
+        hs_data_make_run_dir(pool->env.data_dir, pool->env.instance, job->id, run_dir,
+                             sizeof run_dir, err, sizeof err) != 0) {
         if (!spec)
             snprintf(err, sizeof err, "stored spec of job %lld is not valid JSON",
                      (long long)job->id);

@@ -23,10 +23,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct hs_store;
+
 /* Where names in a spec resolve: absolute, symlink-free directories. */
 typedef struct hs_roots {
     const char *model_root, *corpus_root, *data_dir;
     const char *instance; /* the database's instance id ("run:<id>/..." names); NULL: none */
+    struct hs_store *store; /* resolves model aliases (model_alias.h); NULL: refused */
 } hs_roots;
 
 /* The roots as start-up settles them from the flags: each directory created when missing and

@@ -4,6 +4,7 @@
 #include "paths.h"
 #include "common/errors.h"
 #include "common/file_io.h"
+#include "model_alias.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -120,10 +121,25 @@ static int check_model_dir(const char *root, const char *dir, char *err, size_t 
     return check_model_shards(real_root, dir, err, errlen);
 }
 
+/* An alias (model_alias.h) as its concrete name into out, through env->store. 0, or -1. */
+static int resolve_alias(const hs_roots *env, const char *name, char *out, size_t outlen,
+                         char *err, size_t errlen)
+{
+    if (!env->store)
+        return hs_errf(err, errlen, "model \"%s\": aliases need the daemon's database", name);
+    hs_db *db = hs_store_reader(env->store, err, errlen);
+    return db && hs_model_alias_resolve(db, name, out, outlen, err, errlen) >= 0 ? 0 : -1;
+}
+
 int hs_resolve_model(const hs_roots *env, const char *name, char *path, size_t pathlen,
                      char *err, size_t errlen)
 {
-    char inner[HS_ERR_LEN];
+    char inner[HS_ERR_LEN], concrete[320];
+    if (hs_model_is_alias(name)) {
+        if (resolve_alias(env, name, concrete, sizeof concrete, err, errlen) != 0)
+            return -1;
+        name = concrete;
+    }
     if (name && strncmp(name, "run:", 4) == 0) {
         char *end = NULL;
         long long id = strtoll(name + 4, &end, 10);

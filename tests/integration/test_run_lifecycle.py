@@ -401,3 +401,46 @@ def test_archive_loads_in_transformers(lab, tmp_path):
         tar.extractall(tmp_path, filter="data")
     model = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "epoch-1"))
     assert model.config.n_layer == 4
+
+
+def test_model_aliases(lab):
+    d = lab
+    r = d.post("/api/v1/jobs", json={"kind": "diagnose", "model": "run:latest/final",
+                                     "texts": EVAL})
+    assert r.status_code == 400 and "no surgery run has succeeded" in r.json()["detail"], r.text
+    rid = finished_surgery(d)["id"]
+    best = [c["name"] for c in _listed(d, rid) if c["best"]][0]
+
+    def diagnose_on(model):
+        job = d.submit({"kind": "diagnose", "model": model, "texts": EVAL})
+        done = d.wait_job(job["id"])
+        assert done["state"] == "succeeded", done
+        assert done["spec"]["model"] == model  # the spec stays as submitted
+        return done["model_resolved"]
+
+    assert diagnose_on("run:%d/best" % rid) == "run:%d/%s" % (rid, best)
+    assert diagnose_on("run:%d/final" % rid) == "run:%d/epoch-2" % rid
+    assert diagnose_on("run:%d/latest" % rid) == "run:%d/epoch-2" % rid
+    assert diagnose_on("run:latest/epoch-1") == "run:%d/epoch-1" % rid
+    assert diagnose_on("run:latest/best") == "run:%d/%s" % (rid, best)
+    assert diagnose_on("demo") == "demo"
+    diag = d.submit({"kind": "diagnose", "model": "demo", "texts": EVAL})
+    d.wait_job(diag["id"])
+    r = d.post("/api/v1/jobs", json={"kind": "diagnose", "model": "run:%d/best" % diag["id"],
+                                     "texts": EVAL})
+    assert r.status_code == 400 and r.json()["field"] == "model", r.text
+    assert "no best checkpoint" in r.json()["detail"]
+
+    # resolved when the job starts, not at submit: a surgery that finishes in between wins
+    assert d.post("/api/v1/queue/pause").status_code == 200
+    waiting = d.submit({"kind": "diagnose", "model": "run:latest/final", "texts": EVAL})
+    newer = d.submit(surgery_spec(priority=5))
+    assert d.post("/api/v1/queue/resume").status_code == 200
+    assert d.wait_job(newer["id"], timeout=240)["state"] == "succeeded"
+    done = d.wait_job(waiting["id"])
+    assert done["state"] == "succeeded", done
+    assert done["model_resolved"] == "run:%d/epoch-2" % newer["id"]
+    # an alias holds its run against deletion while a job waits on it
+    assert d.post("/api/v1/queue/pause").status_code == 200
+    held = d.submit({"kind": "diagnose", "model": "run:%d/best" % rid, "texts": EVAL})
+    assert_error(d.delete("/api/v1/runs/%d" % rid), 409, "job %d" % held["id"])
