@@ -13,7 +13,7 @@ MODE  ?= release
 OUT   := $(BUILD)/$(MODE)
 PYTHON ?= python3
 
-PKGS        := libmicrohttpd libcjson libuv sqlite3 openblas libpcre2-8 icu-i18n libarchive
+PKGS        := libmicrohttpd libcjson libuv sqlite3 openblas libpcre2-8 icu-i18n libarchive libcrypto
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -7,6 +7,8 @@ ALTER TABLE jobs ADD COLUMN run_deleted_at INTEGER;
 -- The model a job ran on when its spec named an alias (run:<id>/best, run:latest/..., see
 -- store/model_alias.h): resolved when the job starts, reused by a resumed attempt.
 ALTER TABLE jobs ADD COLUMN model_resolved TEXT;
+-- The same for an uploaded corpus: "upload:<name>@<sha256>", the content the job started on.
+ALTER TABLE jobs ADD COLUMN corpus_resolved TEXT;
 INSERT OR IGNORE INTO daemon_state (key, value)
     VALUES ('instance', lower(hex(randomblob(8))));
 INSERT OR IGNORE INTO daemon_state (key, value)

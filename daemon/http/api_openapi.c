@@ -24,6 +24,8 @@ static cJSON *query_schema(const hs_route *r, const char *name)
     if (!strcmp(name, "state"))
         return js("{\"type\":\"string\",\"enum\":[\"queued\",\"running\",\"succeeded\","
                   "\"failed\",\"cancelled\"]}");
+    if (!strcmp(name, "replace"))
+        return js("{\"type\":\"string\",\"enum\":[\"true\",\"false\"]}");
     if (!strcmp(name, "since"))
         return js("{\"type\":\"string\",\"format\":\"date-time\",\"description\":"
                   "\"UTC, as in 2026-11-29T06:00:00.000Z\"}");
@@ -178,6 +180,9 @@ static void add_route_responses(cJSON *responses, const hs_route *r)
         add_response(responses, "202", "running: cancel requested, it stops at its next step", false);
         add_response(responses, "409", "the job has already finished", true);
     }
+    if (!strcmp(r->pattern, "/api/v1/corpora") && r->request_body)
+        add_response(responses, "409", "the name has other content (replace=true replaces it)",
+                     true);
     if (strstr(r->pattern, "/schedules") && r->request_body)
         add_response(responses, "409", "another schedule has this name", true);
     if (strchr(r->pattern, '{'))

@@ -26,7 +26,7 @@ const hs_route hs_routes[] = {
     {"GET", "/api/v1/runs/{id}/checkpoints/{name}/archive", hs_api_checkpoint_archive, "The checkpoint directory as a tar stream (unpacks into <name>/, a directory transformers loads)", NULL, NULL},
     {"GET", "/api/v1/runs/{id}/checkpoints/{name}/files/{file}", hs_api_checkpoint_file, "One file of a checkpoint; a single Range (bytes=a-b, a-, -n) gets 206", NULL, NULL},
     {"DELETE", "/api/v1/runs/{id}/checkpoints/{name}", hs_api_checkpoint_delete, "Delete one checkpoint of a finished run (409 while something holds it)", NULL, NULL},
-    {"POST", "/api/v1/corpora", hs_api_corpora_upload, "Upload a text corpus (raw body) as upload:NAME", "name", "text"},
+    {"POST", "/api/v1/corpora", hs_api_corpora_upload, "Upload a text corpus (raw body) as upload:NAME; 409 when NAME has other content unless replace=true", "name,replace", "text"},
     {"GET", "/api/v1/corpora", hs_api_corpora_list, "Uploaded corpora", NULL, NULL},
     {"DELETE", "/api/v1/corpora/{name}", hs_api_corpus_delete, "Delete an uploaded corpus (409 while a queued or running job or an enabled schedule names it)", NULL, NULL},
     {"GET", "/api/v1/storage", hs_api_storage, "Bytes used by runs, checkpoints, corpora, uploads, logs and the database; free bytes", NULL, NULL},

@@ -34,7 +34,7 @@ int hs_diag_check_common(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
         if (hs_resolve_corpus(env, file->valuestring, path, sizeof path, why, sizeof why) != 0)
             return hs_spec_errorf(e, "text_file", "%s", why);
     }
-    return 0;
+    return hs_job_texts_check_blank(spec, env, "texts", "text_file", e);
 }
 
 void hs_diag_inputs_free(hs_diag_inputs *in)

@@ -17,6 +17,7 @@
 #include "spec.h"
 #include "surgery_retention.h"
 #include "texts.h"
+#include "common/sha256.h"
 #include "store/data_dir.h"
 #include "store/paths.h"
 #include "engine/surgery/surgery_loop.h"
@@ -165,6 +166,9 @@ static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
     if (has_file && hs_resolve_corpus(env, str_or(spec, "eval_file", ""), path, sizeof path, why,
                                       sizeof why) != 0)
         return hs_spec_errorf(e, "eval_file", "%s", why);
+    if (hs_job_texts_check_blank(spec, env, "eval_texts", "eval_file", e) != 0 ||
+        hs_job_texts_check_blank(spec, env, NULL, "corpus", e) != 0)
+        return -1;
 
     const cJSON *targets = cJSON_GetObjectItemCaseSensitive(spec, "targets");
     char field[128];
@@ -195,6 +199,8 @@ typedef struct surgery_job {
     int64_t step_offset;           /* curve steps of pass 2 continue after pass 1's */
     double best_before;            /* best perplexity of pass 1 (NAN: none), for `best` rows */
     hs_retention keep;             /* keep_checkpoints */
+    const char *corpus_name;       /* as the runner got it (an upload with its @<sha256>) */
+    const char *corpus_path;
     char (*dropped)[64];           /* names of the checkpoints retention removed */
     int n_dropped;
     bool store_failed;
@@ -567,6 +573,26 @@ static int run_second_pass(hs_job_ctx *ctx, hs_model *m, const hs_surgery_params
 }
 
 /* The result JSON of both passes, stored through the runner API. */
+/* {"name", "sha256", "tokens"} of the training corpus: name as the spec gave it (an upload
+ * without its "@<sha256>" version), the digest of the file read, the tokens it made. */
+static cJSON *corpus_json(const char *name, const char *path, const surgery_inputs *in)
+{
+    char sha[HS_SHA256_HEX], why[HS_ERR_LEN];
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const char *at = strncmp(name, "upload:", 7) == 0 ? strchr(name, '@') : NULL;
+    char shown[320];
+    snprintf(shown, sizeof shown, "%.*s", at ? (int)(at - name) : (int)strlen(name), name);
+    cJSON_AddStringToObject(o, "name", shown);
+    if (hs_sha256_file(path, sha, why, sizeof why) == 0)
+        cJSON_AddStringToObject(o, "sha256", sha);
+    else
+        cJSON_AddNullToObject(o, "sha256");
+    cJSON_AddNumberToObject(o, "tokens", (double)in->corpus.n_tokens);
+    return o;
+}
+
 static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_inputs *in,
                          const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                          const hs_head_target *targets2, int n_targets2, bool second_pass,
@@ -574,8 +600,12 @@ static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_
 {
     cJSON *result = build_result(job, pass1, pass2, in->targets, in->n_targets, targets2,
                                  n_targets2, second_pass, seed);
-    if (!result)
+    cJSON *corpus = result ? corpus_json(job->corpus_name, job->corpus_path, in) : NULL;
+    if (!corpus || !cJSON_AddItemToObject(result, "corpus", corpus)) {
+        cJSON_Delete(corpus);
+        cJSON_Delete(result);
         return hs_errf(err, errlen, "out of memory building the result");
+    }
     int rc = ctx->ops->store_result(ctx, result);
     cJSON_Delete(result);
     if (rc != 0)
@@ -630,6 +660,8 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         hs_run_checkpoints_dir(ctx->run_dir, ckpt_dir, sizeof ckpt_dir, err, errlen) != 0)
         goto done;
 
+    job.corpus_name = corpus_name;
+    job.corpus_path = corpus_path;
     job.targets = in.targets;
     job.n_targets = in.n_targets;
     job.n_layer = m->cfg.n_layer;

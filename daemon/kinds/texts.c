@@ -1,6 +1,8 @@
 /* A job spec's texts: the inline array or the lines of a corpus file (job_texts.h). */
 #include "texts.h"
 #include "common/errors.h"
+#include "spec.h"
+#include <ctype.h>
 #include "store/paths.h"
 #include <errno.h>
 #include <limits.h>
@@ -101,4 +103,51 @@ int hs_job_texts_load(const cJSON *spec, const hs_kind_env *env, const char *arr
         return read_text_lines(env, file_field, file->valuestring, texts, n, err, errlen);
     return hs_errf(err, errlen, "%s: one of %s or %s is required", array_field, array_field,
                    file_field);
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* 1 when the file at path holds only whitespace, 0 when not, -1 when unreadable. */
+static int file_blank(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char buf[4096];
+    size_t n;
+    int rc = 1;
+    while (rc == 1 && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (!blank(buf, n))
+            rc = 0;
+    fclose(f);
+    return rc;
+}
+
+int hs_job_texts_check_blank(const cJSON *spec, const hs_kind_env *env, const char *array_field,
+                             const char *file_field, hs_spec_error *e)
+{
+    const cJSON *t;
+    int i = 0;
+    const cJSON *array = array_field ? cJSON_GetObjectItemCaseSensitive(spec, array_field) : NULL;
+    cJSON_ArrayForEach(t, array)
+    {
+        if (cJSON_IsString(t) && blank(t->valuestring, strlen(t->valuestring)))
+            return hs_spec_errorf(e, array_field, "%s[%d] is empty or only whitespace",
+                                  array_field, i);
+        i++;
+    }
+    const cJSON *file = file_field ? cJSON_GetObjectItemCaseSensitive(spec, file_field) : NULL;
+    char path[PATH_MAX], why[HS_ERR_LEN];
+    if (cJSON_IsString(file) &&
+        hs_resolve_corpus(env, file->valuestring, path, sizeof path, why, sizeof why) == 0 &&
+        file_blank(path) == 1)
+        return hs_spec_errorf(e, file_field, "%s \"%s\" is empty or only whitespace",
+                              file_field, file->valuestring);
+    return 0;
 }

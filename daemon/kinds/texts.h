@@ -16,4 +16,12 @@ int hs_job_texts_load(const cJSON *spec, const hs_kind_env *env, const char *arr
                       const char *file_field, char ***texts, int *n, char *err, size_t errlen);
 void hs_job_texts_free(char **texts, int n);
 
+/* Submit-time refusals of texts with nothing to read: 0 when every string of spec's array
+ * field (when present) and the file named by its file field (when present, resolved under
+ * env) has a non-whitespace character; else -1 with e naming the field ("<field>[i]" for an
+ * array item). */
+/* array_field or file_field may be NULL. */
+int hs_job_texts_check_blank(const cJSON *spec, const hs_kind_env *env, const char *array_field,
+                             const char *file_field, hs_spec_error *e);
+
 #endif

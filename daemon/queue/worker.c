@@ -6,6 +6,7 @@
 #include "store/daemon_state.h"
 #include "store/data_dir.h"
 #include "store/model_alias.h"
+#include "store/uploads.h"
 #include "store/job_store.h"
 #include "worker_context.h"
 #include <errno.h>
@@ -141,22 +142,38 @@ static void record_outcome(hs_worker *w, int64_t job_id, hs_job_ctx *ctx, int rc
     }
 }
 
-/* The spec's model, when it has one, as the job starts: an alias (run:<id>/best,
- * run:latest/...) becomes the checkpoint it names now, or the one an earlier attempt
- * recorded (store/model_alias.h). 0, or -1 with err. */
-static int resolve_model(hs_worker_pool *pool, int64_t job_id, cJSON *spec, char *err,
+/* Replaces spec[field] by what resolve() made of it; the string spec[field] when it is one. */
+static int replace_field(cJSON *spec, const char *field, const char *value, char *err,
                          size_t errlen)
 {
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
-    if (!cJSON_IsString(model))
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive(spec, field);
+    if (strcmp(old->valuestring, value) == 0)
         return 0;
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(spec, field, cJSON_CreateString(value)))
+        return hs_errf(err, errlen, "out of memory resolving the %s", field);
+    return 0;
+}
+
+/* The spec's model and corpus as the job starts: a model alias (run:<id>/best,
+ * run:latest/...) becomes the checkpoint it names now, an upload corpus the content it has
+ * now ("upload:<name>@<sha256>"); a resumed attempt gets what the first one recorded
+ * (store/model_alias.h, store/uploads.h). 0, or -1 with err. */
+static int resolve_names(hs_worker_pool *pool, int64_t job_id, cJSON *spec, char *err,
+                         size_t errlen)
+{
     char concrete[320];
-    if (hs_job_resolve_model(pool->store, job_id, model->valuestring, concrete, sizeof concrete,
-                             err, errlen) != 0)
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(spec, "model");
+    if (cJSON_IsString(model) &&
+        (hs_job_resolve_model(pool->store, job_id, model->valuestring, concrete,
+                              sizeof concrete, err, errlen) != 0 ||
+         replace_field(spec, "model", concrete, err, errlen) != 0))
         return -1;
-    if (strcmp(concrete, model->valuestring) != 0 &&
-        !cJSON_ReplaceItemInObjectCaseSensitive(spec, "model", cJSON_CreateString(concrete)))
-        return hs_errf(err, errlen, "out of memory resolving the model");
+    const cJSON *corpus = cJSON_GetObjectItemCaseSensitive(spec, "corpus");
+    if (cJSON_IsString(corpus) &&
+        (hs_job_resolve_corpus(pool->store, pool->env.data_dir, job_id, corpus->valuestring,
+                               concrete, sizeof concrete, err, errlen) != 0 ||
+         replace_field(spec, "corpus", concrete, err, errlen) != 0))
+        return -1;
     return 0;
 }
 
@@ -173,7 +190,7 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
         cJSON_Delete(spec);
         return;
     }
-    if (!spec || resolve_model(pool, job->id, spec, err, sizeof err) != 0 ||
+    if (!spec || resolve_names(pool, job->id, spec, err, sizeof err) != 0 ||
         hs_data_make_run_dir(pool->env.data_dir, pool->env.instance, job->id, run_dir,
                              sizeof run_dir, err, sizeof err) != 0) {
         if (!spec)

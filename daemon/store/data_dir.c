@@ -95,6 +95,12 @@ int hs_data_uploads_dir(const char *data_dir, char *out, size_t outlen, char *er
     return format_path(out, outlen, err, errlen, "%s/corpora", data_dir);
 }
 
+int hs_data_corpus_blobs_dir(const char *data_dir, char *out, size_t outlen, char *err,
+                             size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/corpus-blobs", data_dir);
+}
+
 int hs_data_job_log_path(const char *data_dir, int64_t job_id, char *out, size_t outlen,
                          char *err, size_t errlen)
 {

@@ -10,6 +10,9 @@
  *   <run-dir>/checkpoints/<name>/         a run's checkpoints ("run:<id>/<name>" in specs)
  *   <data-dir>/corpora/                   uploaded corpora ("upload:<name>", uploads.c), also
  *                                         the default corpus root
+ *   <data-dir>/corpus-blobs/<sha256>      each uploaded content by its SHA-256 (a hard link
+ *                                         of the upload's name while it has that content);
+ *                                         "upload:<name>@<sha256>" in specs
  *   <data-dir>/models/                    the default model root
  * plus hs_roots, the three roots every name in a spec resolves under, and the relative form
  * of a path under a root that answers show instead of absolute server paths.
@@ -51,6 +54,8 @@ int hs_data_default_corpus_root(const char *data_dir, char *out, size_t outlen, 
                                 size_t errlen);
 int hs_data_uploads_dir(const char *data_dir, char *out, size_t outlen, char *err,
                         size_t errlen);
+int hs_data_corpus_blobs_dir(const char *data_dir, char *out, size_t outlen, char *err,
+                             size_t errlen);
 /* The log file of job id (the directory is created by hs_data_make_logs_dir). */
 int hs_data_job_log_path(const char *data_dir, int64_t job_id, char *out, size_t outlen,
                          char *err, size_t errlen);

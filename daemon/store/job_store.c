@@ -450,7 +450,7 @@ int hs_job_counts(hs_db *db, int64_t counts[HS_JOB_STATE_COUNT], char *err, size
     "id, kind, state, priority, client_id, spec, attempt, max_attempts, created_at,"        \
     " started_at, finished_at, updated_at, progress_step, progress_total, progress_message," \
     " result, error, schedule_id, cancel_requested, device, scheduled_for, run_deleted_at,"   \
-    " model_resolved"
+    " model_resolved, corpus_resolved"
 
 static void add_time(cJSON *o, const char *name, sqlite3_stmt *st, int col)
 {
@@ -512,6 +512,7 @@ static cJSON *job_row_json(sqlite3_stmt *st, void *unused)
     add_time(o, "scheduled_for", st, 20);
     add_time(o, "run_deleted_at", st, 21); /* null unless the run's outcome was deleted */
     add_text_or_null(o, "model_resolved", st, 22); /* the concrete model it started on */
+    add_text_or_null(o, "corpus_resolved", st, 23); /* upload:<name>@<sha256> it started on */
     return o;
 }
 

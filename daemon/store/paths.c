@@ -4,6 +4,7 @@
 #include "paths.h"
 #include "common/errors.h"
 #include "common/file_io.h"
+#include "common/sha256.h"
 #include "model_alias.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -170,6 +171,21 @@ int hs_resolve_model(const hs_roots *env, const char *name, char *path, size_t p
     return 0;
 }
 
+/* "upload:<name>@<sha256>": the kept content of that digest. */
+static int resolve_blob(const hs_roots *env, const char *name, const char *sha, char *path,
+                        size_t pathlen, char *err, size_t errlen)
+{
+    char root[PATH_MAX], inner[HS_ERR_LEN];
+    if (!hs_sha256_hex_valid(sha))
+        return hs_errf(err, errlen, "corpus \"%s\": expected upload:<name>@<64 hex digits>",
+                       name);
+    if (hs_data_corpus_blobs_dir(env->data_dir, root, sizeof root, err, errlen) != 0)
+        return -1;
+    if (hs_resolve_under(root, sha, path, pathlen, inner, sizeof inner) != 0)
+        return hs_errf(err, errlen, "corpus \"%s\": no upload has that content", name);
+    return 0;
+}
+
 int hs_resolve_corpus(const hs_roots *env, const char *name, char *path, size_t pathlen,
                       char *err, size_t errlen)
 {
@@ -182,6 +198,9 @@ int hs_resolve_corpus(const hs_roots *env, const char *name, char *path, size_t 
             return -1;
         if (strchr(name + 7, '/'))
             return hs_errf(err, errlen, "corpus \"%s\": upload names contain no '/'", name);
+        const char *at = strchr(name + 7, '@');
+        if (at) /* a content version: upload:<name>@<sha256> */
+            return resolve_blob(env, name, at + 1, path, pathlen, err, errlen);
         if (hs_resolve_under(root, name + 7, path, pathlen, inner, sizeof inner) != 0)
             return hs_errf(err, errlen, "corpus %s", inner);
         return 0;

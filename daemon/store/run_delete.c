@@ -3,7 +3,9 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/file_io.h"
+#include "common/sha256.h"
 #include "uploads.h"
+#include <sys/stat.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -292,6 +294,27 @@ int hs_checkpoint_drop(hs_store *store, const hs_roots *roots, int64_t run_id, c
     return 0;
 }
 
+/* After an upload's name went: its content too, unless a job started on it (its
+ * corpus_resolved names the digest) or another name still links it. */
+static void drop_unused_blob(hs_db *db, const hs_roots *roots, const char *sha)
+{
+    static const char sql[] =
+        "SELECT 1 FROM jobs WHERE corpus_resolved IS NOT NULL AND substr(corpus_resolved, -64) = ?1"
+        " LIMIT 1";
+    char dir[PATH_MAX], blob[PATH_MAX + 80], err[HS_ERR_LEN];
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, sizeof err);
+    if (!st)
+        return;
+    sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
+    struct stat sb;
+    if (hs_db_step_int64(db, st, NULL, "looking for jobs on the content", err, sizeof err) != 0 ||
+        hs_data_corpus_blobs_dir(roots->data_dir, dir, sizeof dir, err, sizeof err) != 0)
+        return;
+    snprintf(blob, sizeof blob, "%s/%s", dir, sha);
+    if (stat(blob, &sb) == 0 && sb.st_nlink == 1)
+        unlink(blob);
+}
+
 int hs_corpus_delete(hs_store *store, const hs_roots *roots, const char *name,
                      hs_delete_outcome *outcome, char *why, size_t whylen, char *err,
                      size_t errlen)
@@ -313,9 +336,14 @@ int hs_corpus_delete(hs_store *store, const hs_roots *roots, const char *name,
     int rc = access(path, F_OK) == 0 ? find_holder(db, &q, why, whylen, err, errlen) : 2;
     if (rc == 1)
         *outcome = HS_DELETE_HELD;
+    char sha[HS_SHA256_HEX] = "";
+    if (rc == 0 && hs_sha256_file(path, sha, err, errlen) != 0)
+        sha[0] = '\0'; /* unreadable: its content, if kept, stays */
     if (rc == 0) {
         crash_point();
         if (unlink(path) == 0 || errno == ENOENT) {
+            if (sha[0])
+                drop_unused_blob(db, roots, sha);
             *outcome = HS_DELETE_DONE;
             char ignored[HS_ERR_LEN];
             (void)hs_fsync_parent_dir(path, ignored, sizeof ignored);

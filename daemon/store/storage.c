@@ -15,6 +15,7 @@
 typedef struct walk_state {
     const char *base;   /* the walked directory */
     const char *skip;   /* a directory below base whose files are not counted; NULL: none */
+    bool unlinked_only; /* count only files with one link (blobs no upload name shares) */
     bool split_checkpoints; /* base is runs/: files under <run>/checkpoints/ go to second */
     int64_t first, second;
 } walk_state;
@@ -40,6 +41,8 @@ static int count_file(const char *path, const struct stat *sb, int flag, struct 
     if (flag != FTW_F || !S_ISREG(sb->st_mode))
         return 0;
     if (walk->skip && below(walk->skip, path))
+        return 0;
+    if (walk->unlinked_only && sb->st_nlink > 1)
         return 0;
     if (walk->split_checkpoints && in_checkpoints(walk->base, path))
         walk->second += sb->st_size;
@@ -83,6 +86,12 @@ int hs_storage_usage_get(const hs_roots *roots, hs_storage_usage *out, char *err
     out->runs = st.first;
     out->checkpoints = st.second;
     out->uploads = dir_bytes(uploads, NULL);
+    char blobs[PATH_MAX];
+    if (hs_data_corpus_blobs_dir(roots->data_dir, blobs, sizeof blobs, err, errlen) != 0)
+        return -1;
+    walk_state kept = {.base = blobs, .unlinked_only = true}; /* contents only runs keep */
+    walk_dir(&kept);
+    out->uploads += kept.first;
     if (roots->corpus_root && strcmp(roots->corpus_root, uploads) != 0)
         out->corpora = dir_bytes(roots->corpus_root, uploads);
     snprintf(logs, sizeof logs, "%s/logs", roots->data_dir);

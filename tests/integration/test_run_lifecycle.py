@@ -444,3 +444,64 @@ def test_model_aliases(lab):
     assert d.post("/api/v1/queue/pause").status_code == 200
     held = d.submit({"kind": "diagnose", "model": "run:%d/best" % rid, "texts": EVAL})
     assert_error(d.delete("/api/v1/runs/%d" % rid), 409, "job %d" % held["id"])
+
+
+def test_corpus_versions_and_replace_rules(lab):
+    import hashlib
+    d = lab
+    text_a = _corpus_text(seed=11).encode()
+    text_b = _corpus_text(seed=12).encode()
+    text_c = _corpus_text(seed=13).encode()
+    sha = {t: hashlib.sha256(t).hexdigest() for t in (text_a, text_b, text_c)}
+    r = d.post("/api/v1/corpora?name=c", data=text_a)
+    assert r.status_code == 201 and r.json()["sha256"] == sha[text_a], r.text
+    r = d.post("/api/v1/corpora?name=c", data=text_a)  # the same content again
+    assert r.status_code == 200 and r.json()["sha256"] == sha[text_a], r.text
+    r = d.post("/api/v1/corpora?name=c", data=text_b)
+    assert_error(r, 409, sha[text_a])
+    assert r.json()["field"] == "name"
+    with open(os.path.join(d.data_dir, "corpora", "c"), "rb") as f:
+        assert f.read() == text_a  # nothing changed
+    assert_error(d.post("/api/v1/corpora?name=c&replace=maybe", data=text_b), 400)
+    r = d.post("/api/v1/corpora?name=c&replace=true", data=text_b)
+    assert r.status_code == 201 and r.json()["replaced"] is True, r.text
+    assert_error(d.post("/api/v1/corpora?name=blank", data=b" \n\t \n"), 400, "whitespace")
+
+    job = finished_surgery(d, corpus="upload:c")
+    assert job["corpus_resolved"] == "upload:c@" + sha[text_b]
+    assert job["result"]["corpus"]["name"] == "upload:c"
+    assert job["result"]["corpus"]["sha256"] == sha[text_b]
+    assert job["result"]["corpus"]["tokens"] > 0
+    assert job["spec"]["corpus"] == "upload:c"
+
+    # replaced again and then deleted: the content the run used stays resolvable
+    assert d.post("/api/v1/corpora?name=c&replace=true", data=text_c).status_code == 201
+    blobs = os.path.join(d.data_dir, "corpus-blobs")
+    assert d.delete("/api/v1/corpora/c").status_code == 200
+    assert os.path.isfile(os.path.join(blobs, sha[text_b]))
+    assert not os.path.exists(os.path.join(blobs, sha[text_c]))  # no run used it
+    again = d.submit(surgery_spec(corpus="upload:c@" + sha[text_b], epochs=1))
+    assert d.wait_job(again["id"], timeout=240)["state"] == "succeeded"
+    r = d.post("/api/v1/jobs", json=surgery_spec(corpus="upload:c@" + sha[text_c]))
+    assert r.status_code == 400 and r.json()["field"] == "corpus", r.text
+    r = d.post("/api/v1/jobs", json=surgery_spec(corpus="upload:c@1234"))
+    assert r.status_code == 400 and r.json()["field"] == "corpus", r.text
+
+
+def test_blank_texts_are_refused_at_submit(lab):
+    d = lab
+    with open(os.path.join(d.corpus_root, "blank.txt"), "w") as f:
+        f.write("  \n\n\t\n")
+    cases = [
+        ({"kind": "diagnose", "model": "demo", "texts": ["A fine text.", "  \t "]}, "texts"),
+        ({"kind": "evaluate", "model": "demo", "texts": [""]}, "texts"),
+        ({"kind": "diagnose", "model": "demo", "text_file": "blank.txt"}, "text_file"),
+        (surgery_spec(eval_texts=["\n "]), "eval_texts"),
+        (surgery_spec(corpus="blank.txt"), "corpus"),
+        (surgery_spec(eval_texts=None, eval_file="blank.txt"), "eval_file"),
+    ]
+    for spec, field in cases:
+        spec = {k: v for k, v in spec.items() if v is not None}
+        r = d.post("/api/v1/jobs", json=spec)
+        assert r.status_code == 400, (spec, r.text)
+        assert r.json()["field"] == field, (spec, r.json())

@@ -10,6 +10,7 @@
 - kill -9 mid-run, restart: the requeued job resumes from its newest checkpoint and finishes;
 - every bad spec of the issue is a 400 naming the field, or a failed job naming it.
 """
+import hashlib
 import os
 import random
 import time
@@ -111,7 +112,10 @@ def test_surgery_wakes_the_planted_heads(surgery_daemon):
     done = d.wait_job(job["id"], timeout=240)
     assert done["state"] == "succeeded", done
     res = done["result"]
-    assert set(res) == {"checkpoints", "final", "targets", "seed"}
+    assert set(res) == {"checkpoints", "final", "targets", "seed", "corpus"}
+    with open(os.path.join(d.corpus_root, "train.txt"), "rb") as f:
+        assert res["corpus"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert res["corpus"]["name"] == "train.txt" and res["corpus"]["tokens"] > 0
     assert res["seed"] == 11
     assert res["targets"] == PLANTED
     names = [c["name"] for c in res["checkpoints"]]
