@@ -46,7 +46,18 @@ void hs_diag_inputs_free(hs_diag_inputs *in)
     memset(in, 0, sizeof *in);
 }
 
-int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos,
+int hs_check_stride(const cJSON *spec, hs_spec_error *e)
+{
+    const cJSON *ml = cJSON_GetObjectItemCaseSensitive(spec, "max_length");
+    const cJSON *stride = cJSON_GetObjectItemCaseSensitive(spec, "stride");
+    int max_length = cJSON_IsNumber(ml) ? (int)ml->valuedouble : 512;
+    if (cJSON_IsNumber(stride) && stride->valuedouble > max_length)
+        return hs_spec_errorf(e, "stride", "stride (%d) must not exceed max_length (%d)",
+                              (int)stride->valuedouble, max_length);
+    return 0;
+}
+
+int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos, bool whole_texts,
                         hs_diag_inputs *in, char *err, size_t errlen)
 {
     memset(in, 0, sizeof *in);
@@ -81,24 +92,35 @@ int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos,
     }
     const cJSON *ml = cJSON_GetObjectItemCaseSensitive(spec, "max_length");
     int max_length = cJSON_IsNumber(ml) ? (int)ml->valuedouble : 512;
-    if (hs_tokenize_texts(in->model, (const char *const *)in->texts, in->n_texts, max_length,
-                          prepend_bos, &in->seqs, err, errlen) != 0) {
+    const cJSON *stride = cJSON_GetObjectItemCaseSensitive(spec, "stride");
+    in->whole_texts = whole_texts;
+    in->window = (hs_ppl_window){.max_length = max_length,
+                                 .stride = cJSON_IsNumber(stride) ? (int)stride->valuedouble : 0};
+    if (hs_tokenize_texts(in->model, (const char *const *)in->texts, in->n_texts,
+                          whole_texts ? INT_MAX : max_length, prepend_bos, &in->seqs, err,
+                          errlen) != 0) {
         in->model = NULL;
         hs_diag_inputs_free(in);
         return -1;
     }
     for (int i = 0; i < in->n_texts; i++)
         in->n_tokens += in->seqs[i].T;
-    hs_job_logf(ctx, "%d text(s), %lld token(s) after truncation to %d", in->n_texts,
-                in->n_tokens, max_length);
+    if (whole_texts)
+        hs_job_logf(ctx, "%d text(s), %lld token(s), windows of %d advancing by %d", in->n_texts,
+                    in->n_tokens, max_length, in->window.stride ? in->window.stride : max_length);
+    else
+        hs_job_logf(ctx, "%d text(s), %lld token(s) after truncation to %d", in->n_texts,
+                    in->n_tokens, max_length);
     return 0;
 }
 
 int hs_diag_run(hs_job_ctx *ctx, hs_diag_inputs *in, const hs_diag_thresholds *t,
                 hs_diagnosis *d, hs_perplexity *p, char *err, size_t errlen)
 {
-    int rc = hs_diagnose_and_perplexity(in->model, in->seqs, in->n_texts, t, d, p,
-                                        hs_diag_progress, hs_diag_should_stop, ctx, err, errlen);
+    int rc = hs_diagnose_and_perplexity_windowed(in->model, in->seqs, in->n_texts,
+                                                 in->whole_texts ? &in->window : NULL, t, d, p,
+                                                 hs_diag_progress, hs_diag_should_stop, ctx,
+                                                 err, errlen);
     if (rc != 0) {
         hs_diag_inputs_free(in);
         if (rc == 1)

@@ -19,6 +19,11 @@
     {.name = "text_file", .type = HS_FIELD_STRING, .min = 1, .max = 4096,                      \
      .help = "file under --corpus-root or upload:<name>, one text per non-empty line (or "     \
              "texts)"}
+#define HS_DIAG_FIELD_STRIDE                                                                   \
+    {.name = "stride", .type = HS_FIELD_INT, .min = 1, .max = 8192,                            \
+     .help = "perplexity of a text longer than max_length: windows of max_length tokens "     \
+             "advance by stride, each scoring the tokens the previous one did not (default "   \
+             "max_length)"}
 #define HS_DIAG_FIELD_MAX_LENGTH                                                               \
     {.name = "max_length", .type = HS_FIELD_INT, .min = 2, .max = 8192,                        \
      .help = "tokens kept per text (default 512)"}
@@ -27,6 +32,9 @@
  * (field "model"), text_file resolves (field "text_file"). */
 int hs_diag_check_common(const cJSON *spec, const hs_kind_env *env, hs_spec_error *e);
 
+/* stride <= max_length (both as the spec gives them or their defaults). 0, or -1 with e. */
+int hs_check_stride(const cJSON *spec, hs_spec_error *e);
+
 /* A job's inputs, ready to run. */
 typedef struct hs_diag_inputs {
     char **texts;
@@ -34,11 +42,15 @@ typedef struct hs_diag_inputs {
     hs_model *model; /* owned by the device cache */
     hs_token_seq *seqs;    /* [n_texts] */
     long long n_tokens;    /* Σ T */
+    hs_ppl_window window;  /* whole texts: perplexity windows (max_length, stride) */
+    bool whole_texts;      /* seqs are untruncated and window applies */
 } hs_diag_inputs;
 
 /* Loads texts, resolves and loads the model on ctx->device, tokenizes (max_length from the
- * spec, default 512). 0, or -1 with a reason naming the file or text at fault. */
-int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos,
+ * spec, default 512): truncated to max_length, or, with whole_texts (perplexity), whole, with
+ * in->window from max_length and stride. 0, or -1 with a reason naming the file or text at
+ * fault. */
+int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos, bool whole_texts,
                         hs_diag_inputs *in, char *err, size_t errlen);
 void hs_diag_inputs_free(hs_diag_inputs *in);
 

@@ -103,7 +103,7 @@ static int diagnose_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
     const cJSON *pb = cJSON_GetObjectItemCaseSensitive(spec, "prepend_bos");
     hs_diag_inputs in;
     hs_job_progress(ctx, 0, 0, "loading");
-    if (hs_diag_inputs_load(ctx, spec, cJSON_IsTrue(pb), &in, err, errlen) != 0)
+    if (hs_diag_inputs_load(ctx, spec, cJSON_IsTrue(pb), false, &in, err, errlen) != 0)
         return -1;
     const hs_diag_thresholds t = thresholds_from_spec(spec);
     hs_diagnosis d;

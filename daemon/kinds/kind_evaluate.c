@@ -13,6 +13,7 @@ static const hs_spec_field evaluate_fields[] = {
     HS_DIAG_FIELD_TEXTS,
     HS_DIAG_FIELD_TEXT_FILE,
     HS_DIAG_FIELD_MAX_LENGTH,
+    HS_DIAG_FIELD_STRIDE,
     {.name = "diagnose", .type = HS_FIELD_BOOL,
      .help = "also diagnose the heads in the same forward passes (default false)"},
     {.name = NULL},
@@ -20,6 +21,8 @@ static const hs_spec_field evaluate_fields[] = {
 
 static int evaluate_check(const cJSON *spec, const hs_kind_env *env, hs_spec_error *e)
 {
+    if (hs_check_stride(spec, e) != 0)
+        return -1;
     return hs_diag_check_common(spec, env, e);
 }
 
@@ -28,7 +31,7 @@ static int evaluate_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
     const bool want_diag = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "diagnose"));
     hs_diag_inputs in;
     hs_job_progress(ctx, 0, 0, "loading");
-    if (hs_diag_inputs_load(ctx, spec, false, &in, err, errlen) != 0)
+    if (hs_diag_inputs_load(ctx, spec, false, true, &in, err, errlen) != 0)
         return -1;
     hs_diagnosis d;
     hs_perplexity p;

@@ -15,6 +15,7 @@
 #include "common/errors.h"
 #include "kinds.h"
 #include "spec.h"
+#include "diag_common.h"
 #include "surgery_retention.h"
 #include "texts.h"
 #include "common/sha256.h"
@@ -77,6 +78,7 @@ static const hs_spec_field surgery_fields[] = {
              "(default 3)"},
     {.name = "second_pass", .type = HS_FIELD_BOOL,
      .help = "afterwards, train again the targets still collapsed (default false)"},
+    HS_DIAG_FIELD_STRIDE,
     {.name = "keep_checkpoints", .type = HS_FIELD_ANY,
      .help = "\"all\" (default), \"best_and_final\", or N: the newest N and the best; the "
              "others' files go as soon as they fall out"},
@@ -120,6 +122,7 @@ static void params_from_spec(const cJSON *spec, hs_surgery_params *p)
     p->seed = (uint64_t)num_or(spec, "seed", 0);
     p->checkpoint_every = (int)num_or(spec, "checkpoint_every", p->checkpoint_every);
     p->patience = (int)num_or(spec, "patience", p->patience);
+    p->eval_stride = (int)num_or(spec, "stride", 0);
 }
 
 static int load_model_config(const hs_kind_env *env, const char *model, hs_model_config *cfg,
@@ -141,6 +144,8 @@ static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_erro
         cJSON_ArrayForEach(b, betas) if (!(b->valuedouble >= 0.0 && b->valuedouble < 1.0))
             return hs_spec_errorf(e, "betas", "betas must be two numbers in [0, 1)");
     }
+    if (hs_check_stride(spec, e) != 0)
+        return -1;
     hs_retention keep;
     if (hs_retention_parse(cJSON_GetObjectItemCaseSensitive(spec, "keep_checkpoints"), &keep,
                            why, sizeof why) != 0)
@@ -459,7 +464,7 @@ fail:
 }
 
 /* The first pass's targets that are not healthy in the model as it is now. */
-static int still_collapsed(hs_model *m, const hs_token_seq *seqs, int n_seqs,
+static int still_collapsed(hs_model *m, const hs_token_seq *seqs, int n_seqs, int max_length,
                            const hs_head_target *t, int n, hs_head_target **out, int *n_out,
                            char *err, size_t errlen)
 {
@@ -468,8 +473,9 @@ static int still_collapsed(hs_model *m, const hs_token_seq *seqs, int n_seqs,
     char why[HS_ERR_LEN];
     *out = NULL;
     *n_out = 0;
-    if (hs_diagnose(m, seqs, n_seqs, &hs_diag_default_thresholds, &d, NULL, NULL, why,
-                    sizeof why) != 0)
+    hs_ppl_window first = {.max_length = max_length}; /* the statistics of the first window */
+    if (hs_diagnose_and_perplexity_windowed(m, seqs, n_seqs, &first, &hs_diag_default_thresholds,
+                                            &d, NULL, NULL, NULL, NULL, why, sizeof why) != 0)
         return hs_errf(err, errlen, "second pass: diagnosis failed: %s", why);
     hs_head_target *s = malloc((size_t)(n > 0 ? n : 1) * sizeof *s);
     if (!s) {
@@ -523,7 +529,8 @@ static int load_inputs(hs_job_ctx *ctx, const cJSON *spec, const hs_kind_env *en
     if (hs_job_texts_load(spec, env, "eval_texts", "eval_file", &in->texts, &in->n_texts, err,
                           errlen) != 0)
         return -1;
-    if (hs_tokenize_texts(m, (const char *const *)in->texts, in->n_texts, p->max_length, false,
+    /* whole texts: their perplexity covers them in windows of max_length (diagnosis.h) */
+    if (hs_tokenize_texts(m, (const char *const *)in->texts, in->n_texts, INT_MAX, false,
                           &in->seqs, why, sizeof why) != 0)
         return hs_errf(err, errlen, "eval texts: %s", why);
     for (int i = 0; i < in->n_texts; i++)
@@ -544,7 +551,7 @@ static int run_second_pass(hs_job_ctx *ctx, hs_model *m, const hs_surgery_params
                            hs_head_target **targets2, int *n_targets2,
                            hs_surgery_outcome *pass2, bool *ran, char *err, size_t errlen)
 {
-    if (still_collapsed(m, in->seqs, in->n_texts, in->targets, in->n_targets, targets2,
+    if (still_collapsed(m, in->seqs, in->n_texts, p->max_length, in->targets, in->n_targets, targets2,
                         n_targets2, err, errlen) != 0)
         return -1;
     if (*n_targets2 == 0) {

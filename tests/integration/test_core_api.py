@@ -2,6 +2,7 @@
 pause/resume, cancel of queued and running jobs, log offsets, idempotent submit, paging and
 since=, the OpenAPI document against the real routes, /metrics, static files, corpora, path
 confinement. Uses the test-only kind "test-steps" of the test build."""
+import hashlib
 import os
 import time
 
@@ -336,7 +337,8 @@ def test_corpora_upload_and_confinement(daemon):
     d = daemon()
     r = d.post("/api/v1/corpora?name=wiki.txt", data="hello corpus\n".encode())
     assert r.status_code == 201, r.text
-    assert r.json() == {"name": "upload:wiki.txt", "bytes": 13}
+    assert r.json() == {"name": "upload:wiki.txt", "bytes": 13, "replaced": False,
+                        "sha256": hashlib.sha256(b"hello corpus\n").hexdigest()}
     with open(os.path.join(d.data_dir, "corpora", "wiki.txt"), "rb") as f:
         assert f.read() == b"hello corpus\n"
     listing = d.get("/api/v1/corpora").json()["corpora"]
@@ -376,6 +378,7 @@ def test_openapi_matches_routes(daemon):
         op = paths[path][method]
         assert op["summary"] and op["responses"]
         url = path.replace("{id}", str(sched["id"] if "schedules" in path else job["id"]))
+        url = url.replace("{name}", "some-name").replace("{file}", "some-file")
         if method == "delete":
             continue  # checked below, after the others used the schedule
         if path == "/api/v1/corpora" and method == "post":

@@ -192,7 +192,8 @@ def test_bad_inputs_fail_the_job_with_a_reason(demo_daemon):
     with open(os.path.join(broken, "model.safetensors"), "wb") as f:
         f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
     _failed(d, {"kind": "diagnose", "model": "broken", "texts": TEXTS[:1]}, ["model.safetensors"])
-    _failed(d, {"kind": "diagnose", "model": "demo", "texts": [TEXTS[0], ""]}, ["text 1", "empty"])
+    # an empty or whitespace-only text is refused at submit, naming the field
+    _bad_request(d, {"kind": "diagnose", "model": "demo", "texts": [TEXTS[0], ""]}, "texts")
     _failed(d, {"kind": "evaluate", "model": "demo", "texts": [TEXTS[0], "a"]}, ["text 1", "token"])
     # one token is enough for the statistics: the same text diagnoses fine
     _succeeded(d, {"kind": "diagnose", "model": "demo", "texts": ["a"]})

@@ -505,3 +505,44 @@ def test_blank_texts_are_refused_at_submit(lab):
         r = d.post("/api/v1/jobs", json=spec)
         assert r.status_code == 400, (spec, r.text)
         assert r.json()["field"] == field, (spec, r.json())
+
+
+WINDOW_FIXTURE = os.path.join(os.path.dirname(__file__), "..", "reference", "window_ppl",
+                              "tiny-h6-f32.json")
+
+
+def test_whole_text_perplexity_matches_transformers(daemon):
+    """evaluate and a surgery's evaluation (its perplexity before training, curve point 0) give
+    the same sliding-window perplexity of a text longer than max_length as the transformers
+    fixture, for several (max_length, stride)."""
+    import json
+    import shutil
+    with open(WINDOW_FIXTURE) as f:
+        fx = json.load(f)
+    d = daemon()
+    src = os.path.join(os.path.dirname(WINDOW_FIXTURE), "..", "models", fx["model"])
+    shutil.copytree(src, os.path.join(d.model_root, "tiny"))
+    with open(os.path.join(d.corpus_root, "train.txt"), "w") as f:
+        f.write((fx["text"] + "\n") * 4)
+    for case in fx["cases"]:
+        ml, stride = case["max_length"], case["stride"]
+        ev = d.submit({"kind": "evaluate", "model": "tiny", "texts": [fx["text"]],
+                       "max_length": ml, "stride": stride})
+        res = d.wait_job(ev["id"])
+        assert res["state"] == "succeeded", res
+        ppl = res["result"]["ppl"]
+        assert res["result"]["tokens"] == case["tokens"], (case, res["result"])
+        assert abs(ppl - case["ppl"]) <= 1e-5 * case["ppl"], (case, ppl)
+        sur = d.submit({"kind": "surgery", "model": "tiny", "corpus": "train.txt",
+                        "eval_texts": [fx["text"]], "targets": {"1": [3]}, "max_length": ml,
+                        "stride": stride, "epochs": 1, "checkpoint_every": 1, "batch_size": 1,
+                        "grad_accum": 1, "lr": 1e-4, "patience": 0})
+        done = d.wait_job(sur["id"], timeout=240)
+        assert done["state"] == "succeeded", done
+        pts = d.get("/api/v1/runs/%d/curves?name=ppl" % sur["id"]).json()["points"]
+        before = [p["value"] for p in pts if p["step"] == 0]
+        assert len(before) == 1
+        assert abs(before[0] - ppl) <= 1e-9 * ppl, (before, ppl)  # one function, same number
+    r = d.post("/api/v1/jobs", json={"kind": "evaluate", "model": "tiny", "texts": ["a b c"],
+                                     "max_length": 16, "stride": 17})
+    assert r.status_code == 400 and r.json()["field"] == "stride", r.text

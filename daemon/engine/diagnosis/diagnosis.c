@@ -218,12 +218,59 @@ static int finish_perplexity(const hs_perplexity *src, hs_perplexity *p)
     return 0;
 }
 
+/* One text: the head statistics of its first window (stats, when not NULL) and the Σ NLL
+ * and count of its predicted tokens (nll, when not NULL) over sliding windows of w->max_length
+ * tokens advancing by w->stride, each scoring only the tokens the previous one did not
+ * (docs/api.md "Evaluate result"); one window when the text fits or w is NULL. */
+static int eval_text(hs_model *m, const hs_token_seq *s, const hs_ppl_window *w, double *stats,
+                     double *nll, int *count, char *err, size_t errlen)
+{
+    int L = w && w->max_length > 1 ? w->max_length : s->T;
+    int stride = w && w->stride > 0 && w->stride <= L ? w->stride : L;
+    if (s->T <= L) {
+        *count = s->T - 1;
+        return hs_model_stats_and_nll(m, s->ids, s->T, stats, nll, err, errlen);
+    }
+    double sum = 0.0;
+    int scored = 0, prev_end = 0;
+    for (int b = 0; prev_end < s->T; b += stride) {
+        int e = b + L < s->T ? b + L : s->T;
+        int first = prev_end > b + 1 ? prev_end : b + 1; /* absolute index of the first scored */
+        double part = 0.0;
+        if (e - first >= 1) {
+            if (hs_model_stats_and_nll_from(m, s->ids + b, e - b, first - b, b == 0 ? stats : NULL,
+                                            nll ? &part : NULL, err, errlen) != 0)
+                return -1;
+            sum += part;
+            scored += e - first;
+        }
+        prev_end = e;
+        if (!nll)
+            break; /* the statistics need only the first window */
+    }
+    if (nll)
+        *nll = sum;
+    *count = scored;
+    return 0;
+}
+
 int hs_diagnose_and_perplexity(hs_model *m, const hs_token_seq *seqs, int n_seqs,
                                const hs_diag_thresholds *t, hs_diagnosis *diag,
                                hs_perplexity *ppl,
                                void (*progress)(void *arg, int done, int total),
                                bool (*should_stop)(void *arg), void *arg, char *err,
                                size_t errlen)
+{
+    return hs_diagnose_and_perplexity_windowed(m, seqs, n_seqs, NULL, t, diag, ppl, progress,
+                                               should_stop, arg, err, errlen);
+}
+
+int hs_diagnose_and_perplexity_windowed(hs_model *m, const hs_token_seq *seqs, int n_seqs,
+                                        const hs_ppl_window *w, const hs_diag_thresholds *t,
+                                        hs_diagnosis *diag, hs_perplexity *ppl,
+                                        void (*progress)(void *arg, int done, int total),
+                                        bool (*should_stop)(void *arg), void *arg, char *err,
+                                        size_t errlen)
 {
     if (!diag && !ppl)
         return hs_errf(err, errlen, "internal: neither a diagnosis nor a perplexity asked for");
@@ -269,14 +316,9 @@ int hs_diagnose_and_perplexity(hs_model *m, const hs_token_seq *seqs, int n_seqs
         }
         char ferr[HS_ERR_LEN];
         double nll = 0.0;
-        int frc;
-        if (diag && ppl)
-            frc = hs_model_stats_and_nll(m, seqs[i].ids, seqs[i].T, stats, &nll, ferr,
-                                         sizeof ferr);
-        else if (diag)
-            frc = hs_model_head_stats(m, seqs[i].ids, seqs[i].T, stats, ferr, sizeof ferr);
-        else
-            frc = hs_model_sequence_nll(m, seqs[i].ids, seqs[i].T, &nll, ferr, sizeof ferr);
+        int scored = 0;
+        int frc = eval_text(m, &seqs[i], w, diag ? stats : NULL, ppl ? &nll : NULL, &scored,
+                            ferr, sizeof ferr);
         if (frc != 0) {
             rc = hs_errf(err, errlen, "text %d: %s", i, ferr);
             break;
@@ -301,7 +343,7 @@ int hs_diagnose_and_perplexity(hs_model *m, const hs_token_seq *seqs, int n_seqs
                 break;
             }
             part.text_nll[i] = nll;
-            part.text_tokens[i] = seqs[i].T - 1;
+            part.text_tokens[i] = scored;
         }
         if (progress)
             progress(arg, i + 1, n_seqs);

@@ -91,6 +91,21 @@ int hs_diagnose_and_perplexity(hs_model *m, const hs_token_seq *seqs, int n_seqs
                                void (*progress)(void *arg, int done, int total),
                                bool (*should_stop)(void *arg), void *arg, char *err,
                                size_t errlen);
+/* Perplexity of texts longer than max_length: windows of max_length tokens starting every
+ * stride tokens (stride <= max_length; 0: max_length), each scoring only the tokens that the
+ * previous window did not (transformers' sliding-window perplexity). The statistics of a
+ * diagnosis come from the first window. */
+typedef struct hs_ppl_window {
+    int max_length, stride;
+} hs_ppl_window;
+/* hs_diagnose_and_perplexity over untruncated sequences with windows w (NULL: each sequence
+ * in one pass, as hs_diagnose_and_perplexity). */
+int hs_diagnose_and_perplexity_windowed(hs_model *m, const hs_token_seq *seqs, int n_seqs,
+                                        const hs_ppl_window *w, const hs_diag_thresholds *t,
+                                        hs_diagnosis *diag, hs_perplexity *ppl,
+                                        void (*progress)(void *arg, int done, int total),
+                                        bool (*should_stop)(void *arg), void *arg, char *err,
+                                        size_t errlen);
 /* The evaluate result JSON: {"ppl", "tokens", "texts": [{"index", "tokens", "nll", "ppl"}]}. */
 cJSON *hs_perplexity_to_json(const hs_perplexity *p);
 

@@ -67,9 +67,9 @@ static int download_stats(hs_model *m, double *stats, char *err, size_t errlen)
     return 0;
 }
 
-/* Σ NLL of the T−1 shifted targets from m->fwd->ln (= ln_f output). */
-static int shifted_nll(hs_model *m, const int32_t *ids, int T, double *nll_sum, char *err,
-                       size_t errlen)
+/* Σ NLL of the shifted targets at positions >= first from m->fwd->ln (= ln_f output). */
+static int shifted_nll(hs_model *m, const int32_t *ids, int T, int first, double *nll_sum,
+                       char *err, size_t errlen)
 {
     hs_model_fwd_acts *a = m->fwd;
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
@@ -81,7 +81,7 @@ static int shifted_nll(hs_model *m, const int32_t *ids, int T, double *nll_sum, 
         return hs_errf(err, errlen, "model %s: out of memory for NLL targets", m->path);
     }
     for (int t = 0; t + 1 < T; t++)
-        targets[t] = ids[t + 1];
+        targets[t] = t + 1 >= first ? ids[t + 1] : -1;
     targets[T - 1] = -1;
     int rc = 0;
     if (m->be->upload(m->bctx, a->targets, targets, (size_t)T * sizeof(int32_t)) != 0)
@@ -92,7 +92,7 @@ static int shifted_nll(hs_model *m, const int32_t *ids, int T, double *nll_sum, 
         rc = hs_model_op_error(m, -1, "downloading NLL", err, errlen);
     if (rc == 0) {
         double sum = 0.0;
-        for (int t = 0; t + 1 < T; t++)
+        for (int t = first - 1; t + 1 < T; t++)
             sum += nll[t];
         *nll_sum = sum;
     }
@@ -104,16 +104,25 @@ static int shifted_nll(hs_model *m, const int32_t *ids, int T, double *nll_sum, 
 int hs_model_stats_and_nll(hs_model *m, const int32_t *ids, int T, double *stats,
                            double *nll_sum, char *err, size_t errlen)
 {
+    return hs_model_stats_and_nll_from(m, ids, T, 1, stats, nll_sum, err, errlen);
+}
+
+int hs_model_stats_and_nll_from(hs_model *m, const int32_t *ids, int T, int first,
+                                double *stats, double *nll_sum, char *err, size_t errlen)
+{
     if (nll_sum && T < 2)
         return hs_errf(err, errlen,
                        "model %s: NLL needs a sequence of at least 2 tokens (got %d): no token "
                        "is predicted",
                        m->path, T);
+    if (nll_sum && (first < 1 || first >= T))
+        return hs_errf(err, errlen, "model %s: no token to score (first %d of %d)", m->path,
+                       first, T);
     if (forward_trunk(m, ids, T, stats != NULL, nll_sum != NULL, err, errlen) != 0)
         return -1;
     if (stats && download_stats(m, stats, err, errlen) != 0)
         return -1;
-    if (nll_sum && shifted_nll(m, ids, T, nll_sum, err, errlen) != 0)
+    if (nll_sum && shifted_nll(m, ids, T, first, nll_sum, err, errlen) != 0)
         return -1;
     return 0;
 }

@@ -18,6 +18,11 @@ int hs_model_sequence_nll(hs_model *m, const int32_t *ids, int T, double *nll_su
  * NULL. */
 int hs_model_stats_and_nll(hs_model *m, const int32_t *ids, int T, double *stats,
                            double *nll_sum, char *err, size_t errlen);
+/* hs_model_stats_and_nll scoring only the tokens at positions >= first (1 <= first < T):
+ * Σ NLL of predicting ids[first..T-1] from their prefix in this sequence (the sliding-window
+ * perplexity's windows, which score only what the previous window did not). */
+int hs_model_stats_and_nll_from(hs_model *m, const int32_t *ids, int T, int first,
+                                double *stats, double *nll_sum, char *err, size_t errlen);
 /* Full logits [T, V] into host memory (tests and checkpoint checks). */
 int hs_model_logits(hs_model *m, const int32_t *ids, int T, float *logits, char *err,
                     size_t errlen);

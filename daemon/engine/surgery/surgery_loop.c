@@ -105,14 +105,17 @@ static bool is_surgical_layer(const surgery_run *r, int layer)
     return false;
 }
 
-/* Diagnosis + perplexity of the current model on the eval texts (one forward pass each). */
+/* Diagnosis + perplexity of the current model on the eval texts: the evaluate kind's function,
+ * with the same windows (max_length, eval_stride) over the whole texts. */
 static int evaluate(surgery_run *r, hs_diagnosis *diag, double *ppl, char *err, size_t errlen)
 {
     memset(diag, 0, sizeof *diag);
     hs_perplexity pp;
     memset(&pp, 0, sizeof pp);
-    if (hs_diagnose_and_perplexity(r->m, r->eval, r->n_eval, &hs_diag_default_thresholds, diag,
-                                   &pp, NULL, NULL, NULL, err, errlen) != 0)
+    hs_ppl_window w = {.max_length = r->p->max_length, .stride = r->p->eval_stride};
+    if (hs_diagnose_and_perplexity_windowed(r->m, r->eval, r->n_eval, &w,
+                                            &hs_diag_default_thresholds, diag, &pp, NULL, NULL,
+                                            NULL, err, errlen) != 0)
         return -1;
     *ppl = pp.ppl;
     hs_perplexity_free(&pp);

@@ -25,6 +25,7 @@ typedef struct hs_surgery_params {
     hs_surgery_init init;
     double lr, beta1, beta2, eps, weight_decay, clip;
     int batch_size, grad_accum, max_length, epochs;
+    int eval_stride;        /* sliding-window stride of the eval perplexity (0: max_length) */
     int64_t max_steps;     /* 0: epochs × steps per epoch */
     int64_t warmup_steps;  /* -1: min(100, total // 4) */
     bool shuffle;
