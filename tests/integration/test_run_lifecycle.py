@@ -546,3 +546,26 @@ def test_whole_text_perplexity_matches_transformers(daemon):
     r = d.post("/api/v1/jobs", json={"kind": "evaluate", "model": "tiny", "texts": ["a b c"],
                                      "max_length": 16, "stride": 17})
     assert r.status_code == 400 and r.json()["field"] == "stride", r.text
+
+
+def test_patch_schedule_with_a_partial_body(daemon):
+    d = daemon()
+    job = {"kind": "test-steps", "steps": 2}
+    s = d.post("/api/v1/schedules", json={"name": "n1", "cron": "@daily", "job": job,
+                                          "timezone": "+02:00", "enabled": False}).json()
+    url = "/api/v1/schedules/%d" % s["id"]
+    for body, changed in (({"name": "n2"}, {"name": "n2"}),
+                          ({"enabled": True}, {"enabled": True}),
+                          ({"cron": "@hourly"}, {"cron": "@hourly"}),
+                          ({"timezone": "UTC"}, {"timezone": "UTC"}),
+                          ({"job": {"kind": "test-steps", "steps": 3}},
+                           {"job": {"kind": "test-steps", "steps": 3}})):
+        before = d.get(url).json()
+        r = d.patch(url, json=body)
+        assert r.status_code == 200, (body, r.text)
+        after = r.json()
+        for key in ("name", "cron", "job", "enabled", "timezone"):
+            assert after[key] == changed.get(key, before[key]), (body, key, after)
+    r = d.patch(url, json={"cron": "not a cron"})
+    assert r.status_code == 400 and r.json()["field"] == "cron"
+    assert d.get(url).json()["cron"] == "@hourly"  # a refused patch changes nothing
