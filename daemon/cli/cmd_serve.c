@@ -223,6 +223,14 @@ int hs_cmd_serve(int argc, char **argv)
         snprintf(b, sizeof b, "%d", failed);
         log_line("jobs left running by the last run: %s requeued, %s failed", a, b);
     }
+    int swept = 0;
+    if (hs_api_corpora_sweep(data_dir, &swept, err, sizeof err) != 0)
+        log_line("sweeping interrupted uploads: %s%s", err, "");
+    else if (swept > 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%d", swept);
+        log_line("removed %s temporary file(s) of interrupted uploads%s", n, "");
+    }
     app.store = store;
     app.env = (hs_kind_env){.model_root = model_root, .corpus_root = corpus_root,
                             .data_dir = data_dir};

@@ -121,6 +121,9 @@ void hs_api_run_curves(hs_req *, hs_resp *);
 void hs_api_run_checkpoints(hs_req *, hs_resp *);
 void hs_api_corpora_upload(hs_req *, hs_resp *);
 void hs_api_corpora_list(hs_req *, hs_resp *);
+/* Removes the temporary files of interrupted uploads under DATA-DIR/corpora (call before
+ * serving); *removed counts them. 0, or -1 with err naming a file that could not go. */
+int hs_api_corpora_sweep(const char *data_dir, int *removed, char *err, size_t errlen);
 void hs_api_schedules_create(hs_req *, hs_resp *);
 void hs_api_schedules_list(hs_req *, hs_resp *);
 void hs_api_schedule_get(hs_req *, hs_resp *);

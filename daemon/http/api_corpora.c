@@ -1,6 +1,8 @@
 /* Uploaded corpora: POST /api/v1/corpora?name=NAME stores the raw body atomically under
- * <data-dir>/corpora/NAME (temporary file, fsync, rename); GET lists them. They are used in
- * specs as "upload:NAME". */
+ * <data-dir>/corpora/NAME (temporary file ".NAME.tmp.<thread>", fsync, rename; the temporary
+ * file is removed on every failure); GET lists them. They are used in specs as "upload:NAME".
+ * At start-up hs_api_corpora_sweep removes temporary files an interrupted upload (a crash, a
+ * kill) left behind. */
 #include "api.h"
 #include "common/errors.h"
 #include <dirent.h>
@@ -26,6 +28,48 @@ static bool valid_name(const char *name)
     return true;
 }
 
+/* ".NAME.tmp.<digits>": the temporary file of an upload of NAME. */
+static bool is_temp_name(const char *entry)
+{
+    if (entry[0] != '.')
+        return false;
+    const char *mark = strstr(entry + 1, ".tmp.");
+    if (!mark || mark == entry + 1)
+        return false;
+    const char *p = mark + 5;
+    if (!*p)
+        return false;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+int hs_api_corpora_sweep(const char *data_dir, int *removed, char *err, size_t errlen)
+{
+    *removed = 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/corpora", data_dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : hs_errf(err, errlen, "cannot read %s: %s", dir,
+                                             strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_temp_name(e->d_name))
+            continue;
+        char path[4096 + 320];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            (*removed)++;
+        else if (errno != ENOENT && rc == 0)
+            rc = hs_errf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
 static int write_atomically(const char *dir, const char *name, const char *data, size_t len,
                             char *err, size_t errlen)
 {
@@ -43,15 +87,18 @@ static int write_atomically(const char *dir, const char *name, const char *data,
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            hs_errf(err, errlen, "writing %s: %s", tmp, strerror(errno));
+            hs_errf(err, errlen, "writing %s: %s", tmp, w < 0 ? strerror(errno) : "no progress");
             close(fd);
             unlink(tmp);
             return -1;
         }
         done += (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        hs_errf(err, errlen, "flushing %s: %s", tmp, strerror(errno));
+    /* close even when fsync failed: the descriptor is never leaked */
+    int synced = fsync(fd) == 0 ? 0 : errno;
+    int closed = close(fd) == 0 ? 0 : errno;
+    if (synced || closed) {
+        hs_errf(err, errlen, "flushing %s: %s", tmp, strerror(synced ? synced : closed));
         unlink(tmp);
         return -1;
     }
