@@ -102,7 +102,8 @@ static void finish(hs_worker *w, int64_t id, hs_job_state to, const char *reason
         char what[128];
         snprintf(what, sizeof what, "recording the outcome of job %lld (try %d; retrying)",
                  (long long)id, attempt);
-        log_error(what, err);
+        if ((attempt & (attempt - 1)) == 0) /* tries 1, 2, 4, 8, ...: not a line per try */
+            log_error(what, err);
         for (long slept = 0; slept < pause_ms && !atomic_load(&w->pool->stopping); slept += 50)
             nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
         if (atomic_load(&w->pool->stopping)) {
@@ -216,7 +217,8 @@ static void *worker_main(void *arg)
         char err[HS_ERR_LEN];
         int rc = hs_job_claim(pool->store, w->device_spec, &job, err, sizeof err);
         if (rc < 0) {
-            log_error("claiming a job", err);
+            if (!hs_store_degraded(pool->store)) /* else the store logs why, not each second */
+                log_error("claiming a job", err);
             wait_for_work(pool, seq);
             continue;
         }
