@@ -328,15 +328,17 @@ static void *checkpointer_main(void *arg)
         }
         s->ckpt_due = false;
         pthread_mutex_unlock(&s->ckpt_mutex);
-        /* Nothing to copy while writes fail (the store logs that), and a failing checkpoint
-         * is retried with a growing pause and logged at its streak's milestones only. */
+        /* A failing checkpoint is retried with a growing pause and logged at its streak's
+         * milestones only (not at all while the store reports its writes failing). It goes on
+         * while writes fail: on a full disk a checkpoint lets the WAL's space be reused. */
         int64_t now = hs_now_ms();
-        if (hs_store_degraded(s))
+        bool degraded = hs_store_degraded(s);
+        if (degraded)
             probe_write(s);
-        else if (!hs_backoff_waiting(&failing, now)) {
+        if (!hs_backoff_waiting(&failing, now)) {
             char err[HS_ERR_LEN], stamp[HS_TIME_LEN];
             if (hs_store_checkpoint(s, err, sizeof err) != 0) {
-                if (hs_backoff_fail(&failing, now))
+                if (hs_backoff_fail(&failing, now) && !degraded)
                     fprintf(stderr, "%s surgeond: %s (failure %llu; retrying in %lld ms)\n",
                             hs_format_time(now, stamp), err,
                             (unsigned long long)failing.failures,
@@ -413,6 +415,15 @@ static bool is_storage_error(int code)
         return true;
     default:
         return false;
+    }
+}
+
+/* SQLite says "database or disk is full": name the cause as the system does. */
+static void name_cause(int code, char *why, size_t whylen)
+{
+    if ((code & 0xff) == SQLITE_FULL && !strstr(why, "ENOSPC")) {
+        size_t n = strlen(why);
+        snprintf(why + n, whylen - n, " (ENOSPC: no space left on device)");
     }
 }
 
@@ -517,7 +528,9 @@ hs_db *hs_store_write_begin(hs_store *s, char *err, size_t errlen)
     }
     char why[HS_ERR_LEN];
     if (hs_db_exec(s->writer, "BEGIN IMMEDIATE", why, sizeof why) != 0) {
-        if (is_storage_error(sqlite3_extended_errcode(s->writer->handle)))
+        int code = sqlite3_extended_errcode(s->writer->handle);
+        name_cause(code, why, sizeof why);
+        if (is_storage_error(code))
             note_write_failure(s, why);
         hs_errf(err, errlen, "%s", why);
         pthread_mutex_unlock(&s->write_mutex);
@@ -538,6 +551,7 @@ int hs_store_write_end(hs_store *s, bool commit, char *err, size_t errlen)
         if (rc != 0) {
             int code = sqlite3_extended_errcode(h);
             sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+            name_cause(code, why, sizeof why);
             if (is_storage_error(code))
                 note_write_failure(s, why);
             hs_errf(err, errlen, "%s", why);
@@ -549,12 +563,20 @@ int hs_store_write_end(hs_store *s, bool commit, char *err, size_t errlen)
         int code = sqlite3_extended_errcode(h);
         if (is_storage_error(code)) {
             hs_errf(why, sizeof why, "database: %s", sqlite3_errmsg(h));
+            name_cause(code, why, sizeof why);
             note_write_failure(s, why);
         }
         sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
     }
     pthread_mutex_unlock(&s->write_mutex);
     return rc;
+}
+
+void hs_store_retry_now(hs_store *s)
+{
+    pthread_mutex_lock(&s->write_mutex);
+    s->write_backoff.retry_at_ms = 0;
+    pthread_mutex_unlock(&s->write_mutex);
 }
 
 void hs_store_get_health(hs_store *s, hs_store_health *out)

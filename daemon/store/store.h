@@ -66,7 +66,7 @@ int hs_store_write_queued(hs_store *store, hs_write_fn fn, hs_write_done_fn done
  * error) put the store in a degraded state: it logs the first failure (then only at 2, 4, 8,
  * ... failures), writes fail at once with the reason until a retry is due (the pause doubles
  * from 1 s up to 30 s; a read-only writer connection is reopened at each retry), and the
- * first write that commits changes ends it (logged once). The checkpointer pauses meanwhile. */
+ * first write that commits changes ends it (logged once). A full disk is named "ENOSPC". */
 typedef struct hs_store_health {
     bool degraded;
     char reason[256];
@@ -76,6 +76,8 @@ typedef struct hs_store_health {
 } hs_store_health;
 void hs_store_get_health(hs_store *store, hs_store_health *out);
 bool hs_store_degraded(hs_store *store);
+/* Lets the next write try at once instead of failing fast (after space was freed). */
+void hs_store_retry_now(hs_store *store);
 
 sqlite3 *hs_db_handle(hs_db *db);
 /* The cached statement for sql (prepared on first use), reset and with bindings cleared.
