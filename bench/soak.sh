@@ -34,7 +34,8 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/surgeond-soak.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-exec python3 - "$bin" "$work" "$clients" "$duration" "$kill_every" <<'PY'
+# not exec: the EXIT trap removes the temporary directory afterwards
+python3 - "$bin" "$work" "$clients" "$duration" "$kill_every" <<'PY'
 import json, os, signal, socket, sqlite3, subprocess, sys, threading, time, random
 import urllib.request, urllib.error
 
