@@ -1,6 +1,11 @@
 """Cron expressions that can never fire are refused over the API: POST and PATCH of a schedule
 with February 30th (or April 31st) answer 400 "never matches" on the cron field, while a leap
-day (rare but real) is accepted; "@every" exists in the test build the suite runs."""
+day (rare but real) is accepted; "@every" exists in the test build the suite runs, and a
+release build refuses it."""
+import os
+
+import pytest
+from conftest import REPO_ROOT
 
 
 def assert_never(r):
@@ -21,6 +26,22 @@ def test_never_matching_cron_refused(daemon):
     r = d.post("/api/v1/schedules", json={"name": "leap", "cron": "0 0 29 2 *", "job": STEPS,
                                           "timezone": "Europe/Berlin"})
     assert r.status_code == 201, r.text
+
+
+def test_every_refused_by_release_build(daemon):
+    """A release build (build/release/surgeond, or SURGEOND_RELEASE) refuses "@every"; skipped
+    when none has been built."""
+    path = os.environ.get("SURGEOND_RELEASE") or os.path.join(REPO_ROOT, "build/release/surgeond")
+    if not os.access(path, os.X_OK):
+        pytest.skip("no release build at %s (make builds it)" % path)
+    d = daemon(start=False)
+    d.binary = path
+    d.start()
+    assert d.get("/api/v1/version").json()["test_build"] is False
+    r = d.post("/api/v1/schedules", json={"name": "e", "cron": "@every 5s",
+                                          "job": {"kind": "diagnose", "model": "m", "texts": ["a"]}})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "cron" and "test builds" in r.json()["detail"], r.text
     sid = r.json()["id"]
     assert "-02-29T" in r.json()["next_fire_at"] or "-02-28T" in r.json()["next_fire_at"]
     assert_never(d.patch("/api/v1/schedules/%d" % sid, json={"cron": "0 0 30 2 *"}))
@@ -33,3 +54,19 @@ def test_every_available_in_test_build(daemon):
     r = d.post("/api/v1/schedules", json={"name": "e", "cron": "@every 5s", "job": STEPS,
                                           "enabled": False})
     assert r.status_code == 201, r.text
+
+
+def test_every_refused_by_release_build(daemon):
+    """A release build (build/release/surgeond, or SURGEOND_RELEASE) refuses "@every"; skipped
+    when none has been built."""
+    path = os.environ.get("SURGEOND_RELEASE") or os.path.join(REPO_ROOT, "build/release/surgeond")
+    if not os.access(path, os.X_OK):
+        pytest.skip("no release build at %s (make builds it)" % path)
+    d = daemon(start=False)
+    d.binary = path
+    d.start()
+    assert d.get("/api/v1/version").json()["test_build"] is False
+    r = d.post("/api/v1/schedules", json={"name": "e", "cron": "@every 5s",
+                                          "job": {"kind": "diagnose", "model": "m", "texts": ["a"]}})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "cron" and "test builds" in r.json()["detail"], r.text
