@@ -2,6 +2,7 @@
  * job_kinds.h) and of the common fields every spec may carry (job_spec.h). */
 #include "kinds.h"
 #include "spec.h"
+#include "spec_meta.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@ bool hs_spec_is_common_field(const char *name)
     for (size_t i = 0; i < sizeof common_fields / sizeof common_fields[0]; i++)
         if (strcmp(name, common_fields[i]) == 0)
             return true;
-    return false;
+    return hs_spec_is_meta_field(name);
 }
 
 static const char *type_name(hs_field_type t)
@@ -200,5 +201,7 @@ int hs_job_spec_parse(const cJSON *spec, const hs_kind_env *env, hs_job_spec *ou
             return hs_spec_errorf(err, "client_id", "client_id must be 1..200 characters");
         out->client_id = v->valuestring;
     }
+    if (hs_spec_meta_check(spec, false, err) != 0)
+        return -1;
     return hs_spec_validate(out->kind, spec, env, err);
 }
