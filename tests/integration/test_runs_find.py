@@ -1,0 +1,155 @@
+"""Finding runs through the real daemon: a run's metadata (name, tags, notes) at submit and by
+PATCH /runs/{id}, every refusal a 400 (or 409 for a taken name) naming the field; GET /runs'
+summaries with each filter alone and combined, paging and orders; CSV answers read back by
+Python's csv module equal to the JSON; a schedule's run history after several ticks; the
+OpenAPI document lists every route the daemon answers."""
+import csv
+import io
+import os
+import shutil
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+TEXTS = [
+    "The children walked to school along the river and stopped to watch the boats.",
+    "A small village near the sea had one bakery, two churches and a market every Sunday "
+    "morning. People came from the farms with eggs, milk and vegetables.",
+]
+STEPS = {"kind": "test-steps", "steps": 1}
+
+
+def assert_error(r, status, field=None):
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"error", "detail", "field"}, body
+    assert body["detail"], body
+    if field is not None:
+        assert body["field"] == field, body
+    return body
+
+
+@pytest.fixture
+def demo_daemon(daemon):
+    d = daemon()
+    demo = os.path.join(d.model_root, "demo")
+    r = d.run_cli("demo-model", "--out", demo)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shutil.copytree(demo, os.path.join(d.model_root, "demo-copy"))
+    return d
+
+
+def run_job(d, spec, state="succeeded", timeout=120):
+    job = d.submit(spec)
+    done = d.wait_job(job["id"], timeout=timeout)
+    assert done["state"] == state, done
+    return job["id"]
+
+
+def runs(d, query=""):
+    r = d.get("/api/v1/runs" + query)
+    assert r.status_code == 200, (query, r.text)
+    return r.json()
+
+
+def ids(d, query=""):
+    return [x["id"] for x in runs(d, query)["runs"]]
+
+
+def csv_rows(r):
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/csv")
+    assert "\r\n" in r.text
+    return list(csv.DictReader(io.StringIO(r.text, newline="")))
+
+
+def csv_value(json_value):
+    """What a JSON value reads back as from the CSV."""
+    if json_value is None:
+        return ""
+    if isinstance(json_value, bool):
+        return "true" if json_value else "false"
+    if isinstance(json_value, list):
+        return " ".join(json_value)
+    return json_value
+
+
+def assert_csv_equals_json(csv_list, json_list):
+    assert len(csv_list) == len(json_list)
+    for c, j in zip(csv_list, json_list):
+        assert set(c) <= set(j), (set(c) - set(j))
+        for key, value in c.items():
+            want = csv_value(j[key])
+            if isinstance(want, (int, float)):
+                assert float(value) == float(want), (key, value, want)
+            else:
+                assert value == want, (key, value, want)
+
+
+# ---- metadata ----------------------------------------------------------------------------
+
+def test_metadata_round_trip(daemon):
+    d = daemon()
+    notes = "Baseline for the ü-sweep.\nSecond line, with \"quotes\"."
+    rid = run_job(d, dict(STEPS, name="base-1", tags=["sweep:a", "v1.2"], notes=notes))
+    run = d.get("/api/v1/runs/%d" % rid).json()
+    assert (run["name"], run["tags"], run["notes"]) == ("base-1", ["sweep:a", "v1.2"], notes)
+    assert run["result"] == {"steps_done": 1}
+    # partial: tags only; name and notes stay
+    r = d.patch("/api/v1/runs/%d" % rid, json={"tags": ["z-last", "a_first"]})
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["tags"], r.json()["notes"]) == (
+        "base-1", ["a_first", "z-last"], notes)
+    # null clears; the summary follows
+    r = d.patch("/api/v1/runs/%d" % rid, json={"name": None, "notes": None, "tags": None})
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["tags"], r.json()["notes"]) == (None, [], None)
+    r = d.patch("/api/v1/runs/%d" % rid, json={"name": "renamed"})
+    assert r.status_code == 200 and r.json()["name"] == "renamed"
+    s = runs(d)["runs"][0]
+    assert (s["id"], s["job_id"], s["name"], s["tags"]) == (rid, rid, "renamed", [])
+    # a name freed by a rename can be taken again
+    other = run_job(d, dict(STEPS, name="base-1"))
+    assert d.get("/api/v1/runs/%d" % other).json()["name"] == "base-1"
+    # the same client_id submitted twice with its name gets its job back
+    first = d.post("/api/v1/jobs", json=dict(STEPS, name="idem", client_id="c-1"))
+    again = d.post("/api/v1/jobs", json=dict(STEPS, name="idem", client_id="c-1"))
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert first.json()["id"] == again.json()["id"]
+
+
+def test_metadata_refusals(daemon):
+    d = daemon()
+    rid = run_job(d, dict(STEPS, name="taken"))
+    bad_specs = [
+        ({"name": ""}, "name"), ({"name": "x" * 129}, "name"), ({"name": 5}, "name"),
+        ({"name": None}, "name"), ({"tags": "a"}, "tags"), ({"tags": [""]}, "tags"),
+        ({"tags": ["a b"]}, "tags"), ({"tags": ["x" * 65]}, "tags"), ({"tags": [1]}, "tags"),
+        ({"tags": ["t%d" % i for i in range(33)]}, "tags"), ({"tags": ["a", "a"]}, "tags"),
+        ({"tags": ["ü"]}, "tags"), ({"notes": 3}, "notes"),
+        ({"notes": "n" * (64 * 1024 + 1)}, "notes"),
+    ]
+    for extra, field in bad_specs:
+        assert_error(d.post("/api/v1/jobs", json=dict(STEPS, **extra)), 400, field)
+        if extra.get("name", "") is not None:
+            assert_error(d.patch("/api/v1/runs/%d" % rid, json=extra), 400, field)
+    # at the limits is fine
+    ok = dict(name="n" * 128, tags=["x" * 64] + ["t%d" % i for i in range(31)],
+              notes="ü" * (32 * 1024))
+    r = d.patch("/api/v1/runs/%d" % rid, json=ok)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["tags"]) == 32
+    d.patch("/api/v1/runs/%d" % rid, json={"name": "taken"})
+    assert_error(d.post("/api/v1/jobs", json=dict(STEPS, name="taken")), 409, "name")
+    other = run_job(d, STEPS)
+    assert_error(d.patch("/api/v1/runs/%d" % other, json={"name": "taken"}), 409, "name")
+    assert d.get("/api/v1/runs/%d" % other).json()["name"] is None
+    assert_error(d.patch("/api/v1/runs/%d" % other, json={"priority": 3}), 400, "priority")
+    assert_error(d.patch("/api/v1/runs/%d" % other, json={}), 400)
+    assert_error(d.patch("/api/v1/runs/%d" % other, data=b"[1]",
+                         headers={"Content-Type": "application/json"}), 400)
+    assert_error(d.patch("/api/v1/runs/99999", json={"name": "x"}), 404)
+    # a refused PATCH changed nothing
+    assert d.get("/api/v1/runs/%d" % rid).json()["name"] == "taken"
+    assert d.get("/api/v1/healthz").status_code == 200
