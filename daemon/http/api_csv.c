@@ -1,7 +1,7 @@
 /* CSV answers (RFC 4180: CRLF line ends, a header row, fields quoted when they hold a comma,
  * quote or line break) of a JSON array of flat objects, column by column. A null is an empty
- * field, a boolean true/false, an array its items joined by spaces (tags); numbers keep every
- * digit JSON would, so the CSV holds the same values as the JSON answer. */
+ * field, a boolean true/false, an array its items joined by spaces (tags); a number is written
+ * exactly as cJSON writes it in the JSON answer, so both hold the same values. */
 #include "api.h"
 #include "common/strbuf.h"
 #include <stdio.h>
@@ -27,10 +27,13 @@ static void put_value(hs_strbuf *b, const cJSON *v)
         return put_field(b, v->valuestring);
     if (cJSON_IsBool(v))
         return put(b, cJSON_IsTrue(v) ? "true" : "false");
-    if (cJSON_IsNumber(v)) {
+    if (cJSON_IsNumber(v)) { /* the very text the JSON answer carries */
         char num[64];
-        snprintf(num, sizeof num, "%.17g", v->valuedouble);
-        return put(b, num);
+        if (!cJSON_PrintPreallocated((cJSON *)v, num, sizeof num, false))
+            b->failed = true;
+        else
+            put(b, num);
+        return;
     }
     if (cJSON_IsArray(v)) {
         hs_strbuf joined = {0};

@@ -52,7 +52,7 @@ static cJSON *operation(const hs_route *r)
         cJSON_AddItemToArray(params, p);
     }
     if (r->query) {
-        char q[256];
+        char q[512];
         snprintf(q, sizeof q, "%s", r->query);
         char *save = NULL;
         for (char *name = strtok_r(q, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
@@ -63,7 +63,9 @@ static cJSON *operation(const hs_route *r)
                                                      strcmp(r->method, "POST") == 0);
             cJSON *s = cJSON_AddObjectToObject(p, "schema");
             bool integer = !strcmp(name, "limit") || !strcmp(name, "before") ||
-                           !strcmp(name, "offset");
+                           !strcmp(name, "offset") || !strcmp(name, "schedule");
+            if (!strcmp(name, "tag"))
+                cJSON_AddBoolToObject(p, "explode", 1);
             cJSON_AddStringToObject(s, "type", integer ? "integer" : "string");
             cJSON_AddItemToArray(params, p);
         }
@@ -98,6 +100,10 @@ static cJSON *operation(const hs_route *r)
     }
     if (strstr(r->pattern, "/schedules") && r->request_body)
         add_response(responses, "409", "another schedule has this name", true);
+    if (strstr(r->pattern, "/runs/") && r->request_body)
+        add_response(responses, "409", "another run has this name", true);
+    if (!strcmp(r->pattern, "/api/v1/compare") || !strcmp(r->pattern, "/api/v1/sick-bands"))
+        add_response(responses, "404", "a named run or checkpoint does not exist", true);
     if (strstr(r->pattern, "{id}"))
         add_response(responses, "404", "no such object", true);
     add_response(responses, "405", "method not allowed on this path", true);
@@ -119,7 +125,8 @@ static cJSON *components(void)
     cJSON_AddStringToObject(spec, "type", "object");
     cJSON_AddStringToObject(spec, "description",
                             "A flat object: kind, the kind's fields (GET /api/v1/kinds), and the "
-                            "optional common fields priority, client_id, max_attempts.");
+                            "optional common fields priority, client_id, max_attempts and the run's "
+                            "metadata name, tags, notes.");
     cJSON *req = cJSON_AddArrayToObject(spec, "required");
     cJSON_AddItemToArray(req, cJSON_CreateString("kind"));
     cJSON *props = cJSON_AddObjectToObject(spec, "properties");
@@ -130,6 +137,13 @@ static cJSON *components(void)
         cJSON_AddItemToArray(en, cJSON_CreateString(hs_job_kinds[i]->name));
     cJSON_AddItemToObject(props, "priority", cJSON_Parse("{\"type\":\"integer\"}"));
     cJSON_AddItemToObject(props, "client_id", cJSON_Parse("{\"type\":\"string\"}"));
+    cJSON_AddItemToObject(props, "name",
+                          cJSON_Parse("{\"type\":\"string\",\"minLength\":1,\"maxLength\":128}"));
+    cJSON_AddItemToObject(props, "tags",
+                          cJSON_Parse("{\"type\":\"array\",\"maxItems\":32,\"items\":"
+                                      "{\"type\":\"string\",\"pattern\":\"^[A-Za-z0-9._:-]{1,64}$\"}}"));
+    cJSON_AddItemToObject(props, "notes",
+                          cJSON_Parse("{\"type\":\"string\",\"maxLength\":65536}"));
     cJSON_AddItemToObject(props, "max_attempts",
                           cJSON_Parse("{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}"));
     cJSON *bearer = cJSON_AddObjectToObject(cJSON_AddObjectToObject(comp, "securitySchemes"),

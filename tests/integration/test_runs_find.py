@@ -153,3 +153,106 @@ def test_metadata_refusals(daemon):
     # a refused PATCH changed nothing
     assert d.get("/api/v1/runs/%d" % rid).json()["name"] == "taken"
     assert d.get("/api/v1/healthz").status_code == 200
+
+
+# ---- find ----------------------------------------------------------------------------------
+
+def _seed_runs(d):
+    """Five runs of mixed kinds, models, states and tags; returns their ids by role."""
+    r = {}
+    r["diag"] = run_job(d, {"kind": "diagnose", "model": "demo", "texts": TEXTS,
+                            "name": "demo diag", "tags": ["scale:s", "batch-1"]})
+    r["diag_copy"] = run_job(d, {"kind": "diagnose", "model": "demo-copy", "texts": TEXTS,
+                                 "tags": ["scale:m", "batch-1"], "notes": "Copy of the DEMO"})
+    r["eval"] = run_job(d, {"kind": "evaluate", "model": "demo", "texts": TEXTS,
+                            "diagnose": True, "tags": ["batch-2"]})
+    r["eval_short"] = run_job(d, {"kind": "evaluate", "model": "demo", "texts": TEXTS,
+                                  "max_length": 8})
+    r["failed"] = run_job(d, dict(STEPS, steps=2, fail_at=1, tags=["batch-2"]), state="failed")
+    return r
+
+
+def test_summaries_and_each_filter(demo_daemon):
+    d = demo_daemon
+    r = _seed_runs(d)
+    queued = d.post("/api/v1/queue/pause")
+    assert queued.status_code == 200
+    never_ran = d.submit(STEPS)["id"]  # queued, never started: not a run
+    everything = runs(d)["runs"]
+    assert [x["id"] for x in everything] == sorted(r.values(), reverse=True)
+    assert never_ran not in [x["id"] for x in everything]
+    by_id = {x["id"]: x for x in everything}
+    # headline numbers equal what the test computes from the stored head rows and results
+    for key in ("diag", "diag_copy", "eval"):
+        heads = d.get("/api/v1/runs/%d/heads" % r[key]).json()["heads"]
+        s = by_id[r[key]]
+        for cls, col in (("healthy", "healthy"), ("bos-sink", "bos_sink"), ("dead", "dead"),
+                         ("low-entropy", "low_entropy")):
+            assert s[col] == sum(1 for h in heads if h["class"] == cls), (key, col, s)
+    for key in ("eval", "eval_short"):
+        result = d.get("/api/v1/runs/%d" % r[key]).json()["result"]
+        assert by_id[r[key]]["ppl"] == result["ppl"]
+    s = by_id[r["diag"]]
+    assert (s["kind"], s["state"], s["model"], s["name"]) == ("diagnose", "succeeded", "demo",
+                                                              "demo diag")
+    assert s["tags"] == ["batch-1", "scale:s"] and s["ppl"] is None
+    assert s["duration_s"] >= 0 and s["created_at"].endswith("Z") and s["finished_at"]
+    assert "result" not in s and "notes" not in s
+    f = by_id[r["failed"]]
+    assert (f["state"], f["model"], f["healthy"], f["ppl"]) == ("failed", None, None, None)
+
+    assert ids(d, "?kind=evaluate") == [r["eval_short"], r["eval"]]
+    assert ids(d, "?state=failed") == [r["failed"]]
+    assert ids(d, "?model=demo") == [r["eval_short"], r["eval"], r["diag"]]
+    assert ids(d, "?model=demo-*") == [r["diag_copy"]]
+    assert ids(d, "?model=dem*") == [r["eval_short"], r["eval"], r["diag_copy"], r["diag"]]
+    assert ids(d, "?model=demo-") == []
+    assert ids(d, "?tag=batch-1") == [r["diag_copy"], r["diag"]]
+    assert ids(d, "?tag=batch-1&tag=scale:m") == [r["diag_copy"]]
+    assert ids(d, "?tag=batch-1&tag=batch-2") == []
+    assert ids(d, "?tag=batch-2&tag=batch-2") == [r["failed"], r["eval"]]
+    assert ids(d, "?q=copy") == [r["diag_copy"]]              # notes, any case
+    assert ids(d, "?q=DIAG") == [r["diag"]]                   # name
+    assert ids(d, "?q=emo-c") == [r["diag_copy"]]             # model
+    created = {x["id"]: x["created_at"] for x in everything}
+    assert ids(d, "?since=" + created[r["eval"]]) == [r["failed"], r["eval_short"], r["eval"]]
+    assert ids(d, "?until=" + created[r["diag_copy"]]) == [r["diag_copy"], r["diag"]]
+    later = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert ids(d, "?since=" + later) == []
+    assert ids(d, "?schedule=1") == []
+    # combined
+    assert ids(d, "?kind=evaluate&tag=batch-2&model=demo") == [r["eval"]]
+    assert ids(d, "?state=succeeded&tag=batch-2") == [r["eval"]]
+    assert ids(d, "?kind=diagnose&model=demo*&tag=batch-1&q=demo&since=" +
+               created[r["diag"]] + "&until=" + created[r["diag_copy"]]) == [r["diag_copy"],
+                                                                            r["diag"]]
+    # orders and paging: the cursor is the last id of a page, in the same order
+    assert ids(d, "?order=created") == sorted(r.values())
+    ppl_order = ids(d, "?order=ppl")
+    ppls = [by_id[i]["ppl"] for i in ppl_order[:2]]
+    assert ppls == sorted(ppls) and set(ppl_order[:2]) == {r["eval"], r["eval_short"]}
+    assert all(by_id[i]["ppl"] is None for i in ppl_order[2:])
+    for order in ("-created", "created", "ppl"):
+        seen, before = [], None
+        while True:
+            q = "?limit=2&order=" + order + ("&before=%d" % before if before else "")
+            page = runs(d, q)
+            seen += [x["id"] for x in page["runs"]]
+            before = page["next_before"]
+            if before is None:
+                break
+        assert seen == ids(d, "?order=" + order), order
+
+
+def test_find_refusals_name_the_parameter(daemon):
+    d = daemon()
+    for query, field in [("?colour=red", "colour"), ("?kind=nope", "kind"),
+                         ("?state=done", "state"), ("?since=yesterday", "since"),
+                         ("?until=2026-13-01", "until"), ("?limit=0", "limit"),
+                         ("?limit=x", "limit"), ("?before=-1", "before"),
+                         ("?order=name", "order"), ("?tag=a%20b", "tag"), ("?tag=", "tag"),
+                         ("?schedule=abc", "schedule"), ("?format=xml", "format"),
+                         ("?model=", "model"), ("?q=", "q")]:
+        assert_error(d.get("/api/v1/runs" + query), 400, field)
+    assert_error(d.get("/api/v1/runs/1/heads?checkpont=x"), 400, "checkpont")
+    assert_error(d.get("/api/v1/runs/1/curves?format=pdf"), 400, "format")
