@@ -7,6 +7,7 @@
  * format=csv gives the per-head table. README "Words" defines the terms. */
 #include "api.h"
 #include "common/errors.h"
+#include "store/data_dir.h"
 #include "store/run_sides.h"
 #include <math.h>
 #include <stdio.h>
@@ -258,8 +259,11 @@ static void respond_comparison(hs_req *req, hs_resp *resp, const hs_run_side *a,
     }
     cJSON *o = rows ? cJSON_CreateObject() : NULL;
     cJSON *ia = side_identity(a), *ib = side_identity(b), *m = transition_matrix(a, b);
-    bool ok = o && ia && ib && m && cJSON_AddItemToObject(o, "a", ia) &&
-              cJSON_AddItemToObject(o, "b", ib);
+    /* Only the identities carry stored text (the model names); the rest is numbers and
+     * class names, so the answer is not walked as a whole for root paths. */
+    bool ok = o && ia && ib && m && hs_roots_relative_json(&req->app->env, ia) == 0 &&
+              hs_roots_relative_json(&req->app->env, ib) == 0 &&
+              cJSON_AddItemToObject(o, "a", ia) && cJSON_AddItemToObject(o, "b", ib);
     if (!ok) {
         cJSON_Delete(ia);
         cJSON_Delete(ib);
@@ -275,7 +279,7 @@ static void respond_comparison(hs_req *req, hs_resp *resp, const hs_run_side *a,
         return hs_resp_internal(resp, "out of memory");
     }
     add_perplexity(o, a, b);
-    hs_resp_stored_json(req, resp, 200, o);
+    hs_resp_json(resp, 200, o);
 }
 
 /* drift: a number in [0, 1], default 0.05; -1 after answering 400. */

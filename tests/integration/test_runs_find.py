@@ -256,3 +256,93 @@ def test_find_refusals_name_the_parameter(daemon):
         assert_error(d.get("/api/v1/runs" + query), 400, field)
     assert_error(d.get("/api/v1/runs/1/heads?checkpont=x"), 400, "checkpont")
     assert_error(d.get("/api/v1/runs/1/curves?format=pdf"), 400, "format")
+
+
+# ---- schedules over time -------------------------------------------------------------------
+
+def test_schedule_run_history(daemon):
+    d = daemon()
+    job = dict(STEPS, steps=2, step_ms=700, name="tick", tags=["sched"])
+    s = d.post("/api/v1/schedules", json={"name": "often", "cron": "@every 1s", "job": job})
+    assert s.status_code == 201, s.text
+    sid = s.json()["id"]
+
+    def history():
+        h = d.get("/api/v1/schedules/%d/runs" % sid).json()["firings"]
+        fired = [f for f in h if not f["skipped"]]
+        skipped = [f for f in h if f["skipped"]]
+        return h if len(fired) >= 3 and skipped else None
+    d.wait_until(history, timeout=30)
+    d.patch("/api/v1/schedules/%d" % sid, json={"enabled": False})
+    for f in d.get("/api/v1/schedules/%d/runs" % sid).json()["firings"]:
+        if f["run"]:
+            d.wait_job(f["run"]["id"])
+    r = d.get("/api/v1/schedules/%d/runs" % sid)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["schedule_id"] == sid
+    h = body["firings"]
+    times = [f["scheduled_for"] for f in h]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    # the same firings the schedule lists (newest first there)
+    listed = d.get("/api/v1/schedules/%d" % sid).json()["firings"]
+    assert [(f["scheduled_for"], f["job_id"]) for f in reversed(listed)] == [
+        (f["scheduled_for"], f["run"]["id"] if f["run"] else None) for f in h]
+    for f in h:
+        if f["skipped"]:
+            assert f["run"] is None and "still queued or running" in f["reason"], f
+        else:
+            run = f["run"]
+            assert run["schedule_id"] == sid and run["state"] == "succeeded", run
+            assert run["name"] == "tick #%d" % run["id"] and run["tags"] == ["sched"]
+            assert run["kind"] == "test-steps" and run["duration_s"] > 0
+    fired = [f["run"]["id"] for f in h if f["run"]]
+    assert ids(d, "?schedule=%d&order=created" % sid) == fired
+    assert ids(d, "?schedule=%d&tag=sched&q=tick" % sid) == fired[::-1]
+    assert d.get("/api/v1/schedules/%d/runs?limit=1" % sid).json()["firings"] == h[:1]
+    assert_error(d.get("/api/v1/schedules/999/runs"), 404)
+    assert_error(d.get("/api/v1/schedules/%d/runs?since=1" % sid), 400, "since")
+
+
+# ---- the OpenAPI document ------------------------------------------------------------------
+
+NEW_ROUTES = [("patch", "/api/v1/runs/{id}"), ("get", "/api/v1/compare"),
+              ("get", "/api/v1/sick-bands"), ("get", "/api/v1/schedules/{id}/runs")]
+
+
+def test_openapi_describes_every_answered_route(daemon):
+    d = daemon()
+    doc = d.get("/api/v1/openapi.json").json()
+    documented = {(m, p) for p, item in doc["paths"].items() for m in item}
+    assert set(NEW_ROUTES) <= documented
+    params = {p["name"] for p in doc["paths"]["/api/v1/runs"]["get"]["parameters"]}
+    assert params == {"kind", "state", "model", "tag", "q", "since", "until", "schedule", "limit",
+                      "before", "order", "format"}
+    for path, names in (("/api/v1/compare", {"a", "b", "drift", "format"}),
+                        ("/api/v1/sick-bands", {"runs"}),
+                        ("/api/v1/runs/{id}/heads", {"id", "checkpoint", "format"}),
+                        ("/api/v1/runs/{id}/curves", {"id", "name", "format"})):
+        assert {p["name"] for p in doc["paths"][path]["get"]["parameters"]} == names, path
+    spec_props = doc["components"]["schemas"]["JobSpec"]["properties"]
+    assert {"name", "tags", "notes"} <= set(spec_props)
+    # every route the daemon answers is documented: probe each method on every path it serves
+    rid = run_job(d, STEPS)
+    sched = d.post("/api/v1/schedules", json={"name": "doc", "cron": "@daily", "job": STEPS,
+                                              "enabled": False}).json()["id"]
+    probes = ["/api/v1/healthz", "/api/v1/version", "/api/v1/openapi.json", "/api/v1/kinds",
+              "/api/v1/queue", "/api/v1/queue/pause", "/api/v1/queue/resume", "/api/v1/jobs",
+              "/api/v1/jobs/{id}", "/api/v1/jobs/{id}/cancel", "/api/v1/jobs/{id}/log",
+              "/api/v1/jobs/{id}/events", "/api/v1/runs", "/api/v1/runs/{id}",
+              "/api/v1/runs/{id}/heads", "/api/v1/runs/{id}/curves",
+              "/api/v1/runs/{id}/checkpoints", "/api/v1/compare", "/api/v1/sick-bands",
+              "/api/v1/corpora", "/api/v1/schedules", "/api/v1/schedules/{id}",
+              "/api/v1/schedules/{id}/runs", "/metrics"]
+    for path in probes:
+        url = path.replace("{id}", str(sched if "schedules" in path else rid))
+        for method in ("get", "post", "patch", "delete"):
+            if method == "delete" or (method, path) == ("post", "/api/v1/corpora"):
+                continue  # not probed: they would change what the other probes read
+            r = d.request(method.upper(), url, json={} if method != "get" else None)
+            if r.status_code in (404, 405) and (method, path) not in documented:
+                continue
+            assert (method, path) in documented, (method, path, r.status_code)
