@@ -1,6 +1,7 @@
 /* Validation of a run's metadata fields: name, tags, notes (spec_meta.h). */
 #include "spec_meta.h"
 #include "spec.h"
+#include "common/utf8.h"
 #include <string.h>
 
 bool hs_spec_is_meta_field(const char *name)
@@ -22,38 +23,18 @@ bool hs_run_tag_valid(const char *tag)
     return true;
 }
 
-/* Whether s (NUL-terminated) is well-formed UTF-8 without NUL, overlongs or surrogates. */
-static bool utf8_valid(const unsigned char *s)
-{
-    while (*s) {
-        unsigned c = *s;
-        int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-        if (n < 0)
-            return false;
-        unsigned cp = n == 0 ? c : n == 1 ? (c & 0x1F) : n == 2 ? (c & 0x0F) : (c & 0x07);
-        for (int i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i] & 0x3F);
-        }
-        static const unsigned min_cp[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        s += n + 1;
-    }
-    return true;
-}
-
 static int check_name(const cJSON *v, hs_spec_error *e)
 {
     if (!cJSON_IsString(v))
         return hs_spec_errorf(e, "name", "name must be a string (or null to clear it)");
-    size_t n = strlen(v->valuestring);
+    size_t bytes = strlen(v->valuestring), n = 0;
+    if (!hs_utf8_valid(v->valuestring, bytes))
+        return hs_spec_errorf(e, "name", "name must be UTF-8 text");
+    for (size_t i = 0; i < bytes; i++) /* characters: every byte but continuation bytes */
+        n += ((unsigned char)v->valuestring[i] & 0xC0) != 0x80;
     if (n < 1 || n > HS_RUN_NAME_MAX)
         return hs_spec_errorf(e, "name", "name must be 1..%d characters (got %zu)",
                               HS_RUN_NAME_MAX, n);
-    if (!utf8_valid((const unsigned char *)v->valuestring))
-        return hs_spec_errorf(e, "name", "name must be UTF-8 text");
     return 0;
 }
 
@@ -84,7 +65,7 @@ static int check_notes(const cJSON *v, hs_spec_error *e)
     if (n > HS_RUN_NOTES_MAX)
         return hs_spec_errorf(e, "notes", "notes must be at most %d bytes (got %zu)",
                               HS_RUN_NOTES_MAX, n);
-    if (!utf8_valid((const unsigned char *)v->valuestring))
+    if (!hs_utf8_valid(v->valuestring, strlen(v->valuestring)))
         return hs_spec_errorf(e, "notes", "notes must be UTF-8 text");
     return 0;
 }

@@ -323,8 +323,13 @@ def test_openapi_describes_every_answered_route(daemon):
                         ("/api/v1/runs/{id}/heads", {"id", "checkpoint", "format"}),
                         ("/api/v1/runs/{id}/curves", {"id", "name", "format"})):
         assert {p["name"] for p in doc["paths"][path]["get"]["parameters"]} == names, path
-    spec_props = doc["components"]["schemas"]["JobSpec"]["properties"]
-    assert {"name", "tags", "notes"} <= set(spec_props)
+    for ref in doc["components"]["schemas"]["JobSpec"]["oneOf"]:
+        kind = doc["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]
+        assert {"name", "tags", "notes"} <= set(kind["properties"]), ref
+    assert set(doc["components"]["schemas"]["RunPatch"]["properties"]) == {"name", "tags",
+                                                                           "notes"}
+    compare = {p["name"]: p["required"] for p in doc["paths"]["/api/v1/compare"]["get"]["parameters"]}
+    assert compare == {"a": True, "b": True, "drift": False, "format": False}
     # every route the daemon answers is documented: probe each method on every path it serves
     rid = run_job(d, STEPS)
     sched = d.post("/api/v1/schedules", json={"name": "doc", "cron": "@daily", "job": STEPS,
