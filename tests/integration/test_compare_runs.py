@@ -227,3 +227,26 @@ def bloom_slopes(n):
     out = [(2 ** (-8 / p)) ** (i + 1) for i in range(p)]
     out += [(2 ** (-4 / p)) ** (2 * i + 1) for i in range(n - p)]
     return out
+
+
+def test_surgery_worse_than_the_untouched_model_says_so(lab):
+    """Re-initialising healthy heads (their output columns zeroed) and training them with a
+    negligible learning rate leaves the model worse at every checkpoint: the result still names
+    the best checkpoint, and improves_baseline is false."""
+    d = lab
+    spec = {"kind": "surgery", "model": "demo", "corpus": "train.txt", "eval_texts": EVAL_TEXTS,
+            "targets": {"0": list(range(8)), "1": [0, 1, 2, 3]}, "init": "xavier_uniform",
+            "lr": 1e-9, "batch_size": 2, "grad_accum": 1, "max_length": 32, "epochs": 2,
+            "checkpoint_every": 1, "patience": 0, "seed": 3}
+    sid = run_job(d, spec, timeout=300)
+    result = d.get("/api/v1/runs/%d" % sid).json()["result"]
+    baseline = [p for p in d.get("/api/v1/runs/%d/curves?name=ppl" % sid).json()["points"]
+                if p["step"] == 0][0]["value"]
+    ppls = [c["ppl"] for c in result["checkpoints"]]
+    assert len(ppls) == 2 and all(p > baseline for p in ppls), (ppls, baseline)
+    best = min(result["checkpoints"], key=lambda c: c["ppl"])
+    assert result["baseline_ppl"] == baseline
+    assert (result["best_checkpoint"], result["best_ppl"]) == (best["name"], best["ppl"])
+    assert result["improves_baseline"] is False
+    s = d.get("/api/v1/runs?kind=surgery").json()["runs"][0]
+    assert (s["id"], s["best_checkpoint"], s["improves_baseline"]) == (sid, best["name"], False)

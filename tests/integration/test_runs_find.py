@@ -252,7 +252,8 @@ def test_find_refusals_name_the_parameter(daemon):
                          ("?limit=x", "limit"), ("?before=-1", "before"),
                          ("?order=name", "order"), ("?tag=a%20b", "tag"), ("?tag=", "tag"),
                          ("?schedule=abc", "schedule"), ("?format=xml", "format"),
-                         ("?model=", "model"), ("?q=", "q")]:
+                         ("?model=", "model"), ("?q=", "q"),
+                         ("?kind=diagnose&kind=evaluate", "kind")]:  # only tag repeats
         assert_error(d.get("/api/v1/runs" + query), 400, field)
     assert_error(d.get("/api/v1/runs/1/heads?checkpont=x"), 400, "checkpont")
     assert_error(d.get("/api/v1/runs/1/curves?format=pdf"), 400, "format")
