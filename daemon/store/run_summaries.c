@@ -2,6 +2,7 @@
  * success, and PATCH's guarded changes (run_summaries.h). */
 #include "run_summaries.h"
 #include "common/errors.h"
+#include "common/utf8.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -57,7 +58,8 @@ int hs_run_summary_insert(hs_db *db, int64_t id, const char *spec_json, bool sch
     const char *name = string_member(spec, "name");
     char scheduled_name[192];
     if (name && scheduled) {
-        snprintf(scheduled_name, sizeof scheduled_name, "%.100s #%lld", name, (long long)id);
+        snprintf(scheduled_name, sizeof scheduled_name, "%.*s #%lld", hs_utf8_prefix(name, 100),
+                 name, (long long)id);
         name = scheduled_name;
     }
     int rc = -1;

@@ -352,3 +352,21 @@ def test_openapi_describes_every_answered_route(daemon):
             if r.status_code in (404, 405) and (method, path) not in documented:
                 continue
             assert (method, path) in documented, (method, path, r.status_code)
+
+
+def test_runs_stored_before_the_migration_get_summaries(demo_daemon):
+    """Migration 003 fills the summaries of runs that existed before it from their spec and
+    result: the daemon is stopped, the database taken back to version 2, and started again."""
+    d = demo_daemon
+    diag = run_job(d, {"kind": "diagnose", "model": "demo", "texts": TEXTS})
+    ev = run_job(d, {"kind": "evaluate", "model": "demo-copy", "texts": TEXTS})
+    want = {x["id"]: x for x in runs(d)["runs"]}
+    d.stop()
+    with d.db() as db:
+        db.executescript("DROP TABLE run_tags; DROP TABLE run_summaries;"
+                         " DROP INDEX jobs_created; DROP INDEX jobs_schedule;"
+                         " PRAGMA user_version=2;")
+    d.start()
+    got = {x["id"]: x for x in runs(d)["runs"]}
+    assert got == want
+    assert got[diag]["healthy"] == 27 and got[ev]["ppl"] > 1 and got[ev]["model"] == "demo-copy"
