@@ -11,6 +11,7 @@
 #include "store/daemon_state.h"
 #include "store/job_store.h"
 #include "store/run_files.h"
+#include "store/uploads.h"
 #include "queue/scheduler.h"
 #include "queue/worker.h"
 #include <ctype.h>
@@ -274,6 +275,14 @@ int hs_cmd_serve(int argc, char **argv)
         hs_store_close(app.store);
         fprintf(stderr, "surgeond serve: %s\n", err);
         return 1;
+    }
+    int swept = 0;
+    if (hs_uploads_sweep_temp(dirs.data_dir, &swept, err, sizeof err) != 0)
+        log_line("sweeping interrupted uploads: %s%s", err, "");
+    else if (swept > 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%d", swept);
+        log_line("removed %s temporary file(s) of interrupted uploads%s", n, "");
     }
     app.env = hs_root_dirs_view(&dirs);
     app.env.store = app.store; /* model aliases resolve against it */

@@ -164,11 +164,17 @@ static int delete_run_rows(hs_db *db, int64_t run_id, char *err, size_t errlen)
     static const char heads[] = "DELETE FROM head_stats WHERE run_id=?1";
     static const char curves[] = "DELETE FROM curves WHERE run_id=?1";
     static const char ckpts[] = "DELETE FROM checkpoints WHERE run_id=?1";
+    /* the summary's numbers come from the result; its name, notes and tags stay */
+    static const char summary[] =
+        "UPDATE run_summaries SET n_healthy=NULL, n_bos_sink=NULL, n_dead=NULL,"
+        " n_low_entropy=NULL, ppl=NULL, baseline_ppl=NULL, best_checkpoint=NULL,"
+        " heads_woken=NULL, improves_baseline=NULL WHERE run_id=?1";
     static const char job[] =
         "UPDATE jobs SET result=NULL, run_deleted_at=?3, updated_at=?3 WHERE id=?1 AND ?2 IS NULL";
     if (run_exec(db, heads, run_id, NULL, "deleting head statistics", err, errlen) != 0 ||
         run_exec(db, curves, run_id, NULL, "deleting curves", err, errlen) != 0 ||
-        run_exec(db, ckpts, run_id, NULL, "deleting checkpoints", err, errlen) != 0)
+        run_exec(db, ckpts, run_id, NULL, "deleting checkpoints", err, errlen) != 0 ||
+        run_exec(db, summary, run_id, NULL, "clearing the run's summary", err, errlen) != 0)
         return -1;
     sqlite3_stmt *st = hs_db_stmt(db, job, err, errlen);
     if (!st)

@@ -32,12 +32,22 @@ bool hs_upload_name_valid(const char *name)
 /* One upload at a time: the compare with the stored content and the write are one step. */
 static pthread_mutex_t upload_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The temporary name of path while it is written: ".<name>.tmp.<thread id>" beside it, the
+ * pattern the start-up sweep (hs_uploads_sweep_temp) removes. */
+static void temp_name(const char *path, char *out, size_t outlen)
+{
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path) : 0;
+    snprintf(out, outlen, "%.*s/.%s.tmp.%ld", dir_len, path, slash ? slash + 1 : path,
+             (long)gettid());
+}
+
 /* data into a fresh file at final (temporary file beside it, fsync, rename, directory fsync). */
 static int write_atomic(const char *final, const void *data, size_t len, char *err,
                         size_t errlen)
 {
     char tmp[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", final, (long)gettid());
+    temp_name(final, tmp, sizeof tmp);
     if (hs_write_file_synced(tmp, data, len, err, errlen) != 0) {
         unlink(tmp);
         return -1;
@@ -72,7 +82,7 @@ static int link_atomic(const char *blob, const char *link_path, const void *data
                        char *err, size_t errlen)
 {
     char tmp[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s.link.%ld", link_path, (long)gettid());
+    temp_name(link_path, tmp, sizeof tmp);
     unlink(tmp);
     if (link(blob, tmp) != 0)
         return write_atomic(link_path, data, len, err, errlen);
@@ -112,7 +122,8 @@ static int store_locked(const char *data_dir, const char *name, const void *data
         hs_sha256_buf(data, len, sha256, err, errlen) != 0)
         return -1;
     *status = HS_UPLOAD_CREATED;
-    if (access(final, F_OK) == 0) {
+    struct stat sb;
+    if (stat(final, &sb) == 0 && S_ISREG(sb.st_mode)) { /* anything else: the rename says why */
         if (hs_sha256_file(final, old, err, errlen) != 0)
             return -1;
         *status = !strcmp(old, sha256) ? HS_UPLOAD_SAME
@@ -125,9 +136,13 @@ static int store_locked(const char *data_dir, const char *name, const void *data
     }
     if (blob_path(data_dir, sha256, blob, sizeof blob, err, errlen) != 0)
         return -1;
-    if (access(blob, F_OK) != 0 && write_atomic(blob, data, len, err, errlen) != 0)
+    bool new_blob = access(blob, F_OK) != 0;
+    if (new_blob && write_atomic(blob, data, len, err, errlen) != 0)
         return -1;
-    return link_atomic(blob, final, data, len, err, errlen);
+    int rc = link_atomic(blob, final, data, len, err, errlen);
+    if (rc != 0 && new_blob)
+        unlink(blob); /* nothing names it */
+    return rc;
 }
 
 int hs_upload_store(const char *data_dir, const char *name, const void *data, size_t len,
@@ -261,4 +276,43 @@ int hs_uploads_list_json(const char *data_dir, cJSON **out, char *err, size_t er
         return hs_errf(err, errlen, "out of memory listing uploads");
     *out = arr;
     return 0;
+}
+
+/* ".NAME.tmp.<digits>": the temporary file of an upload of NAME (hs_upload_store). */
+static bool is_temp_name(const char *entry)
+{
+    if (entry[0] != '.')
+        return false;
+    const char *mark = strstr(entry + 1, ".tmp.");
+    if (!mark || mark == entry + 1 || !mark[5])
+        return false;
+    for (const char *p = mark + 5; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+int hs_uploads_sweep_temp(const char *data_dir, int *removed, char *err, size_t errlen)
+{
+    *removed = 0;
+    char dir[4096];
+    if (hs_data_uploads_dir(data_dir, dir, sizeof dir, err, errlen) != 0)
+        return -1;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : hs_errf(err, errlen, "cannot read %s: %s", dir,
+                                             strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_temp_name(e->d_name))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            (*removed)++;
+        else if (errno != ENOENT && rc == 0)
+            rc = hs_errf(err, errlen, "cannot remove %s/%s: %s", dir, e->d_name,
+                         strerror(errno));
+    }
+    closedir(d);
+    return rc;
 }

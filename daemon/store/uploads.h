@@ -44,4 +44,8 @@ int hs_job_resolve_corpus(hs_store *store, const char *data_dir, int64_t job_id,
  * none. 0, or -1 with err. */
 int hs_uploads_list_json(const char *data_dir, cJSON **out, char *err, size_t errlen);
 
+/* Removes the temporary files interrupted uploads (a crash, a kill) left in the uploads
+ * directory; *removed counts them. Run at start-up, before uploads are accepted. */
+int hs_uploads_sweep_temp(const char *data_dir, int *removed, char *err, size_t errlen);
+
 #endif
