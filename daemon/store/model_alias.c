@@ -10,15 +10,23 @@ static bool is_alias_word(const char *s)
     return !strcmp(s, "best") || !strcmp(s, "final") || !strcmp(s, "latest");
 }
 
-/* "run:<id>/<rest>": 1 with *id (0 for "latest") and *rest, else 0. */
-static int split_run_name(const char *name, int64_t *id, const char **rest)
+/* "run:<id>/<rest>" or "run:latest[:<tag>]/<rest>": 1 with *id (0 for latest), *rest and
+ * the tag into tag (taglen bytes; "" for none), else 0. */
+static int split_run_name(const char *name, int64_t *id, const char **rest, char *tag,
+                          size_t taglen)
 {
+    tag[0] = '\0';
     if (!name || strncmp(name, "run:", 4) != 0)
         return 0;
     const char *p = name + 4;
-    if (!strncmp(p, "latest/", 7)) {
+    if (!strncmp(p, "latest/", 7) || !strncmp(p, "latest:", 7)) {
+        const char *slash = strchr(p, '/');
+        if (!slash)
+            return 0;
+        if (p[6] == ':')
+            snprintf(tag, taglen, "%.*s", (int)(slash - p - 7), p + 7);
         *id = 0;
-        *rest = p + 7;
+        *rest = slash + 1;
         return 1;
     }
     char *end = NULL;
@@ -34,7 +42,8 @@ bool hs_model_is_alias(const char *name)
 {
     int64_t id;
     const char *rest;
-    return split_run_name(name, &id, &rest) && (id == 0 || is_alias_word(rest));
+    char tag[80];
+    return split_run_name(name, &id, &rest, tag, sizeof tag) && (id == 0 || is_alias_word(rest));
 }
 
 /* One text column of the first row of st (bound by the caller) into out: 1, 0 none, -1. */
@@ -81,18 +90,22 @@ static int resolve_word(hs_db *db, int64_t id, const char *word, char *out, size
     return rc;
 }
 
-/* The newest succeeded surgery run: 1 with *id, or -1 with err. */
-static int latest_surgery(hs_db *db, int64_t *id, char *err, size_t errlen)
+/* The newest succeeded surgery run (with tag, when not ""): 1 with *id, or -1 with err. */
+static int latest_surgery(hs_db *db, const char *tag, int64_t *id, char *err, size_t errlen)
 {
     static const char sql[] =
-        "SELECT id FROM jobs WHERE kind='surgery' AND state='succeeded' AND run_deleted_at IS NULL"
+        "SELECT id FROM jobs j WHERE kind='surgery' AND state='succeeded' AND run_deleted_at IS NULL"
+        " AND (?1 = '' OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = j.id AND t.tag = ?1))"
         " ORDER BY finished_at DESC, id DESC LIMIT 1";
     sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
     if (!st)
         return -1;
+    sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
     int rc = hs_db_step_int64(db, st, id, "finding the newest surgery run", err, errlen);
+    if (rc == 0 && tag[0])
+        return hs_errf(err, errlen, "no surgery run tagged \"%s\" has succeeded yet", tag);
     if (rc == 0)
-        return hs_errf(err, errlen, "run:latest: no surgery run has succeeded yet");
+        return hs_errf(err, errlen, "no surgery run has succeeded yet");
     return rc;
 }
 
@@ -101,16 +114,18 @@ int hs_model_alias_resolve(hs_db *db, const char *name, char *out, size_t outlen
 {
     int64_t id;
     const char *rest;
+    char tag[80], inner[HS_ERR_LEN];
     if (!hs_model_is_alias(name)) {
         snprintf(out, outlen, "%s", name ? name : "");
         return 0;
     }
-    (void)split_run_name(name, &id, &rest);
+    (void)split_run_name(name, &id, &rest, tag, sizeof tag);
     if (!*rest || strchr(rest, '/'))
-        return hs_errf(err, errlen, "model \"%s\": expected run:latest/<checkpoint>", name);
-    if (id == 0 && latest_surgery(db, &id, err, errlen) < 0)
-        return -1;
-    char ckpt[160], inner[HS_ERR_LEN];
+        return hs_errf(err, errlen, "model \"%s\": expected run:latest[:<tag>]/<checkpoint>",
+                       name);
+    if (id == 0 && latest_surgery(db, tag, &id, inner, sizeof inner) < 0)
+        return hs_errf(err, errlen, "model \"%s\": %s", name, inner);
+    char ckpt[160];
     if (resolve_word(db, id, rest, ckpt, sizeof ckpt, inner, sizeof inner) < 0)
         return hs_errf(err, errlen, "model \"%s\": %s", name, inner);
     if (snprintf(out, outlen, "run:%lld/%s", (long long)id, ckpt) >= (int)outlen)

@@ -4,7 +4,7 @@
  *   run:<id>/final     the last checkpoint of a succeeded run
  *   run:<id>/latest    the newest checkpoint so far (also of a running surgery)
  *   run:latest/<ckpt>  <ckpt> (a name or one of the three above) of the newest succeeded
- *                      surgery run
+ *                      surgery run; run:latest:<tag>/<ckpt> of the newest one with that tag
  * A checkpoint really named best, final or latest is itself. A submit checks that the alias
  * resolves now; the job resolves it again when it starts and records the concrete
  * "run:<id>/<name>" as its model_resolved, which a resumed attempt reuses. */

@@ -440,6 +440,14 @@ def test_model_aliases(lab):
     done = d.wait_job(waiting["id"])
     assert done["state"] == "succeeded", done
     assert done["model_resolved"] == "run:%d/epoch-2" % newer["id"]
+    # run:latest:<tag>/...: the newest succeeded surgery with that tag
+    r = d.patch("/api/v1/runs/%d" % rid, json={"tags": ["keep"]})
+    assert r.status_code == 200, r.text
+    assert diagnose_on("run:latest:keep/final") == "run:%d/epoch-2" % rid
+    assert diagnose_on("run:latest/final") == "run:%d/epoch-2" % newer["id"]
+    r = d.post("/api/v1/jobs", json={"kind": "diagnose", "model": "run:latest:nope/final",
+                                     "texts": EVAL})
+    assert r.status_code == 400 and "tagged \"nope\"" in r.json()["detail"], r.text
     # an alias holds its run against deletion while a job waits on it
     assert d.post("/api/v1/queue/pause").status_code == 200
     held = d.submit({"kind": "diagnose", "model": "run:%d/best" % rid, "texts": EVAL})
@@ -569,3 +577,32 @@ def test_patch_schedule_with_a_partial_body(daemon):
     r = d.patch(url, json={"cron": "not a cron"})
     assert r.status_code == 400 and r.json()["field"] == "cron"
     assert d.get(url).json()["cron"] == "@hourly"  # a refused patch changes nothing
+
+
+def test_run_directories_from_before_instance_ids_are_adopted(lab):
+    d = lab
+    rid = finished_surgery(d)["id"]
+    old = run_dir(d, rid)
+    legacy = os.path.join(d.data_dir, "runs", str(rid))
+    d.stop()
+    # the layout and schema of a database from before migration 004
+    os.rename(old, legacy)
+    with d.db() as db:
+        db.execute("UPDATE checkpoints SET path = replace(path, ?, ?)", (old, legacy))
+        db.executescript("ALTER TABLE jobs DROP COLUMN run_deleted_at;"
+                         " ALTER TABLE jobs DROP COLUMN model_resolved;"
+                         " ALTER TABLE jobs DROP COLUMN corpus_resolved;"
+                         " DELETE FROM daemon_state WHERE key IN ('instance', 'adopt_legacy_runs');"
+                         " PRAGMA user_version=3;")
+    d.start()
+    new = run_dir(d, rid)
+    assert new != old and os.path.isdir(os.path.join(new, "checkpoints", "epoch-1"))
+    assert not os.path.exists(legacy)
+    listed = _listed(d, rid)
+    assert [c["missing"] for c in listed] == [False, False]
+    assert all(os.path.join(d.data_dir, c["path"]).startswith(new) for c in listed), listed
+    job = d.submit({"kind": "diagnose", "model": "run:%d/epoch-1" % rid, "texts": EVAL})
+    assert d.wait_job(job["id"])["state"] == "succeeded"
+    with d.db() as db:
+        assert db.execute("SELECT count(*) FROM daemon_state WHERE key='adopt_legacy_runs'"
+                          ).fetchone()[0] == 0
