@@ -112,15 +112,14 @@ static int latest_surgery(hs_db *db, const char *tag, int64_t *id, char *err, si
 int hs_model_alias_resolve(hs_db *db, const char *name, char *out, size_t outlen, char *err,
                            size_t errlen)
 {
-    int64_t id;
-    const char *rest;
+    int64_t id = 0;
+    const char *rest = "";
     char tag[80], inner[HS_ERR_LEN];
     if (!hs_model_is_alias(name)) {
         snprintf(out, outlen, "%s", name ? name : "");
         return 0;
     }
-    (void)split_run_name(name, &id, &rest, tag, sizeof tag);
-    if (!*rest || strchr(rest, '/'))
+    if (!split_run_name(name, &id, &rest, tag, sizeof tag) || !*rest || strchr(rest, '/'))
         return hs_errf(err, errlen, "model \"%s\": expected run:latest[:<tag>]/<checkpoint>",
                        name);
     if (id == 0 && latest_surgery(db, tag, &id, inner, sizeof inner) < 0)
