@@ -180,6 +180,10 @@ void hs_api_schedule_delete(hs_req *, hs_resp *);
 struct hs_strbuf;
 void hs_storage_metrics_render(hs_req *req, struct hs_strbuf *b);
 void hs_run_add_bytes_on_disk(hs_req *req, cJSON *job);
+/* api_download.c, exposed for tests: the Range header h against a file of size bytes: 1 with
+ * [*first, *last] (first <= last < size), 0 to send the whole file (no, several or malformed
+ * ranges), -1 when unsatisfiable. */
+int hs_http_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last);
 /* GET of anything outside /api and /metrics: the embedded web/ files, /vendor/chart.js. */
 void hs_api_static(hs_req *, hs_resp *);
 

@@ -97,9 +97,7 @@ static bool parse_u64(const char **s, uint64_t *v)
     return true;
 }
 
-/* The Range header h against a file of size bytes: 1 with [*first, *last], 0 to send the
- * whole file (no, several or malformed ranges), -1 when unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+int hs_http_parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
 {
     if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
         return 0;
@@ -151,7 +149,7 @@ void hs_api_checkpoint_file(hs_req *req, hs_resp *resp)
     if (fd < 0)
         return;
     uint64_t size = (uint64_t)sb.st_size, first = 0, last = size ? size - 1 : 0;
-    int range = parse_range(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Range"),
+    int range = hs_http_parse_range(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Range"),
                             size, &first, &last);
     if (range < 0) {
         close(fd);

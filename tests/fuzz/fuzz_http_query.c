@@ -1,7 +1,8 @@
 /* libFuzzer target: arbitrary bytes as a raw request target ("/path?query"), through the
  * guard's URI check (percent-decoding, UTF-8, NUL, repeated parameters) and the route
  * matcher. Invariants: the verdict is 0 or 400 with a NUL-terminated field and detail; an
- * accepted target contains no "%00"; a matched {id} is positive. */
+ * accepted target contains no "%00"; a matched {id} is positive; a matched named segment
+ * ({name}, {file}) is 1-128 safe characters, never "." or "..", never holds a '/'. */
 #include "http/api.h"
 #include "http/http_guard.h"
 #include "http/http_server.h"
@@ -38,9 +39,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     path[n] = '\0';
     for (size_t i = 0; i < hs_route_count; i++) {
         int64_t id = 0;
-        if (hs_http_route_matches(hs_routes[i].pattern, path, &id) &&
-            strstr(hs_routes[i].pattern, "{id}") && id <= 0)
+        char names[HS_ROUTE_NAMES][HS_ROUTE_NAME_MAX + 1];
+        memset(names, 0, sizeof names);
+        if (!hs_http_route_match(hs_routes[i].pattern, path, &id, names))
+            continue;
+        if (strstr(hs_routes[i].pattern, "{id}") && id <= 0)
             abort();
+        int n_named = 0;
+        for (const char *p = strchr(hs_routes[i].pattern, '{'); p; p = strchr(p + 1, '{'))
+            n_named += strncmp(p, "{id}", 4) != 0;
+        for (int k = 0; k < n_named; k++) {
+            size_t len = strlen(names[k]);
+            if (len == 0 || len > HS_ROUTE_NAME_MAX || strchr(names[k], '/') ||
+                !strcmp(names[k], ".") || !strcmp(names[k], ".."))
+                abort();
+        }
     }
     free(path);
     return 0;
