@@ -94,7 +94,7 @@ def transition_matrix(browser):
 
 def screenshot(browser, name):
     os.makedirs(SCREENSHOT_DIR, exist_ok=True)
-    height = js(browser, "return document.getElementById('research-view').scrollHeight + 80")
+    height = js(browser, "const v = document.getElementById('research-view'); v.scrollTop = 0; return v.scrollHeight + v.getBoundingClientRect().top + 160")
     browser.set_window_size(1400, max(900, min(height, 4000)))
     path = os.path.join(SCREENSHOT_DIR, name)
     assert browser.save_screenshot(path), path
@@ -340,6 +340,9 @@ def test_run_view_of_a_surgery_by_url(lab, browser):
     drawn = js(browser, "return Chart.getChart(document.querySelector('[data-curve=loss] canvas')).data.datasets[0].data.map(p => p.y)")
     assert drawn[0] == pytest.approx(raw[0]) and len(drawn) == len(raw)
     assert max(drawn) - min(drawn) < max(raw) - min(raw)  # smoothed
+    ppl = [p["value"] for p in lab.get("/api/v1/runs/%d/curves?name=ppl" % rid).json()["points"]]
+    assert js(browser, "return Chart.getChart(document.querySelector('[data-curve=ppl] canvas'))"
+                       ".data.datasets[0].data.map(p => p.y)") == ppl  # per-checkpoint: as recorded
     log.click()
     path = screenshot(browser, "run-view-surgery.png")
     assert os.path.getsize(path) > 0
@@ -479,3 +482,18 @@ def test_landmarks_live_regions_and_axe(lab, browser):
         assert not bad, "%s view: %s" % (name, bad)
     if Axe is None:
         pytest.skip("axe-selenium-python is not installed: landmarks checked, axe not run")
+
+
+def test_run_view_from_the_jobs_page(lab, browser):
+    rid = lab.runs["diag"]
+    open_url(browser, lab, "#job=%d" % rid)
+    link = wait_for(browser, lambda b: [e for e in b.find_elements(By.CSS_SELECTOR, ".open-run-view") if e.is_displayed()],
+                    "job detail has no link to the run view")[0]
+    link.click()
+    wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#map-class .cell"), "run view not shown")
+    assert js(browser, "return location.hash") == "#/run/%d" % rid
+    assert browser.find_element(By.ID, "nav-runs").get_attribute("aria-current") == "page"
+    # Back to the jobs page by its link.
+    browser.find_element(By.ID, "nav-jobs").click()
+    wait_for(browser, lambda b: b.find_element(By.ID, "jobs-view").is_displayed(), "jobs page not shown again")
+    assert not browser.find_element(By.ID, "research-view").is_displayed()

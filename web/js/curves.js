@@ -31,8 +31,12 @@ function groupByName(points) {
   return names.map((n) => [n, groups.get(n)]);
 }
 
-function smooth(data, alpha) {
-  if (!(alpha > 0)) return data;
+// Per-step curves are smoothed; the schedule (lr) and the per-checkpoint ones (ppl, woken,
+// drift: a handful of points) are drawn as recorded.
+const UNSMOOTHED = new Set(["lr", "ppl", "woken", "drift"]);
+
+function smooth(data, alpha, name) {
+  if (!(alpha > 0) || UNSMOOTHED.has(name)) return data;
   let s = null;
   return data.map((p) => {
     s = s === null ? p.y : alpha * s + (1 - alpha) * p.y;
@@ -74,7 +78,7 @@ export class CurvesView {
         this.el.appendChild(card.card);
       }
       if (card.chart) {
-        card.chart.data.datasets[0].data = smooth(data, this.smoothing);
+        card.chart.data.datasets[0].data = smooth(data, this.smoothing, name);
         card.chart.data.datasets[0].pointRadius = data.length <= 40 ? 2 : 0;
         const logOk = this.log && data.every((p) => p.y > 0);
         card.chart.options.scales.y.type = logOk ? "logarithmic" : "linear";
@@ -109,7 +113,7 @@ export class CurvesView {
           interaction: { mode: "nearest", axis: "x", intersect: false },
           scales: {
             x: { type: "linear", title: { display: true, text: "step" }, ticks: { maxTicksLimit: 6, precision: 0 } },
-            y: { ticks: { maxTicksLimit: 5, callback: (v) => formatNumber(v, 3) } },
+            y: { ticks: { maxTicksLimit: 5, callback: (v) => formatNumber(v, 4) } },
           },
           plugins: {
             legend: { display: false },

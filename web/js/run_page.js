@@ -209,7 +209,7 @@ export class RunPage {
     if (!this.curves) {
       this.curves = new CurvesView({ only: ["loss", "lr", "ppl", "woken"] });
       const smoothing = h("input", { type: "range", id: "curve-smoothing", min: 0, max: 0.95, step: 0.05, value: 0,
-        "aria-label": "Smoothing" });
+        "aria-label": "Smoothing of the loss curve" });
       const out = h("output", { for: "curve-smoothing" }, "0");
       smoothing.addEventListener("input", () => {
         out.textContent = smoothing.value;
@@ -223,7 +223,7 @@ export class RunPage {
       });
       clear(this.curveSec).append(
         h("div", { class: "part-head" }, h("h3", { id: "curves-h" }, "Curves"),
-          h("label", { class: "inline" }, "smoothing ", smoothing, " ", out), log),
+          h("label", { class: "inline" }, "smoothing (loss) ", smoothing, " ", out), log),
         this.curves.el);
     }
     this.curves.update(this.points);
