@@ -110,5 +110,5 @@ export function apiPath(path, params) {
 /* Calls poll() now and then every intervalMs (hiddenFactor times slower while the tab is
  * hidden), forever: the shared helper of poll.js, for panels that live as long as the page. */
 export function pollForever(poll, intervalMs, hiddenFactor) {
-  startPolling(poll, intervalMs, hiddenFactor);
+  startPolling(poll, intervalMs, { hiddenFactor });
 }

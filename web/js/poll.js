@@ -1,35 +1,48 @@
-// The dashboard's one polling helper: calls fn now and then every intervalMs, hiddenFactor
-// times slower while the tab is hidden (and at once again when it becomes visible), until the
-// returned stop() is called. A failed call is swallowed: the header shows the connection state.
+// The dashboard's one polling helper. startPolling(fn, intervalMs, options) calls fn now and then
+// again and again until the returned stop() is called or fn returns STOP. fn may return a number
+// of milliseconds to wait instead of intervalMs (a log with more to read asks again soon). While
+// the tab is hidden the wait is at least hiddenFactor × intervalMs, and a visible tab polls at
+// once; after failures the wait doubles (up to maxBackoffMs). A failed call is otherwise
+// swallowed: the header shows the connection state.
 
-export function startPolling(fn, intervalMs, hiddenFactor = 5) {
+export const STOP = Symbol("stop polling");
+
+export function startPolling(fn, intervalMs, { hiddenFactor = 5, maxBackoffMs = 8 * intervalMs } = {}) {
   let timer = null;
   let stopped = false;
   let running = false;
-  const schedule = () => {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(tick, document.hidden ? hiddenFactor * intervalMs : intervalMs);
-  };
-  const tick = async () => {
-    if (stopped || running) return;
-    running = true;
-    try {
-      await fn();
-    } catch (e) {
-      /* shown by the connection indicator */
-    }
-    running = false;
-    schedule();
-  };
-  const onVisible = () => {
-    if (!document.hidden && !stopped) tick();
-  };
-  document.addEventListener("visibilitychange", onVisible);
-  tick();
-  return () => {
+  let failures = 0;
+  const stop = () => {
     stopped = true;
     clearTimeout(timer);
     document.removeEventListener("visibilitychange", onVisible);
   };
+  const tick = async () => {
+    if (stopped || running) return;
+    clearTimeout(timer);
+    running = true;
+    let asked;
+    try {
+      asked = await fn();
+      failures = 0;
+    } catch (e) {
+      failures++;
+    }
+    running = false;
+    if (stopped) return;
+    if (asked === STOP) {
+      stop();
+      return;
+    }
+    let delay = typeof asked === "number" ? asked : intervalMs;
+    if (document.hidden) delay = Math.max(delay, hiddenFactor * intervalMs);
+    if (failures) delay = Math.min(Math.max(maxBackoffMs, delay), delay * 2 ** Math.min(failures, 3));
+    timer = setTimeout(tick, delay);
+  };
+  const onVisible = () => {
+    if (!document.hidden) tick();
+  };
+  document.addEventListener("visibilitychange", onVisible);
+  tick();
+  return stop;
 }

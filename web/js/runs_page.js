@@ -141,6 +141,7 @@ export class RunsPage {
 
   show(params) {
     this.params = params;
+    this.generation = (this.generation || 0) + 1; // answers to an earlier view are dropped
     const setIf = (el, v) => {
       if (document.activeElement !== el && el.value !== v) el.value = v;
     };
@@ -171,14 +172,16 @@ export class RunsPage {
 
   async load() {
     const q = this.apiParams();
+    const generation = this.generation;
     let r;
     try {
       r = await api.get(`api/v1/runs?${q}`);
+      if (generation !== this.generation) return;
     } catch (e) {
       this.status.textContent = `could not list runs: ${e.describe ? e.describe() : e}`;
       throw e;
     }
-    const key = JSON.stringify(r);
+    const key = JSON.stringify([q.toString(), r]);
     if (key === this.lastKey) return;
     this.lastKey = key;
     this.runs = r.runs || [];
@@ -269,6 +272,9 @@ export class RunsPage {
       this.onError(`Could not read run #${run.id}: ${e.describe ? e.describe() : e}`, e);
       return;
     }
+    // The rows may have been drawn again meanwhile: attach the editor to the current one.
+    tr = this.tbody.querySelector(`tr[data-run-id="${run.id}"]`);
+    if (!tr || this.editing) return;
     const name = h("input", { type: "text", id: "edit-name", value: full.name || "", maxlength: 128 });
     const tags = h("input", { type: "text", id: "edit-tags", value: (full.tags || []).join(" ") });
     const notes = h("textarea", { id: "edit-notes", rows: 3 });
