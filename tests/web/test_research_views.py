@@ -191,6 +191,12 @@ def test_runs_table_by_click_and_url_with_filters_sorting_paging_and_csv(lab, br
     wait_for(browser, lambda b: "No runs match" in b.find_element(By.ID, "runs-table").text, "until filter ignored")
     open_url(browser, lab, "#/runs?range=1h")
     wait_rows(browser, api_run_ids(lab), "last hour")
+    # An explicit window: since = the surgery's creation time leaves out the runs before it.
+    since = surgery["created_at"]
+    open_url(browser, lab, "#/runs?since=" + since)
+    wait_rows(browser, api_run_ids(lab, "?since=" + since), "since the surgery")
+    assert lab.runs["diag"] not in shown_run_ids(browser)
+    assert browser.find_element(By.ID, "runs-since").get_attribute("value") != ""
 
     # Sorting by the API's orders.
     open_url(browser, lab, "#/runs")
@@ -497,3 +503,18 @@ def test_run_view_from_the_jobs_page(lab, browser):
     browser.find_element(By.ID, "nav-jobs").click()
     wait_for(browser, lambda b: b.find_element(By.ID, "jobs-view").is_displayed(), "jobs page not shown again")
     assert not browser.find_element(By.ID, "research-view").is_displayed()
+
+
+def test_runs_table_announces_state_changes(lab, browser):
+    job = lab.submit({"kind": "test-steps", "steps": 600, "step_ms": 40, "name": "watched run"})["id"]
+    try:
+        open_url(browser, lab, "#/runs?kind=test-steps")
+        wait_for(browser, lambda b: js(b, "const e = document.querySelector('tr[data-run-id=\"%d\"] .badge');"
+                                          "return e && e.textContent" % job) == "running", "run never shown running")
+        assert browser.find_element(By.ID, "runs-status").get_attribute("aria-live") == "polite"
+    finally:
+        assert lab.post("/api/v1/jobs/%d/cancel" % job).status_code in (200, 202)
+    lab.wait_job(job)
+    wait_for(browser, lambda b: "run #%d cancelled" % job in b.find_element(By.ID, "runs-status").text,
+             "the state change was not announced in the live region")
+    assert_no_script_errors(browser)

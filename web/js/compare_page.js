@@ -32,15 +32,28 @@ export class ComparePage {
     const a = params.get("a") || "";
     const b = params.get("b") || "";
     const drift = params.get("drift") || "";
-    const ia = h("input", { type: "text", id: "cmp-a", value: a, placeholder: "7 or 7/start", size: 14 });
-    const ib = h("input", { type: "text", id: "cmp-b", value: b, placeholder: "7/final", size: 14 });
+    const ia = h("input", { type: "text", id: "cmp-a", value: a, placeholder: "7 or 7/start", size: 14, list: "cmp-sides" });
+    const ib = h("input", { type: "text", id: "cmp-b", value: b, placeholder: "7/final", size: 14, list: "cmp-sides" });
+    // Suggestions: recent succeeded runs, a surgery by its start and its best checkpoint.
+    const sides = h("datalist", { id: "cmp-sides" });
+    api.get(apiPath("runs", { state: "succeeded", limit: 100 })).then((r) => {
+      for (const run of r.runs || []) {
+        const label = `${run.kind}${run.name ? ` — ${run.name}` : ""}`;
+        if (run.kind === "surgery") {
+          sides.appendChild(h("option", { value: `${run.id}/start` }, `${label} (before surgery)`));
+          if (run.best_checkpoint) sides.appendChild(h("option", { value: `${run.id}/${run.best_checkpoint}` }, `${label} (best)`));
+        } else if (run.kind === "diagnose" || (run.kind === "evaluate" && run.healthy !== null)) {
+          sides.appendChild(h("option", { value: String(run.id) }, label));
+        }
+      }
+    }).catch(() => {});
     const idrift = h("input", { type: "number", id: "cmp-drift", value: drift, placeholder: "0.05", min: 0, max: 1, step: 0.01 });
     const form = h("form", { class: "filters", "aria-label": "Sides to compare" },
       h("label", { class: "field" }, h("span", null, "side A (run or run/checkpoint)"), ia),
       h("label", { class: "field" }, h("span", null, "side B"), ib),
       h("label", { class: "field" }, h("span", null, "drift threshold"), idrift),
       h("button", { type: "submit", class: "primary" }, "compare"),
-      h("button", { type: "button", id: "cmp-swap" }, "swap"));
+      h("button", { type: "button", id: "cmp-swap" }, "swap"), sides);
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       go(routeHash("compare", null, { a: ia.value.trim(), b: ib.value.trim(), drift: idrift.value }));

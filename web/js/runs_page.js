@@ -15,6 +15,20 @@ const RANGE_MS = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 
 const PAGE = 25;
 const POLL_MS = 4000;
 
+// "2026-12-03T09:30:00" (a datetime-local value, local time) -> ISO UTC, and back.
+function toIso(local) {
+  if (!local) return "";
+  const t = new Date(local);
+  return Number.isNaN(t.getTime()) ? "" : t.toISOString();
+}
+
+function toLocalInput(iso) {
+  const t = parseTime(iso);
+  if (t === null) return "";
+  const d = new Date(t - new Date(t).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 19);
+}
+
 export function formatAge(iso) {
   const t = parseTime(iso);
   if (t === null) return "—";
@@ -72,6 +86,9 @@ export class RunsPage {
     this.models = h("datalist", { id: "runs-models" });
     this.tag = h("input", { type: "text", id: "runs-tag", placeholder: "tag1 tag2", size: 12 });
     this.range = h("select", { id: "runs-range" }, Object.entries(RANGES).map(([v, t]) => h("option", { value: v }, t)));
+    // An explicit window: local date-times in the inputs, UTC (since/until) in the URL.
+    this.since = h("input", { type: "datetime-local", id: "runs-since", step: 1 });
+    this.until = h("input", { type: "datetime-local", id: "runs-until", step: 1 });
     let typing = null;
     for (const input of [this.q, this.model, this.tag]) {
       input.addEventListener("input", () => {
@@ -85,7 +102,8 @@ export class RunsPage {
         }
       });
     }
-    for (const sel of [this.kind, this.state, this.range]) sel.addEventListener("change", () => this.setParams({}));
+    for (const sel of [this.kind, this.state, this.range, this.since, this.until])
+      sel.addEventListener("change", () => this.setParams({}));
 
     this.compareBtn = h("button", { type: "button", id: "runs-compare", class: "primary", disabled: true }, "compare selected");
     this.compareBtn.addEventListener("click", () => {
@@ -110,7 +128,8 @@ export class RunsPage {
       h("h2", null, "Runs"),
       h("form", { class: "filters", role: "search", "aria-label": "Filter runs", onsubmit: (ev) => ev.preventDefault() },
         field("search", this.q), field("kind", this.kind), field("state", this.state),
-        field("model", this.model), this.models, field("tags", this.tag), field("created", this.range), this.clearBtn),
+        field("model", this.model), this.models, field("tags", this.tag), field("created", this.range),
+        field("from", this.since), field("to", this.until), this.clearBtn),
       h("div", { class: "runs-actions" }, this.compareBtn, this.csv, h("span", { class: "spacer" }), this.status),
       h("div", { class: "table-wrap" }, this.table),
       h("nav", { class: "pager", "aria-label": "Pages of runs" }, this.newer, this.older));
@@ -121,8 +140,9 @@ export class RunsPage {
     const p = {
       q: this.q.value.trim(), kind: this.kind.value, state: this.state.value,
       model: this.model.value.trim(), tag: this.tag.value.trim().split(/[\s,]+/).filter(Boolean),
-      range: this.range.value, order: this.params.get("order") || "", limit: this.params.get("limit") || "",
-      before: "",
+      range: this.range.value, since: toIso(this.since.value), until: toIso(this.until.value),
+      schedule: this.params.get("schedule") || "", order: this.params.get("order") || "",
+      limit: this.params.get("limit") || "", before: "",
     };
     go(routeHash("runs", null, { ...p, ...over }), { replace });
   }
@@ -151,6 +171,8 @@ export class RunsPage {
     setIf(this.model, params.get("model") || "");
     setIf(this.tag, params.getAll("tag").join(" "));
     setIf(this.range, params.get("range") || "");
+    setIf(this.since, toLocalInput(params.get("since")));
+    setIf(this.until, toLocalInput(params.get("until")));
     const csv = this.apiParams();
     csv.set("format", "csv");
     this.csv.href = `api/v1/runs?${csv}`;
@@ -184,14 +206,20 @@ export class RunsPage {
     const key = JSON.stringify([q.toString(), r]);
     if (key === this.lastKey) return;
     this.lastKey = key;
+    const before = new Map(this.runs.map((x) => [x.id, x.state]));
+    const sameView = this.shownGeneration === generation;
+    this.shownGeneration = generation;
     this.runs = r.runs || [];
+    // Runs that changed state while this view was open are announced (the status is aria-live).
+    const changed = sameView ? this.runs.filter((x) => before.has(x.id) && before.get(x.id) !== x.state) : [];
     this.nextBefore = r.next_before;
     for (const run of this.runs) if (run.model && !this.models.querySelector(`option[value="${CSS.escape(run.model)}"]`))
       this.models.appendChild(h("option", { value: run.model }));
     if (this.editing === null) this.renderRows();
     const filtered = [...this.params.keys()].some((k) => !["order", "before", "limit"].includes(k));
     this.status.textContent = `${this.runs.length} run${this.runs.length === 1 ? "" : "s"} shown` +
-      (filtered ? " (filtered)" : "") + (this.params.get("before") ? `, older than #${this.params.get("before")}` : "");
+      (filtered ? " (filtered)" : "") + (this.params.get("before") ? `, older than #${this.params.get("before")}` : "") +
+      changed.map((x) => `; run #${x.id} ${x.state}`).join("");
     this.older.disabled = this.nextBefore === null || this.nextBefore === undefined;
     this.newer.disabled = !this.params.get("before");
   }
