@@ -508,6 +508,11 @@ def test_run_view_from_the_jobs_page(lab, browser):
 def test_runs_table_announces_state_changes(lab, browser):
     job = lab.submit({"kind": "test-steps", "steps": 600, "step_ms": 40, "name": "watched run"})["id"]
     try:
+        # The run view shows a running run's progress as a progressbar.
+        open_url(browser, lab, "#/run/%d" % job)
+        bar = wait_for(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#research-view [role=progressbar][aria-valuenow]"),
+                       "no progressbar for the running run")
+        assert 0 <= int(bar.get_attribute("aria-valuenow")) <= 100
         open_url(browser, lab, "#/runs?kind=test-steps")
         wait_for(browser, lambda b: js(b, "const e = document.querySelector('tr[data-run-id=\"%d\"] .badge');"
                                           "return e && e.textContent" % job) == "running", "run never shown running")

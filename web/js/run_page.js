@@ -10,6 +10,7 @@ import { clear, formatClock, formatDuration, formatNumber, h, parseTime } from "
 import { classMap, histogram, numericMap } from "./head_maps.js";
 import { startPolling } from "./poll.js";
 import { routeHash } from "./route.js";
+import { progressBar } from "./jobs_table.js";
 import { headline } from "./runs_page.js";
 
 const POLL_MS = 4000;
@@ -36,6 +37,7 @@ export class RunPage {
     this.id = id;
     this.checkpoint = params.get("checkpoint");
     this.lastKey = null;
+    this.lastPoints = null;
     this.status = h("p", { class: "muted", id: "run-status", role: "status", "aria-live": "polite" }, "loading…");
     this.head = h("div", { class: "run-head" });
     this.maps = h("section", { class: "run-part", "aria-labelledby": "maps-h" });
@@ -81,15 +83,21 @@ export class RunPage {
     this.points = curves.points || [];
     this.checkpoints = ckpts.checkpoints || [];
     this.summary = (summary.runs || []).find((r) => r.id === id) || null;
-    const key = JSON.stringify([job.state, job.updated_at, this.heads.length, this.points.length, this.checkpoints.length]);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
+    // The facts follow every poll; the maps and tables only when their data changed, so that
+    // a running run does not reset a table view or the focus inside them.
     if (prevState !== job.state) this.status.textContent = `${job.kind} run, ${job.state}`;
     this.renderHead();
-    this.renderMaps();
-    this.renderBands();
-    this.renderCheckpoints();
-    this.renderCurves();
+    const key = JSON.stringify([job.state, this.heads.length, this.checkpoints.length]);
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.renderMaps();
+      this.renderBands();
+      this.renderCheckpoints();
+    }
+    if (this.points.length !== this.lastPoints) {
+      this.lastPoints = this.points.length;
+      this.renderCurves();
+    }
   }
 
   renderHead() {
@@ -105,6 +113,11 @@ export class RunPage {
       ["duration", started !== null && finished !== null ? formatDuration(finished - started) : "—"],
       ["headline", this.summary ? headline(this.summary) : "—"],
     ];
+    if (j.state === "running" || j.state === "queued") {
+      const p = j.progress || {};
+      facts.splice(2, 0, ["progress", h("span", { class: "run-progress" }, progressBar(j),
+        ` ${p.total > 0 ? `${p.step} / ${p.total}` : ""} ${p.message || ""}`)]);
+    }
     const dl = h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]));
     const links = h("p", { class: "run-links" },
       h("a", { href: `#job=${j.id}`, class: "job-link" }, "job, log and spec"), " · ",
