@@ -395,6 +395,13 @@ def test_compare_from_the_runs_table_the_surgery_and_by_url(lab, browser):
     wait_for(browser, lambda b: "cannot compare" in b.find_element(By.ID, "cmp-status").text,
              "a refused comparison was not reported")
     assert not browser.find_elements(By.CSS_SELECTOR, "#transitions")
+    # The form: side A corrected and submitted with Enter; the focus stays in the form.
+    side_a = browser.find_element(By.ID, "cmp-a")
+    side_a.clear()
+    side_a.send_keys(str(ev), Keys.ENTER)
+    check_compare_against_api(browser, lab, str(ev), str(diag))
+    assert js(browser, "return document.activeElement.id") == "cmp-a"
+    assert route_params(browser)["a"] == [str(ev)]
     assert_no_script_errors(browser)
 
 

@@ -24,36 +24,24 @@ function headList(id, title, list, withDelta = false) {
 export class ComparePage {
   constructor(root) {
     this.root = root;
+    this.build();
   }
 
   hide() {}
 
-  show(params) {
-    const a = params.get("a") || "";
-    const b = params.get("b") || "";
-    const drift = params.get("drift") || "";
-    const ia = h("input", { type: "text", id: "cmp-a", value: a, placeholder: "7 or 7/start", size: 14, list: "cmp-sides" });
-    const ib = h("input", { type: "text", id: "cmp-b", value: b, placeholder: "7/final", size: 14, list: "cmp-sides" });
-    // Suggestions: recent succeeded runs, a surgery by its start and its best checkpoint.
-    const sides = h("datalist", { id: "cmp-sides" });
-    api.get(apiPath("runs", { state: "succeeded", limit: 100 })).then((r) => {
-      for (const run of r.runs || []) {
-        const label = `${run.kind}${run.name ? ` — ${run.name}` : ""}`;
-        if (run.kind === "surgery") {
-          sides.appendChild(h("option", { value: `${run.id}/start` }, `${label} (before surgery)`));
-          if (run.best_checkpoint) sides.appendChild(h("option", { value: `${run.id}/${run.best_checkpoint}` }, `${label} (best)`));
-        } else if (run.kind === "diagnose" || (run.kind === "evaluate" && run.healthy !== null)) {
-          sides.appendChild(h("option", { value: String(run.id) }, label));
-        }
-      }
-    }).catch(() => {});
-    const idrift = h("input", { type: "number", id: "cmp-drift", value: drift, placeholder: "0.05", min: 0, max: 1, step: 0.01 });
+  // The form and the frame are built once, so that a new comparison keeps the focus where it is.
+  build() {
+    const ia = h("input", { type: "text", id: "cmp-a", placeholder: "7 or 7/start", size: 14, list: "cmp-sides" });
+    const ib = h("input", { type: "text", id: "cmp-b", placeholder: "7/final", size: 14, list: "cmp-sides" });
+    const idrift = h("input", { type: "number", id: "cmp-drift", placeholder: "0.05", min: 0, max: 1, step: 0.01 });
+    this.inputs = { a: ia, b: ib, drift: idrift };
+    this.sides = h("datalist", { id: "cmp-sides" });
     const form = h("form", { class: "filters", "aria-label": "Sides to compare" },
       h("label", { class: "field" }, h("span", null, "side A (run or run/checkpoint)"), ia),
       h("label", { class: "field" }, h("span", null, "side B"), ib),
       h("label", { class: "field" }, h("span", null, "drift threshold"), idrift),
       h("button", { type: "submit", class: "primary" }, "compare"),
-      h("button", { type: "button", id: "cmp-swap" }, "swap"), sides);
+      h("button", { type: "button", id: "cmp-swap" }, "swap"), this.sides);
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       go(routeHash("compare", null, { a: ia.value.trim(), b: ib.value.trim(), drift: idrift.value }));
@@ -65,6 +53,35 @@ export class ComparePage {
     clear(this.root).append(
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "Runs"), " › compare"),
       h("h2", null, "Compare"), form, this.status, this.body);
+  }
+
+  // Suggestions: recent succeeded runs, a surgery by its start and its best checkpoint.
+  loadSides() {
+    api.get(apiPath("runs", { state: "succeeded", limit: 100 })).then((r) => {
+      const options = [];
+      for (const run of r.runs || []) {
+        const label = `${run.kind}${run.name ? ` — ${run.name}` : ""}`;
+        if (run.kind === "surgery") {
+          options.push(h("option", { value: `${run.id}/start` }, `${label} (before surgery)`));
+          if (run.best_checkpoint) options.push(h("option", { value: `${run.id}/${run.best_checkpoint}` }, `${label} (best)`));
+        } else if (run.kind === "diagnose" || (run.kind === "evaluate" && run.healthy !== null)) {
+          options.push(h("option", { value: String(run.id) }, label));
+        }
+      }
+      this.sides.replaceChildren(...options);
+    }).catch(() => {});
+  }
+
+  show(params) {
+    const a = params.get("a") || "";
+    const b = params.get("b") || "";
+    const drift = params.get("drift") || "";
+    this.inputs.a.value = a;
+    this.inputs.b.value = b;
+    this.inputs.drift.value = drift;
+    this.loadSides();
+    this.status.classList.remove("error-text");
+    clear(this.body);
     if (!a || !b) {
       this.status.textContent = "Name two sides: a run, or a surgery's run/checkpoint (start, epoch-N, final).";
       return;
