@@ -1,7 +1,7 @@
 # Head Surgeon build.
 #   make              release build: build/release/surgeond (CUDA backend linked in when nvcc is found)
 #   make run          release build, demo model under ./var/models, daemon on 127.0.0.1:8700
-#   make test         ASan+UBSan build with the test-only job kind, then every test suite
+#   make test         include layering check, ASan+UBSan build (test-only job kind), every suite
 #   make unit         only the C unit tests (sanitizer build)
 #   make fuzz         libFuzzer targets (clang), a minute each (FUZZ_SECONDS)
 #   make clean
@@ -67,7 +67,7 @@ TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 
 
-.PHONY: gpu-check all run test unit unit-run fuzz fuzz-build fuzz-smoke web-test clean tests-build
+.PHONY: gpu-check all run test unit unit-run fuzz fuzz-build fuzz-smoke web-test clean tests-build layout-check
 all: $(BIN)
 
 $(OUT)/obj/%.o: %.c
@@ -119,13 +119,18 @@ run: all
 	$(BIN) serve --data-dir var --model-root var/models --corpus-root var/corpora
 
 # ---- tests -----------------------------------------------------------------------------
-# The whole suite: sanitizer build, C unit tests, fuzz smoke runs, integration and web tests.
-test:
+# The whole suite: include layering, sanitizer build, C unit tests, fuzz smoke runs,
+# integration and web tests.
+test: layout-check
 	$(MAKE) MODE=test tests-build
 	$(MAKE) MODE=test unit-run
 	@if command -v clang >/dev/null 2>&1 && [ -n "$(FUZZ_SRCS)" ]; then \
 	  $(MAKE) MODE=fuzz fuzz-build && $(MAKE) MODE=fuzz fuzz-smoke; fi
 	SURGEOND=$(BUILD)/test/surgeond $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/web
+
+# The folder layering and acyclicity of #include lines (tests/layout/check_includes.py).
+layout-check:
+	$(PYTHON) tests/layout/check_includes.py
 
 web-test:
 	$(MAKE) MODE=test tests-build

@@ -1,5 +1,6 @@
 /* surgeond entry point: dispatches to the subcommands of commands.h; --help, --version. */
 #include "cli/commands.h"
+#include "common/version.h"
 #include "ops.h"
 #include "engine/families/family.h"
 #include <stdio.h>

@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libjs-chart.js curl ca-certificates python3 python3-pip
   chromium chromium-driver wrk
 )
-PIP_PACKAGES=(pytest requests selenium)
+PIP_PACKAGES=(pytest requests selenium schemathesis)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

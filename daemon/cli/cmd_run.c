@@ -8,6 +8,7 @@
 #include "engine/device.h"
 #include "common/errors.h"
 #include "kinds/spec.h"
+#include "store/data_dir.h"
 #include "store/runs_store.h"
 #include "store/store.h"
 #include <errno.h>
@@ -16,8 +17,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 void hs_run_usage(FILE *out)
 {
@@ -145,15 +144,13 @@ static cJSON *inl_load_diagnosis(hs_job_ctx *c, int64_t run_id, char *err, size_
 {
     inline_state *s = st_of(c);
     if (!s->store) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/surgeon.db", s->data_dir);
-        if (access(path, F_OK) != 0) {
+        if (hs_store_open_data_dir(s->data_dir, true, &s->store, err, errlen) != 0)
+            return NULL;
+        if (!s->store) {
             hs_errf(err, errlen, "run %lld: no stored runs under %s (from_run needs the daemon's "
                     "--data-dir)", (long long)run_id, s->data_dir);
             return NULL;
         }
-        if (hs_store_open(path, &s->store, err, errlen) != 0)
-            return NULL;
     }
     hs_db *db = hs_store_reader(s->store, err, errlen);
     return db ? hs_runs_load_diagnosis(db, run_id, err, errlen) : NULL;
@@ -205,154 +202,133 @@ static char *read_all(const char *path, char *err, size_t errlen)
     return buf;
 }
 
-static int make_dir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
+typedef struct run_options {
+    const char *data_dir, *model_root, *corpus_root, *device, *job_path;
+    bool details;
+} run_options;
 
-static int absolute_dir(const char *dir, char *out)
+/* 0 to run, 1 when --help was answered, -1 after printing a usage error. */
+static int parse_run_args(int argc, char **argv, run_options *o)
 {
-    return make_dir_p(dir) == 0 && realpath(dir, out) ? 0 : -1;
-}
-
-int hs_cmd_run(int argc, char **argv)
-{
-    const char *data_dir_arg = "./var", *model_root_arg = NULL, *corpus_root_arg = NULL;
-    const char *device_spec = "cpu", *job_path = NULL;
-    bool details = false;
+    *o = (run_options){.data_dir = "./var", .device = "cpu"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--data-dir") == 0      ? &data_dir_arg
-                            : strcmp(a, "--model-root") == 0  ? &model_root_arg
-                            : strcmp(a, "--corpus-root") == 0 ? &corpus_root_arg
-                            : strcmp(a, "--device") == 0      ? &device_spec
+        const char **slot = strcmp(a, "--data-dir") == 0      ? &o->data_dir
+                            : strcmp(a, "--model-root") == 0  ? &o->model_root
+                            : strcmp(a, "--corpus-root") == 0 ? &o->corpus_root
+                            : strcmp(a, "--device") == 0      ? &o->device
                                                               : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             hs_run_usage(stdout);
-            return 0;
+            return 1;
         } else if (strcmp(a, "--details") == 0) {
-            details = true;
+            o->details = true;
         } else if (slot) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "surgeond run: %s needs a value\n", a);
-                return 2;
+                return -1;
             }
             *slot = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "surgeond run: unknown flag %s (see --help)\n", a);
-            return 2;
-        } else if (!job_path) {
-            job_path = a;
+            return -1;
+        } else if (!o->job_path) {
+            o->job_path = a;
         } else {
             fprintf(stderr, "surgeond run: only one job spec file\n");
-            return 2;
+            return -1;
         }
     }
-    if (!job_path) {
+    if (!o->job_path) {
         hs_run_usage(stderr);
-        return 2;
+        return -1;
     }
+    hs_device_spec device;
     char err[HS_ERR_LEN];
-    char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX], tmp[PATH_MAX + 64];
-    if (absolute_dir(data_dir_arg, data_dir) != 0) {
-        fprintf(stderr, "surgeond run: --data-dir %s: %s\n", data_dir_arg, strerror(errno));
-        return 2;
+    if (hs_device_spec_parse(o->device, &device, err, sizeof err) != 0) {
+        fprintf(stderr, "surgeond run: --device: %s\n", err);
+        return -1;
     }
-    snprintf(tmp, sizeof tmp, "%s/models", data_dir);
-    const char *mr = model_root_arg ? model_root_arg : tmp;
-    if (absolute_dir(mr, model_root) != 0) {
-        fprintf(stderr, "surgeond run: --model-root %s: %s\n", mr, strerror(errno));
-        return 2;
-    }
-    snprintf(tmp, sizeof tmp, "%s/corpora", data_dir);
-    const char *cr = corpus_root_arg ? corpus_root_arg : tmp;
-    if (absolute_dir(cr, corpus_root) != 0) {
-        fprintf(stderr, "surgeond run: --corpus-root %s: %s\n", cr, strerror(errno));
-        return 2;
-    }
-    char *text = read_all(job_path, err, sizeof err);
+    return 0;
+}
+
+/* The job spec at path ("-": stdin), validated as the API validates it; NULL after printing
+ * why not. */
+static cJSON *load_spec(const char *path, const hs_kind_env *env, hs_job_spec *parsed)
+{
+    char err[HS_ERR_LEN];
+    char *text = read_all(path, err, sizeof err);
     if (!text) {
         fprintf(stderr, "surgeond run: %s\n", err);
-        return 2;
+        return NULL;
     }
     cJSON *spec = cJSON_Parse(text);
     free(text);
     if (!spec) {
-        fprintf(stderr, "surgeond run: %s is not valid JSON\n", job_path);
-        return 2;
+        fprintf(stderr, "surgeond run: %s is not valid JSON\n", path);
+        return NULL;
     }
-    hs_kind_env env = {.model_root = model_root, .corpus_root = corpus_root,
-                       .data_dir = data_dir};
-    hs_job_spec parsed;
     hs_spec_error serr = {{0}, {0}};
-    if (hs_job_spec_parse(spec, &env, &parsed, &serr) != 0) {
+    if (hs_job_spec_parse(spec, env, parsed, &serr) != 0) {
         fprintf(stderr, "surgeond run: invalid spec: %s%s%s\n", serr.field,
                 serr.field[0] ? ": " : "", serr.detail);
         cJSON_Delete(spec);
-        return 2;
+        return NULL;
     }
-    char run_dir[PATH_MAX + 64];
-    snprintf(run_dir, sizeof run_dir, "%s/runs/inline-%lld-%ld", data_dir,
-             (long long)hs_now_ms(), (long)getpid());
-    if (make_dir_p(run_dir) != 0) {
-        fprintf(stderr, "surgeond run: cannot create %s: %s\n", run_dir, strerror(errno));
-        cJSON_Delete(spec);
-        return 1;
+    return spec;
+}
+
+/* Prints what a successful run collected: the result, or with details {result, heads,
+ * curves, checkpoints} (moved out of st). The exit status. */
+static int print_success(inline_state *st, bool details)
+{
+    cJSON *out;
+    if (details) {
+        out = cJSON_CreateObject();
+        if (out) {
+            cJSON_AddItemToObject(out, "result", st->result ? st->result : cJSON_CreateObject());
+            cJSON_AddItemToObject(out, "heads", st->heads);
+            cJSON_AddItemToObject(out, "curves", st->curves);
+            cJSON_AddItemToObject(out, "checkpoints", st->checkpoints);
+            st->result = st->heads = st->curves = st->checkpoints = NULL;
+        }
+    } else {
+        out = st->result ? st->result : cJSON_CreateObject();
+        st->result = NULL;
     }
-    hs_device *device = hs_device_open(device_spec, err, sizeof err);
-    if (!device) {
-        fprintf(stderr, "surgeond run: --device %s: %s\n", device_spec, err);
-        cJSON_Delete(spec);
-        return 2;
+    char *json = out ? cJSON_Print(out) : NULL;
+    int status = 0;
+    if (json)
+        printf("%s\n", json);
+    else {
+        fprintf(stderr, "surgeond run: out of memory printing the result\n");
+        status = 1;
     }
+    free(json);
+    cJSON_Delete(out);
+    return status;
+}
+
+/* Runs the validated spec on device in run_dir and reports its outcome; the exit status. */
+static int run_job(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_env *env,
+                   const char *run_dir, hs_device *device, bool details)
+{
     inline_state st = {.heads = cJSON_CreateArray(), .curves = cJSON_CreateArray(),
-                       .checkpoints = cJSON_CreateArray(), .data_dir = data_dir};
+                       .checkpoints = cJSON_CreateArray(), .data_dir = env->data_dir};
     hs_job_ctx ctx = {.ops = &inline_ops, .impl = &st, .job_id = 0, .attempt = 1,
-                      .model_root = model_root, .corpus_root = corpus_root,
-                      .data_dir = data_dir, .run_dir = run_dir, .device = device};
-    fprintf(stderr, "surgeond run: %s on %s, run directory %s\n", parsed.kind->name,
+                      .model_root = env->model_root, .corpus_root = env->corpus_root,
+                      .data_dir = env->data_dir, .run_dir = run_dir, .device = device};
+    fprintf(stderr, "surgeond run: %s on %s, run directory %s\n", parsed->kind->name,
             hs_device_describe(device), run_dir);
+    char err[HS_ERR_LEN] = "";
     signal(SIGINT, on_sigint);
-    err[0] = '\0';
     int rc = (st.heads && st.curves && st.checkpoints)
-                 ? parsed.kind->run(&ctx, spec, err, sizeof err)
+                 ? parsed->kind->run(&ctx, spec, err, sizeof err)
                  : hs_errf(err, sizeof err, "out of memory");
     signal(SIGINT, SIG_DFL);
     int status;
     if (rc == 0) {
-        cJSON *out;
-        if (details) {
-            out = cJSON_CreateObject();
-            if (out) {
-                cJSON_AddItemToObject(out, "result", st.result ? st.result : cJSON_CreateObject());
-                cJSON_AddItemToObject(out, "heads", st.heads);
-                cJSON_AddItemToObject(out, "curves", st.curves);
-                cJSON_AddItemToObject(out, "checkpoints", st.checkpoints);
-                st.result = st.heads = st.curves = st.checkpoints = NULL;
-            }
-        } else {
-            out = st.result ? st.result : cJSON_CreateObject();
-            st.result = NULL;
-        }
-        char *json = out ? cJSON_Print(out) : NULL;
-        if (json) {
-            printf("%s\n", json);
-            status = 0;
-        } else {
-            fprintf(stderr, "surgeond run: out of memory printing the result\n");
-            status = 1;
-        }
-        free(json);
-        cJSON_Delete(out);
+        status = print_success(&st, details);
     } else if (rc == 1) {
         fprintf(stderr, "surgeond run: interrupted\n");
         status = 3;
@@ -365,6 +341,41 @@ int hs_cmd_run(int argc, char **argv)
     cJSON_Delete(st.curves);
     cJSON_Delete(st.checkpoints);
     hs_store_close(st.store);
+    return status;
+}
+
+int hs_cmd_run(int argc, char **argv)
+{
+    run_options o;
+    int prc = parse_run_args(argc, argv, &o);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
+    char err[HS_ERR_LEN];
+    hs_root_dirs dirs;
+    if (hs_root_dirs_settle(o.data_dir, o.model_root, o.corpus_root, &dirs, err,
+                            sizeof err) != 0) {
+        fprintf(stderr, "surgeond run: %s\n", err);
+        return 2;
+    }
+    hs_kind_env env = hs_root_dirs_view(&dirs);
+    hs_job_spec parsed;
+    cJSON *spec = load_spec(o.job_path, &env, &parsed);
+    if (!spec)
+        return 2;
+    char run_dir[PATH_MAX];
+    if (hs_data_make_inline_run_dir(dirs.data_dir, run_dir, sizeof run_dir, err,
+                                    sizeof err) != 0) {
+        fprintf(stderr, "surgeond run: %s\n", err);
+        cJSON_Delete(spec);
+        return 1;
+    }
+    hs_device *device = hs_device_open(o.device, err, sizeof err);
+    if (!device) {
+        fprintf(stderr, "surgeond run: --device %s: %s\n", o.device, err);
+        cJSON_Delete(spec);
+        return 2;
+    }
+    int status = run_job(&parsed, spec, &env, run_dir, device, o.details);
     hs_device_close(device);
     cJSON_Delete(spec);
     return status;

@@ -5,7 +5,9 @@
 #include "common/clock.h"
 #include "commands.h"
 #include "common/errors.h"
+#include "engine/device.h"
 #include "http/http_server.h"
+#include "store/data_dir.h"
 #include "store/job_store.h"
 #include "queue/scheduler.h"
 #include "queue/worker.h"
@@ -16,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <uv.h>
 
 #define MAX_DEVICES 16
@@ -26,6 +27,7 @@ typedef struct serve_options {
     const char *devices[MAX_DEVICES];
     int n_devices;
     size_t max_body;
+    bool insecure_no_auth;
 } serve_options;
 
 void hs_serve_usage(FILE *out)
@@ -43,6 +45,8 @@ void hs_serve_usage(FILE *out)
             "  --token-file FILE    require 'Authorization: Bearer <token>' on every mutating\n"
             "                       request; the token is the file's first line\n"
             "  --max-body BYTES     request body limit, suffix k or M allowed (default 64M)\n"
+            "  --insecure-no-auth   allow a non-loopback --listen address without --token-file\n"
+            "                       (anyone who reaches the port can then submit jobs)\n"
             "  --help               this text\n");
 }
 
@@ -76,6 +80,10 @@ static int parse_args(int argc, char **argv, serve_options *o)
             hs_serve_usage(stdout);
             return 1;
         }
+        if (strcmp(a, "--insecure-no-auth") == 0) {
+            o->insecure_no_auth = true;
+            continue;
+        }
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         const char **slot = strcmp(a, "--listen") == 0        ? &o->listen
                             : strcmp(a, "--data-dir") == 0    ? &o->data_dir
@@ -100,6 +108,12 @@ static int parse_args(int argc, char **argv, serve_options *o)
                 fprintf(stderr, "surgeond serve: at most %d --device flags\n", MAX_DEVICES);
                 return -1;
             }
+            hs_device_spec parsed;
+            char why[HS_ERR_LEN];
+            if (hs_device_spec_parse(value, &parsed, why, sizeof why) != 0) {
+                fprintf(stderr, "surgeond serve: --device: %s\n", why);
+                return -1;
+            }
             o->devices[o->n_devices++] = value;
         } else if (parse_size(value, &o->max_body) != 0) {
             fprintf(stderr, "surgeond serve: --max-body %s: expected a positive size\n", value);
@@ -108,34 +122,6 @@ static int parse_args(int argc, char **argv, serve_options *o)
     }
     if (o->n_devices == 0)
         o->devices[o->n_devices++] = "cpu";
-    return 0;
-}
-
-static int make_dirs(const char *path, char *err, size_t errlen)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return hs_errf(err, errlen, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
-    return 0;
-}
-
-/* Creates dir if needed and stores its absolute path. */
-static int absolute_dir(const char *dir, char *out, char *err, size_t errlen)
-{
-    if (make_dirs(dir, err, errlen) != 0)
-        return -1;
-    if (!realpath(dir, out))
-        return hs_errf(err, errlen, "%s: %s", dir, strerror(errno));
     return 0;
 }
 
@@ -178,6 +164,68 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* The data dir's store, opened with its checkpointer running and the jobs a crash left
+ * running reconciled. NULL with err. */
+static hs_store *open_store(const char *data_dir, char *err, size_t errlen)
+{
+    hs_store *store = NULL;
+    if (hs_store_open_data_dir(data_dir, false, &store, err, errlen) != 0)
+        return NULL;
+    int requeued = 0, failed = 0;
+    if (hs_store_start_checkpointer(store, err, errlen) != 0 ||
+        hs_job_reconcile(store, &requeued, &failed, err, errlen) != 0) {
+        hs_store_close(store);
+        return NULL;
+    }
+    if (requeued || failed) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%d", requeued);
+        snprintf(b, sizeof b, "%d", failed);
+        log_line("jobs left running by the last run: %s requeued, %s failed", a, b);
+    }
+    return store;
+}
+
+/* Runs the scheduler and the HTTP server on a libuv loop until SIGINT or SIGTERM, then stops
+ * both and closes the loop. The exit status: 0, or 1 when either could not start. */
+static int serve_until_signal(hs_app *app, const char *listen, const char *data_dir)
+{
+    char err[HS_ERR_LEN];
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hs_scheduler *scheduler = NULL;
+    hs_http *http = NULL;
+    uv_signal_t sigint, sigterm;
+    uv_signal_init(&loop, &sigint);
+    uv_signal_init(&loop, &sigterm);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    int status = 0;
+    if (hs_scheduler_start(&loop, app->store, &app->env, app->workers, &scheduler, err,
+                           sizeof err) != 0) {
+        status = 1;
+    } else {
+        app->schedules_changed = hs_scheduler_poke;
+        app->schedules_changed_arg = scheduler;
+        if (hs_http_start(app, listen, &http, err, sizeof err) != 0)
+            status = 1;
+    }
+    if (status == 0) {
+        log_line("listening on http://%s (data dir %s)", listen, data_dir);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        log_line("shutting down%s%s", "", "");
+    } else {
+        log_line("%s%s", err, "");
+    }
+    hs_http_stop(http);
+    app->schedules_changed = NULL;
+    hs_scheduler_stop(scheduler);
+    uv_walk(&loop, close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return status;
+}
+
 int hs_cmd_serve(int argc, char **argv)
 {
     serve_options o;
@@ -190,85 +238,29 @@ int hs_cmd_serve(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
 
     char err[HS_ERR_LEN];
-    char data_dir[PATH_MAX], model_root[PATH_MAX], corpus_root[PATH_MAX], tmp[PATH_MAX + 64];
+    hs_root_dirs dirs;
     static hs_app app; /* static: outlives the HTTP threads until hs_http_stop returns */
     memset(&app, 0, sizeof app);
-    if (absolute_dir(o.data_dir, data_dir, err, sizeof err) != 0)
-        goto fail_early;
-    snprintf(tmp, sizeof tmp, "%s/models", data_dir);
-    if (absolute_dir(o.model_root ? o.model_root : tmp, model_root, err, sizeof err) != 0)
-        goto fail_early;
-    snprintf(tmp, sizeof tmp, "%s/corpora", data_dir);
-    if (absolute_dir(o.corpus_root ? o.corpus_root : tmp, corpus_root, err, sizeof err) != 0)
-        goto fail_early;
-    if (o.token_file && read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0)
-        goto fail_early;
-
-    snprintf(tmp, sizeof tmp, "%s/surgeon.db", data_dir);
-    hs_store *store = NULL;
-    if (hs_store_open(tmp, &store, err, sizeof err) != 0)
-        goto fail_early;
-    if (hs_store_start_checkpointer(store, err, sizeof err) != 0) {
-        hs_store_close(store);
-        goto fail_early;
+    if (hs_root_dirs_settle(o.data_dir, o.model_root, o.corpus_root, &dirs, err, sizeof err) != 0 ||
+        (o.token_file &&
+         read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0) ||
+        hs_http_check_exposure(o.listen, app.token[0] != '\0', o.insecure_no_auth, err,
+                               sizeof err) != 0 ||
+        !(app.store = open_store(dirs.data_dir, err, sizeof err))) {
+        fprintf(stderr, "surgeond serve: %s\n", err);
+        return 1;
     }
-    int requeued = 0, failed = 0;
-    if (hs_job_reconcile(store, &requeued, &failed, err, sizeof err) != 0) {
-        hs_store_close(store);
-        goto fail_early;
-    }
-    if (requeued || failed) {
-        char a[32], b[32];
-        snprintf(a, sizeof a, "%d", requeued);
-        snprintf(b, sizeof b, "%d", failed);
-        log_line("jobs left running by the last run: %s requeued, %s failed", a, b);
-    }
-    app.store = store;
-    app.env = (hs_kind_env){.model_root = model_root, .corpus_root = corpus_root,
-                            .data_dir = data_dir};
+    app.env = hs_root_dirs_view(&dirs);
     app.max_body = o.max_body;
     app.started_ms = hs_now_ms();
-    if (hs_workers_start(store, &app.env, o.devices, o.n_devices, &app.workers, err,
+    if (hs_workers_start(app.store, &app.env, o.devices, o.n_devices, &app.workers, err,
                          sizeof err) != 0) {
-        hs_store_close(store);
-        goto fail_early;
+        hs_store_close(app.store);
+        fprintf(stderr, "surgeond serve: %s\n", err);
+        return 1;
     }
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    hs_scheduler *scheduler = NULL;
-    hs_http *http = NULL;
-    uv_signal_t sigint, sigterm;
-    uv_signal_init(&loop, &sigint);
-    uv_signal_init(&loop, &sigterm);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    int status = 0;
-    if (hs_scheduler_start(&loop, store, &app.env, app.workers, &scheduler, err, sizeof err) != 0) {
-        status = 1;
-    } else {
-        app.schedules_changed = hs_scheduler_poke;
-        app.schedules_changed_arg = scheduler;
-        if (hs_http_start(&app, o.listen, &http, err, sizeof err) != 0)
-            status = 1;
-    }
-    if (status == 0) {
-        log_line("listening on http://%s (data dir %s)", o.listen, data_dir);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        log_line("shutting down%s%s", "", "");
-    } else {
-        log_line("%s%s", err, "");
-    }
-    hs_http_stop(http);
-    app.schedules_changed = NULL;
-    hs_scheduler_stop(scheduler);
-    uv_walk(&loop, close_walk, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    int status = serve_until_signal(&app, o.listen, dirs.data_dir);
     hs_workers_stop(app.workers);
-    hs_store_close(store);
+    hs_store_close(app.store);
     return status;
-
-fail_early:
-    fprintf(stderr, "surgeond serve: %s\n", err);
-    return 1;
 }

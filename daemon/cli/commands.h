@@ -14,6 +14,4 @@ void hs_run_usage(FILE *out);
 void hs_tokenize_usage(FILE *out);
 void hs_demo_model_usage(FILE *out);
 
-#define HS_VERSION "0.1.0"
-
 #endif

@@ -1,5 +1,5 @@
-/* Whole files on disk: reading, durable writing, fsync of entries, removing trees
- * (file_io.h). */
+/* Whole files on disk: reading, durable writing, fsync of entries, making directories and
+ * removing trees (file_io.h). */
 #include "file_io.h"
 #include "errors.h"
 #include <errno.h>
@@ -144,4 +144,22 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 int hs_remove_tree(const char *path)
 {
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+int hs_make_dirs(const char *path, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return hs_errf(err, errlen, "path too long: %.200s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return hs_errf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+    return 0;
 }

@@ -1,6 +1,6 @@
-/* A worker's compute device (device.h): the spec parsed ("cpu" | "cuda:N"), the backend found
- * and initialised, and a one-model cache keyed by the model directory's absolute path and its
- * files' newest mtime. Runs no compute itself. */
+/* A worker's compute device (device.h): the one parser of device specs ("cpu" | "cuda:N"),
+ * the backend found and initialised, and a one-model cache keyed by the model directory's
+ * absolute path and its files' newest mtime. Runs no compute itself. */
 #include "device.h"
 #include "engine/model/model.h"
 #include "common/errors.h"
@@ -10,40 +10,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "cpu" → ("cpu", 0); "cuda:N" → ("cuda", N). */
-static int parse_spec(const char *spec, char *backend, size_t backend_len, int *index, char *err,
-                      size_t errlen)
+int hs_device_spec_parse(const char *text, hs_device_spec *out, char *err, size_t errlen)
 {
-    if (strcmp(spec, "cpu") == 0) {
-        snprintf(backend, backend_len, "cpu");
-        *index = 0;
+    if (!text)
+        return hs_errf(err, errlen, "no device given: expected \"cpu\" or \"cuda:N\"");
+    if (strcmp(text, "cpu") == 0) {
+        *out = (hs_device_spec){.backend = "cpu", .index = 0};
         return 0;
     }
-    if (strncmp(spec, "cuda:", 5) == 0 && spec[5] >= '0' && spec[5] <= '9') {
-        char *end = NULL;
-        errno = 0;
-        long n = strtol(spec + 5, &end, 10);
-        if (errno == 0 && *end == '\0' && n >= 0 && n <= 1024) {
-            snprintf(backend, backend_len, "cuda");
-            *index = (int)n;
-            return 0;
-        }
-    }
-    return hs_errf(err, errlen, "device '%s': expected \"cpu\" or \"cuda:N\"", spec);
+    const char *digits = strncmp(text, "cuda:", 5) == 0 ? text + 5 : NULL;
+    size_t n_digits = digits ? strspn(digits, "0123456789") : 0;
+    if (!digits || n_digits == 0 || digits[n_digits] != '\0' ||
+        (n_digits > 1 && digits[0] == '0'))
+        return hs_errf(err, errlen,
+                       "device '%.64s': expected \"cpu\" or \"cuda:N\" (N a GPU index, "
+                       "0-%d)", text, HS_DEVICE_INDEX_MAX);
+    long index = n_digits > 6 ? LONG_MAX : strtol(digits, NULL, 10);
+    if (index > HS_DEVICE_INDEX_MAX)
+        return hs_errf(err, errlen, "device '%.64s': GPU index out of range (0-%d)", text,
+                       HS_DEVICE_INDEX_MAX);
+    *out = (hs_device_spec){.backend = "cuda", .index = (int)index};
+    return 0;
 }
 
 hs_device *hs_device_open(const char *spec, char *err, size_t errlen)
 {
     if (!spec)
         spec = "cpu";
-    char name[16];
-    int index = 0;
-    if (strlen(spec) >= sizeof ((hs_device *)0)->spec) {
-        hs_errf(err, errlen, "device '%.40s...': spec too long", spec);
+    hs_device_spec parsed; /* a valid spec is at most "cuda:1023": it fits dev->spec */
+    if (hs_device_spec_parse(spec, &parsed, err, errlen) != 0)
         return NULL;
-    }
-    if (parse_spec(spec, name, sizeof name, &index, err, errlen) != 0)
-        return NULL;
+    const char *name = parsed.backend;
     const hs_backend *be = hs_backend_find(name);
     if (!be) {
         hs_errf(err, errlen,
@@ -52,7 +49,7 @@ hs_device *hs_device_open(const char *spec, char *err, size_t errlen)
         return NULL;
     }
     char why[HS_ERR_LEN] = "";
-    hs_backend_ctx *ctx = be->init(index, why, sizeof why);
+    hs_backend_ctx *ctx = be->init(parsed.index, why, sizeof why);
     if (!ctx) {
         hs_errf(err, errlen, "device '%s': %s", spec, why[0] ? why : "initialisation failed");
         return NULL;

@@ -15,7 +15,22 @@ typedef struct hs_device {
     struct hs_model *cached; /* the last loaded model, or NULL */
 } hs_device;
 
-/* Parses spec ("cpu" or "cuda:N") and initialises the backend. NULL with a clear reason when
+/* The highest N of "cuda:N" a spec may name. An index in range that names no GPU of this
+ * machine is not a spelling mistake: opening it fails, and the daemon serves without it. */
+#define HS_DEVICE_INDEX_MAX 1023
+
+/* A device spec taken apart: backend "cpu" (index 0) or "cuda" with its index. */
+typedef struct hs_device_spec {
+    char backend[8];
+    int index;
+} hs_device_spec;
+
+/* The one parser of device specs, used for --device (serve, run) and wherever else a spec
+ * names a device: exactly "cpu" or "cuda:N" with N decimal, without sign or leading zeros,
+ * 0..HS_DEVICE_INDEX_MAX. 0, or -1 with err quoting the spec and saying what is expected. */
+int hs_device_spec_parse(const char *text, hs_device_spec *out, char *err, size_t errlen);
+
+/* Parses spec (hs_device_spec_parse) and initialises the backend. NULL with a clear reason when
  * the backend is not compiled in or the device cannot be used (no GPU, bad index). */
 hs_device *hs_device_open(const char *spec, char *err, size_t errlen);
 void hs_device_close(hs_device *dev);

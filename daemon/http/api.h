@@ -71,6 +71,12 @@ void hs_resp_text(hs_resp *resp, int status, const char *content_type, char *bod
 void hs_resp_internal(hs_resp *resp, const char *err);
 /* {key: value} (value consumed) with the status; 500 when out of memory. */
 void hs_resp_json_member(hs_resp *resp, int status, const char *key, cJSON *value);
+/* hs_resp_json / hs_resp_json_member for an answer made of stored data (jobs, runs, logs,
+ * schedules): every absolute root path in its strings (data dir, model root, corpus root) is
+ * shown relative to its root first, so no answer carries a server path. */
+void hs_resp_stored_json(hs_req *req, hs_resp *resp, int status, cJSON *obj);
+void hs_resp_stored_member(hs_req *req, hs_resp *resp, int status, const char *key,
+                           cJSON *value);
 
 /* Answering later: a handler that gets a non-NULL hs_deferred from hs_req_defer returns
  * with resp untouched, and the request's connection waits (suspended, no thread held) until

@@ -3,6 +3,8 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "kinds/spec.h"
+#include "store/job_log.h"
+#include "store/job_stats.h"
 #include "store/job_store.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +27,7 @@ static void respond_job(hs_req *req, hs_resp *resp, int64_t id, int status)
         return hs_resp_internal(resp, err);
     if (!job)
         return hs_resp_error(resp, 404, "not found", NULL, "no job %lld", (long long)id);
-    hs_resp_json(resp, status, job);
+    hs_resp_stored_json(req, resp, status, job);
 }
 
 /* A submit waiting for its group commit (owns the parsed spec the request points into). */
@@ -123,7 +125,7 @@ void hs_api_jobs_list(hs_req *req, hs_resp *resp)
         return;
     char buf[HS_TIME_LEN];
     cJSON_AddStringToObject(o, "now", hs_format_time(now, buf));
-    hs_resp_json(resp, 200, o);
+    hs_resp_stored_json(req, resp, 200, o);
 }
 
 void hs_api_job_get(hs_req *req, hs_resp *resp) { respond_job(req, resp, req->id, 200); }
@@ -182,28 +184,17 @@ void hs_api_job_log(hs_req *req, hs_resp *resp)
     int state = hs_job_state_parse(cJSON_GetStringValue(cJSON_GetObjectItem(job, "state")));
     cJSON_Delete(job);
 
-    char path[4096];
-    snprintf(path, sizeof path, "%s/logs/%lld.log", req->app->env.data_dir, (long long)req->id);
     unsigned char *buf = malloc(LOG_CHUNK + 1);
     if (!buf)
         return hs_resp_internal(resp, "out of memory");
     size_t n = 0;
     int64_t size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        struct stat sb;
-        if (fstat(fd, &sb) == 0)
-            size = sb.st_size;
-        if (offset < size) {
-            ssize_t got = pread(fd, buf, LOG_CHUNK, (off_t)offset);
-            if (got > 0)
-                n = utf8_complete_prefix(buf, (size_t)got);
-        }
-        close(fd);
-    } else if (errno != ENOENT) {
+    if (hs_job_log_read(req->app->env.data_dir, req->id, offset, buf, LOG_CHUNK, &n, &size, err,
+                        sizeof err) != 0) {
         free(buf);
-        return hs_resp_internal(resp, "cannot read the job log");
+        return hs_resp_internal(resp, err);
     }
+    n = utf8_complete_prefix(buf, n);
     if (offset > size) {
         free(buf);
         return hs_resp_error(resp, 400, "invalid query parameter", "offset",
@@ -223,52 +214,19 @@ void hs_api_job_log(hs_req *req, hs_resp *resp)
                           state >= 0 && hs_job_state_is_final(state) &&
                               offset + (int64_t)n >= size);
     free(buf);
-    hs_resp_json(resp, 200, o);
-}
-
-/* A job_events row (at, from_state, to_state, reason) as JSON. */
-static cJSON *event_row_json(sqlite3_stmt *st, void *unused)
-{
-    cJSON *e = cJSON_CreateObject();
-    if (!e)
-        return NULL;
-    char buf[HS_TIME_LEN];
-    cJSON_AddStringToObject(e, "at", hs_format_time(sqlite3_column_int64(st, 0), buf));
-    if (sqlite3_column_type(st, 1) == SQLITE_NULL)
-        cJSON_AddNullToObject(e, "from");
-    else
-        cJSON_AddStringToObject(e, "from", hs_col_text(st, 1));
-    cJSON_AddStringToObject(e, "to", hs_col_text(st, 2));
-    cJSON_AddStringToObject(e, "reason", hs_col_text(st, 3));
-    return e;
+    hs_resp_stored_json(req, resp, 200, o);
 }
 
 void hs_api_job_events(hs_req *req, hs_resp *resp)
 {
-    static const char sql[] =
-        "SELECT at, from_state, to_state, reason FROM job_events WHERE job_id=?1 ORDER BY id";
-    static const char exists_sql[] = "SELECT 1 FROM jobs WHERE id=?1";
     hs_db *db = hs_req_db(req, resp);
     if (!db)
         return;
     char err[HS_ERR_LEN];
-    sqlite3_stmt *st = hs_db_stmt(db, exists_sql, err, sizeof err);
-    if (!st)
-        return hs_resp_internal(resp, err);
-    sqlite3_bind_int64(st, 1, req->id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
-        return hs_resp_error(resp, 404, "not found", NULL, "no job %lld", (long long)req->id);
-    if (rc != SQLITE_ROW)
-        return hs_resp_internal(resp, sqlite3_errmsg(hs_db_handle(db)));
-    st = hs_db_stmt(db, sql, err, sizeof err);
-    if (!st)
-        return hs_resp_internal(resp, err);
-    sqlite3_bind_int64(st, 1, req->id);
     cJSON *arr;
-    if (hs_db_rows_json(db, st, event_row_json, NULL, "reading job events", &arr, err,
-                        sizeof err) != 0)
+    if (hs_job_events_json(db, req->id, &arr, err, sizeof err) != 0)
         return hs_resp_internal(resp, err);
-    hs_resp_json_member(resp, 200, "events", arr);
+    if (!arr)
+        return hs_resp_error(resp, 404, "not found", NULL, "no job %lld", (long long)req->id);
+    hs_resp_stored_member(req, resp, 200, "events", arr);
 }

@@ -2,6 +2,7 @@
  * query parameters and page that /jobs and /runs share. */
 #include "api.h"
 #include "common/errors.h"
+#include "store/data_dir.h"
 #include "store/job_store.h"
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -68,6 +69,25 @@ void hs_resp_json_member(hs_resp *resp, int status, const char *key, cJSON *valu
     }
     cJSON_AddItemToObject(o, key, value);
     hs_resp_json(resp, status, o);
+}
+
+void hs_resp_stored_json(hs_req *req, hs_resp *resp, int status, cJSON *obj)
+{
+    if (obj && hs_roots_relative_json(&req->app->env, obj) != 0) {
+        cJSON_Delete(obj);
+        return hs_resp_internal(resp, "out of memory");
+    }
+    hs_resp_json(resp, status, obj);
+}
+
+void hs_resp_stored_member(hs_req *req, hs_resp *resp, int status, const char *key,
+                           cJSON *value)
+{
+    if (value && hs_roots_relative_json(&req->app->env, value) != 0) {
+        cJSON_Delete(value);
+        return hs_resp_internal(resp, "out of memory");
+    }
+    hs_resp_json_member(resp, status, key, value);
 }
 
 const char *hs_req_query(hs_req *req, const char *name)

@@ -12,7 +12,7 @@ void hs_api_runs_list(hs_req *req, hs_resp *resp)
         return;
     cJSON *o = hs_job_page_json(req, resp, &f, "runs");
     if (o)
-        hs_resp_json(resp, 200, o);
+        hs_resp_stored_json(req, resp, 200, o);
 }
 
 /* The run's job JSON, or NULL after answering 404/500. */
@@ -34,7 +34,7 @@ void hs_api_run_get(hs_req *req, hs_resp *resp)
     hs_db *db = hs_req_db(req, resp);
     cJSON *job = db ? run_or_404(req, resp, db) : NULL;
     if (job)
-        hs_resp_json(resp, 200, job);
+        hs_resp_stored_json(req, resp, 200, job);
 }
 
 /* The read connection when run {id} exists; NULL after answering 404/500. */
@@ -47,11 +47,12 @@ static hs_db *existing_run_db(hs_req *req, hs_resp *resp)
 }
 
 /* {key: rows} when the read succeeded (rc 0), else 500 with err. */
-static void respond_rows(hs_resp *resp, int rc, const char *err, const char *key, cJSON *rows)
+static void respond_rows(hs_req *req, hs_resp *resp, int rc, const char *err, const char *key,
+                         cJSON *rows)
 {
     if (rc != 0)
         return hs_resp_internal(resp, err);
-    hs_resp_json_member(resp, 200, key, rows);
+    hs_resp_stored_member(req, resp, 200, key, rows);
 }
 
 void hs_api_run_heads(hs_req *req, hs_resp *resp)
@@ -63,7 +64,7 @@ void hs_api_run_heads(hs_req *req, hs_resp *resp)
     char err[HS_ERR_LEN];
     int rc = hs_runs_heads_json(db, req->id, hs_req_query(req, "checkpoint"), &rows, err,
                                 sizeof err);
-    respond_rows(resp, rc, err, "heads", rows);
+    respond_rows(req, resp, rc, err, "heads", rows);
 }
 
 void hs_api_run_curves(hs_req *req, hs_resp *resp)
@@ -74,7 +75,7 @@ void hs_api_run_curves(hs_req *req, hs_resp *resp)
     cJSON *rows;
     char err[HS_ERR_LEN];
     int rc = hs_runs_curves_json(db, req->id, hs_req_query(req, "name"), &rows, err, sizeof err);
-    respond_rows(resp, rc, err, "points", rows);
+    respond_rows(req, resp, rc, err, "points", rows);
 }
 
 void hs_api_run_checkpoints(hs_req *req, hs_resp *resp)
@@ -85,5 +86,5 @@ void hs_api_run_checkpoints(hs_req *req, hs_resp *resp)
     cJSON *rows;
     char err[HS_ERR_LEN];
     int rc = hs_runs_checkpoints_json(db, req->id, &rows, err, sizeof err);
-    respond_rows(resp, rc, err, "checkpoints", rows);
+    respond_rows(req, resp, rc, err, "checkpoints", rows);
 }

@@ -1,7 +1,7 @@
 /* Handlers of /api/v1/schedules: create, list, get (with firings), patch, delete. */
 #include "api.h"
 #include "common/errors.h"
-#include "store/schedule_store.h"
+#include "queue/schedules.h"
 
 static void schedules_changed(hs_req *req)
 {
@@ -15,7 +15,7 @@ static void respond_status(hs_req *req, hs_resp *resp, hs_schedule_status status
     switch (status) {
     case HS_SCHEDULE_OK:
         schedules_changed(req);
-        return hs_resp_json(resp, ok_status, out);
+        return hs_resp_stored_json(req, resp, ok_status, out);
     case HS_SCHEDULE_INVALID:
         return hs_resp_error(resp, 400, "invalid schedule", serr->field, "%s", serr->detail);
     case HS_SCHEDULE_NOT_FOUND:
@@ -37,10 +37,8 @@ static void write_schedule(hs_req *req, hs_resp *resp, bool create)
     hs_spec_error serr = {{0}, {0}};
     char err[HS_ERR_LEN];
     hs_app *app = req->app;
-    int rc = create ? hs_schedule_create(app->store, body, &app->env, &out, &status, &serr, err,
-                                         sizeof err)
-                    : hs_schedule_patch(app->store, req->id, body, &app->env, &out, &status,
-                                        &serr, err, sizeof err);
+    int rc = hs_schedule_write(app->store, &app->env, body, create, req->id, &out, &status,
+                               &serr, err, sizeof err);
     cJSON_Delete(body);
     if (rc != 0)
         return hs_resp_internal(resp, err);
@@ -58,7 +56,7 @@ void hs_api_schedules_list(hs_req *req, hs_resp *resp)
     char err[HS_ERR_LEN];
     if (hs_schedule_list_json(db, &arr, err, sizeof err) != 0)
         return hs_resp_internal(resp, err);
-    hs_resp_json_member(resp, 200, "schedules", arr);
+    hs_resp_stored_member(req, resp, 200, "schedules", arr);
 }
 
 void hs_api_schedule_get(hs_req *req, hs_resp *resp)
@@ -72,7 +70,7 @@ void hs_api_schedule_get(hs_req *req, hs_resp *resp)
         return hs_resp_internal(resp, err);
     if (!o)
         return hs_resp_error(resp, 404, "not found", NULL, "no schedule %lld", (long long)req->id);
-    hs_resp_json(resp, 200, o);
+    hs_resp_stored_json(req, resp, 200, o);
 }
 
 void hs_api_schedule_patch(hs_req *req, hs_resp *resp) { write_schedule(req, resp, false); }

@@ -2,12 +2,14 @@
  * resume) and the Prometheus /metrics text. */
 #include "api.h"
 #include "common/clock.h"
-#include "cli/commands.h"
+#include "common/version.h"
 #include "common/errors.h"
 #include "http_metrics.h"
+#include "store/job_stats.h"
 #include "store/job_store.h"
 #include "ops.h"
 #include "common/strbuf.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +19,7 @@ void hs_api_healthz(hs_req *req, hs_resp *resp)
     if (!db)
         return;
     char err[HS_ERR_LEN];
-    static const char sql[] = "SELECT 1";
-    if (hs_db_exec(db, sql, err, sizeof err) != 0)
+    if (hs_db_ping(db, err, sizeof err) != 0)
         return hs_resp_error(resp, 503, "unhealthy", NULL, "%s", err);
     cJSON *o = cJSON_CreateObject();
     if (o) {
@@ -140,6 +141,55 @@ void hs_api_queue_resume(hs_req *req, hs_resp *resp) { set_paused(req, resp, fal
 static const double duration_buckets[] = {0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400};
 #define N_BUCKETS (sizeof duration_buckets / sizeof duration_buckets[0])
 
+static void render_finished_count(const char *kind, const char *state, int64_t count, void *b)
+{
+    hs_strbuf_printf(b, "hs_jobs_finished_total{kind=\"%s\",state=\"%s\"} %lld\n", kind, state,
+                     (long long)count);
+}
+
+/* One kind's duration histogram, filled while the durations of that kind come in. */
+typedef struct duration_histogram {
+    hs_strbuf *out;
+    char kind[64];
+    uint64_t bucket[N_BUCKETS], count;
+    double sum;
+    bool have;
+} duration_histogram;
+
+static void flush_histogram(duration_histogram *h)
+{
+    if (!h->have)
+        return;
+    for (size_t i = 0; i < N_BUCKETS; i++)
+        hs_strbuf_printf(h->out, "hs_job_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n",
+                         h->kind, duration_buckets[i], (unsigned long long)h->bucket[i]);
+    hs_strbuf_printf(h->out, "hs_job_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n"
+                             "hs_job_duration_seconds_sum{kind=\"%s\"} %.3f\n"
+                             "hs_job_duration_seconds_count{kind=\"%s\"} %llu\n",
+                     h->kind, (unsigned long long)h->count, h->kind, h->sum, h->kind,
+                     (unsigned long long)h->count);
+    h->have = false;
+}
+
+static void add_duration(const char *kind, double seconds, void *arg)
+{
+    duration_histogram *h = arg;
+    if (h->have && strcmp(h->kind, kind) != 0)
+        flush_histogram(h);
+    if (!h->have) {
+        snprintf(h->kind, sizeof h->kind, "%s", kind);
+        memset(h->bucket, 0, sizeof h->bucket);
+        h->count = 0;
+        h->sum = 0;
+        h->have = true;
+    }
+    for (size_t i = 0; i < N_BUCKETS; i++)
+        if (seconds <= duration_buckets[i])
+            h->bucket[i]++;
+    h->count++;
+    h->sum += seconds;
+}
+
 static int render_job_metrics(hs_db *db, hs_strbuf *b, char *err, size_t errlen)
 {
     int64_t counts[HS_JOB_STATE_COUNT];
@@ -149,70 +199,16 @@ static int render_job_metrics(hs_db *db, hs_strbuf *b, char *err, size_t errlen)
     for (int s = 0; s < HS_JOB_STATE_COUNT; s++)
         hs_strbuf_printf(b, "hs_jobs{state=\"%s\"} %lld\n", hs_job_state_name(s),
                          (long long)counts[s]);
-
-    static const char finished_sql[] =
-        "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')"
-        " GROUP BY kind, state ORDER BY kind, state";
-    sqlite3_stmt *st = hs_db_stmt(db, finished_sql, err, errlen);
-    if (!st)
-        return -1;
     hs_strbuf_printf(b, "# HELP hs_jobs_finished_total Finished jobs by kind and final state.\n"
                         "# TYPE hs_jobs_finished_total counter\n");
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        hs_strbuf_printf(b, "hs_jobs_finished_total{kind=\"%s\",state=\"%s\"} %lld\n",
-                         hs_col_text(st, 0), hs_col_text(st, 1),
-                         (long long)sqlite3_column_int64(st, 2));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return hs_errf(err, errlen, "database: %s", sqlite3_errmsg(hs_db_handle(db)));
-
-    /* Duration of finished jobs that ran: finished_at - started_at, by kind. */
-    static const char dur_sql[] =
-        "SELECT kind, (finished_at - started_at) / 1000.0 FROM jobs WHERE finished_at IS NOT NULL"
-        " AND started_at IS NOT NULL ORDER BY kind";
-    st = hs_db_stmt(db, dur_sql, err, errlen);
-    if (!st)
+    if (hs_job_finished_counts(db, render_finished_count, b, err, errlen) != 0)
         return -1;
     hs_strbuf_printf(b, "# HELP hs_job_duration_seconds Run time of finished jobs.\n"
                         "# TYPE hs_job_duration_seconds histogram\n");
-    char kind[64] = "";
-    uint64_t bucket[N_BUCKETS], count = 0;
-    double sum = 0;
-    bool have = false;
-    for (;;) {
-        rc = sqlite3_step(st);
-        bool row = rc == SQLITE_ROW;
-        if (have && (!row || strcmp(kind, hs_col_text(st, 0)) != 0)) {
-            for (size_t i = 0; i < N_BUCKETS; i++)
-                hs_strbuf_printf(b, "hs_job_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n",
-                                 kind, duration_buckets[i], (unsigned long long)bucket[i]);
-            hs_strbuf_printf(b, "hs_job_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n"
-                                "hs_job_duration_seconds_sum{kind=\"%s\"} %.3f\n"
-                                "hs_job_duration_seconds_count{kind=\"%s\"} %llu\n",
-                             kind, (unsigned long long)count, kind, sum, kind,
-                             (unsigned long long)count);
-            have = false;
-        }
-        if (!row)
-            break;
-        if (!have) {
-            snprintf(kind, sizeof kind, "%s", hs_col_text(st, 0));
-            memset(bucket, 0, sizeof bucket);
-            count = 0;
-            sum = 0;
-            have = true;
-        }
-        double d = sqlite3_column_double(st, 1);
-        for (size_t i = 0; i < N_BUCKETS; i++)
-            if (d <= duration_buckets[i])
-                bucket[i]++;
-        count++;
-        sum += d;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return hs_errf(err, errlen, "database: %s", sqlite3_errmsg(hs_db_handle(db)));
+    duration_histogram h = {.out = b};
+    if (hs_job_durations(db, add_duration, &h, err, errlen) != 0)
+        return -1;
+    flush_histogram(&h);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "kinds.h"
 #include "spec.h"
 #include "texts.h"
+#include "store/data_dir.h"
 #include "store/paths.h"
 #include "engine/surgery/surgery_loop.h"
 #include "engine/surgery/surgery_targets.h"
@@ -416,13 +417,118 @@ static int still_collapsed(hs_model *m, const hs_token_seq *seqs, int n_seqs,
     return 0;
 }
 
+/* What a surgery trains on and is judged by, loaded before training. */
+typedef struct surgery_inputs {
+    hs_head_target *targets;
+    int n_targets;
+    hs_surgery_corpus corpus;
+    char **texts;           /* eval texts */
+    int n_texts;
+    hs_token_seq *seqs;     /* their tokens */
+} surgery_inputs;
+
+static void free_inputs(surgery_inputs *in)
+{
+    if (in->seqs)
+        hs_token_seqs_free(in->seqs, in->n_texts);
+    hs_job_texts_free(in->texts, in->n_texts);
+    hs_surgery_corpus_free(&in->corpus);
+    free(in->targets);
+}
+
+/* Targets, the tokenized corpus in chunks and the tokenized eval texts (each >= 2 tokens). */
+static int load_inputs(hs_job_ctx *ctx, const cJSON *spec, const hs_kind_env *env, hs_model *m,
+                       const hs_surgery_params *p, const char *corpus_name,
+                       const char *corpus_path, surgery_inputs *in, char *err, size_t errlen)
+{
+    char why[HS_ERR_LEN], what[4200];
+    if (resolve_targets(ctx, spec, &m->cfg, &in->targets, &in->n_targets, err, errlen) != 0)
+        return -1;
+    snprintf(what, sizeof what, "corpus \"%s\"", corpus_name);
+    hs_job_progress(ctx, 0, 0, "tokenizing the corpus");
+    if (hs_surgery_corpus_load(m->tok, corpus_path, p->max_length, what, &in->corpus, err,
+                               errlen) != 0)
+        return -1;
+    hs_job_logf(ctx, "%s: %zu tokens, %d chunks of %d", what, in->corpus.n_tokens,
+                in->corpus.n_chunks, p->max_length);
+    if (hs_job_texts_load(spec, env, "eval_texts", "eval_file", &in->texts, &in->n_texts, err,
+                          errlen) != 0)
+        return -1;
+    if (hs_tokenize_texts(m, (const char *const *)in->texts, in->n_texts, p->max_length, false,
+                          &in->seqs, why, sizeof why) != 0)
+        return hs_errf(err, errlen, "eval texts: %s", why);
+    for (int i = 0; i < in->n_texts; i++)
+        if (in->seqs[i].T < 2)
+            return hs_errf(err, errlen, "%s[%d]: fewer than 2 tokens (perplexity needs 2)",
+                           cJSON_GetObjectItemCaseSensitive(spec, "eval_texts")
+                               ? "eval_texts"
+                               : "eval_file line",
+                           i);
+    return 0;
+}
+
+/* The second pass over the targets still collapsed after the first (none: nothing to do).
+ * Returns hs_surgery_train's code; *ran tells whether a pass was trained. */
+static int run_second_pass(hs_job_ctx *ctx, hs_model *m, const hs_surgery_params *p,
+                           const surgery_inputs *in, const char *ckpt_dir, surgery_job *job,
+                           const hs_surgery_hooks *hooks, const hs_surgery_outcome *pass1,
+                           hs_head_target **targets2, int *n_targets2,
+                           hs_surgery_outcome *pass2, bool *ran, char *err, size_t errlen)
+{
+    if (still_collapsed(m, in->seqs, in->n_texts, in->targets, in->n_targets, targets2,
+                        n_targets2, err, errlen) != 0)
+        return -1;
+    if (*n_targets2 == 0) {
+        hs_job_logf(ctx, "second pass: every target is healthy, nothing to do");
+        return 0;
+    }
+    hs_surgery_params p2 = *p;
+    p2.seed = p->seed + 1;
+    p2.woken_targets = in->targets;
+    p2.n_woken_targets = in->n_targets;
+    snprintf(p2.ckpt_prefix, sizeof p2.ckpt_prefix, "pass2-");
+    job->pass = 2;
+    job->step_offset = pass1->steps_done;
+    for (int i = 0; i < pass1->n_ckpts; i++)
+        if (pass1->ckpts[i].best)
+            job->best_before = pass1->ckpts[i].ppl;
+    hs_job_logf(ctx, "second pass: %d of %d targets still collapsed, seed %llu", *n_targets2,
+                in->n_targets, (unsigned long long)p2.seed);
+    *ran = true;
+    int trc = hs_surgery_train(m, *targets2, *n_targets2, &p2, &in->corpus, in->seqs,
+                               in->n_texts, ckpt_dir, ctx->attempt > 1, hooks, pass2, err,
+                               errlen);
+    if (trc == 0 && job->store_failed)
+        trc = hs_errf(err, errlen, "%s", job->store_error);
+    return trc;
+}
+
+/* The result JSON of both passes, stored through the runner API. */
+static int store_outcome(hs_job_ctx *ctx, const surgery_inputs *in,
+                         const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
+                         const hs_head_target *targets2, int n_targets2, bool second_pass,
+                         uint64_t seed, char *err, size_t errlen)
+{
+    cJSON *result = build_result(pass1, pass2, in->targets, in->n_targets, targets2, n_targets2,
+                                 second_pass, seed);
+    if (!result)
+        return hs_errf(err, errlen, "out of memory building the result");
+    int rc = ctx->ops->store_result(ctx, result);
+    cJSON_Delete(result);
+    if (rc != 0)
+        return hs_errf(err, errlen, "storing the result failed");
+    const hs_surgery_outcome *last = pass2 ? pass2 : pass1;
+    hs_job_progress(ctx, last->steps_done, last->total_steps, "done");
+    return 0;
+}
+
 static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
 {
     hs_kind_env env = {ctx->model_root, ctx->corpus_root, ctx->data_dir};
     hs_surgery_params p;
     params_from_spec(spec, &p);
     bool second_pass = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "second_pass"));
-    char model_dir[PATH_MAX], corpus_path[PATH_MAX], why[HS_ERR_LEN];
+    char model_dir[PATH_MAX], corpus_path[PATH_MAX], why[HS_ERR_LEN], ckpt_dir[PATH_MAX];
     const char *model_name = str_or(spec, "model", "");
     const char *corpus_name = str_or(spec, "corpus", "");
     if (hs_resolve_model(&env, model_name, model_dir, sizeof model_dir, why, sizeof why) != 0)
@@ -437,122 +543,53 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
     hs_model *m = hs_device_model(ctx->device, model_dir, why, sizeof why);
     if (!m)
         return hs_errf(err, errlen, "model \"%s\": %s", model_name, why);
-    /* docs/architecture.md "Training semantics": on a GPU a group's equal micro-batches run as one batch; the CPU keeps the
-     * memory of one micro-batch. */
+    /* docs/architecture.md "Training semantics": on a GPU a group's equal micro-batches run as
+     * one batch; the CPU keeps the memory of one micro-batch. */
     p.fuse_accumulation = m->be->caps.batch_accumulation;
 
-    hs_head_target *targets = NULL, *targets2 = NULL;
-    int n_targets = 0, n_targets2 = 0, n_texts = 0, rc = -1;
-    char **texts = NULL;
-    hs_token_seq *seqs = NULL;
-    hs_surgery_corpus corpus;
-    memset(&corpus, 0, sizeof corpus);
+    surgery_inputs in;
+    memset(&in, 0, sizeof in);
+    hs_head_target *targets2 = NULL;
+    int n_targets2 = 0, rc = -1;
     hs_surgery_outcome outcome, outcome2;
     memset(&outcome, 0, sizeof outcome);
     memset(&outcome2, 0, sizeof outcome2);
     bool weights_touched = false, ran_pass2 = false;
+    if (load_inputs(ctx, spec, &env, m, &p, corpus_name, corpus_path, &in, err, errlen) != 0 ||
+        hs_run_checkpoints_dir(ctx->run_dir, ckpt_dir, sizeof ckpt_dir, err, errlen) != 0)
+        goto done;
 
-    if (resolve_targets(ctx, spec, &m->cfg, &targets, &n_targets, err, errlen) != 0)
-        goto done;
-    char what[4200];
-    snprintf(what, sizeof what, "corpus \"%s\"", corpus_name);
-    hs_job_progress(ctx, 0, 0, "tokenizing the corpus");
-    if (hs_surgery_corpus_load(m->tok, corpus_path, p.max_length, what, &corpus, err,
-                               errlen) != 0)
-        goto done;
-    hs_job_logf(ctx, "%s: %zu tokens, %d chunks of %d", what, corpus.n_tokens, corpus.n_chunks,
-                p.max_length);
-    if (hs_job_texts_load(spec, &env, "eval_texts", "eval_file", &texts, &n_texts, err,
-                          errlen) != 0)
-        goto done;
-    if (hs_tokenize_texts(m, (const char *const *)texts, n_texts, p.max_length, false, &seqs,
-                          why, sizeof why) != 0) {
-        hs_errf(err, errlen, "eval texts: %s", why);
-        goto done;
-    }
-    for (int i = 0; i < n_texts; i++)
-        if (seqs[i].T < 2) {
-            hs_errf(err, errlen, "%s[%d]: fewer than 2 tokens (perplexity needs 2)",
-                    cJSON_GetObjectItemCaseSensitive(spec, "eval_texts") ? "eval_texts"
-                                                                         : "eval_file line",
-                    i);
-            goto done;
-        }
-
-    char ckpt_dir[PATH_MAX];
-    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoints", ctx->run_dir);
-    surgery_job job = {.ctx = ctx, .targets = targets, .n_targets = n_targets,
+    surgery_job job = {.ctx = ctx, .targets = in.targets, .n_targets = in.n_targets,
                        .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .pass = 1,
                        .best_before = NAN};
     hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
                               .on_step = job_on_step, .on_start = job_on_start,
                               .on_checkpoint = job_on_checkpoint, .log = job_log};
-    hs_job_logf(ctx, "surgery of %d heads, init %s, seed %llu%s", n_targets,
+    hs_job_logf(ctx, "surgery of %d heads, init %s, seed %llu%s", in.n_targets,
                 hs_surgery_init_name(p.init), (unsigned long long)p.seed,
                 ctx->attempt > 1 ? " (resuming)" : "");
     weights_touched = true;
-    int trc = hs_surgery_train(m, targets, n_targets, &p, &corpus, seqs, n_texts, ckpt_dir,
-                               ctx->attempt > 1, &hooks, &outcome, err, errlen);
+    int trc = hs_surgery_train(m, in.targets, in.n_targets, &p, &in.corpus, in.seqs,
+                               in.n_texts, ckpt_dir, ctx->attempt > 1, &hooks, &outcome, err,
+                               errlen);
     if (trc == 0 && job.store_failed)
         trc = hs_errf(err, errlen, "%s", job.store_error);
-    if (trc == 0 && second_pass) {
-        if (still_collapsed(m, seqs, n_texts, targets, n_targets, &targets2, &n_targets2, err,
-                            errlen) != 0)
-            goto done;
-        if (n_targets2 == 0) {
-            hs_job_logf(ctx, "second pass: every target is healthy, nothing to do");
-        } else {
-            hs_surgery_params p2 = p;
-            p2.seed = p.seed + 1;
-            p2.woken_targets = targets;
-            p2.n_woken_targets = n_targets;
-            snprintf(p2.ckpt_prefix, sizeof p2.ckpt_prefix, "pass2-");
-            job.pass = 2;
-            job.step_offset = outcome.steps_done;
-            for (int i = 0; i < outcome.n_ckpts; i++)
-                if (outcome.ckpts[i].best)
-                    job.best_before = outcome.ckpts[i].ppl;
-            hs_job_logf(ctx, "second pass: %d of %d targets still collapsed, seed %llu",
-                        n_targets2, n_targets, (unsigned long long)p2.seed);
-            ran_pass2 = true;
-            trc = hs_surgery_train(m, targets2, n_targets2, &p2, &corpus, seqs, n_texts,
-                                   ckpt_dir, ctx->attempt > 1, &hooks, &outcome2, err, errlen);
-            if (trc == 0 && job.store_failed)
-                trc = hs_errf(err, errlen, "%s", job.store_error);
-        }
-    }
-    if (trc < 0)
-        goto done;
-    if (trc == 1) {
-        rc = 1;
+    if (trc == 0 && second_pass)
+        trc = run_second_pass(ctx, m, &p, &in, ckpt_dir, &job, &hooks, &outcome, &targets2,
+                              &n_targets2, &outcome2, &ran_pass2, err, errlen);
+    if (trc != 0) {
+        rc = trc == 1 ? 1 : -1; /* 1: stopped (cancelled or shutting down) */
         goto done;
     }
-    cJSON *result = build_result(&outcome, ran_pass2 ? &outcome2 : NULL, targets, n_targets,
-                                 targets2, n_targets2, second_pass, p.seed);
-    if (!result) {
-        hs_errf(err, errlen, "out of memory building the result");
-        goto done;
-    }
-    if (ctx->ops->store_result(ctx, result) != 0) {
-        hs_errf(err, errlen, "storing the result failed");
-        cJSON_Delete(result);
-        goto done;
-    }
-    cJSON_Delete(result);
-    const hs_surgery_outcome *last = ran_pass2 ? &outcome2 : &outcome;
-    hs_job_progress(ctx, last->steps_done, last->total_steps, "done");
-    rc = 0;
+    rc = store_outcome(ctx, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2, n_targets2,
+                       second_pass, p.seed, err, errlen);
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */
     if (weights_touched)
         hs_device_drop_model(ctx->device);
     hs_surgery_outcome_free(&outcome);
     hs_surgery_outcome_free(&outcome2);
-    if (seqs)
-        hs_token_seqs_free(seqs, n_texts);
-    hs_job_texts_free(texts, n_texts);
-    hs_surgery_corpus_free(&corpus);
-    free(targets);
+    free_inputs(&in);
     free(targets2);
     return rc;
 }

@@ -4,6 +4,7 @@
 #ifndef HS_JOB_KINDS_H
 #define HS_JOB_KINDS_H
 #include "runner.h"
+#include "store/data_dir.h"
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
@@ -28,10 +29,8 @@ typedef struct hs_spec_field {
     const char *help;         /* one line for docs and the OpenAPI document */
 } hs_spec_field;
 
-/* Where names in a spec resolve: the daemon's roots. */
-typedef struct hs_kind_env {
-    const char *model_root, *corpus_root, *data_dir;
-} hs_kind_env;
+/* Where names in a spec resolve: the daemon's roots (store/data_dir.h). */
+typedef hs_roots hs_kind_env;
 
 /* A validation failure: becomes HTTP 400 {"error": "invalid spec", "detail", "field"}. */
 typedef struct hs_spec_error {

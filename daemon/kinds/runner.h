@@ -1,35 +1,18 @@
 /* The runner API: what a job kind's runner (diagnose, evaluate, surgery, ...) may do while it
  * runs, independent of where it runs. Two implementations exist: the worker's (SQLite-backed,
- * daemon/worker_context.c) and the inline one of `surgeond run job.json` (stderr progress,
+ * queue/worker_context.c) and the inline one of `surgeond run job.json` (stderr progress,
  * result on stdout). A runner never touches SQLite or HTTP itself.
  * None of these calls blocks the runner on a slow HTTP client: they write to SQLite (WAL)
  * or the job's log file directly. */
 #ifndef HS_JOB_RUNNER_H
 #define HS_JOB_RUNNER_H
+#include "store/run_rows.h"
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct hs_device;
 typedef struct hs_job_ctx hs_job_ctx;
-
-/* One per-head statistics row (docs/architecture.md "Storage"). */
-typedef struct hs_head_stat_row {
-    int layer, head;
-    double bos_mass, entropy, local_mass;
-    const char *cls; /* "healthy", "bos-sink", "dead", "low-entropy" */
-} hs_head_stat_row;
-
-/* One checkpoint of a run. */
-typedef struct hs_checkpoint_row {
-    const char *name; /* "epoch-3", "final" */
-    const char *path; /* absolute directory */
-    int epoch;
-    int64_t step;
-    double ppl;   /* NAN when not evaluated */
-    int woken;    /* -1 when not applicable */
-    bool best;
-} hs_checkpoint_row;
 
 typedef struct hs_job_ctx_ops {
     bool (*should_stop)(hs_job_ctx *ctx);

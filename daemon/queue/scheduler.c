@@ -2,7 +2,7 @@
 #include "scheduler.h"
 #include "common/clock.h"
 #include "common/errors.h"
-#include "store/schedule_store.h"
+#include "schedules.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,7 +21,8 @@ static void check_schedules(hs_scheduler *s)
 {
     int created = 0;
     char err[HS_ERR_LEN];
-    if (hs_schedules_fire_due(s->store, &s->env, hs_now_ms(), &created, err, sizeof err) != 0) {
+    hs_schedule_rules rules = hs_schedule_rules_for(&s->env);
+    if (hs_schedules_fire_due(s->store, &rules, hs_now_ms(), &created, err, sizeof err) != 0) {
         char stamp[HS_TIME_LEN];
         fprintf(stderr, "%s surgeond: firing schedules: %s\n", hs_format_time(hs_now_ms(), stamp),
                 err);

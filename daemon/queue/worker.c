@@ -3,6 +3,8 @@
 #include "common/clock.h"
 #include "engine/device.h"
 #include "common/errors.h"
+#include "store/daemon_state.h"
+#include "store/data_dir.h"
 #include "store/job_store.h"
 #include "worker_context.h"
 #include <errno.h>
@@ -11,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #define CANCEL_POLL_MS 250 /* how often should_stop also asks the store */
@@ -68,18 +69,6 @@ static bool worker_should_stop(void *arg)
     return atomic_load(&w->cancel_requested);
 }
 
-static int make_run_dir(const char *data_dir, int64_t id, char *path, size_t pathlen, char *err,
-                        size_t errlen)
-{
-    snprintf(path, pathlen, "%s/runs", data_dir);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return hs_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-    snprintf(path, pathlen, "%s/runs/%lld", data_dir, (long long)id);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return hs_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-    return 0;
-}
-
 /* Commits a job's outcome. A storage failure (disk full, an I/O error) is logged and the
  * commit retried with a growing pause until it works or the daemon stops (then the start-up
  * reconciliation requeues the job): an outcome, often hours of work, is never dropped while
@@ -114,6 +103,43 @@ static void finish(hs_worker *w, int64_t id, hs_job_state to, const char *reason
     }
 }
 
+/* Commits what the runner's rc (and any storage failure meanwhile) means for the job:
+ * succeeded, cancelled, requeued because the daemon stops, or failed with err. */
+static void record_outcome(hs_worker *w, int64_t job_id, hs_job_ctx *ctx, int rc, char *err,
+                           size_t errlen)
+{
+    hs_worker_job_state *st = ctx->impl;
+    if (rc == 0 && st->storage_failed) {
+        rc = -1;
+        snprintf(err, errlen, "%s", st->storage_error);
+    } else if (rc < 0 && st->storage_failed && !strstr(err, st->storage_error)) {
+        /* The runner gave up because a write failed: its reason gets the store's cause. */
+        char with_cause[2 * HS_ERR_LEN + 4];
+        snprintf(with_cause, sizeof with_cause, "%s (%s)", err, st->storage_error);
+        snprintf(err, errlen, "%.*s", (int)(errlen - 1), with_cause);
+    }
+    if (rc == 0) {
+        hs_job_logf(ctx, "succeeded");
+        finish(w, job_id, HS_JOB_SUCCEEDED, "runner succeeded",
+               st->result_json ? st->result_json : "{}", NULL);
+    } else if (rc == 1 && atomic_load(&w->cancel_requested)) {
+        hs_job_logf(ctx, "cancelled");
+        finish(w, job_id, HS_JOB_CANCELLED, "cancelled by request while running", NULL,
+               "cancelled by request");
+    } else if (rc == 1 && atomic_load(&w->pool->stopping)) {
+        hs_job_logf(ctx, "stopped: daemon shutting down; the job is requeued");
+        if (hs_job_requeue_unfinished(w->pool->store, job_id, "requeued: daemon shutting down",
+                                      err, errlen) < 0)
+            log_error("requeueing a job at shutdown", err);
+    } else {
+        if (rc == 1 || !err[0])
+            snprintf(err, errlen, "%s", rc == 1 ? "runner stopped without a cancel request"
+                                                : "runner failed without a reason");
+        hs_job_logf(ctx, "failed: %s", err);
+        finish(w, job_id, HS_JOB_FAILED, err, NULL, err);
+    }
+}
+
 static void run_claimed(hs_worker *w, hs_claimed_job *job)
 {
     hs_worker_pool *pool = w->pool;
@@ -127,8 +153,8 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
         cJSON_Delete(spec);
         return;
     }
-    if (!spec || make_run_dir(pool->env.data_dir, job->id, run_dir, sizeof run_dir, err,
-                              sizeof err) != 0) {
+    if (!spec || hs_data_make_run_dir(pool->env.data_dir, job->id, run_dir, sizeof run_dir, err,
+                                      sizeof err) != 0) {
         if (!spec)
             snprintf(err, sizeof err, "stored spec of job %lld is not valid JSON",
                      (long long)job->id);
@@ -151,37 +177,8 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
     err[0] = '\0';
     int rc = kind->run(&ctx, spec, err, sizeof err);
     hs_worker_ctx_flush_progress(&ctx);
-    if (rc == 0 && st.storage_failed) {
-        rc = -1;
-        snprintf(err, sizeof err, "%s", st.storage_error);
-    } else if (rc < 0 && st.storage_failed && !strstr(err, st.storage_error)) {
-        /* The runner gave up because a write failed: its reason gets the store's cause. */
-        char with_cause[2 * HS_ERR_LEN + 4];
-        snprintf(with_cause, sizeof with_cause, "%s (%s)", err, st.storage_error);
-        snprintf(err, sizeof err, "%.*s", (int)(sizeof err - 1), with_cause);
-    }
-    if (rc == 0) {
-        hs_job_logf(&ctx, "succeeded");
-        finish(w, job->id, HS_JOB_SUCCEEDED, "runner succeeded",
-               st.result_json ? st.result_json : "{}", NULL);
-    } else if (rc == 1 && atomic_load(&w->cancel_requested)) {
-        hs_job_logf(&ctx, "cancelled");
-        finish(w, job->id, HS_JOB_CANCELLED, "cancelled by request while running", NULL,
-               "cancelled by request");
-    } else if (rc == 1 && atomic_load(&pool->stopping)) {
-        hs_job_logf(&ctx, "stopped: daemon shutting down; the job is requeued");
-        if (hs_job_requeue_unfinished(pool->store, job->id, "requeued: daemon shutting down", err,
-                                      sizeof err) < 0)
-            log_error("requeueing a job at shutdown", err);
-    } else {
-        if (rc == 1 || !err[0])
-            snprintf(err, sizeof err, "%s", rc == 1 ? "runner stopped without a cancel request"
-                                                    : "runner failed without a reason");
-        hs_job_logf(&ctx, "failed: %s", err);
-        finish(w, job->id, HS_JOB_FAILED, err, NULL, err);
-    }
-    if (st.log)
-        fclose(st.log);
+    record_outcome(w, job->id, &ctx, rc, err, sizeof err);
+    hs_job_log_close(st.log);
     free(st.result_json);
     cJSON_Delete(spec);
 }
@@ -235,43 +232,15 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int load_paused(hs_store *store, bool *paused, char *err, size_t errlen)
-{
-    static const char sql[] = "SELECT value FROM daemon_state WHERE key='paused'";
-    hs_db *db = hs_store_reader(store, err, errlen);
-    if (!db)
-        return -1;
-    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
-    if (!st)
-        return -1;
-    int rc = sqlite3_step(st);
-    *paused = rc == SQLITE_ROW && strcmp(hs_col_text(st, 0), "1") == 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE
-               ? 0 : hs_errf(err, errlen, "database: reading the pause flag: %s",
-                             sqlite3_errmsg(hs_db_handle(db)));
-}
-
-/* "cpu" or "cuda:N": anything else is a configuration mistake, refused at start-up. */
-static bool device_spec_is_wellformed(const char *spec)
-{
-    if (strcmp(spec, "cpu") == 0)
-        return true;
-    if (strncmp(spec, "cuda:", 5) != 0 || !spec[5])
-        return false;
-    for (const char *c = spec + 5; *c; c++)
-        if (*c < '0' || *c > '9')
-            return false;
-    return true;
-}
-
 int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const *devices,
                      int n_devices, hs_worker_pool **out, char *err, size_t errlen)
 {
-    for (int i = 0; i < n_devices; i++)
-        if (!device_spec_is_wellformed(devices[i]))
-            return hs_errf(err, errlen, "--device %s: expected \"cpu\" or \"cuda:N\"",
-                           devices[i]);
+    for (int i = 0; i < n_devices; i++) {
+        hs_device_spec parsed;
+        char why[HS_ERR_LEN];
+        if (hs_device_spec_parse(devices[i], &parsed, why, sizeof why) != 0)
+            return hs_errf(err, errlen, "--device: %s", why);
+    }
     hs_worker_pool *pool = calloc(1, sizeof *pool);
     /* One slot per --device, plus one for the cpu fallback when no device can be used. */
     if (!pool || !(pool->workers = calloc((size_t)n_devices + 1, sizeof *pool->workers))) {
@@ -283,7 +252,7 @@ int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const 
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     bool paused = false;
-    if (load_paused(store, &paused, err, errlen) != 0) {
+    if (hs_state_load_paused(store, &paused, err, errlen) != 0) {
         hs_workers_stop(pool);
         return -1;
     }
@@ -368,22 +337,11 @@ void hs_workers_notify(hs_worker_pool *pool) { wake(pool, false); }
 
 int hs_workers_set_paused(hs_worker_pool *pool, bool paused, char *err, size_t errlen)
 {
-    static const char sql[] =
-        "INSERT INTO daemon_state (key, value) VALUES ('paused', ?1)"
-        " ON CONFLICT (key) DO UPDATE SET value=excluded.value";
-    hs_db *db;
-    sqlite3_stmt *st = hs_store_write_stmt(pool->store, sql, &db, err, errlen);
-    if (!st)
+    if (hs_state_save_paused(pool->store, paused, err, errlen) != 0)
         return -1;
-    sqlite3_bind_text(st, 1, paused ? "1" : "0", -1, SQLITE_STATIC);
-    int rc = hs_db_step_done(db, st, "storing the pause flag", err, errlen);
-    if (hs_store_write_finish(pool->store, rc, err, errlen) != 0)
-        return -1;
-    if (rc == 0) {
-        atomic_store(&pool->paused, paused);
-        wake(pool, true);
-    }
-    return rc;
+    atomic_store(&pool->paused, paused);
+    wake(pool, true);
+    return 0;
 }
 
 bool hs_workers_paused(hs_worker_pool *pool) { return atomic_load(&pool->paused); }

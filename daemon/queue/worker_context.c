@@ -3,13 +3,11 @@
 #include "worker_context.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "store/data_dir.h"
 #include "store/job_store.h"
 #include "store/runs_store.h"
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #define PROGRESS_INTERVAL_MS 200
 
@@ -57,19 +55,14 @@ void hs_worker_ctx_flush_progress(hs_job_ctx *ctx)
         write_progress(ctx);
 }
 
+/* Log lines show paths relative to their roots, as every API answer does. */
 static void ctx_log_line(hs_job_ctx *ctx, const char *line)
 {
-    hs_worker_job_state *s = state_of(ctx);
-    if (!s->log)
-        return;
-    char stamp[HS_TIME_LEN];
-    hs_format_time(hs_now_ms(), stamp);
-    /* one line per call: embedded newlines would break the log's line structure */
-    fprintf(s->log, "%s ", stamp);
-    for (const char *p = line; *p; p++)
-        fputc(*p == '\n' || *p == '\r' ? ' ' : *p, s->log);
-    fputc('\n', s->log);
-    fflush(s->log);
+    hs_roots roots = {.model_root = ctx->model_root, .corpus_root = ctx->corpus_root,
+                      .data_dir = ctx->data_dir};
+    char *shown = hs_roots_relative_text(&roots, line);
+    hs_job_log_append(state_of(ctx)->log, shown ? shown : line);
+    free(shown);
 }
 
 static int ctx_add_curve_point(hs_job_ctx *ctx, int64_t step, double epoch, const char *name,
@@ -139,18 +132,3 @@ const hs_job_ctx_ops hs_worker_ctx_ops = {
     .store_result = ctx_store_result,
     .load_diagnosis = ctx_load_diagnosis,
 };
-
-FILE *hs_job_log_open(const char *data_dir, int64_t job_id, char *err, size_t errlen)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/logs", data_dir);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        hs_errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    snprintf(path, sizeof path, "%s/logs/%lld.log", data_dir, (long long)job_id);
-    FILE *f = fopen(path, "a");
-    if (!f)
-        hs_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    return f;
-}

@@ -1,16 +1,16 @@
-/* The worker's implementation of the runner API (job_runner.h) over SQLite: progress
- * (throttled, the last one always written), log lines appended to <data-dir>/logs/<id>.log,
- * curve points, head statistics and checkpoints as rows, the result kept until the worker
- * commits the final transition. */
+/* The worker's implementation of the runner API (kinds/runner.h) over the store: progress
+ * (throttled, the last one always written), log lines appended to the job's log
+ * (store/job_log.h, paths shown relative to their roots), curve points, head statistics and
+ * checkpoints as rows, the result kept until the worker commits the final transition. */
 #ifndef HS_WORKER_CONTEXT_H
 #define HS_WORKER_CONTEXT_H
 #include "kinds/runner.h"
+#include "store/job_log.h"
 #include "store/store.h"
-#include <stdio.h>
 
 typedef struct hs_worker_job_state {
     hs_store *store;
-    FILE *log;                    /* <data-dir>/logs/<id>.log, appended */
+    hs_job_log *log;              /* the job's log (store/job_log.h), NULL if it cannot open */
     bool (*stop_requested)(void *arg); /* the worker's should_stop */
     void *stop_arg;
     int64_t last_progress_ms;
@@ -26,7 +26,5 @@ extern const hs_job_ctx_ops hs_worker_ctx_ops;
 
 /* Writes the last throttled progress, if any. */
 void hs_worker_ctx_flush_progress(hs_job_ctx *ctx);
-/* Opens <data-dir>/logs/<job_id>.log for appending (creating logs/). NULL with err. */
-FILE *hs_job_log_open(const char *data_dir, int64_t job_id, char *err, size_t errlen);
 
 #endif

@@ -1,13 +1,25 @@
 /* Resolution of spec names inside their roots (paths.h): no absolute names, no `..`, and the
- * real path (symlinks followed) must stay under the real root. */
+ * real path (symlinks followed) must stay under the real root; for a model, also every file of
+ * the directory that the loader or a surgery opens. */
 #include "paths.h"
 #include "common/errors.h"
+#include "common/file_io.h"
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* Whether real (a resolved path) is real_root or below it. */
+static bool is_inside(const char *real_root, const char *real)
+{
+    size_t rl = strlen(real_root);
+    return rl == 1 /* root is "/" */ ||
+           (strncmp(real, real_root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0'));
+}
 
 int hs_resolve_under(const char *root, const char *name, char *path, size_t pathlen, char *err,
                      size_t errlen)
@@ -32,11 +44,8 @@ int hs_resolve_under(const char *root, const char *name, char *path, size_t path
         return hs_errf(err, errlen, "root %s: %s", root, strerror(errno));
     snprintf(joined, sizeof joined, "%s/%s", real_root, name);
     if (!realpath(joined, real))
-        return hs_errf(err, errlen, "\"%s\" not found under %s", name, root);
-    size_t rl = strlen(real_root);
-    bool inside = rl == 1 /* root is "/" */ ||
-                  (strncmp(real, real_root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0'));
-    if (!inside)
+        return hs_errf(err, errlen, "\"%s\" not found", name);
+    if (!is_inside(real_root, real))
         return hs_errf(err, errlen, "\"%s\" leads outside its root (symlink)", name);
     if (strlen(real) + 1 > pathlen)
         return hs_errf(err, errlen, "\"%s\": resolved path too long", name);
@@ -44,9 +53,77 @@ int hs_resolve_under(const char *root, const char *name, char *path, size_t path
     return 0;
 }
 
-int hs_resolve_model(const hs_kind_env *env, const char *name, char *path, size_t pathlen,
+/* The files of a model directory that get opened: by the loader (config, tokenizer, weights
+ * or the shard index and its shards) and by a surgery (the tokenizer files it copies into
+ * each checkpoint). */
+static const char *const model_files[] = {"config.json",           "tokenizer.json",
+                                          "tokenizer_config.json", "special_tokens_map.json",
+                                          "model.safetensors",     "model.safetensors.index.json"};
+
+/* When dir/file exists, its real path must be under real_root. 0, or -1 with err naming the
+ * file (relative to the model directory). */
+static int check_model_file(const char *real_root, const char *dir, const char *file, char *err,
+                            size_t errlen)
+{
+    char path[PATH_MAX * 2], real[PATH_MAX];
+    struct stat sb;
+    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+        return hs_errf(err, errlen, "%.200s: path too long", file);
+    if (lstat(path, &sb) != 0)
+        return 0; /* absent: the loader says what is missing */
+    if (!realpath(path, real))
+        return hs_errf(err, errlen, "%s: %s", file, strerror(errno));
+    if (!is_inside(real_root, real))
+        return hs_errf(err, errlen, "%s leads outside the model root (symlink)", file);
+    return 0;
+}
+
+/* Every shard the index (already checked) names. */
+static int check_model_shards(const char *real_root, const char *dir, char *err, size_t errlen)
+{
+    char index[PATH_MAX * 2];
+    struct stat sb;
+    snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
+    if (stat(index, &sb) != 0)
+        return 0;
+    size_t len;
+    char why[HS_ERR_LEN];
+    char *text = hs_read_file(index, "model.safetensors.index.json", 64u << 20, &len, why,
+                              sizeof why);
+    if (!text)
+        return 0; /* unreadable: the loader reports it */
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *shard;
+    int rc = 0;
+    cJSON_ArrayForEach(shard, cJSON_GetObjectItemCaseSensitive(root, "weight_map"))
+    {
+        if (!cJSON_IsString(shard) || strchr(shard->valuestring, '/'))
+            continue; /* the loader refuses these names itself */
+        if ((rc = check_model_file(real_root, dir, shard->valuestring, err, errlen)) != 0)
+            break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* The model directory dir (resolved under root): every file that will be opened stays under
+ * the root. */
+static int check_model_dir(const char *root, const char *dir, char *err, size_t errlen)
+{
+    char real_root[PATH_MAX];
+    if (!realpath(root, real_root))
+        return hs_errf(err, errlen, "root %s: %s", root, strerror(errno));
+    for (size_t i = 0; i < sizeof model_files / sizeof model_files[0]; i++)
+        if (check_model_file(real_root, dir, model_files[i], err, errlen) != 0)
+            return -1;
+    return check_model_shards(real_root, dir, err, errlen);
+}
+
+int hs_resolve_model(const hs_roots *env, const char *name, char *path, size_t pathlen,
                      char *err, size_t errlen)
 {
+    char inner[HS_ERR_LEN];
     if (name && strncmp(name, "run:", 4) == 0) {
         char *end = NULL;
         long long id = strtoll(name + 4, &end, 10);
@@ -55,20 +132,24 @@ int hs_resolve_model(const hs_kind_env *env, const char *name, char *path, size_
         if (!env->data_dir)
             return hs_errf(err, errlen, "model \"%s\": no data directory configured", name);
         char root[PATH_MAX];
-        snprintf(root, sizeof root, "%s/runs/%lld/checkpoints", env->data_dir, id);
+        if (hs_data_run_checkpoints_dir(env->data_dir, id, root, sizeof root, err, errlen) != 0)
+            return -1;
         if (strchr(end + 1, '/'))
             return hs_errf(err, errlen, "model \"%s\": checkpoint names contain no '/'", name);
         if (hs_resolve_under(root, end + 1, path, pathlen, err, errlen) != 0)
             return hs_errf(err, errlen, "model \"%s\": no such checkpoint of run %lld", name, id);
+        if (check_model_dir(root, path, inner, sizeof inner) != 0)
+            return hs_errf(err, errlen, "model \"%s\": %s", name, inner);
         return 0;
     }
-    char inner[HS_ERR_LEN];
     if (hs_resolve_under(env->model_root, name, path, pathlen, inner, sizeof inner) != 0)
         return hs_errf(err, errlen, "model %s", inner);
+    if (check_model_dir(env->model_root, path, inner, sizeof inner) != 0)
+        return hs_errf(err, errlen, "model \"%s\": %s", name, inner);
     return 0;
 }
 
-int hs_resolve_corpus(const hs_kind_env *env, const char *name, char *path, size_t pathlen,
+int hs_resolve_corpus(const hs_roots *env, const char *name, char *path, size_t pathlen,
                       char *err, size_t errlen)
 {
     char inner[HS_ERR_LEN];
@@ -76,7 +157,8 @@ int hs_resolve_corpus(const hs_kind_env *env, const char *name, char *path, size
         if (!env->data_dir)
             return hs_errf(err, errlen, "corpus \"%s\": no data directory configured", name);
         char root[PATH_MAX];
-        snprintf(root, sizeof root, "%s/corpora", env->data_dir);
+        if (hs_data_uploads_dir(env->data_dir, root, sizeof root, err, errlen) != 0)
+            return -1;
         if (strchr(name + 7, '/'))
             return hs_errf(err, errlen, "corpus \"%s\": upload names contain no '/'", name);
         if (hs_resolve_under(root, name + 7, path, pathlen, inner, sizeof inner) != 0)

@@ -3,7 +3,7 @@
  * as API JSON. Knows nothing of HTTP or of job states beyond "succeeded diagnose". */
 #ifndef HS_RUNS_STORE_H
 #define HS_RUNS_STORE_H
-#include "kinds/runner.h"
+#include "run_rows.h"
 #include "store.h"
 #include <cjson/cJSON.h>
 

@@ -1,97 +1,12 @@
-/* Schedules: validation, CRUD, firing (schedule_store.h). */
+/* Schedules: CRUD and firing (schedule_store.h). Validation and timing are the caller's
+ * (hs_schedule_rules). */
 #include "schedule_store.h"
 #include "common/clock.h"
-#include "queue/cron.h"
 #include "common/errors.h"
-#include "kinds/spec.h"
 #include "job_store.h"
-#include "queue/timezone.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct schedule_fields {
-    const char *name, *cron, *timezone;
-    char *job_json; /* malloc'd */
-    int enabled;    /* -1: not given */
-    hs_cron parsed_cron;
-    hs_tz tz;
-} schedule_fields;
-
-/* The next firing after after_ms of a stored (already validated) cron and time zone; -1 when
- * there is none or the text no longer parses. */
-static int64_t next_fire_of(const char *cron, const char *timezone, int64_t after_ms)
-{
-    hs_cron c;
-    hs_tz tz;
-    char err[256];
-    if (hs_cron_parse(cron, &c, err, sizeof err) != 0 ||
-        hs_tz_parse(timezone, &tz, err, sizeof err) != 0)
-        return -1;
-    return hs_cron_next_in(&c, after_ms, &tz);
-}
-
-/* Validates the given fields of a schedule body; all required when `create`. */
-static int parse_body(const cJSON *body, const hs_kind_env *env, bool create,
-                      schedule_fields *f, hs_spec_error *e)
-{
-    memset(f, 0, sizeof *f);
-    f->enabled = -1;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, body)
-    {
-        const char *k = item->string ? item->string : "";
-        if (strcmp(k, "name") == 0) {
-            if (!cJSON_IsString(item) || !item->valuestring[0] || strlen(item->valuestring) > 100)
-                return hs_spec_errorf(e, "name", "name must be a string of 1-100 characters");
-            f->name = item->valuestring;
-        } else if (strcmp(k, "cron") == 0) {
-            char cerr[256];
-            if (!cJSON_IsString(item))
-                return hs_spec_errorf(e, "cron", "cron must be a string");
-            if (hs_cron_parse(item->valuestring, &f->parsed_cron, cerr, sizeof cerr) != 0)
-                return hs_spec_errorf(e, "cron", "%s", cerr);
-            f->cron = item->valuestring;
-        } else if (strcmp(k, "timezone") == 0) {
-            char terr[256];
-            if (!cJSON_IsString(item))
-                return hs_spec_errorf(e, "timezone", "timezone must be a string");
-            if (hs_tz_parse(item->valuestring, &f->tz, terr, sizeof terr) != 0)
-                return hs_spec_errorf(e, "timezone", "%s", terr);
-            f->timezone = item->valuestring;
-        } else if (strcmp(k, "enabled") == 0) {
-            if (!cJSON_IsBool(item))
-                return hs_spec_errorf(e, "enabled", "enabled must be a boolean");
-            f->enabled = cJSON_IsTrue(item);
-        } else if (strcmp(k, "job") == 0) {
-            if (!cJSON_IsObject(item))
-                return hs_spec_errorf(e, "job", "job must be a job spec object");
-            hs_job_spec spec;
-            hs_spec_error inner = {{0}, {0}};
-            if (hs_job_spec_parse(item, env, &spec, &inner) != 0) {
-                char field[sizeof e->field];
-                snprintf(field, sizeof field, "job.%.100s", inner.field);
-                return hs_spec_errorf(e, field, "%s", inner.detail);
-            }
-            if (spec.client_id)
-                return hs_spec_errorf(
-                    e, "job.client_id",
-                    "a scheduled job cannot carry a client_id (each firing is a new job)");
-            free(f->job_json);
-            f->job_json = cJSON_PrintUnformatted(item);
-            if (!f->job_json)
-                return hs_spec_errorf(e, "job", "out of memory");
-        } else {
-            return hs_spec_errorf(e, k, "unknown field \"%.100s\" of a schedule", k);
-        }
-    }
-    if (create) {
-        const char *missing = !f->name ? "name" : !f->cron ? "cron" : !f->job_json ? "job" : NULL;
-        if (missing)
-            return hs_spec_errorf(e, missing, "missing required field %s", missing);
-    }
-    return 0;
-}
 
 static int schedule_exists(hs_db *db, int64_t id, bool *exists, char *err, size_t errlen)
 {
@@ -132,31 +47,26 @@ static int finish_schedule_write(hs_store *store, int rc, const hs_schedule_stat
     return reader ? hs_schedule_get_json(reader, id, false, out, err, errlen) : -1;
 }
 
-int hs_schedule_create(hs_store *store, const cJSON *body, const hs_kind_env *env,
-                       cJSON **out, hs_schedule_status *status, hs_spec_error *serr, char *err,
-                       size_t errlen)
+int hs_schedule_create(hs_store *store, const hs_schedule_fields *f,
+                       const hs_schedule_rules *rules, cJSON **out, hs_schedule_status *status,
+                       char *err, size_t errlen)
 {
     static const char sql[] =
         "INSERT INTO schedules (name, cron, job, enabled, timezone, next_fire_at, created_at,"
         " updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?7)";
     *out = NULL;
-    schedule_fields f;
-    if (parse_body(body, env, true, &f, serr) != 0) {
-        free(f.job_json);
-        *status = HS_SCHEDULE_INVALID;
-        return 0;
-    }
+    if (!f->name || !f->cron || !f->job_json)
+        return hs_errf(err, errlen, "a new schedule needs a name, a cron and a job");
+    const char *timezone = f->timezone ? f->timezone : "UTC";
     int64_t now = hs_now_ms();
-    int64_t next = hs_cron_next_in(&f.parsed_cron, now, &f.tz);
+    int64_t next = rules->next_fire(f->cron, timezone, now);
     hs_db *db = hs_store_write_begin(store, err, errlen);
-    if (!db) {
-        free(f.job_json);
+    if (!db)
         return -1;
-    }
     int rc = 0;
     int64_t id = 0;
     bool taken = false;
-    if (name_taken(db, f.name, 0, &taken, err, errlen) != 0)
+    if (name_taken(db, f->name, 0, &taken, err, errlen) != 0)
         rc = -1;
     else if (taken)
         *status = HS_SCHEDULE_CONFLICT;
@@ -165,11 +75,11 @@ int hs_schedule_create(hs_store *store, const cJSON *body, const hs_kind_env *en
         if (!st)
             rc = -1;
         else {
-            sqlite3_bind_text(st, 1, f.name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, f.cron, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, f.job_json, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 4, f.enabled != 0);
-            sqlite3_bind_text(st, 5, f.timezone ? f.timezone : "UTC", -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, f->cron, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, f->job_json, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 4, f->enabled != 0);
+            sqlite3_bind_text(st, 5, timezone, -1, SQLITE_STATIC);
             if (next >= 0)
                 sqlite3_bind_int64(st, 6, next);
             sqlite3_bind_int64(st, 7, now);
@@ -178,13 +88,12 @@ int hs_schedule_create(hs_store *store, const cJSON *body, const hs_kind_env *en
             *status = HS_SCHEDULE_OK;
         }
     }
-    free(f.job_json);
     return finish_schedule_write(store, rc, status, id, out, err, errlen);
 }
 
-int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_kind_env *env,
-                      cJSON **out, hs_schedule_status *status, hs_spec_error *serr, char *err,
-                      size_t errlen)
+int hs_schedule_patch(hs_store *store, int64_t id, const hs_schedule_fields *f,
+                      const hs_schedule_rules *rules, cJSON **out, hs_schedule_status *status,
+                      char *err, size_t errlen)
 {
     static const char read_sql[] = "SELECT cron, timezone FROM schedules WHERE id=?1";
     static const char sql[] =
@@ -192,17 +101,9 @@ int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_k
         " job=COALESCE(?4, job), enabled=COALESCE(?5, enabled), timezone=COALESCE(?6, timezone),"
         " next_fire_at=?7, updated_at=?8 WHERE id=?1";
     *out = NULL;
-    schedule_fields f;
-    if (parse_body(body, env, false, &f, serr) != 0) {
-        free(f.job_json);
-        *status = HS_SCHEDULE_INVALID;
-        return 0;
-    }
     hs_db *db = hs_store_write_begin(store, err, errlen);
-    if (!db) {
-        free(f.job_json);
+    if (!db)
         return -1;
-    }
     int rc = 0;
     *status = HS_SCHEDULE_OK;
     sqlite3_stmt *st = hs_db_stmt(db, read_sql, err, errlen);
@@ -213,8 +114,8 @@ int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_k
         sqlite3_bind_int64(st, 1, id);
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
-            snprintf(cron_text, sizeof cron_text, "%s", f.cron ? f.cron : hs_col_text(st, 0));
-            snprintf(tz_text, sizeof tz_text, "%s", f.timezone ? f.timezone : hs_col_text(st, 1));
+            snprintf(cron_text, sizeof cron_text, "%s", f->cron ? f->cron : hs_col_text(st, 0));
+            snprintf(tz_text, sizeof tz_text, "%s", f->timezone ? f->timezone : hs_col_text(st, 1));
         } else if (step == SQLITE_DONE)
             *status = HS_SCHEDULE_NOT_FOUND;
         else
@@ -222,31 +123,30 @@ int hs_schedule_patch(hs_store *store, int64_t id, const cJSON *body, const hs_k
         sqlite3_reset(st);
     }
     bool taken = false;
-    if (rc == 0 && *status == HS_SCHEDULE_OK && f.name &&
-        name_taken(db, f.name, id, &taken, err, errlen) != 0)
+    if (rc == 0 && *status == HS_SCHEDULE_OK && f->name &&
+        name_taken(db, f->name, id, &taken, err, errlen) != 0)
         rc = -1;
     if (rc == 0 && taken)
         *status = HS_SCHEDULE_CONFLICT;
     if (rc == 0 && *status == HS_SCHEDULE_OK) {
-        int64_t now = hs_now_ms(), next = next_fire_of(cron_text, tz_text, now);
+        int64_t now = hs_now_ms(), next = rules->next_fire(cron_text, tz_text, now);
         st = hs_db_stmt(db, sql, err, errlen);
         if (!st)
             rc = -1;
         else {
             sqlite3_bind_int64(st, 1, id);
-            hs_bind_text_or_null(st, 2, f.name);
-            hs_bind_text_or_null(st, 3, f.cron);
-            hs_bind_text_or_null(st, 4, f.job_json);
-            if (f.enabled >= 0)
-                sqlite3_bind_int(st, 5, f.enabled);
-            hs_bind_text_or_null(st, 6, f.timezone);
+            hs_bind_text_or_null(st, 2, f->name);
+            hs_bind_text_or_null(st, 3, f->cron);
+            hs_bind_text_or_null(st, 4, f->job_json);
+            if (f->enabled >= 0)
+                sqlite3_bind_int(st, 5, f->enabled);
+            hs_bind_text_or_null(st, 6, f->timezone);
             if (next >= 0)
                 sqlite3_bind_int64(st, 7, next);
             sqlite3_bind_int64(st, 8, now);
             rc = hs_db_step_done(db, st, "updating schedule", err, errlen);
         }
     }
-    free(f.job_json);
     return finish_schedule_write(store, rc, status, id, out, err, errlen);
 }
 
@@ -418,7 +318,7 @@ static int active_job(hs_db *db, int64_t schedule_id, int64_t *job_id, char *err
     return hs_db_step_int64(db, st, job_id, "checking a schedule's job", err, errlen) < 0 ? -1 : 0;
 }
 
-static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, int64_t now,
+static int fire_one(hs_db *db, const hs_schedule_rules *rules, const due_schedule *d, int64_t now,
                     int *jobs_created, char *err, size_t errlen)
 {
     static const char advance_sql[] =
@@ -433,51 +333,43 @@ static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, in
         snprintf(reason, sizeof reason, "previous job %lld is still queued or running",
                  (long long)active);
     } else {
-        cJSON *spec = cJSON_Parse(d->job_json);
-        hs_job_spec parsed;
-        hs_spec_error serr = {{0}, {0}};
-        if (!spec || hs_job_spec_parse(spec, env, &parsed, &serr) != 0) {
-            snprintf(reason, sizeof reason, "invalid job spec: %s: %s", serr.field, serr.detail);
+        hs_job_submit_req req = {0};
+        char why_not[512] = "";
+        if (rules->job_of(d->job_json, rules->arg, &req, why_not, sizeof why_not) != 0) {
+            snprintf(reason, sizeof reason, "%s", why_not);
         } else {
-            hs_job_submit_req req = {.kind = parsed.kind->name, .spec_json = d->job_json,
-                                     .priority = parsed.priority,
-                                     .max_attempts = parsed.max_attempts,
-                                     .schedule_id = d->id, .scheduled_for = d->scheduled_for};
+            req.spec_json = d->job_json;
+            req.schedule_id = d->id;
+            req.scheduled_for = d->scheduled_for;
             char why[96];
             snprintf(why, sizeof why, "fired by schedule %lld", (long long)d->id);
             /* UNIQUE(schedule_id, scheduled_for) on jobs: a tick can never make two jobs. */
             static const char exists_sql[] =
                 "SELECT id FROM jobs WHERE schedule_id=?1 AND scheduled_for=?2";
             sqlite3_stmt *st = hs_db_stmt(db, exists_sql, err, errlen);
-            if (!st) {
-                cJSON_Delete(spec);
+            if (!st)
                 return -1;
-            }
             sqlite3_bind_int64(st, 1, d->id);
             sqlite3_bind_int64(st, 2, d->scheduled_for);
             int64_t existing;
             if (hs_db_step_int64(db, st, &existing, "checking an earlier firing", err,
-                                 errlen) < 0) {
-                cJSON_Delete(spec);
+                                 errlen) < 0)
                 return -1;
-            }
             if (existing)
                 job_id = existing;
-            else if (hs_job_insert(db, &req, why, &job_id, err, errlen) < 0) {
-                cJSON_Delete(spec);
+            else if (hs_job_insert(db, &req, why, &job_id, err, errlen) < 0)
                 return -1;
-            } else {
+            else {
                 fired = true;
                 (*jobs_created)++;
             }
             snprintf(reason, sizeof reason, "%s", existing ? "already fired" : "fired");
         }
-        cJSON_Delete(spec);
     }
     if (record_firing(db, d->id, d->scheduled_for, job_id, reason, &inserted, err, errlen) != 0)
         return -1;
-    int64_t next = next_fire_of(d->cron, d->timezone,
-                                now > d->scheduled_for ? now : d->scheduled_for);
+    int64_t next = rules->next_fire(d->cron, d->timezone,
+                                    now > d->scheduled_for ? now : d->scheduled_for);
     sqlite3_stmt *st = hs_db_stmt(db, advance_sql, err, errlen);
     if (!st)
         return -1;
@@ -490,7 +382,7 @@ static int fire_one(hs_db *db, const hs_kind_env *env, const due_schedule *d, in
     return hs_db_step_done(db, st, "advancing a schedule", err, errlen);
 }
 
-int hs_schedules_fire_due(hs_store *store, const hs_kind_env *env, int64_t now_ms,
+int hs_schedules_fire_due(hs_store *store, const hs_schedule_rules *rules, int64_t now_ms,
                           int *jobs_created, char *err, size_t errlen)
 {
     static const char due_sql[] =
@@ -537,7 +429,7 @@ int hs_schedules_fire_due(hs_store *store, const hs_kind_env *env, int64_t now_m
             if (due_still == 0)
                 ok = 0;
             else if (due_still == 1)
-                ok = fire_one(w, env, &due[i], now_ms, jobs_created, err, errlen);
+                ok = fire_one(w, rules, &due[i], now_ms, jobs_created, err, errlen);
         }
         if (hs_store_write_end(store, ok == 0, err, errlen) != 0 || ok != 0)
             result = -1;

@@ -3,6 +3,8 @@
 #include "store.h"
 #include "common/embedded_files.h"
 #include "common/errors.h"
+#include "data_dir.h"
+#include <unistd.h>
 #include <pthread.h>
 #include <time.h>
 #include <stdlib.h>
@@ -233,6 +235,18 @@ int hs_store_open(const char *db_path, hs_store **out, char *err, size_t errlen)
     }
     *out = s;
     return 0;
+}
+
+int hs_store_open_data_dir(const char *data_dir, bool only_existing, hs_store **out, char *err,
+                           size_t errlen)
+{
+    char path[4096];
+    *out = NULL;
+    if (hs_data_db_path(data_dir, path, sizeof path, err, errlen) != 0)
+        return -1;
+    if (only_existing && access(path, F_OK) != 0)
+        return 0;
+    return hs_store_open(path, out, err, errlen);
 }
 
 void hs_store_close(hs_store *s)
@@ -597,6 +611,12 @@ sqlite3_stmt *hs_db_stmt(hs_db *db, const char *sql, char *err, size_t errlen)
         db->cache[HS_STMT_CACHE - 1].stmt = st;
     }
     return st;
+}
+
+int hs_db_ping(hs_db *db, char *err, size_t errlen)
+{
+    static const char sql[] = "SELECT 1";
+    return hs_db_exec(db, sql, err, errlen);
 }
 
 int hs_db_exec(hs_db *db, const char *sql, char *err, size_t errlen)

@@ -19,6 +19,10 @@ typedef struct hs_store hs_store;
 typedef struct hs_db hs_db; /* a connection plus its statement cache */
 
 int hs_store_open(const char *db_path, hs_store **out, char *err, size_t errlen);
+/* hs_store_open of the data directory's database (data_dir.h). only_existing: 0 with *out
+ * NULL when the data directory has no database yet, instead of creating one. */
+int hs_store_open_data_dir(const char *data_dir, bool only_existing, hs_store **out, char *err,
+                           size_t errlen);
 void hs_store_close(hs_store *store);
 const char *hs_store_path(const hs_store *store);
 
@@ -68,6 +72,9 @@ sqlite3 *hs_db_handle(hs_db *db);
 sqlite3_stmt *hs_db_stmt(hs_db *db, const char *sql, char *err, size_t errlen);
 /* Runs one cached statement without parameters (BEGIN, COMMIT, ...); 0 or -1 with err. */
 int hs_db_exec(hs_db *db, const char *sql, char *err, size_t errlen);
+
+/* Whether db answers a trivial query (the health check). 0, or -1 with err. */
+int hs_db_ping(hs_db *db, char *err, size_t errlen);
 
 /* "database: <what>: <SQLite's last message on db>" into err; returns -1. */
 int hs_db_errf(hs_db *db, const char *what, char *err, size_t errlen);

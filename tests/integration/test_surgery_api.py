@@ -117,9 +117,10 @@ def test_surgery_wakes_the_planted_heads(surgery_daemon):
     names = [c["name"] for c in res["checkpoints"]]
     assert names == ["epoch-1", "epoch-2"]
     assert res["final"] == res["checkpoints"][-1]["path"]
-    assert os.path.isfile(os.path.join(res["final"], "model.safetensors"))
-    assert os.path.isfile(os.path.join(res["final"], "config.json"))
-    assert os.path.isfile(os.path.join(res["final"], "tokenizer.json"))
+    final = os.path.join(d.data_dir, res["final"])  # paths are shown relative to the data dir
+    assert os.path.isfile(os.path.join(final, "model.safetensors"))
+    assert os.path.isfile(os.path.join(final, "config.json"))
+    assert os.path.isfile(os.path.join(final, "tokenizer.json"))
     assert sum(1 for c in res["checkpoints"] if c["best"]) == 1
     last = res["checkpoints"][-1]
     assert last["woken"] == 5, res
@@ -183,7 +184,7 @@ def test_cancel_keeps_the_last_checkpoint(surgery_daemon):
     names = [c["name"] for c in listed]
     assert names[0] == "epoch-1"
     for c in listed:
-        assert os.path.isfile(os.path.join(c["path"], "model.safetensors")), c
+        assert os.path.isfile(os.path.join(d.data_dir, c["path"], "model.safetensors")), c
     cancelled = [c for c in listed if c["name"].startswith("cancelled-step-")]
     if cancelled:  # absent only when the cancel landed right after an epoch checkpoint
         assert cancelled[0]["step"] == int(cancelled[0]["name"].rsplit("-", 1)[1])

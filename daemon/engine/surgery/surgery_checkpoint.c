@@ -394,6 +394,111 @@ static double get_number_or_nan(const cJSON *o, const char *key)
     return cJSON_IsNumber(it) ? it->valuedouble : NAN;
 }
 
+/* st->targets from the state's "targets": [[layer, head], ...] of numbers. */
+static int read_state_targets(const cJSON *o, hs_surgery_state *st, const char *path, char *err,
+                              size_t errlen)
+{
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(o, "targets");
+    int nt = cJSON_GetArraySize(targets);
+    if (!cJSON_IsArray(targets))
+        return hs_errf(err, errlen, "%s: field targets missing", path);
+    st->targets = calloc(nt > 0 ? (size_t)nt : 1, sizeof *st->targets);
+    if (!st->targets)
+        return hs_errf(err, errlen, "%s: out of memory", path);
+    for (int i = 0; i < nt; i++) {
+        const cJSON *pair = cJSON_GetArrayItem(targets, i);
+        const cJSON *l = cJSON_GetArrayItem(pair, 0), *h = cJSON_GetArrayItem(pair, 1);
+        if (cJSON_GetArraySize(pair) != 2 || !cJSON_IsNumber(l) || !cJSON_IsNumber(h))
+            return hs_errf(err, errlen, "%s: targets[%d] is not a [layer, head] pair", path, i);
+        st->targets[i].layer = (int)l->valuedouble;
+        st->targets[i].head = (int)h->valuedouble;
+    }
+    st->n_targets = nt;
+    return 0;
+}
+
+/* st->start_bos from the optional "start_bos": n_layer·n_head numbers. */
+static int read_state_start_bos(const cJSON *o, hs_surgery_state *st, const char *path,
+                                char *err, size_t errlen)
+{
+    const cJSON *bos = cJSON_GetObjectItemCaseSensitive(o, "start_bos");
+    if (!cJSON_IsArray(bos))
+        return 0;
+    int n = cJSON_GetArraySize(bos);
+    if (n != st->n_layer * st->n_head)
+        return hs_errf(err, errlen, "%s: start_bos has %d values, expected %d", path, n,
+                       st->n_layer * st->n_head);
+    st->start_bos = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    if (!st->start_bos)
+        return hs_errf(err, errlen, "%s: out of memory", path);
+    int i = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, bos) st->start_bos[i++] = x->valuedouble;
+    return 0;
+}
+
+/* st->ckpts from "checkpoints": the entries of the checkpoints written so far. */
+static int read_state_checkpoints(const cJSON *o, hs_surgery_state *st, const char *path,
+                                  char *err, size_t errlen)
+{
+    const cJSON *ckpts = cJSON_GetObjectItemCaseSensitive(o, "checkpoints");
+    int nc = cJSON_GetArraySize(ckpts);
+    st->ckpts = calloc(nc > 0 ? (size_t)nc : 1, sizeof *st->ckpts);
+    if (!st->ckpts)
+        return hs_errf(err, errlen, "%s: out of memory", path);
+    for (int i = 0; i < nc; i++) {
+        const cJSON *e = cJSON_GetArrayItem(ckpts, i);
+        hs_surgery_ckpt_entry *c = &st->ckpts[i];
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+        const cJSON *cpath = cJSON_GetObjectItemCaseSensitive(e, "path");
+        int64_t epoch = 0, step = 0, woken = -1, drift = -1;
+        if (!cJSON_IsString(name) || !cJSON_IsString(cpath) ||
+            get_int(e, "epoch", &epoch, path, err, errlen) ||
+            get_int(e, "step", &step, path, err, errlen) ||
+            get_int(e, "woken", &woken, path, err, errlen) ||
+            get_int(e, "drift", &drift, path, err, errlen))
+            return hs_errf(err, errlen, "%s: checkpoints[%d] incomplete", path, i);
+        snprintf(c->name, sizeof c->name, "%s", name->valuestring);
+        snprintf(c->path, sizeof c->path, "%s", cpath->valuestring);
+        c->epoch = (int)epoch;
+        c->step = step;
+        c->woken = (int)woken;
+        c->drift = (int)drift;
+        c->ppl = get_number_or_nan(e, "ppl");
+        c->best = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "best"));
+    }
+    st->n_ckpts = nc;
+    return 0;
+}
+
+/* The scalar fields: counters, sizes, seed, prefix, flags, best perplexity. */
+static int read_state_scalars(const cJSON *o, hs_surgery_state *st, const char *path, char *err,
+                              size_t errlen)
+{
+    int64_t v[7];
+    const char *keys[7] = {"step", "epoch", "micro_batch", "patience_count", "n_layer", "n_head",
+                           "version"};
+    for (int i = 0; i < 7; i++)
+        if (get_int(o, keys[i], &v[i], path, err, errlen))
+            return -1;
+    st->step = v[0];
+    st->epoch = (int)v[1];
+    st->micro_batch = v[2];
+    st->patience_count = (int)v[3];
+    st->n_layer = (int)v[4];
+    st->n_head = (int)v[5];
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(o, "seed");
+    if (!cJSON_IsString(seed))
+        return hs_errf(err, errlen, "%s: field seed missing", path);
+    st->seed = strtoull(seed->valuestring, NULL, 10);
+    const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(o, "prefix");
+    snprintf(st->prefix, sizeof st->prefix, "%s", cJSON_IsString(prefix) ? prefix->valuestring : "");
+    st->shuffle = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "shuffle"));
+    st->early_stopped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "early_stopped"));
+    st->best_ppl = get_number_or_nan(o, "best_ppl");
+    return 0;
+}
+
 int hs_surgery_checkpoint_read_state(const char *ckpt_dir, hs_surgery_state *st, char *err,
                                      size_t errlen)
 {
@@ -405,107 +510,18 @@ int hs_surgery_checkpoint_read_state(const char *ckpt_dir, hs_surgery_state *st,
         return -1;
     cJSON *o = cJSON_ParseWithLength(text, len);
     free(text);
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return hs_errf(err, errlen, "%s: not a JSON object", path);
-    }
-    int64_t v[7];
-    const char *keys[7] = {"step", "epoch", "micro_batch", "patience_count", "n_layer", "n_head",
-                           "version"};
-    for (int i = 0; i < 7; i++)
-        if (get_int(o, keys[i], &v[i], path, err, errlen))
-            goto fail;
-    st->step = v[0];
-    st->epoch = (int)v[1];
-    st->micro_batch = v[2];
-    st->patience_count = (int)v[3];
-    st->n_layer = (int)v[4];
-    st->n_head = (int)v[5];
-    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(o, "seed");
-    if (!cJSON_IsString(seed)) {
-        hs_errf(err, errlen, "%s: field seed missing", path);
-        goto fail;
-    }
-    st->seed = strtoull(seed->valuestring, NULL, 10);
-    const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(o, "prefix");
-    snprintf(st->prefix, sizeof st->prefix, "%s", cJSON_IsString(prefix) ? prefix->valuestring : "");
-    st->shuffle = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "shuffle"));
-    st->early_stopped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "early_stopped"));
-    st->best_ppl = get_number_or_nan(o, "best_ppl");
-
-    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(o, "targets");
-    int nt = cJSON_GetArraySize(targets);
-    st->targets = calloc(nt > 0 ? (size_t)nt : 1, sizeof *st->targets);
-    if (!cJSON_IsArray(targets) || !st->targets) {
-        hs_errf(err, errlen, "%s: field targets missing", path);
-        goto fail;
-    }
-    for (int i = 0; i < nt; i++) {
-        const cJSON *pair = cJSON_GetArrayItem(targets, i);
-        st->targets[i].layer = (int)cJSON_GetArrayItem(pair, 0)->valuedouble;
-        st->targets[i].head = (int)cJSON_GetArrayItem(pair, 1)->valuedouble;
-        if (cJSON_GetArraySize(pair) != 2) {
-            hs_errf(err, errlen, "%s: targets[%d] is not a [layer, head] pair", path, i);
-            goto fail;
-        }
-    }
-    st->n_targets = nt;
-
-    const cJSON *bos = cJSON_GetObjectItemCaseSensitive(o, "start_bos");
-    if (cJSON_IsArray(bos)) {
-        int n = cJSON_GetArraySize(bos);
-        if (n != st->n_layer * st->n_head) {
-            hs_errf(err, errlen, "%s: start_bos has %d values, expected %d", path, n,
-                    st->n_layer * st->n_head);
-            goto fail;
-        }
-        st->start_bos = malloc((size_t)n * sizeof(double));
-        if (!st->start_bos) {
-            hs_errf(err, errlen, "%s: out of memory", path);
-            goto fail;
-        }
-        int i = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, bos) st->start_bos[i++] = x->valuedouble;
-    }
-
-    const cJSON *ckpts = cJSON_GetObjectItemCaseSensitive(o, "checkpoints");
-    int nc = cJSON_GetArraySize(ckpts);
-    st->ckpts = calloc(nc > 0 ? (size_t)nc : 1, sizeof *st->ckpts);
-    if (!st->ckpts) {
-        hs_errf(err, errlen, "%s: out of memory", path);
-        goto fail;
-    }
-    for (int i = 0; i < nc; i++) {
-        const cJSON *e = cJSON_GetArrayItem(ckpts, i);
-        hs_surgery_ckpt_entry *c = &st->ckpts[i];
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
-        const cJSON *cpath = cJSON_GetObjectItemCaseSensitive(e, "path");
-        int64_t epoch = 0, step = 0, woken = -1, drift = -1;
-        if (!cJSON_IsString(name) || !cJSON_IsString(cpath) ||
-            get_int(e, "epoch", &epoch, path, err, errlen) ||
-            get_int(e, "step", &step, path, err, errlen) ||
-            get_int(e, "woken", &woken, path, err, errlen) ||
-            get_int(e, "drift", &drift, path, err, errlen)) {
-            hs_errf(err, errlen, "%s: checkpoints[%d] incomplete", path, i);
-            goto fail;
-        }
-        snprintf(c->name, sizeof c->name, "%s", name->valuestring);
-        snprintf(c->path, sizeof c->path, "%s", cpath->valuestring);
-        c->epoch = (int)epoch;
-        c->step = step;
-        c->woken = (int)woken;
-        c->drift = (int)drift;
-        c->ppl = get_number_or_nan(e, "ppl");
-        c->best = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "best"));
-    }
-    st->n_ckpts = nc;
+    int rc = -1;
+    if (!cJSON_IsObject(o))
+        hs_errf(err, errlen, "%s: not a JSON object", path);
+    else if (read_state_scalars(o, st, path, err, errlen) == 0 &&
+             read_state_targets(o, st, path, err, errlen) == 0 &&
+             read_state_start_bos(o, st, path, err, errlen) == 0 &&
+             read_state_checkpoints(o, st, path, err, errlen) == 0)
+        rc = 0;
     cJSON_Delete(o);
-    return 0;
-fail:
-    cJSON_Delete(o);
-    hs_surgery_state_free(st);
-    return -1;
+    if (rc != 0)
+        hs_surgery_state_free(st);
+    return rc;
 }
 
 int hs_surgery_checkpoint_restore(const char *ckpt_dir, const hs_head_slices *slices,
