@@ -125,6 +125,7 @@ void hs_api_run_get(hs_req *, hs_resp *);
 void hs_api_run_heads(hs_req *, hs_resp *);
 void hs_api_run_curves(hs_req *, hs_resp *);
 void hs_api_run_checkpoints(hs_req *, hs_resp *);
+void hs_api_run_attention(hs_req *, hs_resp *);
 void hs_api_corpora_upload(hs_req *, hs_resp *);
 void hs_api_corpora_list(hs_req *, hs_resp *);
 void hs_api_schedules_create(hs_req *, hs_resp *);

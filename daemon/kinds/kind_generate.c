@@ -4,9 +4,9 @@
  * at once, naming the bytes, when it cannot fit. Result: {"model", "completions": [{"index",
  * "prompt_tokens", "text", "token_ids", "finish_reason", "logprobs"?, "tokens_per_s"}],
  * "new_tokens", "seconds", "tokens_per_s"}. */
-#include "engine/device.h"
 #include "engine/generate/generate.h"
 #include "common/errors.h"
+#include "job_model.h"
 #include "kinds.h"
 #include "spec.h"
 #include "store/paths.h"
@@ -127,27 +127,6 @@ static void inputs_free(gen_inputs *in)
     memset(in, 0, sizeof *in);
 }
 
-static hs_model *load_model(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
-{
-    const hs_kind_env env = {
-        .model_root = ctx->model_root, .corpus_root = ctx->corpus_root, .data_dir = ctx->data_dir};
-    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "model"));
-    char path[PATH_MAX], why[HS_ERR_LEN];
-    if (!name || hs_resolve_model(&env, name, path, sizeof path, why, sizeof why) != 0) {
-        hs_errf(err, errlen, "model: %s", name ? why : "must be a string");
-        return NULL;
-    }
-    if (!ctx->device) {
-        hs_errf(err, errlen, "no compute device is available to this job");
-        return NULL;
-    }
-    hs_job_logf(ctx, "loading model %s", name);
-    hs_model *m = hs_device_model(ctx->device, path, why, sizeof why);
-    if (!m)
-        hs_errf(err, errlen, "loading model \"%s\": %s", name, why);
-    return m;
-}
-
 static int inputs_load(hs_job_ctx *ctx, const cJSON *spec, gen_inputs *in, char *err,
                        size_t errlen)
 {
@@ -163,7 +142,7 @@ static int inputs_load(hs_job_ctx *ctx, const cJSON *spec, gen_inputs *in, char 
         return hs_errf(err, errlen, "prompts: 1 to %d prompts are needed (got %d)", MAX_PROMPTS,
                        n);
     }
-    in->model = load_model(ctx, spec, err, errlen);
+    in->model = hs_job_load_model(ctx, spec, err, errlen);
     bool bos = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "prepend_bos"));
     if (!in->model ||
         hs_tokenize_texts(in->model, (const char *const *)in->texts, in->n, MAX_PROMPT_TOKENS,
