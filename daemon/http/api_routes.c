@@ -22,7 +22,7 @@ const hs_route hs_routes[] = {
     {"GET", "/api/v1/runs/{id}/heads", hs_api_run_heads, "Per-head statistics of a run", "checkpoint", NULL},
     {"GET", "/api/v1/runs/{id}/curves", hs_api_run_curves, "Curve points (loss, ppl, ...) of a run", "name", NULL},
     {"GET", "/api/v1/runs/{id}/checkpoints", hs_api_run_checkpoints, "Checkpoints of a run", NULL, NULL},
-    {"GET", "/api/v1/runs/{id}/attention", hs_api_run_attention, "One head's attention matrix of an inspect run (causal rows)", "layer,head", NULL},
+    {"GET", "/api/v1/runs/{id}/attention", hs_api_run_attention, "An inspect run's attention: one head's matrix (layer and head), else the inspected heads", "layer,head", NULL},
     {"POST", "/api/v1/corpora", hs_api_corpora_upload, "Upload a text corpus (raw body) as upload:NAME", "name", "text"},
     {"GET", "/api/v1/corpora", hs_api_corpora_list, "Uploaded corpora", NULL, NULL},
     {"POST", "/api/v1/schedules", hs_api_schedules_create, "Create a schedule {name, cron, job, enabled, timezone}", NULL, "json"},

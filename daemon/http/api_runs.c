@@ -118,22 +118,52 @@ static cJSON *attention_json(int64_t run, int layer, int head, const float *map,
     return o;
 }
 
+/* {"run", "T", "heads": [{"layer", "head"}]}: the inspected heads in the file (none when the
+ * run has no file), those of one layer or one head index when only that is given. */
+static void respond_head_list(hs_req *req, hs_resp *resp, const char *path, bool exists,
+                              int64_t layer, int64_t head)
+{
+    hs_head_target *heads = NULL;
+    int n = 0, T = 0;
+    char err[HS_ERR_LEN];
+    if (exists && hs_inspect_list(path, &heads, &n, &T, err, sizeof err) != 0)
+        return hs_resp_internal(resp, err);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *list = o ? cJSON_AddArrayToObject(o, "heads") : NULL;
+    for (int k = 0; list && k < n; k++) {
+        if ((layer >= 0 && heads[k].layer != layer) || (head >= 0 && heads[k].head != head))
+            continue;
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddNumberToObject(h, "layer", heads[k].layer);
+        cJSON_AddNumberToObject(h, "head", heads[k].head);
+        cJSON_AddItemToArray(list, h);
+    }
+    free(heads);
+    if (!list) {
+        cJSON_Delete(o);
+        return hs_resp_internal(resp, "out of memory");
+    }
+    cJSON_AddNumberToObject(o, "run", (double)req->id);
+    cJSON_AddNumberToObject(o, "T", T);
+    hs_resp_json(resp, 200, o);
+}
+
 void hs_api_run_attention(hs_req *req, hs_resp *resp)
 {
     int64_t layer, head;
     if (hs_req_query_int(req, resp, "layer", 0, 100000, -1, &layer) != 0 ||
         hs_req_query_int(req, resp, "head", 0, 100000, -1, &head) != 0)
         return;
-    if (layer < 0 || head < 0)
-        return hs_resp_error(resp, 400, "bad request", layer < 0 ? "layer" : "head",
-                             "the query needs layer and head");
     if (!existing_run_db(req, resp))
         return;
     char path[PATH_MAX], err[HS_ERR_LEN];
     if (hs_data_run_file(req->app->env.data_dir, req->id, HS_INSPECT_FILE, path, sizeof path,
                          err, sizeof err) != 0)
         return hs_resp_internal(resp, err);
-    if (access(path, F_OK) != 0)
+    bool exists = access(path, F_OK) == 0;
+    if (layer < 0 || head < 0)
+        return respond_head_list(req, resp, path, exists, layer, head);
+    if (!exists)
         return hs_resp_error(resp, 404, "not found", NULL,
                              "run %lld has no attention matrices (only inspect runs do)",
                              (long long)req->id);

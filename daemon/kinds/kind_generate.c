@@ -40,7 +40,7 @@ static const hs_spec_field generate_fields[] = {
     {.name = "repetition_penalty", .type = HS_FIELD_NUMBER, .min = 0, .max = 100,
      .exclusive_min = true,
      .help = "transformers' penalty on tokens of the prompt and completion (default 1: none)"},
-    {.name = "seed", .type = HS_FIELD_INT, .min = 0, .max = 9007199254740991.0,
+    {.name = "seed", .type = HS_FIELD_INT, .min = 0, .max = 9e15,
      .help = "seed of the sampling draws (default 0); the same seed gives the same text"},
     {.name = "stop", .type = HS_FIELD_STRING_ARRAY, .min = 0, .max = 16,
      .help = "up to 16 strings; a completion ends before the first one it produces"},
@@ -183,7 +183,7 @@ static cJSON *completion_json(const hs_completion *c, int index, int prompt_toke
 }
 
 static cJSON *result_json(const cJSON *spec, const gen_inputs *in, const hs_completion *out,
-                          double seconds)
+                          double seconds, const hs_generate_stats *st)
 {
     cJSON *result = cJSON_CreateObject();
     cJSON *list = cJSON_CreateArray();
@@ -211,6 +211,13 @@ static cJSON *result_json(const cJSON *spec, const gen_inputs *in, const hs_comp
     cJSON_AddItemToObject(result, "seconds", cJSON_CreateNumber(seconds));
     cJSON_AddItemToObject(result, "tokens_per_s",
                           cJSON_CreateNumber(seconds > 0 ? (double)total / seconds : 0));
+    cJSON *timing = cJSON_AddObjectToObject(result, "timing");
+    if (timing) {
+        cJSON_AddNumberToObject(timing, "prefill_seconds", st->prefill_seconds);
+        cJSON_AddNumberToObject(timing, "prefill_tokens", (double)st->prefill_tokens);
+        cJSON_AddNumberToObject(timing, "decode_seconds", st->decode_seconds);
+        cJSON_AddNumberToObject(timing, "decode_tokens", (double)st->decode_tokens);
+    }
     return result;
 }
 
@@ -229,10 +236,12 @@ static bool generate_should_stop(void *arg)
 static int generate_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
 {
     hs_generate_params p;
+    hs_generate_stats stats = {0};
     gen_inputs in;
     hs_job_progress(ctx, 0, 0, "loading");
     if (params_from_spec(spec, &p, err, errlen) != 0)
         return -1;
+    p.stats = &stats;
     if (inputs_load(ctx, spec, &in, err, errlen) != 0) {
         free((void *)p.stop);
         return -1;
@@ -252,7 +261,7 @@ static int generate_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
         hs_job_logf(ctx, "cancelled");
     if (rc == 0) {
         double seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        cJSON *result = result_json(spec, &in, out, seconds);
+        cJSON *result = result_json(spec, &in, out, seconds, &stats);
         if (!result)
             rc = hs_errf(err, errlen, "out of memory building the result");
         else if (ctx->ops->store_result(ctx, result) != 0)

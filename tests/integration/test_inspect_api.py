@@ -7,7 +7,7 @@
   its planted dead heads, whose BOS mass is ~1 on every token;
 - bad specs answer 400 naming the field; a text over 512 tokens or a head outside the model fail
   the job with the reason; the route answers 404 for runs without matrices or heads not
-  inspected, 400 without layer/head.
+  inspected; without both layer and head it lists the inspected heads (none for other runs).
 """
 import json
 import math
@@ -106,7 +106,13 @@ def test_rule_resolves_against_a_diagnosis(insp_daemon):
     assert r.status_code == 404 and "did not inspect" in r.text
     r = d.get("/api/v1/runs/%d/attention?layer=1&head=6" % diag_id)
     assert r.status_code == 404 and "no attention" in r.text
-    assert d.get("/api/v1/runs/%d/attention?layer=1" % job_id).status_code == 400
+    listed = d.get("/api/v1/runs/%d/attention" % job_id).json()
+    assert sorted((h["layer"], h["head"]) for h in listed["heads"]) == [(1, 6), (2, 6), (3, 4)]
+    assert listed["T"] == len(res["tokens"])
+    one_layer = d.get("/api/v1/runs/%d/attention?layer=2" % job_id).json()
+    assert [(h["layer"], h["head"]) for h in one_layer["heads"]] == [(2, 6)]
+    assert d.get("/api/v1/runs/%d/attention" % diag_id).json()["heads"] == []
+    assert d.get("/api/v1/runs/%d/attention?layer=x" % job_id).status_code == 400
     assert d.get("/api/v1/runs/999999/attention?layer=1&head=1").status_code == 404
 
 

@@ -268,9 +268,15 @@ int hs_generate(hs_model *m, const hs_token_seq *prompts, int n, const hs_genera
         return hs_errf(err, errlen, "generate: %d prompts, %d new tokens", n, p->max_new_tokens);
     gen_state s = {.m = m, .p = p, .prompts = prompts, .out = out, .n = n,
                    .V = m->cfg.vocab_size, .start = now_seconds()};
+    hs_generate_stats stats = {0};
     int rc = state_init(&s, err, errlen);
+    double t0 = now_seconds();
     if (rc == 0)
         rc = prefill(&s, err, errlen);
+    double t1 = now_seconds();
+    stats.prefill_seconds = t1 - t0;
+    for (int i = 0; i < n; i++)
+        stats.prefill_tokens += prompts[i].T;
     for (int step = 1; rc == 0 && step < p->max_new_tokens; step++) {
         if (hooks && hooks->should_stop && hooks->should_stop(hooks->arg)) {
             rc = 1;
@@ -278,11 +284,15 @@ int hs_generate(hs_model *m, const hs_token_seq *prompts, int n, const hs_genera
         }
         int active = 0;
         rc = decode_step(&s, step, &active, err, errlen);
+        stats.decode_tokens += active;
         if (hooks && hooks->progress)
             hooks->progress(hooks->arg, step, p->max_new_tokens);
         if (active == 0)
             break;
     }
+    stats.decode_seconds = now_seconds() - t1;
+    if (p->stats)
+        *p->stats = stats;
     if (rc == 0)
         rc = finish_texts(&s, err, errlen);
     state_free(&s);

@@ -10,6 +10,14 @@
 #include "sampler.h"
 #include <stdbool.h>
 
+/* Where the time went, over all prompts. */
+typedef struct hs_generate_stats {
+    double prefill_seconds;   /* the prompts' prefills (and their first tokens' choice) */
+    long long prefill_tokens; /* Σ prompt tokens */
+    double decode_seconds;    /* every decode step after the prefills */
+    long long decode_tokens;  /* tokens those steps generated */
+} hs_generate_stats;
+
 typedef struct hs_generate_params {
     int max_new_tokens;       /* >= 1 */
     hs_sampling sampling;
@@ -20,6 +28,7 @@ typedef struct hs_generate_params {
      * when not NULL: for tests and inspection. */
     void (*on_logits)(void *arg, int prompt, int step, const float *logits, int V);
     void *on_logits_arg;
+    hs_generate_stats *stats; /* filled when not NULL */
 } hs_generate_params;
 
 typedef enum hs_finish_reason { HS_FINISH_LENGTH, HS_FINISH_EOS, HS_FINISH_STOP } hs_finish_reason;

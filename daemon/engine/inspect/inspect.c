@@ -83,3 +83,30 @@ int hs_inspect_read(const char *path, int layer, int head, float **map, int *T, 
     hs_st_close(set);
     return rc;
 }
+
+int hs_inspect_list(const char *path, hs_head_target **heads, int *n, int *T, char *err,
+                    size_t errlen)
+{
+    *heads = NULL;
+    *n = 0;
+    *T = 0;
+    hs_st_set *set = hs_st_open_file(path, err, errlen);
+    if (!set)
+        return -1;
+    size_t count = hs_st_count(set);
+    *heads = count ? calloc(count, sizeof **heads) : NULL;
+    if (count && !*heads) {
+        hs_st_close(set);
+        return hs_errf(err, errlen, "out of memory listing %zu heads", count);
+    }
+    for (size_t i = 0; i < count; i++) {
+        const hs_st_tensor *t = hs_st_at(set, i);
+        hs_head_target h;
+        if (sscanf(t->name, "l%d.h%d", &h.layer, &h.head) != 2 || t->ndim != 2)
+            continue;
+        (*heads)[(*n)++] = h;
+        *T = (int)t->shape[0];
+    }
+    hs_st_close(set);
+    return 0;
+}

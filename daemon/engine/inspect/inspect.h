@@ -24,4 +24,9 @@ int hs_inspect_write(const char *path, const hs_head_target *heads, int n, const
 int hs_inspect_read(const char *path, int layer, int head, float **map, int *T, char *err,
                     size_t errlen);
 
+/* The heads such a file holds, in file order: *heads malloc'd [*n] (NULL when 0), each
+ * matrix's size in *T. 0, or -1 with err. */
+int hs_inspect_list(const char *path, hs_head_target **heads, int *n, int *T, char *err,
+                    size_t errlen);
+
 #endif
