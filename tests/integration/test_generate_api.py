@@ -133,3 +133,60 @@ def test_cache_that_cannot_fit_fails_at_once(gen_daemon, surgeond_bin, tmp_path)
                        env=env, timeout=120, cwd=REPO_ROOT)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "KV cache" in r.stderr and "bytes" in r.stderr and "6000000" in r.stderr, r.stderr
+
+
+def test_surgery_samples_follow_the_weights(gen_daemon):
+    """samples of the untouched model equal a generate job on it; a checkpoint's samples equal
+    a generate job on that checkpoint loaded as a model; both are written beside them."""
+    d = gen_daemon
+    corpus = " ".join("The children walked to school along the river number %d." % i
+                      for i in range(80))
+    with open(os.path.join(d.corpus_root, "train.txt"), "w") as f:
+        f.write(corpus)
+    samples = {"prompts": ["The children walked", "A small village"], "max_new_tokens": 8,
+               "temperature": 0.8, "top_p": 0.9, "seed": 4}
+    job = d.submit({"kind": "surgery", "model": "demo", "corpus": "train.txt",
+                    "eval_texts": ["The children walked to school along the river."],
+                    "targets": {"1": [6], "3": [4]}, "lr": 3e-3, "max_length": 32,
+                    "batch_size": 2, "grad_accum": 1, "epochs": 1, "checkpoint_every": 1,
+                    "samples": samples})
+    done = d.wait_job(job["id"], timeout=300)
+    assert done["state"] == "succeeded", done
+    res = _result_of(d, job["id"])
+    names = [c["name"] for c in res["checkpoints"]]
+    assert set(res["samples"]) == {"start", *names}
+    gen = {"kind": "generate", "prompts": samples["prompts"], "max_new_tokens": 8,
+           "do_sample": True, "temperature": 0.8, "top_p": 0.9, "top_k": 0, "seed": 4}
+    start = _result(d, dict(gen, model="demo"))
+    assert [c["text"] for c in start["completions"]] == res["samples"]["start"]
+    ckpt = _result(d, dict(gen, model="run:%d/%s" % (job["id"], names[-1])))
+    assert [c["text"] for c in ckpt["completions"]] == res["samples"][names[-1]]
+    run_dir = os.path.join(d.data_dir, "runs", str(job["id"]))
+    with open(os.path.join(run_dir, "samples-start.json")) as f:
+        assert [s["text"] for s in json.load(f)["samples"]] == res["samples"]["start"]
+    with open(os.path.join(run_dir, "checkpoints", names[-1], "samples.json")) as f:
+        stored = json.load(f)
+    assert stored["checkpoint"] == names[-1]
+    assert [s["token_ids"] for s in stored["samples"]] == \
+        [c["token_ids"] for c in ckpt["completions"]]
+
+
+@pytest.mark.parametrize("samples,field", [
+    ({"prompts": []}, "samples.prompts"),
+    ({"prompts": ["a"], "max_new_tokens": 0}, "samples.max_new_tokens"),
+    ({"prompts": ["a"], "top_p": 0}, "samples.top_p"),
+    ({"prompts": ["a"], "colour": 1}, "samples"),
+])
+def test_surgery_samples_bad_specs(gen_daemon, samples, field):
+    d = gen_daemon
+    with open(os.path.join(d.corpus_root, "train.txt"), "w") as f:
+        f.write("some text " * 50)
+    r = d.post("/api/v1/jobs", json={"kind": "surgery", "model": "demo", "corpus": "train.txt",
+                                     "eval_texts": ["x y z"], "targets": {"1": [6]},
+                                     "samples": samples})
+    assert r.status_code == 400 and r.json()["field"] == field, r.text
+
+
+def _result_of(d, job_id):
+    res = d.get("/api/v1/runs/%d" % job_id).json()["result"]
+    return json.loads(res) if isinstance(res, str) else res
