@@ -4,7 +4,7 @@
  * the bias slope·j first, the sgemm adding (1/sqrt(d))·q·kᵀ onto it (HF's baddbmm order),
  * fp32 softmax after subtracting the row max (exp in double, one rounding), then P·V as a
  * second sgemm. The B·H heads are shared out among OpenMP threads, OpenBLAS single-threaded
- * inside, with a [T_new, past+T_new] score block per thread. */
+ * inside, with a score block of HS_CPU_ATTENTION_ROW_BLOCK rows × (past + T_new) per thread. */
 #include "cpu_ops.h"
 #include "cpu_vecmath.h"
 
@@ -54,23 +54,28 @@ static void softmax_row(float *row, int visible, int n)
         row[j] = 0.0f;
 }
 
-/* Attention of the head's new rows into out (row t at out + t·ldo); P is [T_new, n] scratch. */
+/* Attention of the head's new rows into out (row t at out + t·ldo), in blocks of
+ * HS_CPU_ATTENTION_ROW_BLOCK rows: P is [R, past + T_new] scratch. */
 static void decode_one_head(const decode_head *dh, float *out, int ldo, float *P)
 {
     append_kv(dh);
-    const int n = dh->past + dh->T_new;
-    for (int r = 0; r < dh->T_new; r++) {
-        float *row = P + (size_t)r * n;
+    const int R = HS_CPU_ATTENTION_ROW_BLOCK;
+    for (int r0 = 0; r0 < dh->T_new; r0 += R) {
+        const int rows = dh->T_new - r0 < R ? dh->T_new - r0 : R;
+        const int n = dh->past + r0 + rows; /* keys the block's last row sees */
+        for (int r = 0; r < rows; r++) {
+            float *row = P + (size_t)r * n;
 #pragma omp simd
-        for (int j = 0; j < n; j++)
-            row[j] = dh->slope * (float)j;
+            for (int j = 0; j < n; j++)
+                row[j] = dh->slope * (float)j;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dh->d, dh->alpha,
+                    dh->q + (size_t)r0 * dh->ld, dh->ld, dh->kc, dh->d, 1.0f, P, n);
+        for (int r = 0; r < rows; r++)
+            softmax_row(P + (size_t)r * n, dh->past + r0 + r + 1, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dh->d, n, 1.0f, P, n,
+                    dh->vc, dh->d, 0.0f, out + (size_t)r0 * ldo, ldo);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, dh->T_new, n, dh->d, dh->alpha, dh->q,
-                dh->ld, dh->kc, dh->d, 1.0f, P, n);
-    for (int r = 0; r < dh->T_new; r++)
-        softmax_row(P + (size_t)r * n, dh->past + r + 1, n);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dh->T_new, dh->d, n, 1.0f, P, n,
-                dh->vc, dh->d, 0.0f, out, ldo);
 }
 
 static int check_decode_args(hs_backend_ctx *ctx, const char *op, const float *out,
@@ -117,7 +122,8 @@ int hs_cpu_attention_decode(hs_backend_ctx *ctx, float *out, float *k_cache, flo
     int threads = ctx->threads > 0 ? ctx->threads : 1;
     if (heads < threads)
         threads = (int)heads;
-    size_t block = (size_t)T_new * (size_t)(longest + T_new);
+    int R = T_new < HS_CPU_ATTENTION_ROW_BLOCK ? T_new : HS_CPU_ATTENTION_ROW_BLOCK;
+    size_t block = (size_t)R * (size_t)(longest + T_new);
     float *scratch = hs_cpu_scratch(ctx, op, "blocks of scores", block * (size_t)threads,
                                     sizeof(float));
     if (!scratch)

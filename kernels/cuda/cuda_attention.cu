@@ -11,6 +11,8 @@
 #include <math.h>
 
 #define ROW_THREADS 256
+/* Bound on the probability rows one attention_decode launch keeps in scratch. */
+#define DECODE_SCRATCH_BYTES ((size_t)256 << 20)
 
 __device__ float block_reduce_max(float v, float *shared)
 {
@@ -251,22 +253,23 @@ __global__ void append_kv_kernel(float *k_cache, float *v_cache, const float *qk
     }
 }
 
-/* Query row t of (b, h) at position p = past[b] + t over cached keys 0..p: score
- * slope·j + alpha·(q·k_j) (the order of attention()), fp32 softmax with the sum in double,
- * probabilities in prob_rows (row (b, h, t) of length T_max), then out = P·V. */
+/* Query row t = t0 + blockIdx.x of (b, h) at position p = past[b] + t over cached keys 0..p:
+ * score slope·j + alpha·(q·k_j) (the order of attention()), fp32 softmax with the sum in
+ * double, probabilities in prob_rows (row (b, h, blockIdx.x) of length T_max), then
+ * out = P·V. */
 __global__ void decode_rows_kernel(float *out, float *prob_rows, const float *k_cache,
                                    const float *v_cache, const float *qkv, const int32_t *past,
                                    const float *slopes, int T_new, int H, int d, int T_max,
-                                   float alpha)
+                                   float alpha, int t0)
 {
     __shared__ float fshared[32];
     __shared__ double dshared[32];
-    int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    int t = t0 + blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     int visible = past[b] + t + 1;
     const float *q = qkv + ((size_t)b * T_new + t) * 3 * H * d + (size_t)h * 3 * d;
     const float *kc = k_cache + ((size_t)b * H + h) * T_max * d;
     const float *vc = v_cache + ((size_t)b * H + h) * T_max * d;
-    float *row = prob_rows + (((size_t)b * H + h) * T_new + t) * T_max;
+    float *row = prob_rows + (((size_t)b * H + h) * gridDim.x + blockIdx.x) * T_max;
     float slope = slopes[h];
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < visible; j += blockDim.x) {
@@ -317,9 +320,15 @@ int hs_cuda_attention_decode(hs_backend_ctx *ctx, float *out, float *k_cache, fl
                      b, (int)past[b], T_new, T_max);
             return -1;
         }
+    /* query rows go in chunks whose probability rows stay within DECODE_SCRATCH_BYTES */
+    size_t per_row = (size_t)B * H * (size_t)T_max * sizeof(float);
+    size_t chunk = per_row > 0 ? DECODE_SCRATCH_BYTES / per_row : (size_t)T_new;
+    if (chunk < 1)
+        chunk = 1;
+    if (chunk > (size_t)T_new)
+        chunk = (size_t)T_new;
     size_t past_bytes = ((size_t)B * sizeof(int32_t) + 255) / 256 * 256;
-    size_t prob_bytes = (size_t)B * H * T_new * (size_t)T_max * sizeof(float);
-    char *scratch = (char *)hs_cuda_scratch(ctx, past_bytes + prob_bytes);
+    char *scratch = (char *)hs_cuda_scratch(ctx, past_bytes + chunk * per_row);
     if (!scratch)
         return -1;
     int32_t *past_dev = (int32_t *)scratch;
@@ -331,9 +340,13 @@ int hs_cuda_attention_decode(hs_backend_ctx *ctx, float *out, float *k_cache, fl
                                                   T_max);
     HS_LAUNCH_CHECK(ctx, "append_kv_kernel");
     float alpha = (float)(1.0 / sqrt((double)d));
-    decode_rows_kernel<<<grid, 128, 0, ctx->stream>>>(out, prob_rows, k_cache, v_cache, qkv,
-                                                     past_dev, slopes, T_new, H, d, T_max,
-                                                     alpha);
-    HS_LAUNCH_CHECK(ctx, "decode_rows_kernel");
+    for (int t0 = 0; t0 < T_new; t0 += (int)chunk) {
+        int rows = T_new - t0 < (int)chunk ? T_new - t0 : (int)chunk;
+        dim3 rows_grid(rows, H, B);
+        decode_rows_kernel<<<rows_grid, 128, 0, ctx->stream>>>(out, prob_rows, k_cache, v_cache,
+                                                               qkv, past_dev, slopes, T_new, H,
+                                                               d, T_max, alpha, t0);
+        HS_LAUNCH_CHECK(ctx, "decode_rows_kernel");
+    }
     return 0;
 }
