@@ -68,6 +68,13 @@ static int generate_check(const cJSON *spec, const hs_kind_env *env, hs_spec_err
         return hs_spec_errorf(e, "prompt_file", "%s", why);
     const cJSON *item;
     int i = 0;
+    cJSON_ArrayForEach(item, prompts)
+    {
+        if (!*item->valuestring)
+            return hs_spec_errorf(e, "prompts", "prompts[%d] is empty", i);
+        i++;
+    }
+    i = 0;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(spec, "stop"))
     {
         size_t len = strlen(item->valuestring);

@@ -97,6 +97,7 @@ def test_stop_string_and_prompt_file(gen_daemon):
     ({"prompts": ["x"] * 257}, "prompts"),
     ({"prompts": []}, "prompts"),
     ({"prompts": [3]}, "prompts"),
+    ({"prompts": ["a", ""]}, "prompts"),
     ({"temperature": 0}, "temperature"),
     ({"top_p": 1.5}, "top_p"),
     ({"top_k": -1}, "top_k"),
