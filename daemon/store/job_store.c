@@ -466,7 +466,10 @@ static void add_json_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
     cJSON *v = NULL;
     if (sqlite3_column_type(st, col) != SQLITE_NULL)
         v = cJSON_Parse(hs_col_text(st, col));
-    cJSON_AddItemToObject(o, name, v ? v : cJSON_CreateNull());
+    if (!v)
+        v = cJSON_CreateNull();
+    if (v && !cJSON_AddItemToObject(o, name, v))
+        cJSON_Delete(v); /* not added (out of memory): still ours */
 }
 
 static void add_text_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int col)
@@ -509,6 +512,11 @@ static cJSON *job_row_json(sqlite3_stmt *st, void *unused)
     cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 18) != 0);
     add_text_or_null(o, "device", st, 19);
     add_time(o, "scheduled_for", st, 20);
+    /* An allocation failing above leaves a member out: an error, never half a job. */
+    if (cJSON_GetArraySize(o) != 19 || !progress || cJSON_GetArraySize(progress) != 3) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
