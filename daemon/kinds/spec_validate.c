@@ -4,6 +4,7 @@
  * input cut on a UTF-8 character boundary. */
 #include "kinds.h"
 #include "spec.h"
+#include "spec_meta.h"
 #include "common/utf8.h"
 #include <math.h>
 #include <stdarg.h>
@@ -31,7 +32,7 @@ bool hs_spec_is_common_field(const char *name)
     for (size_t i = 0; i < sizeof common_fields / sizeof common_fields[0]; i++)
         if (strcmp(name, common_fields[i]) == 0)
             return true;
-    return false;
+    return hs_spec_is_meta_field(name);
 }
 
 static const char *type_name(hs_field_type t)
@@ -282,5 +283,7 @@ int hs_job_spec_parse(const cJSON *spec, const hs_kind_env *env, hs_job_spec *ou
             return hs_spec_errorf(err, "client_id", "client_id must be 1..200 characters");
         out->client_id = v->valuestring;
     }
+    if (hs_spec_meta_check(spec, false, err) != 0)
+        return -1;
     return hs_spec_validate(out->kind, spec, env, err);
 }

@@ -3,6 +3,7 @@
 #include "job_store.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "run_summaries.h"
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,8 @@ int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, i
     if (hs_db_step_done(db, st, "inserting job", err, errlen) != 0)
         return -1;
     *id = sqlite3_last_insert_rowid(hs_db_handle(db));
+    if (hs_run_summary_insert(db, *id, req->spec_json, req->schedule_id > 0, err, errlen) != 0)
+        return -1;
     if (add_event(db, *id, NULL, "queued", reason ? reason : "submitted", now, err, errlen) != 0)
         return -1;
     return 1;
@@ -219,6 +222,8 @@ int hs_job_transition(hs_db *db, int64_t id, hs_job_state from, hs_job_state to,
         return 0;
     if (add_event(db, id, hs_job_state_name(from), hs_job_state_name(to), reason, now, err,
                   errlen) != 0)
+        return -1;
+    if (to == HS_JOB_SUCCEEDED && hs_run_summary_complete(db, id, err, errlen) != 0)
         return -1;
     return 1;
 }

@@ -155,7 +155,7 @@ static long sweep(const char *what, op_fn op, void *arg)
 /* ---- operations ----------------------------------------------------------------------- */
 
 typedef struct env_paths {
-    char models[4096], model_dir[4096 + 32], tmp[4096];
+    char tmp[4096], models[4096 + 16], model_dir[4096 + 48];
     hs_kind_env env;
 } env_paths;
 
@@ -331,11 +331,24 @@ static env_paths paths;
 
 static int setup(void **state)
 {
-    tu_repo_path(paths.models, sizeof paths.models, "tests/reference/models");
-    snprintf(paths.model_dir, sizeof paths.model_dir, "%s/tiny-h4-f32", paths.models);
     snprintf(paths.tmp, sizeof paths.tmp, "%s/hs_alloc.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(paths.tmp))
         return -1;
+    /* A model root holding a real copy of tiny-h4-f32 (the fixture's tokenizer.json is a
+     * symlink out of its folder, which name resolution rightly refuses). */
+    snprintf(paths.models, sizeof paths.models, "%s/models", paths.tmp);
+    snprintf(paths.model_dir, sizeof paths.model_dir, "%s/tiny-h4-f32", paths.models);
+    if (mkdir(paths.models, 0755) != 0 || mkdir(paths.model_dir, 0755) != 0)
+        return -1;
+    static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json",
+                                        "tokenizer_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char from[4200], rel[128], to[4200 + 64];
+        snprintf(rel, sizeof rel, "tests/reference/models/tiny-h4-f32/%s", files[i]);
+        tu_repo_path(from, sizeof from, rel);
+        snprintf(to, sizeof to, "%s/%s", paths.model_dir, files[i]);
+        tu_copy_file(from, to);
+    }
     paths.env = (hs_kind_env){.model_root = paths.models, .corpus_root = paths.tmp,
                               .data_dir = paths.tmp};
     return 0;
@@ -346,7 +359,7 @@ static int teardown(void **state)
     char db[4200];
     snprintf(db, sizeof db, "%s/alloc.db", paths.tmp);
     remove_db(db);
-    rmdir(paths.tmp);
+    tu_rm_tree(paths.tmp);
     return 0;
 }
 
@@ -374,23 +387,23 @@ static void test_request_bodies(void **state)
     static const char body[] = "{\"kind\": \"test-steps\", \"steps\": 3, \"priority\": 1}";
     char submit[512];
     snprintf(submit, sizeof submit,
-             "POST /api/v1/jobs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", sizeof body - 1, body);
+             "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", port, sizeof body - 1, body);
     http_ctx submit_ctx = {port, submit, 0};
     sweep("POST /api/v1/jobs", op_http, &submit_ctx);
     static const char text[] = "one line of corpus text\nanother line\n";
     char upload[512];
     snprintf(upload, sizeof upload,
-             "POST /api/v1/corpora?name=c1 HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n%s", sizeof text - 1, text);
+             "POST /api/v1/corpora?name=c1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n%s", port, sizeof text - 1, text);
     http_ctx upload_ctx = {port, upload, 0};
     sweep("POST /api/v1/corpora", op_http, &upload_ctx);
     static const char sched[] = "{\"name\": \"n\", \"cron\": \"0 3 * * *\", \"enabled\": false,"
                                 " \"job\": {\"kind\": \"test-steps\", \"steps\": 1}}";
     char schedule[512];
     snprintf(schedule, sizeof schedule,
-             "POST /api/v1/schedules HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n%s", sizeof sched - 1, sched);
+             "POST /api/v1/schedules HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", port, sizeof sched - 1, sched);
     http_ctx sched_ctx = {port, schedule, 409}; /* the name exists after one success */
     sweep("POST /api/v1/schedules", op_http, &sched_ctx);
     hs_http_stop(http);
