@@ -25,6 +25,7 @@ const hs_route hs_routes[] = {
     {"GET", "/api/v1/runs/{id}/checkpoints", hs_api_run_checkpoints, "Checkpoints of a run", NULL, NULL},
     {"GET", "/api/v1/compare", hs_api_compare, "Two head tables side by side: a=<run>[/<checkpoint>], b=...; format=csv", "a,b,drift,format", NULL},
     {"GET", "/api/v1/sick-bands", hs_api_sick_bands, "Diagnoses side by side: per head index its ALiBi slope and sick layers", "runs", NULL},
+    {"GET", "/api/v1/runs/{id}/attention", hs_api_run_attention, "An inspect run's attention: one head's matrix (layer and head), else the inspected heads", "layer,head", NULL},
     {"POST", "/api/v1/corpora", hs_api_corpora_upload, "Upload a text corpus (raw body) as upload:NAME", "name", "text"},
     {"GET", "/api/v1/corpora", hs_api_corpora_list, "Uploaded corpora", NULL, NULL},
     {"POST", "/api/v1/schedules", hs_api_schedules_create, "Create a schedule {name, cron, job, enabled, timezone}", NULL, "json"},

@@ -15,6 +15,7 @@
 #include "common/errors.h"
 #include "kinds.h"
 #include "spec.h"
+#include "surgery_samples.h"
 #include "texts.h"
 #include "store/data_dir.h"
 #include "store/paths.h"
@@ -75,6 +76,7 @@ static const hs_spec_field surgery_fields[] = {
              "(default 3)"},
     {.name = "second_pass", .type = HS_FIELD_BOOL,
      .help = "afterwards, train again the targets still collapsed (default false)"},
+    HS_SURGERY_SAMPLES_FIELD,
     {.name = NULL},
 };
 
@@ -130,6 +132,8 @@ static int load_model_config(const hs_kind_env *env, const char *model, hs_model
 static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_error *e)
 {
     char why[HS_ERR_LEN], path[PATH_MAX];
+    if (hs_surgery_samples_check(cJSON_GetObjectItemCaseSensitive(spec, "samples"), e) != 0)
+        return -1;
     const cJSON *betas = cJSON_GetObjectItemCaseSensitive(spec, "betas");
     if (betas) {
         const cJSON *b;
@@ -189,6 +193,8 @@ typedef struct surgery_job {
     double baseline_ppl;           /* the untouched model's (NAN: not measured this attempt) */
     bool store_failed;
     char store_error[256];
+    hs_model *model;               /* for the sample completions */
+    hs_surgery_samples *samples;   /* n 0: none asked */
 } surgery_job;
 
 static void note_store_failure(surgery_job *j, const char *what)
@@ -262,9 +268,24 @@ static void store_diagnosis_rows(surgery_job *j, const char *checkpoint, const h
     free(rows);
 }
 
+/* The sample completions of the model as it is now into path (failures fail the job). */
+static void take_samples(surgery_job *j, const char *name, const char *dir, const char *file)
+{
+    char path[PATH_MAX], why[HS_ERR_LEN];
+    if (j->samples->n == 0)
+        return;
+    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path ||
+        hs_surgery_samples_take(j->samples, j->model, name, path, why, sizeof why) != 0) {
+        hs_job_logf(j->ctx, "samples of %s: %s", name, why);
+        note_store_failure(j, "the samples");
+    }
+}
+
 static void job_on_start(void *arg, const hs_diagnosis *d, double ppl)
 {
     surgery_job *j = arg;
+    if (j->pass == 1)
+        take_samples(j, "start", j->ctx->run_dir, "samples-start.json");
     int healthy = 0;
     for (int i = 0; i < j->n_targets; i++)
         if (d->heads[j->targets[i].layer * d->n_head + j->targets[i].head].cls ==
@@ -298,6 +319,7 @@ static void job_on_checkpoint(void *arg, const hs_surgery_ckpt_entry *c, int n, 
     }
     const hs_surgery_ckpt_entry *last = &c[n - 1];
     if (d) {
+        take_samples(j, last->name, last->path, "samples.json");
         store_diagnosis_rows(j, last->name, d);
         int64_t step = j->step_offset + last->step;
         if (j->ctx->ops->add_curve_point(j->ctx, step, epoch, "ppl", last->ppl) != 0 ||
@@ -544,12 +566,17 @@ static int run_second_pass(hs_job_ctx *ctx, hs_model *m, const hs_surgery_params
 static int store_outcome(hs_job_ctx *ctx, const surgery_inputs *in,
                          const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                          const hs_head_target *targets2, int n_targets2, bool second_pass,
-                         uint64_t seed, double baseline, char *err, size_t errlen)
+                         uint64_t seed, double baseline, hs_surgery_samples *samples,
+                         char *err, size_t errlen)
 {
     cJSON *result = build_result(pass1, pass2, in->targets, in->n_targets, targets2, n_targets2,
                                  second_pass, seed, baseline);
     if (!result)
         return hs_errf(err, errlen, "out of memory building the result");
+    if (samples->collected) { /* the sets taken in this attempt */
+        cJSON_AddItemToObject(result, "samples", samples->collected);
+        samples->collected = NULL;
+    }
     int rc = ctx->ops->store_result(ctx, result);
     cJSON_Delete(result);
     if (rc != 0)
@@ -586,6 +613,8 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
 
     surgery_inputs in;
     memset(&in, 0, sizeof in);
+    hs_surgery_samples samples;
+    memset(&samples, 0, sizeof samples);
     hs_head_target *targets2 = NULL;
     int n_targets2 = 0, rc = -1;
     hs_surgery_outcome outcome, outcome2;
@@ -593,12 +622,14 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
     memset(&outcome2, 0, sizeof outcome2);
     bool weights_touched = false, ran_pass2 = false;
     if (load_inputs(ctx, spec, &env, m, &p, corpus_name, corpus_path, &in, err, errlen) != 0 ||
+        hs_surgery_samples_init(&samples, spec, m, err, errlen) != 0 ||
         hs_run_checkpoints_dir(ctx->run_dir, ckpt_dir, sizeof ckpt_dir, err, errlen) != 0)
         goto done;
 
     surgery_job job = {.ctx = ctx, .targets = in.targets, .n_targets = in.n_targets,
                        .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .pass = 1,
-                       .best_before = NAN, .baseline_ppl = NAN};
+                       .best_before = NAN, .baseline_ppl = NAN, .model = m,
+                       .samples = &samples};
     hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
                               .failed = job_failed, .on_step = job_on_step, .on_start = job_on_start,
                               .on_checkpoint = job_on_checkpoint, .log = job_log};
@@ -619,7 +650,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         goto done;
     }
     rc = store_outcome(ctx, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2, n_targets2,
-                       second_pass, p.seed, job.baseline_ppl, err, errlen);
+                       second_pass, p.seed, job.baseline_ppl, &samples, err, errlen);
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */
     if (weights_touched)
@@ -627,6 +658,7 @@ done:
     hs_surgery_outcome_free(&outcome);
     hs_surgery_outcome_free(&outcome2);
     free_inputs(&in);
+    hs_surgery_samples_free(&samples);
     free(targets2);
     return rc;
 }

@@ -148,6 +148,13 @@ int hs_data_run_checkpoints_dir(const char *data_dir, int64_t job_id, char *out,
                        (long long)job_id);
 }
 
+int hs_data_run_file(const char *data_dir, int64_t job_id, const char *name, char *out,
+                     size_t outlen, char *err, size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/runs/%lld/%s", data_dir, (long long)job_id,
+                       name);
+}
+
 const char *hs_path_below(const char *root, const char *path)
 {
     if (!root || !path)

@@ -62,6 +62,10 @@ int hs_run_checkpoints_dir(const char *run_dir, char *out, size_t outlen, char *
 int hs_data_run_checkpoints_dir(const char *data_dir, int64_t job_id, char *out, size_t outlen,
                                 char *err, size_t errlen);
 
+/* <data-dir>/runs/<id>/<name>: a file a job wrote into its run directory (not created). */
+int hs_data_run_file(const char *data_dir, int64_t job_id, const char *name, char *out,
+                     size_t outlen, char *err, size_t errlen);
+
 /* The part of path below root ("" for root itself), or NULL when path is not under root
  * (compared component-wise; both as given, no symlinks followed). Points into path. */
 const char *hs_path_below(const char *root, const char *path);
