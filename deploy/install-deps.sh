@@ -12,7 +12,9 @@ APT_PACKAGES=(
   libjs-chart.js curl ca-certificates python3 python3-pip
   chromium chromium-driver wrk
 )
-PIP_PACKAGES=(pytest requests selenium schemathesis)
+# PyPI name=import name (the import tells whether a package is there)
+PIP_PACKAGES=(pytest=pytest requests=requests selenium=selenium schemathesis=schemathesis
+              axe-selenium-python=axe_selenium_python)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,8 +37,8 @@ fi
 
 PY=${PYTHON:-python3}
 need_pip=()
-for p in "${PIP_PACKAGES[@]}"; do
-  "$PY" -c "import $p" 2>/dev/null || need_pip+=("$p")
+for entry in "${PIP_PACKAGES[@]}"; do
+  "$PY" -c "import ${entry#*=}" 2>/dev/null || need_pip+=("${entry%%=*}")
 done
 if [ "${#need_pip[@]}" -gt 0 ]; then
   "$PY" -m pip install -q "${need_pip[@]}" 2>/dev/null \

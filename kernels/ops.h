@@ -48,7 +48,7 @@ typedef struct hs_backend_caps {
     bool fused_head_stats;  /* attention() accumulates the per-head statistics itself, with no
                              * T×T buffer per head */
     bool training;          /* the backward ops, adamw and sum_squares are implemented */
-    bool kv_cache;          /* a KV-cached decode attention (none of the backends yet) */
+    bool kv_cache;          /* attention_decode() is implemented (KV-cached generation) */
     bool batch_accumulation; /* runs an accumulation group's equal micro-batches fastest as
                               * one batch (throughput devices) rather than one by one */
     unsigned storage_dtypes; /* bit set of HS_STORAGE_*: dtypes parameters may be kept in */
@@ -108,6 +108,18 @@ typedef struct hs_backend {
      * slopes[H] is memory of this backend. */
     int (*attention)(hs_backend_ctx *ctx, float *out, float *probs, float *stats, const float *qkv,
                      const float *slopes, int B, int T, int H, int d);
+    /* KV-cached causal ALiBi attention for generation. k_cache and v_cache are
+     * [B, H, T_max, d] (sequence b, head h, position j at ((b·H + h)·T_max + j)·d). The T_new
+     * rows of sequence b in qkv[B, T_new, H·3·d] sit at positions past[b] .. past[b]+T_new−1:
+     * their k and v rows are first written into the caches at those positions (=), then
+     * out[B, T_new, H·d] (=, heads merged) is the attention of each new query row at position
+     * p over the cached keys and values 0..p, with the scores, bias and softmax of attention():
+     * the new rows get what attention() over the whole sequence gives them. past is HOST
+     * memory int32[B] (sequences of different lengths in one batch), 0 <= past[b] and
+     * past[b] + T_new <= T_max. qkv, out and the caches must not overlap. */
+    int (*attention_decode)(hs_backend_ctx *ctx, float *out, float *k_cache, float *v_cache,
+                            const float *qkv, const int32_t *past, const float *slopes, int B,
+                            int T_new, int H, int d, int T_max);
     /* LM head tied to the embeddings, fused with log-softmax NLL, in row chunks of the
      * vocabulary so memory stays O(N × chunk): for each row n with targets[n] >= 0,
      * nll[n] = logsumexp_v(x[n]·emb[v]) − x[n]·emb[targets[n]]; rows with targets[n] < 0 get

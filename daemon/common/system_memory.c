@@ -38,6 +38,12 @@ static long long read_number_file(const char *path)
 
 long long hs_available_memory_bytes(void)
 {
+#ifdef HS_TEST_BUILD
+    /* test builds only: a pretend amount, so tests can reach the refusals of a full machine */
+    const char *pretend = getenv("HS_TEST_AVAILABLE_MEMORY");
+    if (pretend && *pretend)
+        return strtoll(pretend, NULL, 10);
+#endif
     long long avail = meminfo_available();
     long long limit = read_number_file("/sys/fs/cgroup/memory.max");
     long long usage = read_number_file("/sys/fs/cgroup/memory.current");

@@ -169,6 +169,7 @@ void hs_api_run_patch(hs_req *, hs_resp *);
 void hs_api_compare(hs_req *, hs_resp *);
 void hs_api_sick_bands(hs_req *, hs_resp *);
 void hs_api_schedule_runs(hs_req *, hs_resp *);
+void hs_api_run_attention(hs_req *, hs_resp *);
 void hs_api_corpora_upload(hs_req *, hs_resp *);
 void hs_api_corpora_list(hs_req *, hs_resp *);
 void hs_api_schedules_create(hs_req *, hs_resp *);

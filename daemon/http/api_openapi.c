@@ -62,6 +62,8 @@ static cJSON *query_schema(const hs_route *r, const char *name)
         return js("{\"type\":\"integer\",\"minimum\":1,\"maximum\":500}");
     if (!strcmp(name, "before"))
         return js("{\"type\":\"integer\",\"minimum\":1}");
+    if (!strcmp(name, "layer") || !strcmp(name, "head"))
+        return js("{\"type\":\"integer\",\"minimum\":0,\"maximum\":100000}");
     if (!strcmp(name, "offset"))
         return js("{\"type\":\"integer\",\"minimum\":0}");
     if (!strcmp(name, "state"))

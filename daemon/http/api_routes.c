@@ -29,6 +29,7 @@ const hs_route hs_routes[] = {
     {"DELETE", "/api/v1/runs/{id}/checkpoints/{name}", hs_api_checkpoint_delete, "Delete one checkpoint of a finished run (409 while something holds it)", NULL, NULL},
     {"GET", "/api/v1/compare", hs_api_compare, "Two head tables side by side: a=<run>[/<checkpoint>], b=...; format=csv", "a,b,drift,format", NULL},
     {"GET", "/api/v1/sick-bands", hs_api_sick_bands, "Diagnoses side by side: per head index its ALiBi slope and sick layers", "runs", NULL},
+    {"GET", "/api/v1/runs/{id}/attention", hs_api_run_attention, "An inspect run's attention: one head's matrix (layer and head), else the inspected heads", "layer,head", NULL},
     {"POST", "/api/v1/corpora", hs_api_corpora_upload, "Upload a text corpus (raw body) as upload:NAME; 409 when NAME has other content unless replace=true", "name,replace", "text"},
     {"GET", "/api/v1/corpora", hs_api_corpora_list, "Uploaded corpora", NULL, NULL},
     {"DELETE", "/api/v1/corpora/{name}", hs_api_corpus_delete, "Delete an uploaded corpus (409 while a queued or running job or an enabled schedule names it)", NULL, NULL},

@@ -1,7 +1,12 @@
 /* Handlers of /api/v1/runs: the stored outcomes of jobs (same ids) with their head
- * statistics, curves and checkpoints. */
+ * statistics, curves, checkpoints and (inspect runs) attention matrices. */
 #include "api.h"
+#include "engine/inspect/inspect.h"
 #include "common/errors.h"
+#include "store/data_dir.h"
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "store/job_store.h"
 #include "store/run_summaries.h"
 #include "store/runs_store.h"
@@ -112,4 +117,93 @@ void hs_api_run_checkpoints(hs_req *req, hs_resp *resp)
     char err[HS_ERR_LEN];
     int rc = hs_runs_checkpoints_json(db, req->id, &rows, err, sizeof err);
     respond_rows(req, resp, rc, err, "checkpoints", rows, NULL, 0);
+}
+
+/* {"run", "layer", "head", "T", "probs": rows} with row t holding its t + 1 causal entries. */
+static cJSON *attention_json(int64_t run, int layer, int head, const float *map, int T)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *rows = cJSON_CreateArray();
+    if (!o || !rows) {
+        cJSON_Delete(o);
+        cJSON_Delete(rows);
+        return NULL;
+    }
+    cJSON_AddNumberToObject(o, "run", (double)run);
+    cJSON_AddNumberToObject(o, "layer", layer);
+    cJSON_AddNumberToObject(o, "head", head);
+    cJSON_AddNumberToObject(o, "T", T);
+    for (int t = 0; t < T; t++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int j = 0; row && j <= t; j++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber(map[(size_t)t * T + j]));
+        cJSON_AddItemToArray(rows, row);
+    }
+    cJSON_AddItemToObject(o, "probs", rows);
+    return o;
+}
+
+/* {"run", "T", "heads": [{"layer", "head"}]}: the inspected heads in the file (none when the
+ * run has no file), those of one layer or one head index when only that is given. */
+static void respond_head_list(hs_req *req, hs_resp *resp, const char *path, bool exists,
+                              int64_t layer, int64_t head)
+{
+    hs_head_target *heads = NULL;
+    int n = 0, T = 0;
+    char err[HS_ERR_LEN];
+    if (exists && hs_inspect_list(path, &heads, &n, &T, err, sizeof err) != 0)
+        return hs_resp_internal(resp, err);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *list = o ? cJSON_AddArrayToObject(o, "heads") : NULL;
+    for (int k = 0; list && k < n; k++) {
+        if ((layer >= 0 && heads[k].layer != layer) || (head >= 0 && heads[k].head != head))
+            continue;
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddNumberToObject(h, "layer", heads[k].layer);
+        cJSON_AddNumberToObject(h, "head", heads[k].head);
+        cJSON_AddItemToArray(list, h);
+    }
+    free(heads);
+    if (!list) {
+        cJSON_Delete(o);
+        return hs_resp_internal(resp, "out of memory");
+    }
+    cJSON_AddNumberToObject(o, "run", (double)req->id);
+    cJSON_AddNumberToObject(o, "T", T);
+    hs_resp_json(resp, 200, o);
+}
+
+void hs_api_run_attention(hs_req *req, hs_resp *resp)
+{
+    int64_t layer, head;
+    if (hs_req_query_int(req, resp, "layer", 0, 100000, -1, &layer) != 0 ||
+        hs_req_query_int(req, resp, "head", 0, 100000, -1, &head) != 0)
+        return;
+    if (!existing_run_db(req, resp))
+        return;
+    char path[PATH_MAX], err[HS_ERR_LEN];
+    if (hs_data_run_file(req->app->env.data_dir, req->app->env.instance, req->id,
+                         HS_INSPECT_FILE, path, sizeof path, err, sizeof err) != 0)
+        return hs_resp_internal(resp, err);
+    bool exists = access(path, F_OK) == 0;
+    if (layer < 0 || head < 0)
+        return respond_head_list(req, resp, path, exists, layer, head);
+    if (!exists)
+        return hs_resp_error(resp, 404, "not found", NULL,
+                             "run %lld has no attention matrices (only inspect runs do)",
+                             (long long)req->id);
+    float *map = NULL;
+    int T = 0;
+    int rc = hs_inspect_read(path, (int)layer, (int)head, &map, &T, err, sizeof err);
+    if (rc < 0)
+        return hs_resp_internal(resp, err);
+    if (rc == 1)
+        return hs_resp_error(resp, 404, "not found", NULL,
+                             "run %lld did not inspect head (%lld, %lld)", (long long)req->id,
+                             (long long)layer, (long long)head);
+    cJSON *o = attention_json(req->id, (int)layer, (int)head, map, T);
+    free(map);
+    if (!o)
+        return hs_resp_internal(resp, "out of memory");
+    hs_resp_json(resp, 200, o);
 }

@@ -17,6 +17,7 @@
 #include "spec.h"
 #include "diag_common.h"
 #include "surgery_retention.h"
+#include "surgery_samples.h"
 #include "texts.h"
 #include "common/sha256.h"
 #include "store/data_dir.h"
@@ -78,6 +79,7 @@ static const hs_spec_field surgery_fields[] = {
              "(default 3)"},
     {.name = "second_pass", .type = HS_FIELD_BOOL,
      .help = "afterwards, train again the targets still collapsed (default false)"},
+    HS_SURGERY_SAMPLES_FIELD,
     HS_DIAG_FIELD_STRIDE,
     {.name = "keep_checkpoints", .type = HS_FIELD_ANY,
      .help = "\"all\" (default), \"best_and_final\", or N: the newest N and the best; the "
@@ -138,6 +140,8 @@ static int load_model_config(const hs_kind_env *env, const char *model, hs_model
 static int surgery_check(const cJSON *spec, const hs_kind_env *env, hs_spec_error *e)
 {
     char why[HS_ERR_LEN], path[PATH_MAX];
+    if (hs_surgery_samples_check(cJSON_GetObjectItemCaseSensitive(spec, "samples"), e) != 0)
+        return -1;
     const cJSON *betas = cJSON_GetObjectItemCaseSensitive(spec, "betas");
     if (betas) {
         const cJSON *b;
@@ -211,6 +215,8 @@ typedef struct surgery_job {
     int n_dropped;
     bool store_failed;
     char store_error[256];
+    hs_model *model;               /* for the sample completions */
+    hs_surgery_samples *samples;   /* n 0: none asked */
 } surgery_job;
 
 static void note_store_failure(surgery_job *j, const char *what)
@@ -284,9 +290,24 @@ static void store_diagnosis_rows(surgery_job *j, const char *checkpoint, const h
     free(rows);
 }
 
+/* The sample completions of the model as it is now into path (failures fail the job). */
+static void take_samples(surgery_job *j, const char *name, const char *dir, const char *file)
+{
+    char path[PATH_MAX], why[HS_ERR_LEN];
+    if (j->samples->n == 0)
+        return;
+    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path ||
+        hs_surgery_samples_take(j->samples, j->model, name, path, why, sizeof why) != 0) {
+        hs_job_logf(j->ctx, "samples of %s: %s", name, why);
+        note_store_failure(j, "the samples");
+    }
+}
+
 static void job_on_start(void *arg, const hs_diagnosis *d, double ppl)
 {
     surgery_job *j = arg;
+    if (j->pass == 1)
+        take_samples(j, "start", j->ctx->run_dir, "samples-start.json");
     int healthy = 0;
     for (int i = 0; i < j->n_targets; i++)
         if (d->heads[j->targets[i].layer * d->n_head + j->targets[i].head].cls ==
@@ -359,6 +380,7 @@ static void job_on_checkpoint(void *arg, const hs_surgery_ckpt_entry *c, int n, 
     free(best_of);
     const hs_surgery_ckpt_entry *last = &c[n - 1];
     if (d) {
+        take_samples(j, last->name, last->path, "samples.json");
         store_diagnosis_rows(j, last->name, d);
         int64_t step = j->step_offset + last->step;
         if (j->ctx->ops->add_curve_point(j->ctx, step, epoch, "ppl", last->ppl) != 0 ||
@@ -631,7 +653,8 @@ static cJSON *corpus_json(const char *name, const char *path, const surgery_inpu
 static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_inputs *in,
                          const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                          const hs_head_target *targets2, int n_targets2, bool second_pass,
-                         uint64_t seed, double baseline, char *err, size_t errlen)
+                         uint64_t seed, double baseline, hs_surgery_samples *samples,
+                         char *err, size_t errlen)
 {
     cJSON *result = build_result(job, pass1, pass2, in->targets, in->n_targets, targets2,
                                  n_targets2, second_pass, seed, baseline);
@@ -640,6 +663,10 @@ static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_
         cJSON_Delete(corpus);
         cJSON_Delete(result);
         return hs_errf(err, errlen, "out of memory building the result");
+    }
+    if (samples->collected) { /* the sets taken in this attempt */
+        cJSON_AddItemToObject(result, "samples", samples->collected);
+        samples->collected = NULL;
     }
     int rc = ctx->ops->store_result(ctx, result);
     cJSON_Delete(result);
@@ -678,6 +705,8 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
 
     surgery_inputs in;
     memset(&in, 0, sizeof in);
+    hs_surgery_samples samples;
+    memset(&samples, 0, sizeof samples);
     hs_head_target *targets2 = NULL;
     int n_targets2 = 0, rc = -1;
     hs_surgery_outcome outcome, outcome2;
@@ -692,6 +721,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         goto done;
     }
     if (load_inputs(ctx, spec, &env, m, &p, corpus_name, corpus_path, &in, err, errlen) != 0 ||
+        hs_surgery_samples_init(&samples, spec, m, err, errlen) != 0 ||
         hs_run_checkpoints_dir(ctx->run_dir, ckpt_dir, sizeof ckpt_dir, err, errlen) != 0)
         goto done;
 
@@ -701,6 +731,8 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
     job.n_targets = in.n_targets;
     job.n_layer = m->cfg.n_layer;
     job.n_head = m->cfg.n_head;
+    job.model = m;
+    job.samples = &samples;
     hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
                               .failed = job_failed, .on_step = job_on_step, .on_start = job_on_start,
                               .on_checkpoint = job_on_checkpoint, .log = job_log};
@@ -721,7 +753,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         goto done;
     }
     rc = store_outcome(ctx, &job, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2,
-                       n_targets2, second_pass, p.seed, job.baseline_ppl, err, errlen);
+                       n_targets2, second_pass, p.seed, job.baseline_ppl, &samples, err, errlen);
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */
     if (weights_touched)
@@ -729,6 +761,7 @@ done:
     hs_surgery_outcome_free(&outcome);
     hs_surgery_outcome_free(&outcome2);
     free_inputs(&in);
+    hs_surgery_samples_free(&samples);
     free(targets2);
     free(job.dropped);
     return rc;

@@ -7,6 +7,8 @@
 extern const hs_job_kind hs_kind_surgery;
 extern const hs_job_kind hs_kind_diagnose;
 extern const hs_job_kind hs_kind_evaluate;
+extern const hs_job_kind hs_kind_generate;
+extern const hs_job_kind hs_kind_inspect;
 #ifdef HS_TEST_BUILD
 extern const hs_job_kind hs_kind_test_steps;
 #endif
@@ -15,6 +17,8 @@ const hs_job_kind *const hs_job_kinds[] = {
     &hs_kind_surgery,
     &hs_kind_diagnose,
     &hs_kind_evaluate,
+    &hs_kind_generate,
+    &hs_kind_inspect,
 #ifdef HS_TEST_BUILD
     &hs_kind_test_steps,
 #endif

@@ -217,6 +217,15 @@ bool hs_checkpoint_name_valid(const char *name)
     return true;
 }
 
+int hs_data_run_file(const char *data_dir, const char *instance, int64_t job_id,
+                     const char *name, char *out, size_t outlen, char *err, size_t errlen)
+{
+    char run_dir[PATH_MAX];
+    if (hs_data_run_dir(data_dir, instance, job_id, run_dir, sizeof run_dir, err, errlen) != 0)
+        return -1;
+    return format_path(out, outlen, err, errlen, "%s/%s", run_dir, name);
+}
+
 const char *hs_path_below(const char *root, const char *path)
 {
     if (!root || !path)

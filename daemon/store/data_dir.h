@@ -92,6 +92,11 @@ int hs_data_run_checkpoints_dir(const char *data_dir, const char *instance, int6
  * or "..", no '/'. */
 bool hs_checkpoint_name_valid(const char *name);
 
+/* <data-dir>/runs/<id>-<instance>/<name>: a file a job wrote into its run directory (not
+ * created). */
+int hs_data_run_file(const char *data_dir, const char *instance, int64_t job_id,
+                     const char *name, char *out, size_t outlen, char *err, size_t errlen);
+
 /* The part of path below root ("" for root itself), or NULL when path is not under root
  * (compared component-wise; both as given, no symlinks followed). Points into path. */
 const char *hs_path_below(const char *root, const char *path);

@@ -185,7 +185,7 @@ int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, i
 const hs_backend hs_cpu_backend = {
     .name = "cpu",
     .caps = {.host_memory = true, .fused_head_stats = true, .training = true,
-             .kv_cache = false, .batch_accumulation = false, .storage_dtypes = HS_STORAGE_F32},
+             .kv_cache = true, .batch_accumulation = false, .storage_dtypes = HS_STORAGE_F32},
     .init = hs_cpu_init,
     .shutdown = hs_cpu_shutdown,
     .last_error = hs_cpu_last_error,
@@ -204,6 +204,7 @@ const hs_backend hs_cpu_backend = {
     .gelu = hs_cpu_gelu,
     .add = hs_cpu_add,
     .attention = hs_cpu_attention,
+    .attention_decode = hs_cpu_attention_decode,
     .lm_head_nll = hs_cpu_lm_head_nll,
     .layernorm_backward = hs_cpu_layernorm_backward,
     .gelu_backward = hs_cpu_gelu_backward,

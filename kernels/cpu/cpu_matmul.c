@@ -9,7 +9,8 @@
  * before and after each GEMM (with Debian's pthread OpenBLAS on two cores that contention made
  * a BLOOM-560m diagnosis forward take 3.0 s instead of 2.0 s).
  * The bias is written into each panel before its sgemm, which then adds the product with
- * beta = 1 (as torch's addmm does), so no separate pass over C is needed. */
+ * beta = 1 (as torch's addmm does), so no separate pass over C is needed. A panel of one row
+ * is an sgemv instead (no packing of B: a batch-1 decode step's LM head reads it once). */
 #include "cpu_ops.h"
 
 #include <cblas.h>
@@ -68,6 +69,17 @@ static void gemm_panel_run(gemm_panel p, float *c, const float *a, const float *
     const float *a_panel = trans_a ? a + p.m0 : a + (size_t)p.m0 * lda;
     /* op(B) columns n0.. : B stored [K,N] → column n0; stored [N,K] (transposed) → row n0 */
     const float *b_panel = trans_b ? b + (size_t)p.n0 * ldb : b + p.n0;
+    if (p.rows == 1) {
+        /* one row (a decode step at batch 1): sgemv reads B once, where sgemm would first
+         * pack it — for the LM head that is the whole vocabulary × hidden matrix */
+        if (gemm_beta == 0.0f)
+            for (int j = 0; j < p.cols; j++) /* C may hold NaN, which a scaling by 0 keeps */
+                c_panel[j] = 0.0f;
+        cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, trans_b ? p.cols : K,
+                    trans_b ? K : p.cols, alpha, b_panel, ldb, a_panel, trans_a ? lda : 1,
+                    gemm_beta, c_panel, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, p.rows, p.cols, K, alpha, a_panel, lda,
                 b_panel, ldb, gemm_beta, c_panel, ldc);

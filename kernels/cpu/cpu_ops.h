@@ -108,6 +108,11 @@ int hs_cpu_attention_backward(hs_backend_ctx *ctx, float *dqkv, const float *dou
                               const float *qkv, const float *probs, const float *slopes,
                               const uint8_t *head_mask, int B, int T, int H, int d);
 
+/* ---- KV-cached decode attention (cpu_attention_decode.c) ---------------------------------- */
+int hs_cpu_attention_decode(hs_backend_ctx *ctx, float *out, float *k_cache, float *v_cache,
+                            const float *qkv, const int32_t *past, const float *slopes, int B,
+                            int T_new, int H, int d, int T_max);
+
 /* ---- tied LM head with NLL (cpu_lm_head.c) ------------------------------------------------- */
 int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
                        const float *emb, const int32_t *targets, int N, int C, int V);

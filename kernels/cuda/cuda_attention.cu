@@ -1,4 +1,6 @@
-/* Causal ALiBi attention on CUDA, forward (with the fused per-head statistics) and backward.
+/* Causal ALiBi attention on CUDA, forward (with the fused per-head statistics), backward, and
+ * the KV-cached decode of generation (one block per new query row and head: append, scores,
+ * softmax and P·V in one kernel, probabilities in a scratch row).
  * Scores and context products run as strided-batched GEMMs over the heads of one sequence
  * through the cuBLASLt wrapper; the ALiBi bias, causal mask, fp32 softmax and the statistics
  * (BOS mass, entropy, local mass per query row, then averaged over rows in double) are one
@@ -9,6 +11,8 @@
 #include <math.h>
 
 #define ROW_THREADS 256
+/* Bound on the probability rows one attention_decode launch keeps in scratch. */
+#define DECODE_SCRATCH_BYTES ((size_t)256 << 20)
 
 __device__ float block_reduce_max(float v, float *shared)
 {
@@ -232,6 +236,117 @@ int hs_cuda_attention_backward(hs_backend_ctx *ctx, float *dqkv, const float *do
             if (backward_heads(ctx, dqkv_b, dout_b, qkv_b, p + off, ds + off, h, 1, T, H, d) != 0)
                 return -1;
         }
+    }
+    return 0;
+}
+
+/* k and v of new row t of (b, h) into the caches at position past[b] + t. */
+__global__ void append_kv_kernel(float *k_cache, float *v_cache, const float *qkv,
+                                 const int32_t *past, int T_new, int H, int d, int T_max)
+{
+    int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const float *src = qkv + ((size_t)b * T_new + t) * 3 * H * d + (size_t)h * 3 * d;
+    size_t dst = (((size_t)b * H + h) * T_max + past[b] + t) * d;
+    for (int c = threadIdx.x; c < d; c += blockDim.x) {
+        k_cache[dst + c] = src[d + c];
+        v_cache[dst + c] = src[2 * d + c];
+    }
+}
+
+/* Query row t = t0 + blockIdx.x of (b, h) at position p = past[b] + t over cached keys 0..p:
+ * score slope·j + alpha·(q·k_j) (the order of attention()), fp32 softmax with the sum in
+ * double, probabilities in prob_rows (row (b, h, blockIdx.x) of length T_max), then
+ * out = P·V. */
+__global__ void decode_rows_kernel(float *out, float *prob_rows, const float *k_cache,
+                                   const float *v_cache, const float *qkv, const int32_t *past,
+                                   const float *slopes, int T_new, int H, int d, int T_max,
+                                   float alpha, int t0)
+{
+    __shared__ float fshared[32];
+    __shared__ double dshared[32];
+    int t = t0 + blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    int visible = past[b] + t + 1;
+    const float *q = qkv + ((size_t)b * T_new + t) * 3 * H * d + (size_t)h * 3 * d;
+    const float *kc = k_cache + ((size_t)b * H + h) * T_max * d;
+    const float *vc = v_cache + ((size_t)b * H + h) * T_max * d;
+    float *row = prob_rows + (((size_t)b * H + h) * gridDim.x + blockIdx.x) * T_max;
+    float slope = slopes[h];
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < visible; j += blockDim.x) {
+        float dot = 0.0f;
+        for (int c = 0; c < d; c++)
+            dot += q[c] * kc[(size_t)j * d + c];
+        float s = slope * (float)j + alpha * dot;
+        row[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = block_reduce_max(mx, fshared);
+    double sum = 0.0;
+    for (int j = threadIdx.x; j < visible; j += blockDim.x) {
+        float e = expf(row[j] - mx);
+        row[j] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / block_reduce_sum_d(sum, dshared));
+    for (int j = threadIdx.x; j < visible; j += blockDim.x)
+        row[j] *= inv;
+    __syncthreads();
+    float *o = out + ((size_t)b * T_new + t) * H * d + (size_t)h * d;
+    for (int c = threadIdx.x; c < d; c += blockDim.x) {
+        float acc = 0.0f;
+        for (int j = 0; j < visible; j++)
+            acc += row[j] * vc[(size_t)j * d + c];
+        o[c] = acc;
+    }
+}
+
+int hs_cuda_attention_decode(hs_backend_ctx *ctx, float *out, float *k_cache, float *v_cache,
+                             const float *qkv, const int32_t *past, const float *slopes, int B,
+                             int T_new, int H, int d, int T_max)
+{
+    if (B < 0 || T_new < 0 || H <= 0 || d <= 0 || T_max < 0) {
+        snprintf(ctx->err, sizeof ctx->err,
+                 "cuda attention_decode: bad shape B=%d T_new=%d H=%d d=%d T_max=%d", B, T_new,
+                 H, d, T_max);
+        return -1;
+    }
+    if (B == 0 || T_new == 0)
+        return 0;
+    for (int b = 0; b < B; b++)
+        if (past[b] < 0 || (long long)past[b] + T_new > T_max) {
+            snprintf(ctx->err, sizeof ctx->err,
+                     "cuda attention_decode: sequence %d: past %d + %d new rows exceed the "
+                     "cache of %d positions",
+                     b, (int)past[b], T_new, T_max);
+            return -1;
+        }
+    /* query rows go in chunks whose probability rows stay within DECODE_SCRATCH_BYTES */
+    size_t per_row = (size_t)B * H * (size_t)T_max * sizeof(float);
+    size_t chunk = per_row > 0 ? DECODE_SCRATCH_BYTES / per_row : (size_t)T_new;
+    if (chunk < 1)
+        chunk = 1;
+    if (chunk > (size_t)T_new)
+        chunk = (size_t)T_new;
+    size_t past_bytes = ((size_t)B * sizeof(int32_t) + 255) / 256 * 256;
+    char *scratch = (char *)hs_cuda_scratch(ctx, past_bytes + chunk * per_row);
+    if (!scratch)
+        return -1;
+    int32_t *past_dev = (int32_t *)scratch;
+    float *prob_rows = (float *)(scratch + past_bytes);
+    HS_CUDA_CHECK(ctx, cudaMemcpyAsync(past_dev, past, (size_t)B * sizeof(int32_t),
+                                       cudaMemcpyHostToDevice, ctx->stream));
+    dim3 grid(T_new, H, B);
+    append_kv_kernel<<<grid, 64, 0, ctx->stream>>>(k_cache, v_cache, qkv, past_dev, T_new, H, d,
+                                                  T_max);
+    HS_LAUNCH_CHECK(ctx, "append_kv_kernel");
+    float alpha = (float)(1.0 / sqrt((double)d));
+    for (int t0 = 0; t0 < T_new; t0 += (int)chunk) {
+        int rows = T_new - t0 < (int)chunk ? T_new - t0 : (int)chunk;
+        dim3 rows_grid(rows, H, B);
+        decode_rows_kernel<<<rows_grid, 128, 0, ctx->stream>>>(out, prob_rows, k_cache, v_cache,
+                                                               qkv, past_dev, slopes, T_new, H,
+                                                               d, T_max, alpha, t0);
+        HS_LAUNCH_CHECK(ctx, "decode_rows_kernel");
     }
     return 0;
 }

@@ -204,7 +204,7 @@ static int cuda_synchronize(hs_backend_ctx *ctx)
 extern "C" const hs_backend hs_cuda_backend = {
     .name = "cuda",
     .caps = {.host_memory = false, .fused_head_stats = true, .training = true,
-             .kv_cache = false, .batch_accumulation = true, .storage_dtypes = HS_STORAGE_F32},
+             .kv_cache = true, .batch_accumulation = true, .storage_dtypes = HS_STORAGE_F32},
     .init = cuda_init,
     .shutdown = cuda_shutdown,
     .last_error = cuda_last_error,
@@ -223,6 +223,7 @@ extern "C" const hs_backend hs_cuda_backend = {
     .gelu = hs_cuda_gelu,
     .add = hs_cuda_add,
     .attention = hs_cuda_attention,
+    .attention_decode = hs_cuda_attention_decode,
     .lm_head_nll = hs_cuda_lm_head_nll,
     .layernorm_backward = hs_cuda_layernorm_backward,
     .gelu_backward = hs_cuda_gelu_backward,

@@ -90,6 +90,9 @@ int hs_cuda_layernorm_backward(hs_backend_ctx *ctx, float *din, float *dw, float
                                const float *rstd, const float *w, int N, int C);
 int hs_cuda_attention(hs_backend_ctx *ctx, float *out, float *probs, float *stats,
                       const float *qkv, const float *slopes, int B, int T, int H, int d);
+int hs_cuda_attention_decode(hs_backend_ctx *ctx, float *out, float *k_cache, float *v_cache,
+                             const float *qkv, const int32_t *past, const float *slopes, int B,
+                             int T_new, int H, int d, int T_max);
 int hs_cuda_attention_backward(hs_backend_ctx *ctx, float *dqkv, const float *dout,
                                const float *qkv, const float *probs, const float *slopes,
                                const uint8_t *head_mask, int B, int T, int H, int d);

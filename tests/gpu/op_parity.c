@@ -187,6 +187,38 @@ static void check_attention(pair *p, int B, int T, int H, int d, bool with_mask)
     free(hqkv); free(hdo); free(zeros);
 }
 
+/* attention_decode: a batch of B sequences with different cached lengths (past[b] = past0 +
+ * 7·b), T_new new rows each, into caches of T_max positions; out and both caches compared. */
+static void check_attention_decode(pair *p, int B, int T_new, int H, int d, int past0)
+{
+    int32_t past[64];
+    int T_max = past0 + 7 * (B - 1) + T_new;
+    for (int b = 0; b < B; b++)
+        past[b] = past0 + 7 * b;
+    size_t nqkv = (size_t)B * T_new * 3 * H * d, nout = (size_t)B * T_new * H * d;
+    size_t ncache = (size_t)B * H * T_max * d;
+    float *hqkv = host_random(nqkv, 2), *hk = host_random(ncache, 2), *hv = host_random(ncache, 2);
+    float slopes[256];
+    hs_alibi_slopes_bloom(H, slopes);
+    float *zeros = calloc(nout, 4);
+    void *qc, *qg, *sc, *sg, *oc, *og, *kc, *kg, *vc, *vg;
+    both(p, hqkv, nqkv * 4, &qc, &qg);
+    both(p, slopes, (size_t)H * 4, &sc, &sg);
+    both(p, zeros, nout * 4, &oc, &og);
+    both(p, hk, ncache * 4, &kc, &kg);
+    both(p, hv, ncache * 4, &vc, &vg);
+    CHECK_RC(p->cpu->attention_decode(p->cc, oc, kc, vc, qc, past, sc, B, T_new, H, d, T_max));
+    CHECK_RC(p->gpu->attention_decode(p->gc, og, kg, vg, qg, past, sg, B, T_new, H, d, T_max));
+    char shape[80];
+    snprintf(shape, sizeof shape, "B=%d T_new=%d H=%d d=%d past=%d..", B, T_new, H, d, past0);
+    report("attention_decode out", shape, nmse(p, oc, og, nout), 1e-10);
+    report("attention_decode k_cache", shape, nmse(p, kc, kg, ncache), 0);
+    report("attention_decode v_cache", shape, nmse(p, vc, vg, ncache), 0);
+    release(p, qc, qg); release(p, sc, sg); release(p, oc, og); release(p, kc, kg);
+    release(p, vc, vg);
+    free(hqkv); free(hk); free(hv); free(zeros);
+}
+
 static void check_lm_head(pair *p, int N, int C, int V)
 {
     float *hx = host_random((size_t)N * C, 1), *he = host_random((size_t)V * C, 0.5f);
@@ -302,6 +334,10 @@ int main(void)
     check_attention(&p, 2, 37, 6, 16, false);
     check_attention(&p, 1, 128, 12, 64, true);
     check_attention(&p, 1, 512, 16, 64, false);
+    check_attention_decode(&p, 1, 1, 4, 8, 0);
+    check_attention_decode(&p, 5, 1, 6, 16, 33);
+    check_attention_decode(&p, 3, 17, 12, 64, 100);
+    check_attention_decode(&p, 16, 1, 16, 64, 500);
     check_lm_head(&p, 33, 48, 9001);
     check_lm_head(&p, 128, 64, 20000);
     check_optimizer(&p, 100003);

@@ -3,7 +3,7 @@
 tokenizer, tiny BLOOM models, forward-pass references and surgery references, then the same for
 tiny MPT models (stage "mpt"), all computed with HF transformers / tokenizers in fp32 on CPU. See README.md beside this file for every file and field.
 
-    python3 tests/reference/make_fixtures.py [--only tokenizer,models,forward,surgery,mpt,tokenizer_neox,window_ppl,check]
+    python3 tests/reference/make_fixtures.py [--only tokenizer,models,forward,surgery,mpt,tokenizer_neox,generate,window_ppl,check]
 
 The "mpt" stage needs the tokenizer and surgery/corpus.txt already in place (it reads them). The last
 stage, "check", re-derives the forward fixtures with independent float64 numpy BLOOM and MPT
@@ -18,7 +18,8 @@ import time
 REF_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, REF_DIR)
 
-STAGES = ("tokenizer", "models", "forward", "surgery", "mpt", "tokenizer_neox", "window_ppl",
+STAGES = ("tokenizer", "models", "forward", "surgery", "mpt", "tokenizer_neox", "generate",
+          "window_ppl",
           "check")
 
 
@@ -60,6 +61,9 @@ def main(argv=None) -> int:
     if "tokenizer_neox" in stages:
         import fixture_tokenizer_neox
         fixture_tokenizer_neox.make_tokenizer_neox_fixtures(REF_DIR)
+    if "generate" in stages:
+        import fixture_generate
+        fixture_generate.make_generate_fixtures(REF_DIR, tok)
     if "window_ppl" in stages:
         import fixture_window_ppl
         fixture_window_ppl.make_window_ppl_fixtures(REF_DIR, tok)

@@ -31,6 +31,7 @@ static void test_table_is_complete_and_registered(void **state)
         (const void *)be->embedding,     (const void *)be->layernorm,
         (const void *)be->matmul,        (const void *)be->gelu,
         (const void *)be->add,           (const void *)be->attention,
+        (const void *)be->attention_decode,
         (const void *)be->lm_head_nll,   (const void *)be->layernorm_backward,
         (const void *)be->gelu_backward, (const void *)be->bias_backward,
         (const void *)be->attention_backward, (const void *)be->lm_head_nll_backward,
@@ -47,7 +48,7 @@ static void test_table_is_complete_and_registered(void **state)
     assert_true(be->caps.host_memory);
     assert_true(be->caps.fused_head_stats);
     assert_true(be->caps.training);
-    assert_false(be->caps.kv_cache);
+    assert_true(be->caps.kv_cache);
     assert_false(be->caps.batch_accumulation);
     assert_true(be->caps.storage_dtypes & HS_STORAGE_F32);
     size_t n = 0;

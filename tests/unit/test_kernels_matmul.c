@@ -12,7 +12,9 @@ typedef struct {
     int M, N, K;
 } gemm_shape;
 
-static const gemm_shape shapes[] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {64, 130, 37}, {3, 67, 1}};
+static const gemm_shape shapes[] = {{1, 1, 1},     {7, 5, 3},  {33, 17, 65}, {64, 130, 37},
+                                     {3, 67, 1},    {1, 67, 33}, /* one row: the sgemv path */
+                                     {1, 4099, 600} /* one row cut into column panels */};
 
 /* A stored [rows_a, cols_a] with lda: element op(A)(i,k). */
 static double op_elem(const float *x, int ld, bool trans, int i, int k)

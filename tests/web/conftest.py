@@ -4,7 +4,9 @@
 conftest.py: the real binary on a free loopback port with a temporary data dir), loaded from that
 file rather than copied. ``browser`` is a headless Debian Chromium driven by selenium through
 Debian's chromedriver, one per test module; paths can be overridden with CHROMIUM and
-CHROMEDRIVER.
+CHROMEDRIVER. ``lab`` is one daemon per test module with the demo model, a training corpus and
+real runs of it (a diagnosis, an evaluation with a diagnosis and a surgery), for the research
+views' tests; ``SCREENSHOT_DIR`` is where those tests leave screenshots for a reviewer.
 """
 import importlib.util
 import os
@@ -21,6 +23,54 @@ _spec.loader.exec_module(_fixtures)
 
 daemon = _fixtures.daemon
 surgeond_bin = _fixtures.surgeond_bin
+
+SCREENSHOT_DIR = os.path.join(_fixtures.REPO_ROOT, "build", "web-screenshots")
+_INTEGRATION_DIR = os.path.dirname(_INTEGRATION_CONFTEST)
+
+# The surgery of the integration tests (tests/integration/test_compare_runs.py): it wakes the
+# demo model's planted heads in two short epochs.
+PLANTED = {"1": [6], "2": [6], "3": [4, 6, 7]}
+
+
+@pytest.fixture(scope="module")
+def lab(surgeond_bin, tmp_path_factory):
+    """A daemon with real runs of the demo model: lab.runs = {"diag", "eval", "surgery",
+    "steps"} -> run id. Stopped at the end of the module; sanitizer reports fail it."""
+    import sys
+    sys.path.insert(0, _INTEGRATION_DIR)
+    try:
+        from test_surgery_api import EVAL_TEXTS, _corpus_text
+    finally:
+        sys.path.remove(_INTEGRATION_DIR)
+    d = _fixtures.Daemon(surgeond_bin, tmp_path_factory.mktemp("lab"))
+    d.start()
+    try:
+        r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
+        assert r.returncode == 0, r.stdout + r.stderr
+        with open(os.path.join(d.corpus_root, "train.txt"), "w", encoding="utf-8") as f:
+            f.write(_corpus_text())
+        specs = {
+            "diag": {"kind": "diagnose", "model": "demo", "texts": EVAL_TEXTS, "name": "demo baseline",
+                     "tags": ["demo", "baseline"], "notes": "the untouched demo model"},
+            "eval": {"kind": "evaluate", "model": "demo", "texts": EVAL_TEXTS, "diagnose": True,
+                     "name": "demo eval", "tags": ["demo"]},
+            "steps": {"kind": "test-steps", "steps": 2, "name": "a test job"},
+            "surgery": {"kind": "surgery", "model": "demo", "corpus": "train.txt", "eval_texts": EVAL_TEXTS,
+                        "targets": PLANTED, "lr": 3e-3, "batch_size": 2, "grad_accum": 2, "max_length": 32,
+                        "epochs": 2, "checkpoint_every": 1, "patience": 0, "seed": 11,
+                        "name": "wake planted", "tags": ["surgery"]},
+        }
+        d.runs = {}
+        for key, spec in specs.items():
+            d.runs[key] = d.submit(spec)["id"]
+        for key, rid in d.runs.items():
+            assert d.wait_job(rid, timeout=300)["state"] == "succeeded", key
+        yield d
+    finally:
+        d.stop()
+        d.session.close()
+    text = d.log_text()
+    assert not any(m in text for m in _fixtures.SANITIZER_MARKERS), text
 
 
 def _find(env, *names):

@@ -2,6 +2,8 @@
 // pasted (kept in localStorage), error objects {error, detail, field} turned into ApiError, and
 // the server clock offset taken from the "now" of list responses. No rendering here.
 
+import { startPolling } from "./poll.js";
+
 const TOKEN_KEY = "surgeond.token";
 
 export class ApiError extends Error {
@@ -106,15 +108,7 @@ export function apiPath(path, params) {
 }
 
 /* Calls poll() now and then every intervalMs (hiddenFactor times slower while the tab is
- * hidden), forever; a failed poll is ignored because the header shows the connection state. */
+ * hidden), forever: the shared helper of poll.js, for panels that live as long as the page. */
 export function pollForever(poll, intervalMs, hiddenFactor) {
-  const loop = async () => {
-    try {
-      await poll();
-    } catch (e) {
-      /* connection state is shown by the header */
-    }
-    setTimeout(loop, document.hidden ? hiddenFactor * intervalMs : intervalMs);
-  };
-  loop();
+  startPolling(poll, intervalMs, { hiddenFactor });
 }

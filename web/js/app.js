@@ -1,6 +1,7 @@
-// Entry point of the jobs page: wires the store, the queue panel, the jobs table and the
+// Entry point of the dashboard: wires the store, the queue panel, the jobs table and the
 // detail panel together; the header (version, connection state, API token), the message
-// banner, and the #job=<id> address of the selected job.
+// banner, the #job=<id> address of the selected job, and the research views (views.js) that
+// #/runs, #/run/<id> and #/compare name.
 
 import { api, apiPath, getToken, setToken } from "./api.js";
 import { h } from "./format.js";
@@ -9,6 +10,7 @@ import { JobsStore } from "./jobs_store.js";
 import { JobsTable } from "./jobs_table.js";
 import { QueuePanel } from "./queue_panel.js";
 import { SchedulesPanel } from "./schedules_panel.js";
+import { Views } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -113,7 +115,15 @@ function main() {
     },
   });
 
+  const views = new Views({
+    jobsView: $("jobs-view"), researchView: $("research-view"), nav: $("views-nav"),
+    onError: (msg, e) => {
+      if (!e || e.status !== 401) showBanner(msg);
+    },
+  });
+
   function route() {
+    if (views.route()) return;
     const id = selectedFromHash();
     table.select(id);
     document.body.classList.toggle("has-detail", id !== null);
@@ -133,6 +143,7 @@ function main() {
 
   // The tab title counts running jobs, so a background tab tells whether work is going on.
   store.onChange(() => {
+    if ($("jobs-view").hidden) return;
     const running = store.list().filter((j) => j.state === "running").length;
     const title = `${running ? `(${running} running) ` : ""}Head Surgeon — jobs`;
     if (document.title !== title) document.title = title;

@@ -1,7 +1,8 @@
 // Training and evaluation curves of a run (loss, lr, grad_norm, ppl, woken, and any other name
 // the run recorded) as small Chart.js line charts, one per name, x = optimizer step. Chart.js is
 // Debian's, served by the daemon at /vendor/chart.js (global `Chart`); without it each card
-// shows the latest value only.
+// shows the latest value only. Options: exponential smoothing (0 = raw) and a log y scale
+// (used only for a curve whose values are all positive).
 
 import { clear, formatNumber, h } from "./format.js";
 
@@ -30,14 +31,39 @@ function groupByName(points) {
   return names.map((n) => [n, groups.get(n)]);
 }
 
+// Per-step curves are smoothed; the schedule (lr) and the per-checkpoint ones (ppl, woken,
+// drift: a handful of points) are drawn as recorded.
+const UNSMOOTHED = new Set(["lr", "ppl", "woken", "drift"]);
+
+function smooth(data, alpha, name) {
+  if (!(alpha > 0) || UNSMOOTHED.has(name)) return data;
+  let s = null;
+  return data.map((p) => {
+    s = s === null ? p.y : alpha * s + (1 - alpha) * p.y;
+    return { ...p, y: s };
+  });
+}
+
 export class CurvesView {
-  constructor() {
+  constructor({ only = null } = {}) {
     this.el = h("div", { class: "curves" });
     this.cards = new Map(); // name -> {card, chart, latest}
+    this.only = only; // names to draw, or null for all
+    this.smoothing = 0;
+    this.log = false;
+    this.points = [];
+  }
+
+  setOptions({ smoothing = this.smoothing, log = this.log } = {}) {
+    this.smoothing = smoothing;
+    this.log = log;
+    this.update(this.points);
   }
 
   update(points) {
-    const groups = groupByName(points || []);
+    this.points = points || [];
+    let groups = groupByName(this.points);
+    if (this.only) groups = groups.filter(([n]) => this.only.includes(n));
     if (!groups.length) {
       this.destroy();
       clear(this.el).appendChild(h("div", { class: "muted" }, "No curve points recorded."));
@@ -50,9 +76,12 @@ export class CurvesView {
         card = this.makeCard(name, data);
         this.cards.set(name, card);
         this.el.appendChild(card.card);
-      } else if (card.chart) {
-        card.chart.data.datasets[0].data = data;
+      }
+      if (card.chart) {
+        card.chart.data.datasets[0].data = smooth(data, this.smoothing, name);
         card.chart.data.datasets[0].pointRadius = data.length <= 40 ? 2 : 0;
+        const logOk = this.log && data.every((p) => p.y > 0);
+        card.chart.options.scales.y.type = logOk ? "logarithmic" : "linear";
         card.chart.update("none");
       }
       const last = data[data.length - 1];
@@ -84,7 +113,7 @@ export class CurvesView {
           interaction: { mode: "nearest", axis: "x", intersect: false },
           scales: {
             x: { type: "linear", title: { display: true, text: "step" }, ticks: { maxTicksLimit: 6, precision: 0 } },
-            y: { ticks: { maxTicksLimit: 5, callback: (v) => formatNumber(v, 3) } },
+            y: { ticks: { maxTicksLimit: 5, callback: (v) => formatNumber(v, 4) } },
           },
           plugins: {
             legend: { display: false },

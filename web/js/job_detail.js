@@ -104,7 +104,8 @@ export class JobDetail {
     ];
     // Shown once the run has head statistics, curves or checkpoints to show.
     const runPart = h("details", { class: "part run-part-wrap", open: true, hidden: true },
-      h("summary", null, "Run"));
+      h("summary", null, "Run"),
+      h("p", null, h("a", { href: `#/run/${job.id}`, class: "open-run-view" }, "open the full run view ›")));
     this.run = new RunView(job, () => (runPart.hidden = false));
     runPart.appendChild(this.run.el);
     parts.push(runPart);

@@ -5,6 +5,7 @@
 
 import { api, apiPath, noteServerTime, serverNow } from "./api.js";
 import { parseTime } from "./format.js";
+import { startPolling } from "./poll.js";
 
 const FIRST_PAGE = 200;
 const MAX_PAGE = 500; // the API's largest limit
@@ -26,8 +27,6 @@ export class JobsStore {
     this.nextBefore = null;
     this.loaded = false;
     this.listeners = new Set();
-    this.timer = null;
-    this.failures = 0;
   }
 
   onChange(fn) {
@@ -140,18 +139,8 @@ export class JobsStore {
   }
 
   start() {
-    const loop = async () => {
-      try {
-        await this.pollOnce();
-        this.failures = 0;
-      } catch (e) {
-        this.failures++;
-      }
-      const base = document.hidden ? HIDDEN_POLL_MS : POLL_MS;
-      const delay = Math.min(MAX_BACKOFF_MS, base * Math.pow(2, Math.min(this.failures, 3)));
-      this.timer = setTimeout(loop, delay);
-    };
-    loop();
+    startPolling(() => this.pollOnce(), POLL_MS,
+      { hiddenFactor: HIDDEN_POLL_MS / POLL_MS, maxBackoffMs: MAX_BACKOFF_MS });
   }
 
   // Polls now instead of waiting for the next tick (after the user did something).

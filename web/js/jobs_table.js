@@ -27,7 +27,8 @@ export function stateBadge(state) {
 }
 
 export function progressBar(job) {
-  const bar = h("div", { class: `progress state-${job.state}` }, h("div", { class: "fill" }));
+  const bar = h("div", { class: `progress state-${job.state}`, role: "progressbar", "aria-label": `job ${job.id} progress`,
+    "aria-valuemin": 0, "aria-valuemax": 100 }, h("div", { class: "fill" }));
   updateProgressBar(bar, job);
   return bar;
 }
@@ -37,6 +38,14 @@ export function updateProgressBar(bar, job) {
   const frac = progressFraction(job);
   bar.firstChild.style.width = `${(frac * 100).toFixed(1)}%`;
   const p = job.progress || {};
+  // A known fraction is announced; without one the bar is indeterminate (no aria-valuenow).
+  if (p.total > 0 || job.state === "succeeded") {
+    bar.setAttribute("aria-valuenow", (frac * 100).toFixed(0));
+    bar.setAttribute("aria-valuetext", p.total > 0 ? `${p.step} of ${p.total} steps` : "done");
+  } else {
+    bar.removeAttribute("aria-valuenow");
+    bar.removeAttribute("aria-valuetext");
+  }
   bar.title = p.total > 0 ? `${p.step} / ${p.total} (${(frac * 100).toFixed(1)}%)` : "";
   // An indeterminate stripe while running without a known total.
   bar.classList.toggle("indeterminate", job.state === "running" && !(p.total > 0));

@@ -4,6 +4,7 @@
 
 import { api, apiPath } from "./api.js";
 import { h } from "./format.js";
+import { STOP, startPolling } from "./poll.js";
 
 const POLL_MS = 1000;
 const MAX_CHARS = 2 * 1024 * 1024; // keep the page responsive on huge logs
@@ -15,7 +16,6 @@ export class LogView {
     this.offset = 0;
     this.finished = false;
     this.stopped = false;
-    this.timer = null;
     this.chars = 0;
     this.pre = h("pre", { class: "log", id: "job-log", tabindex: "0" });
     this.status = h("span", { class: "muted log-status" }, "loading…");
@@ -52,26 +52,26 @@ export class LogView {
   }
 
   start() {
-    const loop = async () => {
-      if (this.stopped) return;
+    this.stopPoll = startPolling(async () => {
+      if (this.stopped) return STOP;
       let more = false;
       try {
         more = await this.pollOnce();
       } catch (e) {
         if (!this.stopped) this.status.textContent = `log unavailable: ${e.describe ? e.describe() : e}`;
+        throw e;
       }
-      if (this.stopped) return;
+      if (this.stopped) return STOP;
       if (this.finished && !more) {
         if (this.offset === 0) this.pre.textContent = "(empty log)";
-        return;
+        return STOP;
       }
-      this.timer = setTimeout(loop, more ? 50 : POLL_MS);
-    };
-    loop();
+      return more ? 50 : POLL_MS;
+    }, POLL_MS);
   }
 
   stop() {
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.stopPoll) this.stopPoll();
   }
 }

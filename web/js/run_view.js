@@ -4,6 +4,7 @@
 // Refreshes while the job runs; tells its owner once there is anything to show.
 
 import { api, apiPath } from "./api.js";
+import { STOP, startPolling } from "./poll.js";
 import { CurvesView } from "./curves.js";
 import { clear, formatNumber, h } from "./format.js";
 import { renderClassCounts, renderHeatmap } from "./heatmap.js";
@@ -23,8 +24,7 @@ export class RunView {
     this.onHasData = onHasData;
     this.hasData = false;
     this.stopped = false;
-    this.looping = false;
-    this.timer = null;
+    this.stopPoll = null;
     this.heads = [];
     this.checkpoints = [];
     this.selectedCheckpoint = null;
@@ -170,24 +170,26 @@ export class RunView {
 
   // Loads now and, while the job runs, every few seconds. Nothing to load before it starts.
   start() {
-    if (this.looping || this.stopped || this.state === "queued") return;
-    this.looping = true;
-    const loop = async () => {
-      if (this.stopped) return;
+    if (this.stopPoll || this.stopped || this.state === "queued") return;
+    this.stopPoll = startPolling(async () => {
+      if (this.stopped) return STOP;
       try {
         await this.refresh();
       } catch (e) {
         if (!this.stopped) this.message.textContent = `run data unavailable: ${e.describe ? e.describe() : e}`;
+        throw e;
       }
-      if (!this.stopped && this.state === "running") this.timer = setTimeout(loop, REFRESH_MS);
-      else this.looping = false;
-    };
-    loop();
+      if (this.stopped || this.state !== "running") {
+        this.stopPoll = null;
+        return STOP;
+      }
+      return REFRESH_MS;
+    }, REFRESH_MS);
   }
 
   stop() {
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.stopPoll) this.stopPoll();
     this.curves.destroy();
   }
 }

@@ -67,9 +67,14 @@ int hs_model_block_forward(hs_model *m, int layer, const float *x_in, float *x_o
         return hs_model_op_error(m, layer, "attention layernorm", err, errlen);
     if (hs_model_linear(m, buf->qkv, buf->ln1, lp->qkv_w, lp->qkv_b, N, 3 * C, C) != 0)
         return hs_model_op_error(m, layer, "QKV projection", err, errlen);
-    if (be->attention(ctx, buf->attn, buf->probs, stats, buf->qkv, m->slopes, B, T, c->n_head,
-                      c->head_dim) != 0)
+    if (buf->kv) {
+        if (be->attention_decode(ctx, buf->attn, buf->kv->k, buf->kv->v, buf->qkv, buf->kv->past,
+                                 m->slopes, B, T, c->n_head, c->head_dim, buf->kv->t_max) != 0)
+            return hs_model_op_error(m, layer, "KV-cached attention", err, errlen);
+    } else if (be->attention(ctx, buf->attn, buf->probs, stats, buf->qkv, m->slopes, B, T,
+                             c->n_head, c->head_dim) != 0) {
         return hs_model_op_error(m, layer, "attention", err, errlen);
+    }
     if (attention_only)
         return 0;
     if (hs_model_linear(m, buf->proj, buf->attn, lp->dense_w, lp->dense_b, N, C, C) != 0)

@@ -9,6 +9,14 @@
 /* The buffers one block forward writes, all backend memory over N = B·T rows. Inference
  * passes scratch and lets buffers alias (x1 = x_out = x_in, fc_act = fc_pre); the trainer
  * passes the activations it keeps for the backward pass. mean/rstd and probs may be NULL. */
+/* One layer's view of a KV cache (model_decode.c): when a block forward gets one, its
+ * attention is the attention_decode op over the cached positions instead of attention(). */
+typedef struct hs_block_kv {
+    float *k, *v;        /* [B, H, t_max, d] backend memory, this layer's caches */
+    const int32_t *past; /* host [B]: positions already cached per sequence */
+    int t_max;
+} hs_block_kv;
+
 typedef struct hs_block_buffers {
     float *ln1;                 /* [N, C]  attention layernorm output */
     float *ln1_mean, *ln1_rstd; /* [N] */
@@ -21,6 +29,7 @@ typedef struct hs_block_buffers {
     float *ln2_mean, *ln2_rstd; /* [N] */
     float *fc_pre;              /* [N, F]  MLP up projection before GELU */
     float *fc_act;              /* [N, F]  after GELU (may equal fc_pre) */
+    const hs_block_kv *kv;      /* NULL, or the layer's KV cache (no probs, no stats then) */
 } hs_block_buffers;
 
 /* Formats "model M: layer l: what failed: <backend reason>" (layer < 0: no layer) into err;
