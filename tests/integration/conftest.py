@@ -71,6 +71,9 @@ import requests
 
 REPO_ROOT = os.path.abspath(os.environ.get("HS_REPO_ROOT") or os.path.join(os.path.dirname(__file__), "..", ".."))
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+# Test modules import names "from conftest"; whichever folder's conftest pytest registered
+# under that name first answers, so both conftests define REPO_ROOT and SCREENSHOT_DIR.
+SCREENSHOT_DIR = os.path.join(REPO_ROOT, "build", "web-screenshots")
 # What ASan/UBSan/LSan print; a daemon whose log has one fails the test at teardown.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
