@@ -17,6 +17,8 @@ const hs_route hs_routes[] = {
     {"POST", "/api/v1/jobs/{id}/cancel", hs_api_job_cancel, "Cancel: a queued job at once, a running one at its next step", NULL, NULL},
     {"GET", "/api/v1/jobs/{id}/log", hs_api_job_log, "The job's log from a byte offset", "offset", NULL},
     {"GET", "/api/v1/jobs/{id}/events", hs_api_job_events, "The job's state transitions with reasons", NULL, NULL},
+    {"POST", "/api/v1/jobs/{id}/report/batch", hs_api_job_report_batch, "Internal: a numbered batch of reports from the job's Slurm attempt (its token as Bearer)", NULL, "json"},
+    {"GET", "/api/v1/jobs/{id}/report/diagnosis", hs_api_job_report_diagnosis, "Internal: a finished diagnosis's head rows for the job's Slurm attempt (surgery from_run)", "run", NULL},
     {"GET", "/api/v1/runs", hs_api_runs_list, "Stored outcomes of jobs that ran", "kind,state,limit,before", NULL},
     {"GET", "/api/v1/runs/{id}", hs_api_run_get, "One run with its result", NULL, NULL},
     {"GET", "/api/v1/runs/{id}/heads", hs_api_run_heads, "Per-head statistics of a run", "checkpoint", NULL},

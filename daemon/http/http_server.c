@@ -170,7 +170,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs->http = http;
         rs->conn = conn;
         *con_cls = rs;
-        if (app->token[0] && is_mutating(method) &&
+        if (app->token[0] && is_mutating(method) && !hs_api_is_report_path(url) &&
             !hs_http_token_matches(
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                 app->token))

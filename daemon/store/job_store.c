@@ -358,6 +358,7 @@ int hs_job_reconcile(hs_store *store, int *requeued, int *failed, char *err, siz
 {
     static const char sql[] =
         "SELECT id, attempt, max_attempts, cancel_requested FROM jobs WHERE state='running'"
+        " AND id NOT IN (SELECT job_id FROM cluster_jobs WHERE active=1)" /* Slurm's own */
         " ORDER BY id";
     int n_requeued = 0, n_failed = 0, rc = 0;
     hs_db *db = hs_store_write_begin(store, err, errlen);

@@ -80,7 +80,8 @@ int hs_job_store_result(hs_store *store, int64_t id, const char *result_json, ch
                         size_t errlen);
 
 /* At start-up: every job left running is requeued while attempts remain (cancelled if a
- * cancel had been requested), else failed with "daemon restarted". Counts are optional. */
+ * cancel had been requested), else failed with "daemon restarted". Counts are optional.
+ * Jobs with an active Slurm attempt (cluster_jobs.h) are left to the slurm executor. */
 int hs_job_reconcile(hs_store *store, int *requeued, int *failed, char *err, size_t errlen);
 
 /* Jobs per state. */

@@ -1,0 +1,29 @@
+-- Migration 6: Slurm attempts of jobs (the slurm executor, queue/executor_slurm.c).
+-- Numbers 3-5 are reserved for migrations of other features; the migration runner applies the
+-- numbers that exist in order and skips the gaps.
+--
+-- One row per attempt submitted to Slurm. The job itself stays 'queued' while Slurm keeps the
+-- attempt PENDING and becomes 'running' when Slurm starts it. A row is created (state
+-- 'submitting') before sbatch runs and carries the job name given to Slurm, so a daemon that
+-- dies between sbatch and recording the Slurm id finds the Slurm job again by name: an attempt
+-- is never submitted twice. Only the SHA-256 of the attempt's report token is kept.
+
+CREATE TABLE cluster_jobs (
+    id            INTEGER PRIMARY KEY,
+    job_id        INTEGER NOT NULL REFERENCES jobs (id),
+    attempt       INTEGER NOT NULL,                -- the job's attempt this Slurm job runs
+    slurm_name    TEXT    NOT NULL,                -- --job-name given to sbatch
+    slurm_job_id  TEXT,                            -- NULL until sbatch answered
+    slurm_state   TEXT    NOT NULL DEFAULT 'SUBMITTING',
+    slurm_reason  TEXT    NOT NULL DEFAULT '',
+    node          TEXT    NOT NULL DEFAULT '',
+    token_hash    TEXT    NOT NULL,                -- hex SHA-256 of the report token
+    active        INTEGER NOT NULL DEFAULT 1,      -- 0 once the attempt has ended
+    last_seq      INTEGER NOT NULL DEFAULT 0,      -- the last report batch applied
+    result_reported INTEGER NOT NULL DEFAULT 0,
+    submitted_at  INTEGER NOT NULL,
+    ended_at      INTEGER,
+    UNIQUE (job_id, attempt)
+);
+CREATE INDEX cluster_jobs_active ON cluster_jobs (job_id) WHERE active = 1;
+CREATE UNIQUE INDEX cluster_jobs_token ON cluster_jobs (token_hash);
