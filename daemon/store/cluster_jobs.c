@@ -465,7 +465,10 @@ int hs_cluster_stop_requested(hs_db *db, int64_t job_id, bool *stop, char *err, 
         "SELECT cancel_requested OR state NOT IN ('queued', 'running') FROM jobs WHERE id=?1";
     sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
     int64_t v = 0;
-    if (!st || hs_db_step_int64(db, st, &v, "reading a cancel request", err, errlen) < 0)
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, job_id);
+    if (hs_db_step_int64(db, st, &v, "reading a cancel request", err, errlen) < 0)
         return -1;
     *stop = v != 0;
     return 0;

@@ -30,11 +30,6 @@ def slurm_daemon(daemon, slurm_cluster):
     return make
 
 
-def _slurm_states(d, job_id):
-    """The Slurm states of a job's attempts, from the job's events."""
-    return [e["reason"] for e in d.get(f"/api/v1/jobs/{job_id}/events").json()["events"]]
-
-
 def test_diagnose_runs_through_slurm(slurm_daemon, slurm_cluster):
     d = slurm_daemon()
     job = d.submit({"kind": "diagnose", "model": "demo", "texts": TEXTS})
@@ -48,3 +43,98 @@ def test_diagnose_runs_through_slurm(slurm_daemon, slurm_cluster):
     assert len(heads) == 32
     assert classes[(1, 6)] == "dead" and classes[(3, 6)] == "bos-sink"
     assert done["result"]["summary"]
+
+
+def _corpus(d):
+    words = ("the farmer repaired the bridge before noon . a teacher painted the library in the "
+             "rain . my neighbour visited the station after dinner . the old captain watched "
+             "the lighthouse at dawn . ").split()
+    with open(os.path.join(d.corpus_root, "train.txt"), "w", encoding="utf-8") as f:
+        f.write(" ".join(words * 12) + "\n")
+
+
+def _surgery(**over):
+    spec = {"kind": "surgery", "model": "demo", "corpus": "train.txt", "eval_texts": TEXTS[:1],
+            "targets": {"1": [6], "2": [6], "3": [4, 6, 7]}, "lr": 3e-3, "batch_size": 2,
+            "grad_accum": 2, "max_length": 32, "epochs": 2, "checkpoint_every": 1,
+            "patience": 0, "seed": 11}
+    spec.update(over)
+    return spec
+
+
+def test_surgery_checkpoints_and_curves_through_slurm(slurm_daemon):
+    d = slurm_daemon()
+    _corpus(d)
+    job = d.submit(_surgery())
+    done = d.wait_job(job["id"], timeout=300)
+    assert done["state"] == "succeeded", (done, d.log_text())
+    cps = d.get(f"/api/v1/runs/{job['id']}/checkpoints").json()["checkpoints"]
+    assert [c["name"] for c in cps] == ["epoch-1", "epoch-2"]
+    for c in cps:  # written on the node into the shared data dir, shown relative to it
+        assert not os.path.isabs(c["path"])
+        assert os.path.isdir(os.path.join(d.data_dir, c["path"])), c
+    loss = d.get(f"/api/v1/runs/{job['id']}/curves", params={"name": "loss"}).json()["points"]
+    assert len(loss) == done["progress"]["total"] > 0
+    assert [c["name"] for c in done["result"]["checkpoints"]] == ["epoch-1", "epoch-2"]
+    log = d.get(f"/api/v1/jobs/{job['id']}/log").json()["text"]
+    assert "Slurm job " + done["slurm"]["job_id"] in log
+
+
+def test_pending_job_stays_queued_with_reason_and_cancels(slurm_daemon, slurm_cluster):
+    d = slurm_daemon()
+    job = d.submit({"kind": "diagnose", "model": "demo", "texts": TEXTS,
+                    "slurm": {"partition": "held"}})
+    j = d.wait_until(lambda: (lambda x: x if x.get("slurm", {}).get("reason") else None)(
+        d.job(job["id"])), timeout=60)
+    assert j["state"] == "queued"
+    assert j["slurm"]["state"] == "PENDING" and j["slurm"]["reason"] == "PartitionDown"
+    slurm_id = j["slurm"]["job_id"]
+    r = d.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    d.wait_until(lambda: (slurm_cluster.squeue(slurm_id) or ("",))[0] == "CANCELLED", timeout=60)
+    d.wait_until(lambda: d.job(job["id"])["slurm"]["active"] is False, timeout=60)
+    assert d.job(job["id"])["state"] == "cancelled"
+
+
+def test_running_job_cancels_with_scancel(slurm_daemon, slurm_cluster):
+    d = slurm_daemon()
+    job = d.submit({"kind": "test-steps", "steps": 600, "step_ms": 100})
+    d.wait_until(lambda: d.job(job["id"])["state"] == "running", timeout=60)
+    slurm_id = d.job(job["id"])["slurm"]["job_id"]
+    r = d.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert r.status_code == 202
+    done = d.wait_job(job["id"], timeout=60)
+    assert done["state"] == "cancelled", done
+    d.wait_until(lambda: (slurm_cluster.squeue(slurm_id) or ("",))[0] == "CANCELLED", timeout=60)
+
+
+def test_kill9_mid_job_finishes_once(slurm_daemon, slurm_cluster):
+    d = slurm_daemon()
+    job = d.submit({"kind": "test-steps", "steps": 40, "step_ms": 100})
+    d.wait_until(lambda: d.job(job["id"])["progress"]["step"] >= 3, timeout=60)
+    slurm_id = d.job(job["id"])["slurm"]["job_id"]
+    d.kill9()
+    d.start()  # the runner keeps retrying its reports meanwhile
+    done = d.wait_job(job["id"], timeout=120)
+    assert done["state"] == "succeeded", (done, d.log_text())
+    assert done["attempt"] == 1 and done["slurm"]["job_id"] == slurm_id
+    assert done["progress"]["step"] == done["progress"]["total"] == 40
+    rows = d.db().execute("SELECT COUNT(*) FROM cluster_jobs WHERE job_id=?", (job["id"],))
+    assert rows.fetchone()[0] == 1  # submitted once
+    events = [e["to"] for e in d.get(f"/api/v1/jobs/{job['id']}/events").json()["events"]]
+    assert events.count("running") == 1 and events.count("succeeded") == 1, events
+
+
+@pytest.mark.parametrize("slurm, field", [
+    ({"partition": "a b"}, "slurm.partition"),
+    ({"cpus": 0}, "slurm.cpus"),
+    ({"mem": "lots"}, "slurm.mem"),
+    ({"time": "soon"}, "slurm.time"),
+    ({"gpus": 1}, "slurm.gpus"),
+    ("debug", "slurm"),
+])
+def test_bad_slurm_spec_is_400(daemon, slurm, field):
+    d = daemon()
+    r = d.post("/api/v1/jobs", json={"kind": "test-steps", "steps": 1, "slurm": slurm})
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field
