@@ -138,3 +138,44 @@ def test_bad_slurm_spec_is_400(daemon, slurm, field):
     r = d.post("/api/v1/jobs", json={"kind": "test-steps", "steps": 1, "slurm": slurm})
     assert r.status_code == 400, r.text
     assert r.json()["field"] == field
+
+
+def _runner_pids(d, job_id):
+    """PIDs of the `surgeond run --report-to` processes of one job of this daemon."""
+    needle = ("%s/api/v1/jobs/%d/report" % (d.url, job_id)).encode()
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"run" in args and needle in args:
+            pids.append(int(pid))
+    return pids
+
+
+def test_failed_attempt_is_requeued_from_its_checkpoint(slurm_daemon):
+    d = slurm_daemon()
+    _corpus(d)
+    job = d.submit(_surgery(epochs=3))
+    d.wait_until(lambda: len(d.get(f"/api/v1/runs/{job['id']}/checkpoints").json()["checkpoints"]) >= 1,
+                 timeout=300)
+    first = d.job(job["id"])["slurm"]["job_id"]
+    pids = _runner_pids(d, job["id"])
+    assert pids, "no runner process found"
+    for pid in pids:  # the node loses the job: Slurm says FAILED
+        os.kill(pid, 9)
+    done = d.wait_job(job["id"], timeout=300)
+    assert done["state"] == "succeeded", (done, d.log_text())
+    assert done["attempt"] == 2 and done["slurm"]["attempt"] == 2
+    assert done["slurm"]["job_id"] != first
+    events = d.get(f"/api/v1/jobs/{job['id']}/events").json()["events"]
+    requeue = [e for e in events if e["from"] == "running" and e["to"] == "queued"]
+    assert len(requeue) == 1 and "Slurm job %s ended FAILED" % first in requeue[0]["reason"], events
+    log = d.get(f"/api/v1/jobs/{job['id']}/log").json()["text"]
+    assert "resumed from checkpoint" in log
+    names = [c["name"] for c in done["result"]["checkpoints"]]
+    assert names == ["epoch-1", "epoch-2", "epoch-3"]
