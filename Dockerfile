@@ -44,8 +44,9 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
 
 # Inside a container the daemon must listen on all of the container's interfaces, or the
 # published port cannot reach it; which host addresses see it is decided by `docker run -p`
-# (the example above publishes it on the host's loopback only).
+# (the example above publishes it on the host's loopback only). A non-loopback address without
+# --token-file needs --insecure-no-auth: publish the port on loopback only, or give a token.
 ENTRYPOINT ["surgeond"]
 CMD ["serve", "--listen", "0.0.0.0:8700", "--data-dir", "/var/lib/surgeond", \
      "--model-root", "/var/lib/surgeond/models", "--corpus-root", "/var/lib/surgeond/corpora", \
-     "--device", "cuda:0"]
+     "--device", "cuda:0", "--insecure-no-auth"]

@@ -13,7 +13,7 @@ APT_PACKAGES=(
   chromium chromium-driver wrk
   slurm-wlm munge
 )
-PIP_PACKAGES=(pytest requests selenium)
+PIP_PACKAGES=(pytest requests selenium schemathesis)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -28,6 +28,7 @@ typedef struct serve_options {
     const char *devices[MAX_DEVICES];
     int n_devices;
     size_t max_body;
+    bool insecure_no_auth;
     hs_serve_executor executor;
 } serve_options;
 
@@ -45,7 +46,9 @@ void hs_serve_usage(FILE *out)
             "  --device DEV         cpu or cuda:N; repeat for one worker per device (default cpu)\n"
             "  --token-file FILE    require 'Authorization: Bearer <token>' on every mutating\n"
             "                       request; the token is the file's first line\n"
-            "  --max-body BYTES     request body limit, suffix k or M allowed (default 64M)\n");
+            "  --max-body BYTES     request body limit, suffix k or M allowed (default 64M)\n"
+            "  --insecure-no-auth   allow a non-loopback --listen address without --token-file\n"
+            "                       (anyone who reaches the port can then submit jobs)\n");
     hs_serve_executor_usage(out);
     fprintf(out, "  --help               this text\n");
 }
@@ -80,6 +83,10 @@ static int parse_args(int argc, char **argv, serve_options *o)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             hs_serve_usage(stdout);
             return 1;
+        }
+        if (strcmp(a, "--insecure-no-auth") == 0) {
+            o->insecure_no_auth = true;
+            continue;
         }
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         const char **slot = strcmp(a, "--listen") == 0        ? &o->listen
@@ -254,6 +261,8 @@ int hs_cmd_serve(int argc, char **argv)
     if (hs_root_dirs_settle(o.data_dir, o.model_root, o.corpus_root, &dirs, err, sizeof err) != 0 ||
         (o.token_file &&
          read_token(o.token_file, app.token, sizeof app.token, err, sizeof err) != 0) ||
+        hs_http_check_exposure(o.listen, app.token[0] != '\0', o.insecure_no_auth, err,
+                               sizeof err) != 0 ||
         !(app.store = open_store(dirs.data_dir, err, sizeof err))) {
         fprintf(stderr, "surgeond serve: %s\n", err);
         return 1;

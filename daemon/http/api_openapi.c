@@ -1,9 +1,133 @@
 /* GET /api/v1/openapi.json: an OpenAPI 3 document rendered from the route table (api_routes.c)
- * and the job kinds table, so it lists exactly the routes the daemon serves. */
+ * and the job kinds table, so it lists exactly the routes the daemon serves and says exactly
+ * what validation enforces: one closed schema per job kind (types, ranges, enums, lengths,
+ * required fields, additionalProperties false), the schedule body, and the query parameters
+ * with the ranges and enums their handlers check. */
 #include "api.h"
 #include "common/version.h"
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+/* A schema from JSON text (the document's constant parts). */
+static cJSON *js(const char *text) { return cJSON_Parse(text); }
+
+/* The schema of one query parameter: what its handler accepts. */
+static cJSON *query_schema(const hs_route *r, const char *name)
+{
+    if (!strcmp(name, "limit"))
+        return js("{\"type\":\"integer\",\"minimum\":1,\"maximum\":500}");
+    if (!strcmp(name, "before"))
+        return js("{\"type\":\"integer\",\"minimum\":1}");
+    if (!strcmp(name, "offset"))
+        return js("{\"type\":\"integer\",\"minimum\":0}");
+    if (!strcmp(name, "state"))
+        return js("{\"type\":\"string\",\"enum\":[\"queued\",\"running\",\"succeeded\","
+                  "\"failed\",\"cancelled\"]}");
+    if (!strcmp(name, "since"))
+        return js("{\"type\":\"string\",\"format\":\"date-time\",\"description\":"
+                  "\"UTC, as in 2026-11-29T06:00:00.000Z\"}");
+    if (!strcmp(name, "name") && !strcmp(r->pattern, "/api/v1/corpora"))
+        return js("{\"type\":\"string\",\"minLength\":1,\"maxLength\":128,"
+                  "\"pattern\":\"^[A-Za-z0-9_-][A-Za-z0-9._-]*$\"}");
+    return js("{\"type\":\"string\"}");
+}
+
+/* Numeric bounds of a field as the validator applies them (spec_validate.c). */
+static void add_range(cJSON *s, const hs_spec_field *f, bool integer)
+{
+    if (!(f->min < f->max))
+        return;
+    cJSON_AddNumberToObject(s, "minimum", integer ? ceil(f->min) : f->min);
+    cJSON_AddNumberToObject(s, "maximum", integer ? floor(f->max) : f->max);
+    if (f->exclusive_min)
+        cJSON_AddBoolToObject(s, "exclusiveMinimum", 1);
+}
+
+static cJSON *field_schema(const hs_spec_field *f)
+{
+    cJSON *s = cJSON_CreateObject();
+    if (!s)
+        return NULL;
+    if (f->help)
+        cJSON_AddStringToObject(s, "description", f->help);
+    bool ranged = f->min < f->max;
+    switch (f->type) {
+    case HS_FIELD_STRING:
+        cJSON_AddStringToObject(s, "type", "string");
+        if (ranged) {
+            cJSON_AddNumberToObject(s, "minLength", ceil(f->min));
+            cJSON_AddNumberToObject(s, "maxLength", floor(f->max));
+        }
+        if (f->enum_values) {
+            cJSON *en = cJSON_AddArrayToObject(s, "enum");
+            for (const char *const *ev = f->enum_values; *ev; ev++)
+                cJSON_AddItemToArray(en, cJSON_CreateString(*ev));
+        }
+        break;
+    case HS_FIELD_INT:
+        cJSON_AddStringToObject(s, "type", "integer");
+        add_range(s, f, true);
+        break;
+    case HS_FIELD_NUMBER:
+        cJSON_AddStringToObject(s, "type", "number");
+        add_range(s, f, false);
+        break;
+    case HS_FIELD_BOOL:
+        cJSON_AddStringToObject(s, "type", "boolean");
+        break;
+    case HS_FIELD_STRING_ARRAY:
+    case HS_FIELD_NUMBER_ARRAY:
+        cJSON_AddStringToObject(s, "type", "array");
+        cJSON_AddItemToObject(s, "items",
+                              js(f->type == HS_FIELD_STRING_ARRAY ? "{\"type\":\"string\"}"
+                                                                  : "{\"type\":\"number\"}"));
+        if (ranged) {
+            cJSON_AddNumberToObject(s, "minItems", ceil(f->min));
+            cJSON_AddNumberToObject(s, "maxItems", floor(f->max));
+        }
+        break;
+    case HS_FIELD_OBJECT:
+        cJSON_AddStringToObject(s, "type", "object");
+        break;
+    case HS_FIELD_ANY:
+        break;
+    }
+    return s;
+}
+
+/* One kind's spec: kind, the common fields and the kind's fields; nothing else. */
+static cJSON *kind_schema(const hs_job_kind *k)
+{
+    cJSON *s = cJSON_CreateObject();
+    if (!s)
+        return NULL;
+    cJSON_AddStringToObject(s, "type", "object");
+    cJSON_AddStringToObject(s, "description", k->description);
+    cJSON_AddBoolToObject(s, "additionalProperties", 0);
+    cJSON *req = cJSON_AddArrayToObject(s, "required");
+    cJSON_AddItemToArray(req, cJSON_CreateString("kind"));
+    cJSON *props = cJSON_AddObjectToObject(s, "properties");
+    cJSON *kind = cJSON_AddObjectToObject(props, "kind");
+    cJSON_AddStringToObject(kind, "type", "string");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(kind, "enum"), cJSON_CreateString(k->name));
+    cJSON_AddItemToObject(props, "priority",
+                          js("{\"type\":\"integer\",\"minimum\":-1000000,\"maximum\":1000000,"
+                             "\"description\":\"higher runs first (default 0)\"}"));
+    cJSON_AddItemToObject(props, "client_id",
+                          js("{\"type\":\"string\",\"minLength\":1,\"maxLength\":200,"
+                             "\"description\":\"idempotency key: a second submit returns the "
+                             "existing job\"}"));
+    cJSON_AddItemToObject(props, "max_attempts",
+                          js("{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,"
+                             "\"description\":\"runs a crash may interrupt (default 3)\"}"));
+    for (const hs_spec_field *f = k->fields; f && f->name; f++) {
+        cJSON_AddItemToObject(props, f->name, field_schema(f));
+        if (f->required)
+            cJSON_AddItemToArray(req, cJSON_CreateString(f->name));
+    }
+    return s;
+}
 
 static cJSON *error_schema_ref(void)
 {
@@ -61,10 +185,7 @@ static cJSON *operation(const hs_route *r)
             cJSON_AddStringToObject(p, "in", "query");
             cJSON_AddBoolToObject(p, "required", strcmp(name, "name") == 0 &&
                                                      strcmp(r->method, "POST") == 0);
-            cJSON *s = cJSON_AddObjectToObject(p, "schema");
-            bool integer = !strcmp(name, "limit") || !strcmp(name, "before") ||
-                           !strcmp(name, "offset");
-            cJSON_AddStringToObject(s, "type", integer ? "integer" : "string");
+            cJSON_AddItemToObject(p, "schema", query_schema(r, name));
             cJSON_AddItemToArray(params, p);
         }
     }
@@ -78,19 +199,43 @@ static cJSON *operation(const hs_route *r)
         cJSON *s = cJSON_AddObjectToObject(m, "schema");
         if (json && strcmp(r->pattern, "/api/v1/jobs") == 0)
             cJSON_AddStringToObject(s, "$ref", "#/components/schemas/JobSpec");
-        else
-            cJSON_AddStringToObject(s, "type", json ? "object" : "string");
+        else if (json && strcmp(r->method, "POST") == 0 && strstr(r->pattern, "/schedules"))
+            cJSON_AddStringToObject(s, "$ref", "#/components/schemas/ScheduleCreate");
+        else if (json && strstr(r->pattern, "/schedules"))
+            cJSON_AddStringToObject(s, "$ref", "#/components/schemas/SchedulePatch");
+        else if (json)
+            cJSON_AddStringToObject(s, "type", "object");
+        else {
+            cJSON_AddStringToObject(s, "type", "string");
+            cJSON_AddNumberToObject(s, "minLength", 1);
+        }
+        if (!json) /* the corpus upload also takes application/octet-stream */
+            cJSON_AddItemToObject(c, "application/octet-stream",
+                                  js("{\"schema\":{\"type\":\"string\",\"format\":\"binary\"}}"));
     }
     cJSON *responses = cJSON_AddObjectToObject(op, "responses");
     bool post = strcmp(r->method, "POST") == 0;
     if (post && r->request_body && strcmp(r->pattern, "/api/v1/jobs/{id}/cancel") != 0)
         add_response(responses, "201", "created", false);
     add_response(responses, "200", "ok", false);
-    if (r->request_body || r->query)
-        add_response(responses, "400", "invalid request", true);
+    add_response(responses, "400",
+                 "invalid request: body, query parameter (each at most once, UTF-8, no NUL), "
+                 "or framing (one Content-Length)",
+                 true);
+    add_response(responses, "421",
+                 "the daemon listens on a loopback address and the Host header is not a "
+                 "loopback name or address with its port",
+                 true);
     if (strcmp(r->method, "GET") != 0) {
         add_response(responses, "401", "missing or wrong bearer token (with --token-file)", true);
+        add_response(responses, "403", "the Origin header is not the daemon's own origin", true);
         add_response(responses, "413", "request body larger than --max-body", true);
+        add_response(responses, "415",
+                     r->request_body && strcmp(r->request_body, "json") == 0
+                         ? "Content-Type is not application/json"
+                     : r->request_body ? "Content-Type is not text/plain or application/octet-stream"
+                                       : "a Content-Type other than application/json",
+                     true);
     }
     if (strstr(r->pattern, "/cancel")) {
         add_response(responses, "202", "running: cancel requested, it stops at its next step", false);
@@ -104,34 +249,55 @@ static cJSON *operation(const hs_route *r)
     return op;
 }
 
+/* The schedule body: create needs name, cron and job; a patch may change any of them. */
+static cJSON *schedule_schema(bool create)
+{
+    cJSON *s = js("{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+                  "\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100},"
+                  "\"cron\":{\"type\":\"string\",\"description\":\"5 fields, or @hourly, "
+                  "@daily, @weekly, @monthly, @yearly, @every Ns\"},"
+                  "\"timezone\":{\"type\":\"string\",\"description\":\"UTC (default), "
+                  "+02:00, or a zone name such as Europe/Berlin\"},"
+                  "\"enabled\":{\"type\":\"boolean\"},"
+                  "\"job\":{\"allOf\":[{\"$ref\":\"#/components/schemas/JobSpec\"}],"
+                  "\"not\":{\"required\":[\"client_id\"]},\"description\":\"a job spec "
+                  "without client_id (each firing is a new job)\"}}}");
+    if (s && create)
+        cJSON_AddItemToObject(s, "required", js("[\"name\",\"cron\",\"job\"]"));
+    return s;
+}
+
 static cJSON *components(void)
 {
     cJSON *comp = cJSON_CreateObject();
     cJSON *schemas = cJSON_AddObjectToObject(comp, "schemas");
-    cJSON *e = cJSON_AddObjectToObject(schemas, "Error");
-    cJSON_AddStringToObject(e, "type", "object");
-    cJSON *ep = cJSON_AddObjectToObject(e, "properties");
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(ep, "error"), "type", "string");
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(ep, "detail"), "type", "string");
-    cJSON_AddItemToObject(ep, "field", cJSON_Parse("{\"type\":\"string\",\"nullable\":true}"));
-
+    cJSON_AddItemToObject(
+        schemas, "Error",
+        js("{\"type\":\"object\",\"required\":[\"error\",\"detail\",\"field\"],"
+           "\"additionalProperties\":false,\"properties\":{\"error\":{\"type\":\"string\"},"
+           "\"detail\":{\"type\":\"string\"},\"field\":{\"type\":\"string\","
+           "\"nullable\":true}}}"));
     cJSON *spec = cJSON_AddObjectToObject(schemas, "JobSpec");
-    cJSON_AddStringToObject(spec, "type", "object");
     cJSON_AddStringToObject(spec, "description",
                             "A flat object: kind, the kind's fields (GET /api/v1/kinds), and the "
                             "optional common fields priority, client_id, max_attempts.");
-    cJSON *req = cJSON_AddArrayToObject(spec, "required");
-    cJSON_AddItemToArray(req, cJSON_CreateString("kind"));
-    cJSON *props = cJSON_AddObjectToObject(spec, "properties");
-    cJSON *kind = cJSON_AddObjectToObject(props, "kind");
-    cJSON_AddStringToObject(kind, "type", "string");
-    cJSON *en = cJSON_AddArrayToObject(kind, "enum");
-    for (size_t i = 0; i < hs_job_kind_count; i++)
-        cJSON_AddItemToArray(en, cJSON_CreateString(hs_job_kinds[i]->name));
-    cJSON_AddItemToObject(props, "priority", cJSON_Parse("{\"type\":\"integer\"}"));
-    cJSON_AddItemToObject(props, "client_id", cJSON_Parse("{\"type\":\"string\"}"));
-    cJSON_AddItemToObject(props, "max_attempts",
-                          cJSON_Parse("{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}"));
+    cJSON *one = cJSON_AddArrayToObject(spec, "oneOf");
+    cJSON *disc = cJSON_AddObjectToObject(spec, "discriminator");
+    cJSON_AddStringToObject(disc, "propertyName", "kind");
+    cJSON *mapping = cJSON_AddObjectToObject(disc, "mapping");
+    for (size_t i = 0; i < hs_job_kind_count; i++) {
+        const hs_job_kind *k = hs_job_kinds[i];
+        char name[96], ref[128];
+        snprintf(name, sizeof name, "JobSpec_%s", k->name);
+        snprintf(ref, sizeof ref, "#/components/schemas/%s", name);
+        cJSON_AddItemToObject(schemas, name, kind_schema(k));
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "$ref", ref);
+        cJSON_AddItemToArray(one, r);
+        cJSON_AddStringToObject(mapping, k->name, ref);
+    }
+    cJSON_AddItemToObject(schemas, "ScheduleCreate", schedule_schema(true));
+    cJSON_AddItemToObject(schemas, "SchedulePatch", schedule_schema(false));
     cJSON *bearer = cJSON_AddObjectToObject(cJSON_AddObjectToObject(comp, "securitySchemes"),
                                             "bearer");
     cJSON_AddStringToObject(bearer, "type", "http");

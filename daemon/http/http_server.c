@@ -1,7 +1,12 @@
-/* libmicrohttpd glue: body collection, auth, routing, responses, and deferred answers
- * (suspend/resume) for handlers that answer from another thread (http_server.h, api.h). */
+/* libmicrohttpd glue: the request guard (http_guard.h) on the request line and headers,
+ * body collection, auth, JSON body limits, routing, responses (always valid UTF-8), and
+ * deferred answers (suspend/resume) for handlers that answer from another thread
+ * (http_server.h, api.h). */
 #include "http_server.h"
 #include "common/errors.h"
+#include "common/json_limits.h"
+#include "common/utf8.h"
+#include "http_guard.h"
 #include "http_metrics.h"
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -10,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,14 +28,16 @@ struct hs_http {
     hs_app *app;
     atomic_int deferred_open; /* deferred requests not yet completed (suspended or sending) */
     atomic_bool stopping;     /* hs_http_stop began: no request may be deferred any more */
+    hs_guard_config guard;
 };
 
 typedef struct request_state {
     hs_http *http;
+    bool started;             /* on_request has seen the headers */
+    hs_guard_verdict uri;     /* the request target's check (made when it arrived) */
     char *body;
     size_t len, cap;
     bool too_large;
-    bool unauthorized;
     /* A deferred request (hs_req_defer): its connection is suspended until hs_deferred_answer
      * stores the answer and resumes it; MHD then calls on_request again, which sends it. */
     struct MHD_Connection *conn;
@@ -82,10 +90,28 @@ bool hs_http_route_matches(const char *pattern, const char *path, int64_t *id)
     return *p == '\0' && *s == '\0';
 }
 
-static bool is_mutating(const char *method)
+/* The route for method and path, or NULL. */
+static const hs_route *find_route(const char *method, const char *path)
 {
-    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
-           strcmp(method, "OPTIONS") != 0;
+    for (size_t i = 0; i < hs_route_count; i++) {
+        int64_t id = 0;
+        if (strcmp(hs_routes[i].method, method) == 0 &&
+            hs_http_route_matches(hs_routes[i].pattern, path, &id))
+            return &hs_routes[i];
+    }
+    return NULL;
+}
+
+/* A JSON body must keep the limits of json_limits.h before it is parsed. */
+static bool json_body_refused(const hs_route *r, hs_req *req, hs_resp *resp)
+{
+    if (!r->request_body || strcmp(r->request_body, "json") != 0)
+        return false;
+    hs_json_issue issue;
+    if (hs_json_check(req->body, req->body_len, &issue) == 0)
+        return false;
+    hs_resp_error(resp, 400, issue.error, issue.field, "%s", issue.detail);
+    return true;
 }
 
 static void dispatch(hs_req *req, hs_resp *resp, int *route_index)
@@ -101,7 +127,8 @@ static void dispatch(hs_req *req, hs_resp *resp, int *route_index)
         if (strcmp(hs_routes[i].method, req->method) == 0) {
             *route_index = (int)i;
             req->id = id;
-            hs_routes[i].handler(req, resp);
+            if (!json_body_refused(&hs_routes[i], req, resp))
+                hs_routes[i].handler(req, resp);
             return;
         }
         size_t used = strlen(allow);
@@ -126,6 +153,19 @@ static void dispatch(hs_req *req, hs_resp *resp, int *route_index)
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, hs_resp *r)
 {
+    /* JSON goes out as valid UTF-8 whatever a handler quoted (a cut message, a log chunk). */
+    bool json = !r->content_type || strncmp(r->content_type, "application/json", 16) == 0;
+    if (json && r->body && !hs_utf8_valid(r->body, r->len)) {
+        size_t n;
+        char *fixed = hs_utf8_repair(r->body, r->len, &n);
+        if (!r->body_static)
+            free(r->body);
+        if (!fixed)
+            return MHD_NO;
+        r->body = fixed;
+        r->len = n;
+        r->body_static = false;
+    }
     struct MHD_Response *mr = MHD_create_response_from_buffer(
         r->len, r->body, r->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
     if (!mr) {
@@ -146,6 +186,54 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, hs_resp *r)
     return ok;
 }
 
+static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind,
+                                           const char *key, const char *value)
+{
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
+/* Runs the header checks of http_guard.h; a refusal goes into resp. */
+static void guard_headers(hs_http *http, struct MHD_Connection *conn, const char *url,
+                          const char *method, hs_resp *resp)
+{
+    int n_cl = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_content_length, &n_cl);
+    const hs_route *route = find_route(method, url);
+    hs_guard_request gr = {
+        .method = method,
+        .host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+        .content_type =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .transfer_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_TRANSFER_ENCODING),
+        .content_length =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH),
+        .content_length_count = n_cl,
+        .route_known = route != NULL,
+        .body_kind = route ? route->request_body : NULL,
+    };
+    hs_guard_verdict v;
+    if (hs_guard_headers(&http->guard, &gr, &v) != 0)
+        hs_resp_error(resp, v.status, v.error, v.field, "%s", v.detail);
+}
+
+/* MHD's URI log callback: the raw request target, before MHD decodes it; its return value
+ * becomes the request's state. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    request_state *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return NULL;
+    rs->http = cls;
+    rs->conn = conn;
+    if (uri)
+        hs_guard_uri(uri, strlen(uri), &rs->uri);
+    return rs;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -163,28 +251,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs->answer.body = NULL;
         return send_response(conn, &answer);
     }
-    if (!rs) {
-        rs = calloc(1, sizeof *rs);
-        if (!rs)
+    if (!rs || !rs->started) {
+        if (!rs) /* the URI callback could not allocate it */
             return MHD_NO;
-        rs->http = http;
+        rs->started = true;
         rs->conn = conn;
-        *con_cls = rs;
-        if (app->token[0] && is_mutating(method) && !hs_api_is_report_path(url) &&
+        /* Refusals from the request line and headers are answered now, before any body is
+         * read (MHD then closes the connection rather than read a body nobody wants). */
+        hs_resp early = {.status = 0};
+        if (rs->uri.status)
+            hs_resp_error(&early, rs->uri.status, rs->uri.error, rs->uri.field, "%s",
+                          rs->uri.detail);
+        else
+            guard_headers(http, conn, url, method, &early);
+        if (!early.status && app->token[0] && hs_guard_is_mutating(method) &&
+            !hs_api_is_report_path(url) &&
             !hs_http_token_matches(
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                 app->token))
-            rs->unauthorized = true;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > app->max_body)
-            rs->too_large = true;
+            hs_resp_error(&early, 401, "unauthorized", NULL,
+                          "%s requests need the header Authorization: Bearer <token>", method);
+        if (early.status) {
+            if (!early.body)
+                hs_resp_internal(&early, "guard produced no response");
+            hs_http_metrics_count(-1, early.status);
+            return send_response(conn, &early);
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (rs->unauthorized || rs->too_large)
+        if (rs->too_large)
             return MHD_YES; /* drain and drop */
         if (rs->len + n > app->max_body) {
             rs->too_large = true;
@@ -213,10 +311,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                   .body = rs->body ? rs->body : "", .body_len = rs->len, .state = rs};
     hs_resp resp = {.status = 500};
     int route_index = -1;
-    if (rs->unauthorized)
-        hs_resp_error(&resp, 401, "unauthorized", NULL,
-                      "%s requests need the header Authorization: Bearer <token>", method);
-    else if (rs->too_large)
+    if (rs->too_large)
         hs_resp_error(&resp, 413, "request body too large", NULL,
                       "the body exceeds the limit of %zu bytes (--max-body)", app->max_body);
     else
@@ -299,6 +394,21 @@ static int parse_listen(const char *listen, struct sockaddr_in *addr, char *err,
     return 0;
 }
 
+int hs_http_check_exposure(const char *listen, bool has_token, bool insecure_no_auth, char *err,
+                           size_t errlen)
+{
+    struct sockaddr_in addr;
+    if (parse_listen(listen, &addr, err, errlen) != 0)
+        return -1;
+    if ((ntohl(addr.sin_addr.s_addr) >> 24) == 127 || has_token || insecure_no_auth)
+        return 0;
+    return hs_errf(err, errlen,
+                   "refusing to listen on %s, which is not a loopback address, without "
+                   "--token-file: anyone who reaches it could submit jobs (give "
+                   "--insecure-no-auth to do so anyway)",
+                   listen);
+}
+
 int hs_http_start(hs_app *app, const char *listen, hs_http **out, char *err, size_t errlen)
 {
     struct sockaddr_in addr;
@@ -308,12 +418,16 @@ int hs_http_start(hs_app *app, const char *listen, hs_http **out, char *err, siz
     if (!http)
         return hs_errf(err, errlen, "out of memory");
     http->app = app;
+    http->guard = (hs_guard_config){.loopback = (ntohl(addr.sin_addr.s_addr) >> 24) == 127,
+                                    .port = ntohs(addr.sin_port),
+                                    .max_body = app->max_body};
     http->mhd = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
         ntohs(addr.sin_port), NULL, NULL, on_request, http,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, http,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,

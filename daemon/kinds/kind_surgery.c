@@ -201,7 +201,17 @@ static void note_store_failure(surgery_job *j, const char *what)
 static bool job_should_stop(void *arg)
 {
     surgery_job *j = arg;
-    return j->store_failed || hs_job_should_stop(j->ctx);
+    return hs_job_should_stop(j->ctx);
+}
+
+/* A row the runner could not store fails the job (no "cancelled" checkpoint: nobody asked
+ * for a stop). */
+static bool job_failed(void *arg, char *why, size_t why_len)
+{
+    surgery_job *j = arg;
+    if (j->store_failed)
+        snprintf(why, why_len, "%s", j->store_error);
+    return j->store_failed;
 }
 
 static void format_duration(double s, char *buf, size_t len)
@@ -563,7 +573,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
                        .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .pass = 1,
                        .best_before = NAN};
     hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
-                              .on_step = job_on_step, .on_start = job_on_start,
+                              .failed = job_failed, .on_step = job_on_step, .on_start = job_on_start,
                               .on_checkpoint = job_on_checkpoint, .log = job_log};
     hs_job_logf(ctx, "surgery of %d heads, init %s, seed %llu%s", in.n_targets,
                 hs_surgery_init_name(p.init), (unsigned long long)p.seed,

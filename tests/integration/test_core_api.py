@@ -8,6 +8,7 @@ import time
 import pytest
 
 STEPS = {"kind": "test-steps"}
+JSON_TYPE = {"Content-Type": "application/json"}
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -117,10 +118,10 @@ def test_validation_errors(daemon):
 
 def test_malformed_bodies(daemon):
     d = daemon()
-    assert_error(d.post("/api/v1/jobs", data=b"{not json"), 400)
-    assert_error(d.post("/api/v1/jobs", data=b"[1, 2]"), 400)
-    assert_error(d.post("/api/v1/jobs", data=b""), 400)
-    assert_error(d.post("/api/v1/jobs", data=b'{"kind": "test-steps", "steps": 1} trailing'), 400)
+    assert_error(d.post("/api/v1/jobs", data=b"{not json", headers=JSON_TYPE), 400)
+    assert_error(d.post("/api/v1/jobs", data=b"[1, 2]", headers=JSON_TYPE), 400)
+    assert_error(d.post("/api/v1/jobs", data=b"", headers=JSON_TYPE), 400)
+    assert_error(d.post("/api/v1/jobs", data=b'{"kind": "test-steps", "steps": 1} trailing', headers=JSON_TYPE), 400)
 
 
 def test_not_found_and_method_errors(daemon):

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -472,6 +473,95 @@ static void test_resume_is_equivalent(void **state)
 }
 
 
+/* ---- stop versus failure ------------------------------------------------------------ */
+
+typedef struct stop_or_fail {
+    int steps;
+    int fail_after, stop_after; /* 0: never */
+} stop_or_fail;
+
+static void count_step(void *arg, const hs_surgery_step_report *r)
+{
+    ((stop_or_fail *)arg)->steps = (int)r->step;
+}
+
+static bool fail_hook(void *arg, char *why, size_t len)
+{
+    stop_or_fail *s = arg;
+    if (s->fail_after == 0 || s->steps < s->fail_after)
+        return false;
+    snprintf(why, len, "storing a curve point failed");
+    return true;
+}
+
+static bool stop_hook(void *arg)
+{
+    stop_or_fail *s = arg;
+    return s->stop_after > 0 && s->steps >= s->stop_after;
+}
+
+/* Names of the checkpoint directories in dir (not the temporary ones), comma separated. */
+static void checkpoint_names(const char *dir, char *out, size_t len)
+{
+    out[0] = '\0';
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') {
+            strncat(out, e->d_name, len - strlen(out) - 1);
+            strncat(out, ",", len - strlen(out) - 1);
+        }
+    closedir(d);
+}
+
+/* A failure reported by the failed hook ends the run at once as failed (-1, its reason) and
+ * writes no "cancelled" checkpoint; a cooperative stop writes one and returns 1. */
+static void test_failure_is_not_a_cancel(void **state)
+{
+    (void)state;
+    char err[512] = "", dir[512], names[1024];
+    hs_surgery_corpus corpus;
+    hs_token_seq *seqs = NULL;
+    hs_model *m = load_model_corpus_and_eval(&corpus, &seqs);
+    hs_surgery_params p;
+    hs_surgery_params_default(&p);
+    p.init = HS_SURGERY_INIT_NONE;
+    p.max_length = 32;
+    p.grad_accum = 1;
+    p.epochs = 1;
+    p.max_steps = 6;
+    const hs_head_target targets[] = {{2, 1}};
+    hs_surgery_outcome out;
+
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_surgery_test"), 0);
+    stop_or_fail f = {.fail_after = 2};
+    hs_surgery_hooks hooks = {.arg = &f, .on_step = count_step, .failed = fail_hook,
+                              .should_stop = stop_hook};
+    assert_int_equal(hs_surgery_train(m, targets, 1, &p, &corpus, seqs, 2, dir, false, &hooks,
+                                       &out, err, sizeof err), -1);
+    assert_non_null(strstr(err, "storing a curve point failed"));
+    checkpoint_names(dir, names, sizeof names);
+    assert_null(strstr(names, "cancelled"));
+    hs_surgery_outcome_free(&out);
+    tu_rm_tree(dir);
+
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_surgery_test"), 0);
+    stop_or_fail s = {.stop_after = 2};
+    hooks.arg = &s;
+    assert_int_equal(hs_surgery_train(m, targets, 1, &p, &corpus, seqs, 2, dir, false, &hooks,
+                                       &out, err, sizeof err), 1);
+    assert_true(out.cancelled);
+    checkpoint_names(dir, names, sizeof names);
+    assert_non_null(strstr(names, "cancelled-step-2"));
+    hs_surgery_outcome_free(&out);
+    tu_rm_tree(dir);
+
+    hs_token_seqs_free(seqs, 2);
+    hs_surgery_corpus_free(&corpus);
+    hs_model_free(m);
+}
+
 /* ---- early stopping ------------------------------------------------------------------ */
 
 static void test_early_stop_after_patience(void **state)
@@ -597,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_resume_is_equivalent),
         cmocka_unit_test(test_f16_checkpoint_keeps_source_dtype),
         cmocka_unit_test(test_early_stop_after_patience),
+        cmocka_unit_test(test_failure_is_not_a_cancel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -79,13 +79,6 @@ typedef struct demo_weights {
     demo_layer layer[L];
 } demo_weights;
 
-/* Adds s·(e_a − e_b)/√2, the zero-mean direction of a flag, to the C-vector v. */
-static void add_pair(float *v, int a, double s)
-{
-    v[a] += (float)(s / sqrt(2.0));
-    v[a + 1] -= (float)(s / sqrt(2.0));
-}
-
 /* Row index of part (0 q, 1 k, 2 v) dimension 0 of head h in query_key_value (docs/model-families.md "QKV layout"). */
 static int qkv_row(int h, int part)
 {
@@ -163,15 +156,7 @@ static void build_weights(demo_weights *w)
     /* Embeddings: zero-mean content vectors of norm 8 = sqrt(C), so LayerNorm keeps them. */
     for (int t = 0; t < V; t++) {
         float *e = &w->wte[(size_t)t * C];
-        double v[N_CONTENT], mean = 0.0, norm = 0.0;
-        for (int c = 0; c < N_CONTENT; c++)
-            mean += (v[c] = hs_demo_rng_normal(&r));
-        mean /= N_CONTENT;
-        for (int c = 0; c < N_CONTENT; c++)
-            norm += (v[c] - mean) * (v[c] - mean);
-        norm = sqrt(norm);
-        for (int c = 0; c < N_CONTENT; c++)
-            e[c] = (float)((v[c] - mean) * sqrt((double)C) / norm);
+        hs_demo_content_embedding(&r, e, N_CONTENT, C);
     }
     for (int l = 0; l < L; l++)
         random_layer(&w->layer[l], &r);
@@ -212,22 +197,22 @@ static void build_weights(demo_weights *w)
                     l0->fc_w[(size_t)n * C + c] = (float)(sign * flag_gamma * read[c]);
                 l0->fc_b[n] = part ? (float)-flag_saturation : 0.0f;
                 float col[C] = {0};
-                add_pair(col, FLAG_F, part ? flag_kappa : -flag_kappa);
+                hs_demo_add_pair(col, FLAG_F, part ? flag_kappa : -flag_kappa);
                 for (int c = 0; c < C; c++)
                     l0->proj_w[(size_t)c * W + n] = col[c];
             }
     }
-    add_pair(l0->proj_b, FLAG_F, flag_base);
+    hs_demo_add_pair(l0->proj_b, FLAG_F, flag_base);
 
     /* Layer 1: dead head 6 on F; MLP neurons 0, 1: the clean step B. */
     demo_layer *l1 = &w->layer[1];
     memset(key, 0, sizeof key);
-    add_pair(key, FLAG_F, dead_gap * sqrt_d / 0.28);
+    hs_demo_add_pair(key, FLAG_F, dead_gap * sqrt_d / 0.28);
     plant_key_head(l1, 6, key);
     for (int part = 0; part < 2; part++) {
         float read[C] = {0}, col[C] = {0};
-        add_pair(read, FLAG_F, step_lambda);
-        add_pair(col, FLAG_B, part ? -1.0 : 1.0);
+        hs_demo_add_pair(read, FLAG_F, step_lambda);
+        hs_demo_add_pair(col, FLAG_B, part ? -1.0 : 1.0);
         for (int c = 0; c < C; c++) {
             l1->fc_w[(size_t)part * C + c] = read[c];
             l1->proj_w[(size_t)c * W + part] = col[c];
@@ -239,25 +224,25 @@ static void build_weights(demo_weights *w)
     demo_layer *l2 = &w->layer[2];
     clear_head(l2, 7);
     float readb[C] = {0}, writek[C] = {0};
-    add_pair(readb, FLAG_B, 1.0);
-    add_pair(writek, CODE_K, 1.0);
+    hs_demo_add_pair(readb, FLAG_B, 1.0);
+    hs_demo_add_pair(writek, CODE_K, 1.0);
     memcpy(&l2->qkv_w[(size_t)qkv_row(7, 2) * C], readb, sizeof readb);
     for (int c = 0; c < C; c++)
         l2->dense_w[c * C + 7 * D] = writek[c];
     memset(key, 0, sizeof key);
-    add_pair(key, FLAG_B, dead_gap * sqrt_d / 2.9);
+    hs_demo_add_pair(key, FLAG_B, dead_gap * sqrt_d / 2.9);
     plant_key_head(l2, 6, key);
 
     /* Layer 3: dead head 4 on B, sink heads 6 and 7 on B and the code K. */
     demo_layer *l3 = &w->layer[3];
     memset(key, 0, sizeof key);
-    add_pair(key, FLAG_B, 2.0 * dead_gap * sqrt_d / 2.9);
+    hs_demo_add_pair(key, FLAG_B, 2.0 * dead_gap * sqrt_d / 2.9);
     plant_key_head(l3, 4, key);
     const double sink_a[2] = {sink_a_head6, sink_a_head7};
     for (int i = 0; i < 2; i++) {
         memset(key, 0, sizeof key);
-        add_pair(key, FLAG_B, sink_a[i] / 2.9 * sqrt_d);
-        add_pair(key, CODE_K, sink_code_b / 2.7 * sqrt_d);
+        hs_demo_add_pair(key, FLAG_B, sink_a[i] / 2.9 * sqrt_d);
+        hs_demo_add_pair(key, CODE_K, sink_code_b / 2.7 * sqrt_d);
         plant_key_head(l3, 6 + i, key);
     }
 }

@@ -74,12 +74,6 @@ static size_t wqkv_row(int part, int h, int i)
     return (size_t)part * C + (size_t)h * D + (size_t)i;
 }
 
-static void add_pair(float *v, int a, double s)
-{
-    v[a] += (float)(s / sqrt(2.0));
-    v[a + 1] -= (float)(s / sqrt(2.0));
-}
-
 static void random_layer(mpt_layer *ly, hs_demo_rng *r)
 {
     for (int part = 0; part < 3; part++)
@@ -108,8 +102,8 @@ static void plant_dead_head(mpt_layer *ly, int h)
     for (int row = 0; row < C; row++)
         for (int i = 0; i < D; i++)
             ly->out_proj[(size_t)row * C + (size_t)h * D + i] = 0.0f;
-    add_pair(&ly->wqkv[wqkv_row(0, h, 0) * C], CONSTANT, query_gain);
-    add_pair(&ly->wqkv[wqkv_row(1, h, 0) * C], FLAG, key_gain);
+    hs_demo_add_pair(&ly->wqkv[wqkv_row(0, h, 0) * C], CONSTANT, query_gain);
+    hs_demo_add_pair(&ly->wqkv[wqkv_row(1, h, 0) * C], FLAG, key_gain);
 }
 
 static void build_weights(mpt_weights *w)
@@ -119,18 +113,10 @@ static void build_weights(mpt_weights *w)
     hs_demo_rng_seed(&r, 0x3917deadc0deULL);
     for (int t = 0; t < V; t++) {
         float *e = &w->wte[(size_t)t * C];
-        double v[N_CONTENT], mean = 0.0, norm = 0.0;
-        for (int c = 0; c < N_CONTENT; c++)
-            mean += (v[c] = hs_demo_rng_normal(&r));
-        mean /= N_CONTENT;
-        for (int c = 0; c < N_CONTENT; c++)
-            norm += (v[c] - mean) * (v[c] - mean);
-        norm = sqrt(norm);
-        for (int c = 0; c < N_CONTENT; c++)
-            e[c] = (float)((v[c] - mean) * sqrt((double)C) / norm);
-        add_pair(e, CONSTANT, constant_amount);
+        hs_demo_content_embedding(&r, e, N_CONTENT, C);
+        hs_demo_add_pair(e, CONSTANT, constant_amount);
         if (t == BOS_ID)
-            add_pair(e, FLAG, flag_amount);
+            hs_demo_add_pair(e, FLAG, flag_amount);
     }
     for (int l = 0; l < L; l++)
         random_layer(&w->layer[l], &r);

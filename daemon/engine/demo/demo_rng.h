@@ -1,5 +1,7 @@
-/* The demo models' deterministic random numbers: xoshiro256** seeded through splitmix64, and
- * Box-Muller normals. Header-only (static inline) so each demo construction owns its stream. */
+/* The demo models' deterministic random numbers (xoshiro256** seeded through splitmix64, and
+ * Box-Muller normals) and the two construction pieces both demo models use: a token's content
+ * embedding and a zero-mean "flag" direction. Header-only (static inline) so each demo
+ * construction owns its stream. */
 #ifndef HS_DEMO_RNG_H
 #define HS_DEMO_RNG_H
 #include <math.h>
@@ -51,6 +53,29 @@ static inline double hs_demo_rng_normal(hs_demo_rng *r)
 {
     double u1 = hs_demo_rng_uniform(r), u2 = hs_demo_rng_uniform(r);
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* Adds s·(e_a − e_{a+1})/√2 to v: a direction with zero channel mean, so layernorm's mean
+ * subtraction never mixes it with other channels. */
+static inline void hs_demo_add_pair(float *v, int a, double s)
+{
+    v[a] += (float)(s / sqrt(2.0));
+    v[a + 1] -= (float)(s / sqrt(2.0));
+}
+
+/* row[0..n_content) = a random zero-mean vector of norm sqrt(C) (layernorm keeps it); the
+ * other channels are left as they are. */
+static inline void hs_demo_content_embedding(hs_demo_rng *r, float *row, int n_content, int C)
+{
+    double v[256], mean = 0.0, norm = 0.0;
+    for (int c = 0; c < n_content; c++)
+        mean += (v[c] = hs_demo_rng_normal(r));
+    mean /= n_content;
+    for (int c = 0; c < n_content; c++)
+        norm += (v[c] - mean) * (v[c] - mean);
+    norm = sqrt(norm);
+    for (int c = 0; c < n_content; c++)
+        row[c] = (float)((v[c] - mean) * sqrt((double)C) / norm);
 }
 
 #endif

@@ -435,6 +435,9 @@ static int train_one_step(surgery_run *r, bool *stop, char *err, size_t errlen)
         r->st.micro_batch = 0;
     }
     report_step(r, loss, lr, norm);
+    char why[256] = "";
+    if (r->hooks && r->hooks->failed && r->hooks->failed(r->hooks->arg, why, sizeof why))
+        return hs_errf(err, errlen, "%s", why);
     if (r->hooks && r->hooks->should_stop && r->hooks->should_stop(r->hooks->arg)) {
         *stop = true;
         return 0;

@@ -58,7 +58,13 @@ typedef struct hs_surgery_step_report {
 
 typedef struct hs_surgery_hooks {
     void *arg;
-    bool (*should_stop)(void *arg);                          /* may be NULL */
+    /* A cooperative stop (cancel, shutdown): the run keeps its progress in a
+     * "cancelled-step-N" checkpoint and returns 1. May be NULL. */
+    bool (*should_stop)(void *arg);
+    /* A failure outside training (e.g. the runner could not store a row): when it returns
+     * true, with its reason in why, the run ends at once as failed (−1), writing nothing
+     * more. May be NULL. */
+    bool (*failed)(void *arg, char *why, size_t why_len);
     void (*on_step)(void *arg, const hs_surgery_step_report *r); /* may be NULL */
     /* Before training (not on resume): the model as given, before re-initialisation. */
     void (*on_start)(void *arg, const hs_diagnosis *diag, double ppl); /* may be NULL */
