@@ -292,6 +292,10 @@ static void follow(hs_slurm_executor *ex, hs_cluster_attempt *a, const hs_slurm_
         logf_ex("job %lld: found its Slurm job %s again", (long long)a->job_id, j->id);
     }
     if (hs_slurm_state_final(j->state)) {
+        if (j->node[0] && strcmp(j->node, a->node) != 0 && /* ran too briefly to be seen */
+            hs_cluster_attempt_observe(ex->store, a, j->state, j->reason, j->node, err,
+                                       sizeof err) != 0)
+            logf_ex("job %lld: recording its node: %s", (long long)a->job_id, err);
         end_attempt(ex, a, j->state, j->reason);
         return;
     }
