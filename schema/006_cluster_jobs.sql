@@ -1,4 +1,4 @@
--- Migration 6: Slurm attempts of jobs (the slurm executor, queue/executor_slurm.c).
+-- Migration 6: Slurm attempts of jobs (the slurm executor, queue/executor_slurm.c) and sweeps.
 -- Numbers 3-5 are reserved for migrations of other features; the migration runner applies the
 -- numbers that exist in order and skips the gaps.
 --
@@ -27,3 +27,21 @@ CREATE TABLE cluster_jobs (
 );
 CREATE INDEX cluster_jobs_active ON cluster_jobs (job_id) WHERE active = 1;
 CREATE UNIQUE INDEX cluster_jobs_token ON cluster_jobs (token_hash);
+
+-- Sweeps: one job spec and a grid of values for some of its fields, submitted as one job per
+-- combination (POST /api/v1/sweeps). The jobs are ordinary jobs, tagged here with their values.
+CREATE TABLE sweeps (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL DEFAULT '',
+    spec       TEXT    NOT NULL,                  -- the base job spec, JSON
+    grid       TEXT    NOT NULL,                  -- {"field": [values]}, JSON
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE sweep_jobs (
+    sweep_id INTEGER NOT NULL REFERENCES sweeps (id),
+    job_id   INTEGER NOT NULL REFERENCES jobs (id),
+    params   TEXT    NOT NULL,                    -- this job's grid values, JSON object
+    PRIMARY KEY (sweep_id, job_id)
+);
+CREATE UNIQUE INDEX sweep_jobs_job ON sweep_jobs (job_id);

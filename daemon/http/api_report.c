@@ -13,6 +13,7 @@
 #include "store/data_dir.h"
 #include "store/job_log.h"
 #include "store/runs_store.h"
+#include "store/sweep_store.h"
 #include <math.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -330,9 +331,12 @@ void hs_api_job_report_diagnosis(hs_req *req, hs_resp *resp)
 void hs_api_add_slurm(hs_db *db, cJSON *job)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "id");
-    cJSON *slurm = NULL;
+    cJSON *slurm = NULL, *sweep = NULL;
     char err[HS_ERR_LEN];
-    if (cJSON_IsNumber(id) &&
-        hs_cluster_job_json(db, (int64_t)id->valuedouble, &slurm, err, sizeof err) == 0 && slurm)
+    if (!cJSON_IsNumber(id))
+        return;
+    if (hs_cluster_job_json(db, (int64_t)id->valuedouble, &slurm, err, sizeof err) == 0 && slurm)
         cJSON_AddItemToObject(job, "slurm", slurm);
+    if (hs_sweep_of_job_json(db, (int64_t)id->valuedouble, &sweep, err, sizeof err) == 0 && sweep)
+        cJSON_AddItemToObject(job, "sweep", sweep);
 }

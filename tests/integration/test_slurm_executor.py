@@ -13,6 +13,8 @@ import os
 
 import pytest
 
+from conftest import SANITIZER_MARKERS
+
 TEXTS = [
     "The children walked to school along the river and stopped to watch the boats.",
     "A small village near the sea had one bakery, two churches and a market every Sunday morning.",
@@ -21,13 +23,24 @@ TEXTS = [
 
 @pytest.fixture
 def slurm_daemon(daemon, slurm_cluster):
+    made = []
+
     def make(*extra):
         d = daemon(args=["--executor", "slurm"] + list(extra), start=False)
         r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
         assert r.returncode == 0, r.stdout + r.stderr
         d.start()
+        made.append(d)
         return d
-    return make
+    yield make
+    # The runners on the node are the sanitizer build too: their Slurm logs must be clean.
+    for d in made:
+        cluster_dir = os.path.join(d.data_dir, "cluster")
+        for name in sorted(os.listdir(cluster_dir)) if os.path.isdir(cluster_dir) else []:
+            if name.endswith(".out"):
+                with open(os.path.join(cluster_dir, name), errors="replace") as f:
+                    text = f.read()
+                assert not any(m in text for m in SANITIZER_MARKERS), name + ":\n" + text
 
 
 def test_diagnose_runs_through_slurm(slurm_daemon, slurm_cluster):
@@ -179,3 +192,32 @@ def test_failed_attempt_is_requeued_from_its_checkpoint(slurm_daemon):
     assert "resumed from checkpoint" in log
     names = [c["name"] for c in done["result"]["checkpoints"]]
     assert names == ["epoch-1", "epoch-2", "epoch-3"]
+
+
+def test_max_cluster_jobs_and_priority_decide_the_order(slurm_daemon):
+    d = slurm_daemon("--max-cluster-jobs", "1")
+    first = d.submit({"kind": "test-steps", "steps": 20, "step_ms": 100})
+    low = d.submit({"kind": "test-steps", "steps": 1})
+    high = d.submit({"kind": "test-steps", "steps": 1, "priority": 5})
+    for j in (first, low, high):
+        assert d.wait_job(j["id"], timeout=120)["state"] == "succeeded"
+    ids = {j["id"]: int(d.job(j["id"])["slurm"]["job_id"]) for j in (first, low, high)}
+    assert ids[high["id"]] < ids[low["id"]], ids
+    # never more than one attempt at a time: each started after the one before had ended
+    rows = d.db().execute("SELECT submitted_at, ended_at FROM cluster_jobs ORDER BY submitted_at").fetchall()
+    assert len(rows) == 3
+    for (_, ended), (submitted, _) in zip(rows, rows[1:]):
+        assert ended is not None and submitted >= ended, rows
+
+
+def test_sweep_runs_through_slurm(slurm_daemon):
+    d = slurm_daemon()
+    r = d.post("/api/v1/sweeps", json={"job": {"kind": "diagnose", "model": "demo", "texts": TEXTS},
+                                       "grid": {"max_length": [8, 64]}})
+    assert r.status_code == 201, r.text
+    sweep = r.json()
+    for j in sweep["jobs"]:
+        done = d.wait_job(j["id"], timeout=120)
+        assert done["state"] == "succeeded" and done["slurm"]["job_id"], done
+        assert done["sweep"]["params"]["max_length"] == done["spec"]["max_length"]
+    assert d.get(f"/api/v1/sweeps/{sweep['id']}").json()["counts"] == {"succeeded": 2}
