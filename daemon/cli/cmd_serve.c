@@ -281,6 +281,7 @@ int hs_cmd_serve(int argc, char **argv)
         fprintf(stderr, "surgeond serve: %s\n", err);
         return 1;
     }
+    app.slurm_executor = slurm != NULL;
     if (slurm)
         log_line("executor slurm: at most %s Slurm jobs at once, nodes report to %s",
                  (snprintf(err, sizeof err, "%d", o.executor.cfg.max_jobs), err),

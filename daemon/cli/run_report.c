@@ -30,6 +30,7 @@ typedef struct report_state {
     bool stop;                 /* the daemon asked to stop (cancel), or reporting failed */
     bool broken;               /* reporting failed for good */
     cJSON *result;             /* from store_result */
+    char node[128];            /* SLURMD_NODENAME, else the host name */
     char error[HS_ERR_LEN];
 } report_state;
 
@@ -87,6 +88,7 @@ static int flush(report_state *s)
     if (batch) {
         cJSON_AddNumberToObject(batch, "attempt", s->o->attempt);
         cJSON_AddNumberToObject(batch, "seq", (double)(s->seq + 1));
+        cJSON_AddStringToObject(batch, "node", s->node);
         cJSON_AddItemReferenceToObject(batch, "items", s->items);
         body = cJSON_PrintUnformatted(batch);
         cJSON_Delete(batch);
@@ -305,7 +307,8 @@ static int prepare_run_dir(const hs_kind_env *env, int64_t job_id, char *run_dir
                            char *err, size_t errlen)
 {
     char host[256] = "this node";
-    gethostname(host, sizeof host);
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "this node");
     host[sizeof host - 1] = '\0';
     char why[HS_ERR_LEN];
     if (hs_data_make_run_dir(env->data_dir, job_id, run_dir, len, why, sizeof why) != 0)
@@ -363,10 +366,12 @@ int hs_run_reported(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_
     hs_job_ctx ctx = {.ops = &report_ops, .impl = &s, .job_id = s.job_id, .attempt = o->attempt,
                       .model_root = env->model_root, .corpus_root = env->corpus_root,
                       .data_dir = env->data_dir, .run_dir = run_dir, .device = device};
-    const char *slurm_id = getenv("SLURM_JOB_ID");
+    const char *slurm_id = getenv("SLURM_JOB_ID"), *nodename = getenv("SLURMD_NODENAME");
     char host[256] = "?";
-    gethostname(host, sizeof host);
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "?");
     host[sizeof host - 1] = '\0';
+    snprintf(s.node, sizeof s.node, "%.120s", nodename && *nodename ? nodename : host);
     int rc = prepare_run_dir(env, s.job_id, run_dir, sizeof run_dir, err, sizeof err) != 0 ? -1 : 0;
     hs_job_logf(&ctx, "job %lld (%s) attempt %d started on %s (Slurm job %s, %s)%s",
                 (long long)s.job_id, parsed->kind->name, o->attempt, host,

@@ -16,7 +16,8 @@ struct hs_job_filter;
 
 typedef struct hs_app {
     hs_store *store;
-    hs_worker_pool *workers;
+    hs_worker_pool *workers;  /* NULL with the slurm executor */
+    bool slurm_executor;      /* jobs go through Slurm (queue/executor_slurm.h) */
     hs_kind_env env;       /* absolute roots */
     char token[256];       /* bearer token; empty: no auth */
     size_t max_body;       /* bytes */

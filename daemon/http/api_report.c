@@ -5,7 +5,7 @@
  * one, so a retried batch is applied once; the answer says whether to stop (cancel). Items:
  * progress {step, total, message}, log {line}, curve {step, epoch, name, value}, heads
  * {checkpoint, rows}, checkpoint {name, path, epoch, step, ppl, woken, best}, result {result},
- * failed {error}. Nothing here waits on Slurm. */
+ * failed {error}; an optional "node" names the runner's node. Nothing here waits on Slurm. */
 #include "api.h"
 #include "common/errors.h"
 #include "common/sha256.h"
@@ -282,8 +282,11 @@ void hs_api_job_report_batch(hs_req *req, hs_resp *resp)
         int outcome = 0;
         bool stop = false;
         hs_db *db = NULL;
-        if (hs_cluster_apply_batch(req->app->store, row_id, seq, apply_all, &oa, &outcome, &last,
-                                   err, sizeof err) != 0)
+        const char *node = str(body, "node");
+        if (node && (strlen(node) > 120 || strpbrk(node, " \t\r\n")))
+            node = NULL;
+        if (hs_cluster_apply_batch(req->app->store, row_id, seq, node, apply_all, &oa, &outcome,
+                                   &last, err, sizeof err) != 0)
             hs_resp_internal(resp, err);
         else if (outcome == 2)
             hs_resp_error(resp, 409, "out of order", "seq",

@@ -68,13 +68,15 @@ int hs_slurm_run(const char *const *argv, int timeout_ms, char *out, size_t outl
         return hs_errf(err, errlen, "%s: pipe: %s", argv[0], strerror(errno));
     }
     posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc == 0) {
+        if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
+            (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) == 0 &&
+            (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) == 0)
+            rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+    }
     close(po[1]), close(pe[1]);
     if (rc != 0) {
         close(po[0]), close(pe[0]);
@@ -85,8 +87,8 @@ int hs_slurm_run(const char *const *argv, int timeout_ms, char *out, size_t outl
     size_t lens[2] = {outlen, errlen_out};
     bool timed_out = drain(fds, bufs, lens, hs_now_ms() + timeout_ms) != 0;
     close(po[0]), close(pe[0]);
-    if (timed_out)
-        kill(pid, SIGKILL);
+    if (timed_out && kill(pid, SIGKILL) != 0 && errno != ESRCH)
+        fprintf(stderr, "surgeond: killing a stuck %s: %s\n", argv[0], strerror(errno));
     int status = 0;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)

@@ -47,10 +47,12 @@ int hs_cluster_candidates(hs_db *db, int limit, hs_cluster_candidate **out, int 
     if (limit <= 0)
         return 0;
     hs_cluster_candidate *c = calloc((size_t)limit, sizeof *c);
-    sqlite3_stmt *st = c ? hs_db_stmt(db, sql, err, errlen) : NULL;
+    if (!c)
+        return hs_errf(err, errlen, "out of memory listing queued jobs");
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
     if (!st) {
         free(c);
-        return c ? -1 : hs_errf(err, errlen, "out of memory listing queued jobs");
+        return -1;
     }
     sqlite3_bind_int(st, 1, limit);
     int rc, k = 0;
@@ -360,7 +362,20 @@ static int attempt_seq(hs_db *db, int64_t row_id, int64_t *last, bool *active, c
     return rc == SQLITE_DONE ? found : hs_db_errf(db, "reading a report sequence", err, errlen);
 }
 
-int hs_cluster_apply_batch(hs_store *store, int64_t row_id, int64_t seq,
+static int note_node(hs_db *db, int64_t row_id, const char *node, char *err, size_t errlen)
+{
+    static const char sql[] = "UPDATE cluster_jobs SET node=?2 WHERE id=?1 AND node=''";
+    if (!node || !*node)
+        return 0;
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, row_id);
+    sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+    return hs_db_step_done(db, st, "recording the runner's node", err, errlen);
+}
+
+int hs_cluster_apply_batch(hs_store *store, int64_t row_id, int64_t seq, const char *node,
                            hs_cluster_apply_fn apply, void *arg, int *outcome, int64_t *last_seq,
                            char *err, size_t errlen)
 {
@@ -379,7 +394,9 @@ int hs_cluster_apply_batch(hs_store *store, int64_t row_id, int64_t seq,
         rc = hs_errf(err, errlen, "cluster attempt %lld is gone", (long long)row_id);
     }
     if (rc == 0 && *outcome == 1) {
-        rc = mark_running_db(db, row_id, err, errlen);
+        rc = note_node(db, row_id, node, err, errlen);
+        if (rc == 0)
+            rc = mark_running_db(db, row_id, err, errlen);
         if (rc == 0)
             rc = apply(db, arg, err, errlen);
         sqlite3_stmt *st = rc == 0 ? hs_db_stmt(db, bump, err, errlen) : NULL;

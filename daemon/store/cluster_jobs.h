@@ -69,9 +69,10 @@ int hs_cluster_token_lookup(hs_db *db, int64_t job_id, const char *token_hash, i
 /* Applies report batch seq of attempt row_id in one write transaction: apply(db, arg) runs only
  * when seq is the next one (seq == last + 1), then last_seq is advanced. *outcome: 1 applied,
  * 0 already applied (a replay), 2 out of order (a gap), 3 the attempt has ended. The job is
- * marked running first if it has not started yet. */
+ * marked running first if it has not started yet; node (the runner's, may be NULL) is recorded
+ * when squeue has not named one yet (a short job may end before the executor sees it run). */
 typedef int (*hs_cluster_apply_fn)(hs_db *db, void *arg, char *err, size_t errlen);
-int hs_cluster_apply_batch(hs_store *store, int64_t row_id, int64_t seq,
+int hs_cluster_apply_batch(hs_store *store, int64_t row_id, int64_t seq, const char *node,
                            hs_cluster_apply_fn apply, void *arg, int *outcome, int64_t *last_seq,
                            char *err, size_t errlen);
 /* Inside a batch: the attempt's job, its progress, its outcome. */

@@ -56,6 +56,19 @@ def test_diagnose_runs_through_slurm(slurm_daemon, slurm_cluster):
     assert len(heads) == 32
     assert classes[(1, 6)] == "dead" and classes[(3, 6)] == "bos-sink"
     assert done["result"]["summary"]
+    queue = d.get("/api/v1/queue").json()
+    assert queue["executor"] == "slurm" and queue["workers"] == []
+
+
+def test_pause_holds_submissions(slurm_daemon):
+    d = slurm_daemon()
+    r = d.post("/api/v1/queue/pause")
+    assert r.status_code == 200 and r.json()["paused"] is True
+    job = d.submit({"kind": "test-steps", "steps": 1})
+    assert d.db().execute("SELECT COUNT(*) FROM cluster_jobs").fetchone()[0] == 0
+    r = d.post("/api/v1/queue/resume")
+    assert r.status_code == 200 and r.json()["paused"] is False
+    assert d.wait_job(job["id"], timeout=60)["state"] == "succeeded"
 
 
 def _corpus(d):

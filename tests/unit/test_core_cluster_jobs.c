@@ -199,16 +199,16 @@ static void test_tokens_and_sequence(void **state)
     assert_int_equal(hs_cluster_token_lookup(db, j1, "00", &other, err, sizeof err), 0);
     int calls = 0, outcome = -1;
     int64_t last = -1;
-    assert_int_equal(hs_cluster_apply_batch(f->store, row, 1, apply_nothing, &calls, &outcome,
+    assert_int_equal(hs_cluster_apply_batch(f->store, row, 1, "n1", apply_nothing, &calls, &outcome,
                                             &last, err, sizeof err), 0);
     assert_int_equal(outcome, 1);
     assert_int_equal(calls, 1);
     assert_string_equal(job_state(f, j1), "running"); /* a report means it runs */
-    assert_int_equal(hs_cluster_apply_batch(f->store, row, 1, apply_nothing, &calls, &outcome,
+    assert_int_equal(hs_cluster_apply_batch(f->store, row, 1, "n1", apply_nothing, &calls, &outcome,
                                             &last, err, sizeof err), 0);
     assert_int_equal(outcome, 0); /* replay: not applied again */
     assert_int_equal(calls, 1);
-    assert_int_equal(hs_cluster_apply_batch(f->store, row, 3, apply_nothing, &calls, &outcome,
+    assert_int_equal(hs_cluster_apply_batch(f->store, row, 3, NULL, apply_nothing, &calls, &outcome,
                                             &last, err, sizeof err), 0);
     assert_int_equal(outcome, 2); /* gap */
     assert_int_equal(last, 1);
