@@ -66,8 +66,8 @@ int hs_serve_executor_flag(hs_serve_executor *x, const char *flag, const char *v
     if (strcmp(flag, "--max-cluster-jobs") == 0) {
         char *end;
         long v = strtol(value, &end, 10);
-        if (*end || end == value || v < 1 || v > 10000) {
-            fprintf(stderr, "surgeond serve: --max-cluster-jobs must be in [1, 10000]\n");
+        if (*end || end == value || v < 1 || v > 1000) {
+            fprintf(stderr, "surgeond serve: --max-cluster-jobs must be in [1, 1000]\n");
             return -1;
         }
         x->cfg.max_jobs = (int)v;

@@ -17,7 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TRACKED 1024  /* active attempts followed per poll */
+#define MAX_TRACKED 1024  /* jobs one squeue or sacct answer may list */
+#define CHUNK 64          /* attempts asked about per squeue/sacct call */
 #define VANISH_POLLS 3    /* polls a job may be missing from squeue and sacct before it counts as gone */
 
 struct hs_slurm_executor {
@@ -26,6 +27,7 @@ struct hs_slurm_executor {
     hs_slurm_config cfg;
     pthread_t thread;
     atomic_bool stopping;
+    char tag[8];      /* from the data dir's path: tells this daemon's Slurm jobs from others' */
     int64_t missing_row[MAX_TRACKED]; /* rows missing from squeue and sacct, with counts */
     int missing_count[MAX_TRACKED];
     hs_slurm_job jobs[MAX_TRACKED];
@@ -153,7 +155,8 @@ static void start_candidate(hs_slurm_executor *ex, const hs_cluster_candidate *c
 {
     char err[HS_ERR_LEN], token[65], hash[HS_SHA256_HEX_LEN], path[4096];
     hs_cluster_attempt a = {.job_id = c->job_id, .attempt = c->attempt, .max_attempts = 1};
-    snprintf(a.slurm_name, sizeof a.slurm_name, "hs-%lld-a%d", (long long)c->job_id, c->attempt);
+    snprintf(a.slurm_name, sizeof a.slurm_name, "hs-%s-%lld-a%d", ex->tag, (long long)c->job_id,
+             c->attempt);
     cJSON *spec = cJSON_Parse(c->spec_json);
     hs_slurm_resources r = resources_of(&ex->cfg, spec);
     if (!spec || hs_random_hex(32, token, sizeof token) != 0) {
@@ -262,8 +265,8 @@ static void handle_missing(hs_slurm_executor *ex, hs_cluster_attempt *a, const h
         return;
     }
     int *count = missing_slot(ex, a->row_id);
-    if (count && ++*count < VANISH_POLLS)
-        return;
+    if (!count || ++*count < VANISH_POLLS)
+        return; /* (no slot: decided once others are settled) */
     end_attempt(ex, a, "VANISHED", "neither squeue nor sacct knows the job");
 }
 
@@ -311,10 +314,10 @@ static void follow(hs_slurm_executor *ex, hs_cluster_attempt *a, const hs_slurm_
 static void settle_missing(hs_slurm_executor *ex, hs_cluster_attempt *a, int n,
                            const bool *seen)
 {
-    char ids[8192] = "", err[HS_ERR_LEN];
+    char ids[CHUNK * 40] = "", err[HS_ERR_LEN];
     size_t used = 0;
     for (int i = 0; i < n; i++)
-        if (!seen[i] && a[i].slurm_job_id[0] && used + 40 < sizeof ids)
+        if (!seen[i] && a[i].slurm_job_id[0])
             used += (size_t)snprintf(ids + used, sizeof ids - used, "%s%s", used ? "," : "",
                                      a[i].slurm_job_id);
     int nacct = 0;
@@ -334,6 +337,34 @@ static void settle_missing(hs_slurm_executor *ex, hs_cluster_attempt *a, int n,
     }
 }
 
+/* Follows n active attempts (one squeue, one sacct); false when squeue failed (then nothing
+ * was decided for them). */
+static bool follow_chunk(hs_slurm_executor *ex, hs_cluster_attempt *a, int n)
+{
+    char names[CHUNK * 72] = "", err[HS_ERR_LEN];
+    size_t used = 0;
+    bool seen[CHUNK] = {false};
+    for (int i = 0; i < n; i++) {
+        cancel_if_asked(ex, &a[i]);
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? "," : "",
+                                 a[i].slurm_name);
+    }
+    int nq = 0;
+    if (hs_slurm_squeue(names, ex->jobs, MAX_TRACKED, &nq, err, sizeof err) != 0) {
+        logf_ex("%s", err);
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < nq && !seen[i]; k++)
+            if (strcmp(ex->jobs[k].name, a[i].slurm_name) == 0 &&
+                (!a[i].slurm_job_id[0] || strcmp(ex->jobs[k].id, a[i].slurm_job_id) == 0)) {
+                seen[i] = true;
+                follow(ex, &a[i], &ex->jobs[k]);
+            }
+    settle_missing(ex, a, n, seen);
+    return true;
+}
+
 /* One round: follow every active attempt, then fill free slots with queued jobs. */
 static void poll_once(hs_slurm_executor *ex)
 {
@@ -345,32 +376,9 @@ static void poll_once(hs_slurm_executor *ex)
         logf_ex("listing cluster jobs: %s", err);
         return;
     }
-    if (n > MAX_TRACKED)
-        n = MAX_TRACKED;
-    char names[8192] = "";
-    size_t used = 0;
-    bool *seen = calloc((size_t)n + 1, sizeof *seen);
-    for (int i = 0; i < n; i++) {
-        cancel_if_asked(ex, &a[i]);
-        if (used + 70 < sizeof names)
-            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? "," : "",
-                                     a[i].slurm_name);
-    }
-    int nq = 0;
-    bool ok = seen && (n == 0 || hs_slurm_squeue(names, ex->jobs, MAX_TRACKED, &nq, err,
-                                                 sizeof err) == 0);
-    if (!ok)
-        logf_ex("%s", seen ? err : "out of memory");
-    for (int i = 0; ok && i < n; i++)
-        for (int k = 0; k < nq; k++)
-            if (strcmp(ex->jobs[k].name, a[i].slurm_name) == 0 &&
-                (!a[i].slurm_job_id[0] || strcmp(ex->jobs[k].id, a[i].slurm_job_id) == 0)) {
-                seen[i] = true;
-                follow(ex, &a[i], &ex->jobs[k]);
-            }
-    if (ok)
-        settle_missing(ex, a, n, seen);
-    free(seen);
+    bool ok = true;
+    for (int start = 0; start < n && !atomic_load(&ex->stopping); start += CHUNK)
+        ok = follow_chunk(ex, a + start, n - start < CHUNK ? n - start : CHUNK) && ok;
     free(a);
     int active = 0;
     if (ok && !atomic_load(&ex->stopping) && hs_cluster_count_active(db, &active, err,
@@ -402,6 +410,9 @@ int hs_slurm_executor_start(hs_store *store, const hs_kind_env *env, const hs_sl
     ex->store = store;
     ex->env = *env;
     ex->cfg = *cfg;
+    char hash[HS_SHA256_HEX_LEN];
+    hs_sha256_hex(env->data_dir, strlen(env->data_dir), hash);
+    snprintf(ex->tag, sizeof ex->tag, "%.6s", hash);
     if (pthread_create(&ex->thread, NULL, executor_main, ex) != 0) {
         free(ex);
         return hs_errf(err, errlen, "cannot start the slurm executor thread");

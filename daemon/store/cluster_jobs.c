@@ -294,6 +294,7 @@ int hs_cluster_attempt_end(hs_store *store, const hs_cluster_attempt *a, const c
     static const char sql[] =
         "UPDATE cluster_jobs SET active=0, slurm_state=?2, slurm_reason=?3, ended_at=?4"
         " WHERE id=?1 AND active=1 RETURNING result_reported, (SELECT state FROM jobs WHERE"
+        " id=cluster_jobs.job_id), (SELECT cancel_requested FROM jobs WHERE"
         " id=cluster_jobs.job_id)";
     hs_db *db;
     sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
@@ -305,16 +306,17 @@ int hs_cluster_attempt_end(hs_store *store, const hs_cluster_attempt *a, const c
     sqlite3_bind_int64(st, 4, hs_now_ms());
     int step = sqlite3_step(st), job_state = -1;
     bool reported = false, ended = false;
+    hs_cluster_attempt now = *a; /* with the job's cancel request as it is now */
     if (step == SQLITE_ROW) {
         ended = true;
         reported = sqlite3_column_int(st, 0) != 0;
         job_state = hs_job_state_parse(hs_col_text(st, 1));
+        now.cancel_requested = sqlite3_column_int(st, 2) != 0;
         step = sqlite3_step(st);
     }
     sqlite3_reset(st);
     int rc = step == SQLITE_DONE ? 0 : hs_db_errf(db, "ending a cluster attempt", err, errlen);
     if (rc == 0 && ended && !reported) {
-        hs_cluster_attempt now = *a;
         char why[512];
         snprintf(why, sizeof why, "Slurm job %s ended %s%s%s", a->slurm_job_id[0] ?
                  a->slurm_job_id : "(not submitted)", state, reason && *reason ? ": " : "",

@@ -141,7 +141,8 @@ int hs_job_claim(hs_store *store, const char *device, hs_claimed_job *out, char 
         "UPDATE jobs SET state='running', attempt=attempt+1, started_at=?1, updated_at=?1,"
         " finished_at=NULL, device=?2, progress_step=0, progress_total=0, progress_message='',"
         " error=NULL"
-        " WHERE id = (SELECT id FROM jobs WHERE state='queued' ORDER BY priority DESC, id LIMIT 1)"
+        " WHERE id = (SELECT id FROM jobs WHERE state='queued' AND id NOT IN"
+        " (SELECT job_id FROM cluster_jobs WHERE active=1) ORDER BY priority DESC, id LIMIT 1)"
         " AND state='queued' RETURNING id, kind, spec, attempt, max_attempts";
     memset(out, 0, sizeof *out);
     hs_db *db = hs_store_write_begin(store, err, errlen);

@@ -43,7 +43,9 @@ typedef struct hs_claimed_job {
 } hs_claimed_job;
 
 /* Claims the next queued job (priority first, then FIFO) with one atomic UPDATE and records
- * the event; device names the claiming worker. 1 claimed, 0 none queued, -1 error. */
+ * the event; device names the claiming worker. A job with an active Slurm attempt
+ * (cluster_jobs.h) is never claimed: it may be running on the cluster. 1 claimed, 0 none
+ * queued, -1 error. */
 int hs_job_claim(hs_store *store, const char *device, hs_claimed_job *out, char *err,
                  size_t errlen);
 void hs_claimed_job_free(hs_claimed_job *job);

@@ -1,7 +1,8 @@
 /* Unit tests of the Slurm attempts' table (daemon/store/cluster_jobs.c) on a real SQLite store,
  * of SHA-256 (daemon/common/sha256.c) and of the migration runner's gaps (store.c): an attempt
  * is created once per job, a RUNNING state starts the job, an attempt that ends without a
- * result requeues the job while attempts remain and fails it after, a cancel wins; tokens map
+ * result requeues the job while attempts remain and fails it after, a cancel wins (also over
+ * a snapshot read before it); a job with a live attempt is never claimed by a local worker; tokens map
  * to their job (1), another job (2) or nothing (0); a batch is applied only as the next
  * sequence number; reconciliation after a restart leaves jobs with a live attempt alone. */
 #include <setjmp.h>
@@ -167,14 +168,25 @@ static void test_cancel_wins(void **state)
     hs_cluster_attempt a = active_one(f);
     assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", err,
                                                 sizeof err), 0);
+    a = active_one(f); /* read before the cancel: a stale snapshot must not requeue it */
     hs_cancel_outcome out;
     assert_int_equal(hs_job_cancel(f->store, job, &out, err, sizeof err), 0);
     assert_int_equal(out, HS_CANCEL_REQUESTED);
-    a = active_one(f);
-    assert_true(a.cancel_requested);
-    assert_int_equal(hs_cluster_attempt_end(f->store, &a, "CANCELLED", "", false, err,
+    assert_false(a.cancel_requested);
+    assert_int_equal(hs_cluster_attempt_end(f->store, &a, "FAILED", "", false, err,
                                             sizeof err), 0);
     assert_string_equal(job_state(f, job), "cancelled");
+}
+
+static void test_claim_skips_cluster_jobs(void **state)
+{
+    store_fixture *f = *state;
+    int64_t job = submit(f, 3);
+    start_attempt(f, job, 1, "k1", "501"); /* pending in Slurm: still queued here */
+    assert_string_equal(job_state(f, job), "queued");
+    hs_claimed_job claimed;
+    char err[512];
+    assert_int_equal(hs_job_claim(f->store, "cpu", &claimed, err, sizeof err), 0);
 }
 
 static int apply_nothing(hs_db *db, void *arg, char *err, size_t errlen)
@@ -228,6 +240,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_wins, store_fixture_setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_tokens_and_sequence, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_skips_cluster_jobs, store_fixture_setup,
                                         store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
