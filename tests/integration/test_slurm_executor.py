@@ -235,3 +235,16 @@ def test_sweep_runs_through_slurm(slurm_daemon):
         assert done["state"] == "succeeded" and done["slurm"]["job_id"], done
         assert done["sweep"]["params"]["max_length"] == done["spec"]["max_length"]
     assert d.get(f"/api/v1/sweeps/{sweep['id']}").json()["counts"] == {"succeeded": 2}
+
+
+def test_unwritable_shared_data_dir_fails_saying_so(slurm_daemon):
+    d = slurm_daemon()
+    # The job's run directory cannot be made: a file already has its name.
+    os.makedirs(os.path.join(d.data_dir, "runs"), exist_ok=True)
+    with open(os.path.join(d.data_dir, "runs", "1"), "w") as f:
+        f.write("not a directory\n")
+    job = d.submit({"kind": "diagnose", "model": "demo", "texts": TEXTS})
+    assert job["id"] == 1
+    done = d.wait_job(job["id"], timeout=120)
+    assert done["state"] == "failed", done
+    assert "shared data dir is not writable on " in done["error"], done["error"]
