@@ -98,6 +98,12 @@ $(OUT)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(LIB) $(CMOCKA_LIBS) $(MODE_LDFLAGS) $(LDLIBS_ALL)
 
+# Allocation-failure tests: the project's allocations go through the test's failing allocator.
+ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(OUT)/tests/test_alloc_%: tests/unit/test_alloc_%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(LIB) $(CMOCKA_LIBS) $(MODE_LDFLAGS) $(ALLOC_WRAP) $(LDLIBS_ALL)
+
 $(OUT)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(MODE_LDFLAGS) -fsanitize=fuzzer $(LDLIBS_ALL)

@@ -9,6 +9,7 @@
 #include "http/http_server.h"
 #include "store/data_dir.h"
 #include "store/job_store.h"
+#include "store/uploads.h"
 #include "queue/scheduler.h"
 #include "queue/worker.h"
 #include "serve_slurm.h"
@@ -266,6 +267,14 @@ int hs_cmd_serve(int argc, char **argv)
         !(app.store = open_store(dirs.data_dir, err, sizeof err))) {
         fprintf(stderr, "surgeond serve: %s\n", err);
         return 1;
+    }
+    int swept = 0;
+    if (hs_uploads_sweep_temp(dirs.data_dir, &swept, err, sizeof err) != 0)
+        log_line("sweeping interrupted uploads: %s%s", err, "");
+    else if (swept > 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%d", swept);
+        log_line("removed %s temporary file(s) of interrupted uploads%s", n, "");
     }
     app.env = hs_root_dirs_view(&dirs);
     app.max_body = o.max_body;

@@ -106,6 +106,19 @@ int hs_req_job_filter(hs_req *req, hs_resp *resp, struct hs_job_filter *f);
 cJSON *hs_job_page_json(hs_req *req, hs_resp *resp, const struct hs_job_filter *f,
                         const char *key);
 
+/* ---- the research routes' query strings (api_query.c) and CSV answers (api_csv.c) ------ */
+/* 0 when every query parameter is in `allowed` (comma-separated), else -1 after answering 400
+ * naming the first unknown one. */
+int hs_req_query_allowed(hs_req *req, hs_resp *resp, const char *allowed);
+/* Calls each(arg, value) for every occurrence of parameter name, in order, until one returns
+ * non-zero; returns that value or 0. */
+int hs_req_query_each(hs_req *req, const char *name, int (*each)(void *arg, const char *value),
+                      void *arg);
+/* format=json (default) or csv into *csv; -1 after answering 400. */
+int hs_req_format_csv(hs_req *req, hs_resp *resp, bool *csv);
+/* 200 text/csv of rows (an array of flat objects): a header of columns, one line per row. */
+void hs_resp_csv(hs_resp *resp, const cJSON *rows, const char *const *columns, int n_columns);
+
 /* ---- handlers (api_*.c) ----------------------------------------------------------------- */
 void hs_api_healthz(hs_req *, hs_resp *);
 void hs_api_version(hs_req *, hs_resp *);
@@ -137,6 +150,10 @@ void hs_api_run_get(hs_req *, hs_resp *);
 void hs_api_run_heads(hs_req *, hs_resp *);
 void hs_api_run_curves(hs_req *, hs_resp *);
 void hs_api_run_checkpoints(hs_req *, hs_resp *);
+void hs_api_run_patch(hs_req *, hs_resp *);
+void hs_api_compare(hs_req *, hs_resp *);
+void hs_api_sick_bands(hs_req *, hs_resp *);
+void hs_api_schedule_runs(hs_req *, hs_resp *);
 void hs_api_corpora_upload(hs_req *, hs_resp *);
 void hs_api_corpora_list(hs_req *, hs_resp *);
 void hs_api_schedules_create(hs_req *, hs_resp *);

@@ -6,6 +6,7 @@
 #include "store/job_log.h"
 #include "store/job_stats.h"
 #include "store/job_store.h"
+#include "store/run_summaries.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,6 +65,31 @@ static void submit_committed(void *arg, int rc, int64_t id, cJSON *job, const ch
     pending_submit_free(p);
 }
 
+/* Whether the spec's run name is already another run's (answered 409), or the lookup
+ * failed (answered 500). The unique index still guards a submit racing this check. */
+static bool name_taken(hs_req *req, hs_resp *resp, const cJSON *spec)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    if (!cJSON_IsString(name))
+        return false;
+    hs_db *db = hs_req_db(req, resp);
+    if (!db)
+        return true;
+    int64_t owner = 0;
+    char err[HS_ERR_LEN];
+    const cJSON *client_id = cJSON_GetObjectItemCaseSensitive(spec, "client_id");
+    if (hs_run_name_owner(db, name->valuestring,
+                          cJSON_IsString(client_id) ? client_id->valuestring : NULL, &owner, err,
+                          sizeof err) != 0) {
+        hs_resp_internal(resp, err);
+        return true;
+    }
+    if (owner)
+        hs_resp_error(resp, 409, "conflict", "name", "name \"%.128s\" is already used by run %lld",
+                      name->valuestring, (long long)owner);
+    return owner != 0;
+}
+
 void hs_api_jobs_submit(hs_req *req, hs_resp *resp)
 {
     cJSON *spec = hs_req_json_object(req, resp);
@@ -73,6 +99,10 @@ void hs_api_jobs_submit(hs_req *req, hs_resp *resp)
     hs_spec_error serr = {{0}, {0}};
     if (hs_job_spec_parse(spec, &req->app->env, &parsed, &serr) != 0) {
         hs_resp_error(resp, 400, "invalid spec", serr.field, "%s", serr.detail);
+        cJSON_Delete(spec);
+        return;
+    }
+    if (name_taken(req, resp, spec)) {
         cJSON_Delete(spec);
         return;
     }

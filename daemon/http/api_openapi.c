@@ -9,12 +9,55 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A run's tags and notes, in a spec and in PATCH /runs/{id}. */
+#define RUN_TAGS_SCHEMA                                                                      \
+    "{\"type\":\"array\",\"maxItems\":32,\"uniqueItems\":true,\"items\":{\"type\":\"string\","     \
+    "\"pattern\":\"^[A-Za-z0-9._:-]{1,64}$\"}}"
+#define RUN_NOTES_SCHEMA                                                                     \
+    "{\"type\":\"string\",\"description\":\"at most 65536 bytes of UTF-8\"}"
+
 /* A schema from JSON text (the document's constant parts). */
 static cJSON *js(const char *text) { return cJSON_Parse(text); }
+
+/* The query parameters of the research routes (/runs, /compare, /sick-bands, a schedule's
+ * runs, format=csv); NULL for the others. */
+static cJSON *research_query_schema(const hs_route *r, const char *name)
+{
+    if (!strcmp(name, "limit") && strstr(r->pattern, "/schedules/{id}/runs"))
+        return js("{\"type\":\"integer\",\"minimum\":1,\"maximum\":10000}");
+    if (!strcmp(name, "until"))
+        return js("{\"type\":\"string\",\"format\":\"date-time\",\"description\":"
+                  "\"UTC, as in 2026-11-29T06:00:00.000Z\"}");
+    if (!strcmp(name, "schedule"))
+        return js("{\"type\":\"integer\",\"minimum\":1}");
+    if (!strcmp(name, "order"))
+        return js("{\"type\":\"string\",\"enum\":[\"created\",\"-created\",\"ppl\"]}");
+    if (!strcmp(name, "format"))
+        return js("{\"type\":\"string\",\"enum\":[\"json\",\"csv\"]}");
+    if (!strcmp(name, "tag"))
+        return js("{\"type\":\"string\",\"pattern\":\"^[A-Za-z0-9._:-]{1,64}$\","
+                  "\"description\":\"repeatable: every tag given must be set\"}");
+    if (!strcmp(name, "model"))
+        return js("{\"type\":\"string\",\"minLength\":1,\"description\":\"exact, or a "
+                  "prefix with a trailing *\"}");
+    if (!strcmp(name, "q"))
+        return js("{\"type\":\"string\",\"minLength\":1}");
+    if (!strcmp(name, "a") || !strcmp(name, "b"))
+        return js("{\"type\":\"string\",\"pattern\":\"^[1-9][0-9]*(/[^/]+)?$\","
+                  "\"description\":\"<run> or <run>/<checkpoint>\"}");
+    if (!strcmp(name, "drift"))
+        return js("{\"type\":\"number\",\"minimum\":0,\"maximum\":1}");
+    if (!strcmp(name, "runs"))
+        return js("{\"type\":\"string\",\"pattern\":\"^[1-9][0-9]*(,[1-9][0-9]*){0,63}$\"}");
+    return NULL;
+}
 
 /* The schema of one query parameter: what its handler accepts. */
 static cJSON *query_schema(const hs_route *r, const char *name)
 {
+    cJSON *research = research_query_schema(r, name);
+    if (research)
+        return research;
     if (!strcmp(name, "limit"))
         return js("{\"type\":\"integer\",\"minimum\":1,\"maximum\":500}");
     if (!strcmp(name, "before"))
@@ -121,6 +164,11 @@ static cJSON *kind_schema(const hs_job_kind *k)
     cJSON_AddItemToObject(props, "max_attempts",
                           js("{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,"
                              "\"description\":\"runs a crash may interrupt (default 3)\"}"));
+    cJSON_AddItemToObject(props, "name", js("{\"type\":\"string\",\"minLength\":1,"
+                                            "\"maxLength\":128,\"description\":\"the run's "
+                                            "name, unique among runs\"}"));
+    cJSON_AddItemToObject(props, "tags", js(RUN_TAGS_SCHEMA));
+    cJSON_AddItemToObject(props, "notes", js(RUN_NOTES_SCHEMA));
     for (const hs_spec_field *f = k->fields; f && f->name; f++) {
         cJSON_AddItemToObject(props, f->name, field_schema(f));
         if (f->required)
@@ -183,8 +231,12 @@ static cJSON *operation(const hs_route *r)
             cJSON *p = cJSON_CreateObject();
             cJSON_AddStringToObject(p, "name", name);
             cJSON_AddStringToObject(p, "in", "query");
-            cJSON_AddBoolToObject(p, "required", strcmp(name, "name") == 0 &&
-                                                     strcmp(r->method, "POST") == 0);
+            bool compare_side = !strcmp(r->pattern, "/api/v1/compare") &&
+                                (!strcmp(name, "a") || !strcmp(name, "b"));
+            bool bands = !strcmp(r->pattern, "/api/v1/sick-bands") && !strcmp(name, "runs");
+            cJSON_AddBoolToObject(p, "required",
+                                  (strcmp(name, "name") == 0 && strcmp(r->method, "POST") == 0) ||
+                                      compare_side || bands);
             cJSON_AddItemToObject(p, "schema", query_schema(r, name));
             cJSON_AddItemToArray(params, p);
         }
@@ -203,6 +255,8 @@ static cJSON *operation(const hs_route *r)
             cJSON_AddStringToObject(s, "$ref", "#/components/schemas/ScheduleCreate");
         else if (json && strstr(r->pattern, "/schedules"))
             cJSON_AddStringToObject(s, "$ref", "#/components/schemas/SchedulePatch");
+        else if (json && strstr(r->pattern, "/runs/{id}"))
+            cJSON_AddStringToObject(s, "$ref", "#/components/schemas/RunPatch");
         else if (json)
             cJSON_AddStringToObject(s, "type", "object");
         else {
@@ -252,6 +306,10 @@ static cJSON *operation(const hs_route *r)
     }
     if (strstr(r->pattern, "/schedules") && r->request_body)
         add_response(responses, "409", "another schedule has this name", true);
+    if (!strcmp(r->pattern, "/api/v1/jobs") || (strstr(r->pattern, "/runs/") && r->request_body))
+        add_response(responses, "409", "another run has this name", true);
+    if (!strcmp(r->pattern, "/api/v1/compare") || !strcmp(r->pattern, "/api/v1/sick-bands"))
+        add_response(responses, "404", "a named run or checkpoint does not exist", true);
     if (strstr(r->pattern, "{id}"))
         add_response(responses, "404", "no such object", true);
     add_response(responses, "405", "method not allowed on this path", true);
@@ -289,7 +347,8 @@ static cJSON *components(void)
     cJSON *spec = cJSON_AddObjectToObject(schemas, "JobSpec");
     cJSON_AddStringToObject(spec, "description",
                             "A flat object: kind, the kind's fields (GET /api/v1/kinds), and the "
-                            "optional common fields priority, client_id, max_attempts.");
+                            "optional common fields priority, client_id, max_attempts and the run's "
+                            "metadata name, tags, notes.");
     cJSON *one = cJSON_AddArrayToObject(spec, "oneOf");
     cJSON *disc = cJSON_AddObjectToObject(spec, "discriminator");
     cJSON_AddStringToObject(disc, "propertyName", "kind");
@@ -307,6 +366,13 @@ static cJSON *components(void)
     }
     cJSON_AddItemToObject(schemas, "ScheduleCreate", schedule_schema(true));
     cJSON_AddItemToObject(schemas, "SchedulePatch", schedule_schema(false));
+    cJSON_AddItemToObject(
+        schemas, "RunPatch",
+        js("{\"type\":\"object\",\"additionalProperties\":false,\"minProperties\":1,"
+           "\"description\":\"a partial change; null clears\",\"properties\":{"
+           "\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128,\"nullable\":true},"
+           "\"tags\":{\"allOf\":[" RUN_TAGS_SCHEMA "],\"nullable\":true},"
+           "\"notes\":{\"allOf\":[" RUN_NOTES_SCHEMA "],\"nullable\":true}}}"));
     cJSON *bearer = cJSON_AddObjectToObject(cJSON_AddObjectToObject(comp, "securitySchemes"),
                                             "bearer");
     cJSON_AddStringToObject(bearer, "type", "http");

@@ -32,7 +32,8 @@ static int read_grid(hs_resp *resp, const cJSON *grid, const cJSON *fields[MAX_G
                           MAX_GRID_FIELDS);
             return -1;
         }
-        if (strcmp(name, "kind") == 0 || strcmp(name, "client_id") == 0) {
+        if (strcmp(name, "kind") == 0 || strcmp(name, "client_id") == 0 ||
+            strcmp(name, "name") == 0) {
             hs_resp_error(resp, 400, "invalid sweep", "grid",
                           "grid field %s cannot vary within a sweep", name);
             return -1;
@@ -162,9 +163,12 @@ void hs_api_sweeps_create(hs_req *req, hs_resp *resp)
                       "characters");
         goto done;
     }
-    if (!cJSON_IsObject(base) || cJSON_GetObjectItemCaseSensitive(base, "client_id")) {
+    /* client_id and a run name are unique per job: one spec cannot give them to many. */
+    if (!cJSON_IsObject(base) || cJSON_GetObjectItemCaseSensitive(base, "client_id") ||
+        cJSON_GetObjectItemCaseSensitive(base, "name")) {
         hs_resp_error(resp, 400, "invalid sweep", "job",
-                      "job must be a job spec object without client_id");
+                      "job must be a job spec object without client_id or name (name the sweep; "
+                      "tags are shared by its jobs)");
         goto done;
     }
     if (plan_sweep(req, resp, base, grid, &plan) != 0)

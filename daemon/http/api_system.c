@@ -22,10 +22,27 @@ void hs_api_healthz(hs_req *req, hs_resp *resp)
     char err[HS_ERR_LEN];
     if (hs_db_ping(db, err, sizeof err) != 0)
         return hs_resp_error(resp, 503, "unhealthy", NULL, "%s", err);
+    /* Degraded (writes failing: read-only database, full disk) is still 200: the daemon
+     * serves reads and recovers by itself, a restart would not help. */
+    hs_store_health h;
+    hs_store_get_health(req->app->store, &h);
     cJSON *o = cJSON_CreateObject();
     if (o) {
-        cJSON_AddStringToObject(o, "status", "ok");
-        cJSON_AddNumberToObject(o, "uptime_s", (double)(hs_now_ms() - req->app->started_ms) / 1000.0);
+        int64_t now = hs_now_ms();
+        cJSON_AddStringToObject(o, "status", h.degraded ? "degraded" : "ok");
+        cJSON_AddNumberToObject(o, "uptime_s", (double)(now - req->app->started_ms) / 1000.0);
+        if (h.degraded) {
+            cJSON *d = cJSON_AddObjectToObject(o, "degraded");
+            char since[HS_TIME_LEN];
+            if (d) {
+                cJSON_AddStringToObject(d, "reason", h.reason);
+                cJSON_AddStringToObject(d, "since", hs_format_time(h.since_ms, since));
+                cJSON_AddNumberToObject(d, "failures", (double)h.failures);
+                cJSON_AddNumberToObject(d, "retry_in_s", h.retry_at_ms > now
+                                                             ? (double)(h.retry_at_ms - now) / 1000.0
+                                                             : 0.0);
+            }
+        }
     }
     hs_resp_json(resp, 200, o);
 }
@@ -242,6 +259,14 @@ void hs_api_metrics(hs_req *req, hs_resp *resp)
     hs_strbuf_printf(&b, "# HELP hs_queue_paused 1 while the queue is paused.\n"
                          "# TYPE hs_queue_paused gauge\nhs_queue_paused %d\n",
                      req->app->workers && hs_workers_paused(req->app->workers) ? 1 : 0);
+    hs_store_health h;
+    hs_store_get_health(req->app->store, &h);
+    hs_strbuf_printf(&b, "# HELP hs_store_degraded 1 while database writes fail (read-only, disk full).\n"
+                         "# TYPE hs_store_degraded gauge\nhs_store_degraded %d\n"
+                         "# HELP hs_store_write_failures_total Database writes failed for a storage reason.\n"
+                         "# TYPE hs_store_write_failures_total counter\n"
+                         "hs_store_write_failures_total %llu\n",
+                     h.degraded ? 1 : 0, (unsigned long long)h.failures_total);
     hs_http_metrics_render(&b);
     if (b.failed) {
         hs_strbuf_free(&b);

@@ -89,6 +89,10 @@ static int check_piece(const char *s, size_t n, bool plus, const char *what, con
     return 0;
 }
 
+/* The query parameters a route takes several times: GET /runs' tag filter (every tag given
+ * must match). Any other parameter given twice is refused. */
+static bool repeatable_param(const char *name) { return strcmp(name, "tag") == 0; }
+
 int hs_guard_uri(const char *uri, size_t len, hs_guard_verdict *v)
 {
     static _Thread_local char buf[PIECE_MAX];
@@ -118,7 +122,7 @@ int hs_guard_uri(const char *uri, size_t len, hs_guard_verdict *v)
             if (count == MAX_QUERY_PARAMS)
                 return refuse(v, 400, "invalid query parameter", NULL,
                               "more than %d query parameters", MAX_QUERY_PARAMS);
-            for (int k = 0; k < count; k++)
+            for (int k = 0; k < count && !repeatable_param(buf); k++)
                 if (strcmp(names[k], buf) == 0)
                     return refuse(v, 400, "invalid query parameter", buf,
                                   "query parameter %s is given more than once", buf);

@@ -3,6 +3,7 @@
  * tokenization), running the engine, progress, the result's diagnosis JSON and the
  * head-statistics rows. Never touches SQLite or HTTP (the runner API does). */
 #include "diag_common.h"
+#include "sick_bands.h"
 #include "engine/device.h"
 #include "common/errors.h"
 #include "spec.h"
@@ -111,7 +112,8 @@ cJSON *hs_diag_result_json(const hs_diagnosis *d, const hs_diag_inputs *in, cons
     cJSON *result = hs_diagnosis_to_json(d, in->model);
     cJSON *model = cJSON_GetObjectItemCaseSensitive(result, "model");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "model");
-    if (!result || !model || !cJSON_AddStringToObject(model, "name", name->valuestring)) {
+    if (!result || !model || !cJSON_AddStringToObject(model, "name", name->valuestring) ||
+        hs_sick_bands_add_json(result, d, &in->model->cfg) != 0) {
         cJSON_Delete(result);
         return NULL;
     }

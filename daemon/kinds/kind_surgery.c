@@ -186,6 +186,7 @@ typedef struct surgery_job {
     int pass;                      /* 1 or 2 */
     int64_t step_offset;           /* curve steps of pass 2 continue after pass 1's */
     double best_before;            /* best perplexity of pass 1 (NAN: none), for `best` rows */
+    double baseline_ppl;           /* the untouched model's (NAN: not measured this attempt) */
     bool store_failed;
     char store_error[256];
 } surgery_job;
@@ -270,6 +271,8 @@ static void job_on_start(void *arg, const hs_diagnosis *d, double ppl)
             HS_HEAD_HEALTHY)
             healthy++;
     store_diagnosis_rows(j, j->pass == 2 ? "pass2-start" : "start", d);
+    if (j->pass == 1)
+        j->baseline_ppl = ppl;
     if (j->pass == 2)
         return; /* its curve points would repeat pass 1's last checkpoint */
     if (j->ctx->ops->add_curve_point(j->ctx, 0, 0.0, "ppl", ppl) != 0 ||
@@ -336,12 +339,35 @@ static int resolve_targets(hs_job_ctx *ctx, const cJSON *spec, const hs_model_co
     return rc;
 }
 
+/* The honest outcome: the untouched model's perplexity, the best checkpoint (named even when
+ * it is worse), its perplexity and woken heads, and whether it beats the baseline (null when
+ * either perplexity is unknown). */
+static int add_outcome(cJSON *result, const hs_surgery_ckpt_entry *best, double baseline)
+{
+    bool known = best && isfinite(best->ppl) && isfinite(baseline);
+    cJSON *items[5] = {
+        isfinite(baseline) ? cJSON_CreateNumber(baseline) : cJSON_CreateNull(),
+        best ? cJSON_CreateString(best->name) : cJSON_CreateNull(),
+        best && isfinite(best->ppl) ? cJSON_CreateNumber(best->ppl) : cJSON_CreateNull(),
+        best ? cJSON_CreateNumber(best->woken) : cJSON_CreateNull(),
+        known ? cJSON_CreateBool(best->ppl < baseline) : cJSON_CreateNull()};
+    static const char *const names[5] = {"baseline_ppl", "best_checkpoint", "best_ppl",
+                                         "heads_woken", "improves_baseline"};
+    int rc = 0;
+    for (int i = 0; i < 5; i++)
+        if (rc != 0 || !items[i] || !cJSON_AddItemToObject(result, names[i], items[i])) {
+            cJSON_Delete(items[i]);
+            rc = -1;
+        }
+    return rc;
+}
+
 /* The result: {"checkpoints": [...], "final", "targets", "seed"} (+ "second_pass_targets"
- * when a second pass was asked for). Pass 2's steps count on from pass 1's; `best` marks the
- * first checkpoint with the lowest perplexity over both passes. */
+ * when a second pass was asked for) and add_outcome's fields. Pass 2's steps count on from
+ * pass 1's; `best` marks the first checkpoint with the lowest perplexity over both passes. */
 static cJSON *build_result(const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                            const hs_head_target *t, int n_targets, const hs_head_target *t2,
-                           int n_t2, bool second_pass, uint64_t seed)
+                           int n_t2, bool second_pass, uint64_t seed, double baseline)
 {
     const hs_surgery_outcome *passes[2] = {pass1, pass2};
     const hs_surgery_ckpt_entry *best = NULL, *last = NULL;
@@ -391,7 +417,8 @@ static cJSON *build_result(const hs_surgery_outcome *pass1, const hs_surgery_out
             goto fail;
         }
     }
-    if (!cJSON_AddNumberToObject(result, "seed", (double)seed))
+    if (!cJSON_AddNumberToObject(result, "seed", (double)seed) ||
+        add_outcome(result, best, baseline) != 0)
         goto fail;
     return result;
 fail:
@@ -517,10 +544,10 @@ static int run_second_pass(hs_job_ctx *ctx, hs_model *m, const hs_surgery_params
 static int store_outcome(hs_job_ctx *ctx, const surgery_inputs *in,
                          const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                          const hs_head_target *targets2, int n_targets2, bool second_pass,
-                         uint64_t seed, char *err, size_t errlen)
+                         uint64_t seed, double baseline, char *err, size_t errlen)
 {
     cJSON *result = build_result(pass1, pass2, in->targets, in->n_targets, targets2, n_targets2,
-                                 second_pass, seed);
+                                 second_pass, seed, baseline);
     if (!result)
         return hs_errf(err, errlen, "out of memory building the result");
     int rc = ctx->ops->store_result(ctx, result);
@@ -571,7 +598,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
 
     surgery_job job = {.ctx = ctx, .targets = in.targets, .n_targets = in.n_targets,
                        .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .pass = 1,
-                       .best_before = NAN};
+                       .best_before = NAN, .baseline_ppl = NAN};
     hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
                               .failed = job_failed, .on_step = job_on_step, .on_start = job_on_start,
                               .on_checkpoint = job_on_checkpoint, .log = job_log};
@@ -592,7 +619,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         goto done;
     }
     rc = store_outcome(ctx, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2, n_targets2,
-                       second_pass, p.seed, err, errlen);
+                       second_pass, p.seed, job.baseline_ppl, err, errlen);
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */
     if (weights_touched)

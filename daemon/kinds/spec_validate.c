@@ -4,6 +4,7 @@
  * input cut on a UTF-8 character boundary. */
 #include "kinds.h"
 #include "spec.h"
+#include "spec_meta.h"
 #include "common/utf8.h"
 #include <math.h>
 #include <stdarg.h>
@@ -32,7 +33,7 @@ bool hs_spec_is_common_field(const char *name)
     for (size_t i = 0; i < sizeof common_fields / sizeof common_fields[0]; i++)
         if (strcmp(name, common_fields[i]) == 0)
             return true;
-    return false;
+    return hs_spec_is_meta_field(name);
 }
 
 static const char *type_name(hs_field_type t)
@@ -285,6 +286,8 @@ int hs_job_spec_parse(const cJSON *spec, const hs_kind_env *env, hs_job_spec *ou
     }
     v = cJSON_GetObjectItemCaseSensitive(spec, "slurm");
     if (v && hs_spec_check_slurm(v, err) != 0)
+        return -1;
+    if (hs_spec_meta_check(spec, false, err) != 0)
         return -1;
     return hs_spec_validate(out->kind, spec, env, err);
 }

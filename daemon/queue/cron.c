@@ -8,6 +8,11 @@
 #include <strings.h>
 #include <time.h>
 
+/* How far ahead hs_cron_next looks: a whole cycle of weekday/leap-year calendars. */
+#define HORIZON_YEARS 28
+/* 2024-01-01T00:00:00Z: the start of the window parse checks for "never matches". */
+#define NEVER_CHECK_FROM_MS INT64_C(1704067200000)
+
 static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                           "jul", "aug", "sep", "oct", "nov", "dec"};
 static const char *const weekday_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
@@ -98,6 +103,7 @@ static int parse_field(const field_def *f, const char *text, uint64_t *bits, boo
     }
 }
 
+#if defined(HS_TEST_BUILD) || defined(HS_FUZZ_BUILD)
 static int parse_every(const char *arg, hs_cron *out, char *err, size_t errlen)
 {
     char *end;
@@ -116,6 +122,7 @@ static int parse_every(const char *arg, hs_cron *out, char *err, size_t errlen)
     out->every_ms = n * unit;
     return 0;
 }
+#endif
 
 int hs_cron_parse(const char *expr, hs_cron *out, char *err, size_t errlen)
 {
@@ -132,8 +139,13 @@ int hs_cron_parse(const char *expr, hs_cron *out, char *err, size_t errlen)
         {"@hourly", "0 * * * *"},
     };
     if (expr[0] == '@') {
-        if (strncmp(expr, "@every ", 7) == 0)
-            return parse_every(expr + 7, out, err, errlen);
+        if (strncmp(expr, "@every", 6) == 0 && (expr[6] == ' ' || expr[6] == '\0')) {
+#if defined(HS_TEST_BUILD) || defined(HS_FUZZ_BUILD)
+            return parse_every(expr[6] ? expr + 7 : expr + 6, out, err, errlen);
+#else
+            return hs_errf(err, errlen, "cron: \"@every\" is only available in test builds");
+#endif
+        }
         for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
             if (strcmp(expr, macros[i].name) == 0)
                 return hs_cron_parse(macros[i].expansion, out, err, errlen);
@@ -165,6 +177,11 @@ int hs_cron_parse(const char *expr, hs_cron *out, char *err, size_t errlen)
     out->weekdays = (uint8_t)((bits[4] | (bits[4] >> 7)) & 0x7f); /* 7 is Sunday too */
     out->days_star = star[2];
     out->weekdays_star = star[4];
+    /* Every pattern that can match repeats within 8 years (a leap day; 2100 is no leap year),
+     * so 28 years of calendars from a fixed start decide "never" (e.g. "0 0 30 2 *"). */
+    if (hs_cron_next(out, NEVER_CHECK_FROM_MS, 0) < 0)
+        return hs_errf(err, errlen, "cron: \"%.60s\" never matches (no such date in %d years of "
+                       "calendars, leap years included)", expr, HORIZON_YEARS);
     return 0;
 }
 
@@ -187,7 +204,7 @@ int64_t hs_cron_next(const hs_cron *c, int64_t after_ms, int offset_minutes)
     int64_t after_s = (after_ms >= 0 ? after_ms / 1000 : (after_ms - 999) / 1000) + offset_s;
     /* the next whole minute strictly after `after` */
     int64_t t = (after_s >= 0 ? after_s / 60 : (after_s - 59) / 60) * 60 + 60;
-    int64_t limit = t + (int64_t)8 * 366 * 86400;
+    int64_t limit = t + (int64_t)HORIZON_YEARS * 366 * 86400;
     while (t <= limit) {
         time_t tt = (time_t)t;
         struct tm tm;

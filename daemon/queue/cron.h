@@ -1,8 +1,9 @@
 /* Cron expressions of schedules: five fields "minute hour day-of-month month day-of-week"
  * (lists, ranges a-b, steps *\/n (every n) and a-b/n, month and weekday names, 0 or 7 = Sunday; when
  * both day fields are restricted a day matching either one fires, as in Vixie cron), the
- * macros @yearly @annually @monthly @weekly @daily @midnight @hourly, and the extension
- * "@every <n>s|m|h" (fires at multiples of the interval since the epoch). Times are computed
+ * macros @yearly @annually @monthly @weekly @daily @midnight @hourly, and in test builds only (HS_TEST_BUILD)
+ * the extension "@every <n>s|m|h" (fires at multiples of the interval since the epoch).
+ * An expression that can never fire (February 30th) is refused by hs_cron_parse. Times are computed
  * in a fixed UTC offset here; timezone.h adds zones with daylight-saving time. Pure
  * computation, no I/O. */
 #ifndef HS_CRON_H
@@ -23,7 +24,7 @@ typedef struct hs_cron {
 
 int hs_cron_parse(const char *expr, hs_cron *out, char *err, size_t errlen);
 /* The first firing time strictly after after_ms (ms since epoch, UTC), evaluated in local
- * time = UTC + offset_minutes; -1 when there is none within 8 years (e.g. "0 0 30 2 *"). */
+ * time = UTC + offset_minutes; -1 when there is none within 28 years (e.g. "0 0 30 2 *"). */
 int64_t hs_cron_next(const hs_cron *c, int64_t after_ms, int offset_minutes);
 
 #endif

@@ -22,7 +22,10 @@ static void check_schedules(hs_scheduler *s)
     int created = 0;
     char err[HS_ERR_LEN];
     hs_schedule_rules rules = hs_schedule_rules_for(&s->env);
-    if (hs_schedules_fire_due(s->store, &rules, hs_now_ms(), &created, err, sizeof err) != 0) {
+    /* While the database cannot be written the store has logged why (once per milestone):
+     * no line per tick here. */
+    if (hs_schedules_fire_due(s->store, &rules, hs_now_ms(), &created, err, sizeof err) != 0 &&
+        !hs_store_degraded(s->store)) {
         char stamp[HS_TIME_LEN];
         fprintf(stderr, "%s surgeond: firing schedules: %s\n", hs_format_time(hs_now_ms(), stamp),
                 err);

@@ -8,17 +8,24 @@
 #include "store/job_store.h"
 #include "worker_context.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CANCEL_POLL_MS 250 /* how often should_stop also asks the store */
 #define IDLE_WAIT_MS 1000  /* re-check the queue at least this often */
 #define FINISH_RETRY_FIRST_MS 100   /* first pause before retrying an outcome commit */
 #define FINISH_RETRY_MAX_MS 5000    /* the pause doubles up to this */
+/* The space reserve (store/data_dir.h) holds RESERVE_BYTES of allocated disk space that a
+ * worker gives up when recording an outcome fails on a full disk: the job then fails with its reason (ENOSPC)
+ * and the next job can be claimed, instead of the worker waiting for space that may never
+ * come. It is allocated again before a claim once there is room. */
+#define RESERVE_BYTES (2L * 1024 * 1024)
 
 typedef struct hs_worker {
     hs_worker_pool *pool;
@@ -43,6 +50,8 @@ struct hs_worker_pool {
     int idle_waiters;  /* workers waiting for work (under mutex) */
     atomic_bool stopping;
     atomic_bool paused;
+    atomic_bool reserve_missing; /* the space reserve was given up or never made */
+    char reserve_path[4096];
 };
 
 static void log_error(const char *what, const char *err)
@@ -69,6 +78,31 @@ static bool worker_should_stop(void *arg)
     return atomic_load(&w->cancel_requested);
 }
 
+/* Allocates the space reserve (best effort: on a full disk it stays missing until later). */
+static void make_reserve(hs_worker_pool *pool)
+{
+    char tmp[4096 + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", pool->reserve_path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    int rc = posix_fallocate(fd, 0, RESERVE_BYTES);
+    if (close(fd) == 0 && rc == 0 && rename(tmp, pool->reserve_path) == 0) {
+        atomic_store(&pool->reserve_missing, false);
+        return;
+    }
+    unlink(tmp);
+}
+
+/* Frees the space reserve; true when there was one to free. */
+static bool release_reserve(hs_worker_pool *pool)
+{
+    if (unlink(pool->reserve_path) != 0)
+        return false;
+    atomic_store(&pool->reserve_missing, true);
+    return true;
+}
+
 /* Commits a job's outcome. A storage failure (disk full, an I/O error) is logged and the
  * commit retried with a growing pause until it works or the daemon stops (then the start-up
  * reconciliation requeues the job): an outcome, often hours of work, is never dropped while
@@ -91,7 +125,13 @@ static void finish(hs_worker *w, int64_t id, hs_job_state to, const char *reason
         char what[128];
         snprintf(what, sizeof what, "recording the outcome of job %lld (try %d; retrying)",
                  (long long)id, attempt);
-        log_error(what, err);
+        if ((attempt & (attempt - 1)) == 0) /* tries 1, 2, 4, 8, ...: not a line per try */
+            log_error(what, err);
+        if (strstr(err, "ENOSPC") && release_reserve(w->pool)) {
+            log_error(what, "disk full: freed the space reserve to record the outcome");
+            hs_store_retry_now(w->pool->store);
+            continue;
+        }
         for (long slept = 0; slept < pause_ms && !atomic_load(&w->pool->stopping); slept += 50)
             nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
         if (atomic_load(&w->pool->stopping)) {
@@ -209,11 +249,14 @@ static void *worker_main(void *arg)
             wait_for_work(pool, seq);
             continue;
         }
+        if (atomic_load(&pool->reserve_missing))
+            make_reserve(pool);
         hs_claimed_job job;
         char err[HS_ERR_LEN];
         int rc = hs_job_claim(pool->store, w->device_spec, &job, err, sizeof err);
         if (rc < 0) {
-            log_error("claiming a job", err);
+            if (!hs_store_degraded(pool->store)) /* else the store logs why, not each second */
+                log_error("claiming a job", err);
             wait_for_work(pool, seq);
             continue;
         }
@@ -249,6 +292,14 @@ int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const 
     }
     pool->store = store;
     pool->env = *env;
+    if (hs_data_space_reserve_path(env->data_dir, pool->reserve_path, sizeof pool->reserve_path,
+                                   err, errlen) != 0) {
+        free(pool->workers);
+        free(pool);
+        return -1;
+    }
+    atomic_store(&pool->reserve_missing, true);
+    make_reserve(pool);
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     bool paused = false;

@@ -87,6 +87,12 @@ int hs_data_default_corpus_root(const char *data_dir, char *out, size_t outlen, 
     return format_path(out, outlen, err, errlen, "%s/corpora", data_dir);
 }
 
+int hs_data_space_reserve_path(const char *data_dir, char *out, size_t outlen, char *err,
+                               size_t errlen)
+{
+    return format_path(out, outlen, err, errlen, "%s/.space-reserve", data_dir);
+}
+
 int hs_data_uploads_dir(const char *data_dir, char *out, size_t outlen, char *err,
                         size_t errlen)
 {

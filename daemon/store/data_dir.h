@@ -39,6 +39,10 @@ int hs_data_default_model_root(const char *data_dir, char *out, size_t outlen, c
                                size_t errlen);
 int hs_data_default_corpus_root(const char *data_dir, char *out, size_t outlen, char *err,
                                 size_t errlen);
+/* The file the workers keep allocated so that a full disk still leaves room to record a
+ * job's failure (queue/worker.c). */
+int hs_data_space_reserve_path(const char *data_dir, char *out, size_t outlen, char *err,
+                               size_t errlen);
 int hs_data_uploads_dir(const char *data_dir, char *out, size_t outlen, char *err,
                         size_t errlen);
 /* The log file of job id (the directory is created by hs_data_make_logs_dir). */

@@ -3,6 +3,7 @@
 #include "job_store.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "run_summaries.h"
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,8 @@ int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, i
     if (hs_db_step_done(db, st, "inserting job", err, errlen) != 0)
         return -1;
     *id = sqlite3_last_insert_rowid(hs_db_handle(db));
+    if (hs_run_summary_insert(db, *id, req->spec_json, req->schedule_id > 0, err, errlen) != 0)
+        return -1;
     if (add_event(db, *id, NULL, "queued", reason ? reason : "submitted", now, err, errlen) != 0)
         return -1;
     return 1;
@@ -220,6 +223,8 @@ int hs_job_transition(hs_db *db, int64_t id, hs_job_state from, hs_job_state to,
         return 0;
     if (add_event(db, id, hs_job_state_name(from), hs_job_state_name(to), reason, now, err,
                   errlen) != 0)
+        return -1;
+    if (to == HS_JOB_SUCCEEDED && hs_run_summary_complete(db, id, err, errlen) != 0)
         return -1;
     return 1;
 }
@@ -468,7 +473,10 @@ static void add_json_text(cJSON *o, const char *name, sqlite3_stmt *st, int col)
     cJSON *v = NULL;
     if (sqlite3_column_type(st, col) != SQLITE_NULL)
         v = cJSON_Parse(hs_col_text(st, col));
-    cJSON_AddItemToObject(o, name, v ? v : cJSON_CreateNull());
+    if (!v)
+        v = cJSON_CreateNull();
+    if (v && !cJSON_AddItemToObject(o, name, v))
+        cJSON_Delete(v); /* not added (out of memory): still ours */
 }
 
 static void add_text_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int col)
@@ -511,6 +519,11 @@ static cJSON *job_row_json(sqlite3_stmt *st, void *unused)
     cJSON_AddBoolToObject(o, "cancel_requested", sqlite3_column_int(st, 18) != 0);
     add_text_or_null(o, "device", st, 19);
     add_time(o, "scheduled_for", st, 20);
+    /* An allocation failing above leaves a member out: an error, never half a job. */
+    if (cJSON_GetArraySize(o) != 19 || !progress || cJSON_GetArraySize(progress) != 3) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 

@@ -1,11 +1,14 @@
 /* hs_store: opening, migrating and sharing the SQLite database, and the statement helpers
  * the table stores share (see store.h). */
 #include "store.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "common/embedded_files.h"
 #include "common/errors.h"
 #include "data_dir.h"
 #include <unistd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -46,9 +49,17 @@ typedef struct grouped_write {
 
 struct hs_store {
     char *path;
-    unsigned long generation;
+    _Atomic unsigned long generation; /* a new one makes every thread reopen its reader */
     hs_db *writer;
     pthread_mutex_t write_mutex;
+    /* Writes failing for a storage reason (read-only file, full disk, I/O error): retried
+     * with a doubling pause (writes fail fast meanwhile), logged at a streak's milestones,
+     * a read-only writer reopened at each retry. Under write_mutex. */
+    hs_backoff write_backoff;
+    sqlite3_int64 changes_at_begin;
+    /* What hs_store_get_health reports, under health_mutex. */
+    pthread_mutex_t health_mutex;
+    hs_store_health health;
     /* The committer thread (started by the first grouped write): commits everything queued
      * meanwhile in one transaction. group_mutex guards the fields up to committer_stop. */
     pthread_mutex_t group_mutex;
@@ -64,6 +75,10 @@ struct hs_store {
     pthread_t ckpt_thread;
     bool ckpt_running, ckpt_stop, ckpt_due;
 };
+
+#define WRITE_RETRY_FIRST_MS 1000
+#define WRITE_RETRY_MAX_MS 30000
+#define CHECKPOINT_RETRY_MAX_MS 60000
 
 /* WAL frames (pages, ~4 MB) after which the writer wakes the checkpointer: regular
  * checkpoints off the commit path keep the WAL small without the writer ever doing one. */
@@ -222,6 +237,8 @@ int hs_store_open(const char *db_path, hs_store **out, char *err, size_t errlen)
         return hs_errf(err, errlen, "out of memory opening %s", db_path);
     }
     pthread_mutex_init(&s->write_mutex, NULL);
+    pthread_mutex_init(&s->health_mutex, NULL);
+    s->write_backoff = (hs_backoff){.first_ms = WRITE_RETRY_FIRST_MS, .max_ms = WRITE_RETRY_MAX_MS};
     pthread_mutex_init(&s->group_mutex, NULL);
     pthread_cond_init(&s->group_queued, NULL);
     pthread_mutex_init(&s->ckpt_mutex, NULL);
@@ -281,6 +298,7 @@ void hs_store_close(hs_store *s)
     pthread_mutex_unlock(&slots_mutex);
     db_close(s->writer);
     pthread_mutex_destroy(&s->write_mutex);
+    pthread_mutex_destroy(&s->health_mutex);
     pthread_mutex_destroy(&s->group_mutex);
     pthread_cond_destroy(&s->group_queued);
     pthread_mutex_destroy(&s->ckpt_mutex);
@@ -305,9 +323,12 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+static void probe_write(hs_store *s);
+
 static void *checkpointer_main(void *arg)
 {
     hs_store *s = arg;
+    hs_backoff failing = {.first_ms = CHECKPOINT_IDLE_MS, .max_ms = CHECKPOINT_RETRY_MAX_MS};
     pthread_mutex_lock(&s->ckpt_mutex);
     while (!s->ckpt_stop) {
         if (!s->ckpt_due) {
@@ -322,9 +343,26 @@ static void *checkpointer_main(void *arg)
         }
         s->ckpt_due = false;
         pthread_mutex_unlock(&s->ckpt_mutex);
-        char err[HS_ERR_LEN];
-        if (hs_store_checkpoint(s, err, sizeof err) != 0)
-            fprintf(stderr, "surgeond: %s\n", err);
+        /* A failing checkpoint is retried with a growing pause and logged at its streak's
+         * milestones only (not at all while the store reports its writes failing). It goes on
+         * while writes fail: on a full disk a checkpoint lets the WAL's space be reused. */
+        int64_t now = hs_now_ms();
+        bool degraded = hs_store_degraded(s);
+        if (degraded)
+            probe_write(s);
+        if (!hs_backoff_waiting(&failing, now)) {
+            char err[HS_ERR_LEN], stamp[HS_TIME_LEN];
+            if (hs_store_checkpoint(s, err, sizeof err) != 0) {
+                if (hs_backoff_fail(&failing, now) && !degraded)
+                    fprintf(stderr, "%s surgeond: %s (failure %llu; retrying in %lld ms)\n",
+                            hs_format_time(now, stamp), err,
+                            (unsigned long long)failing.failures,
+                            (long long)(failing.retry_at_ms - now));
+            } else if (hs_backoff_ok(&failing)) {
+                fprintf(stderr, "%s surgeond: checkpoints of %s work again\n",
+                        hs_format_time(now, stamp), s->path);
+            }
+        }
         pthread_mutex_lock(&s->ckpt_mutex);
     }
     pthread_mutex_unlock(&s->ckpt_mutex);
@@ -351,7 +389,7 @@ const char *hs_store_path(const hs_store *s) { return s->path; }
 hs_db *hs_store_reader(hs_store *s, char *err, size_t errlen)
 {
     reader_slot *slot = pthread_getspecific(reader_key);
-    if (slot && slot->db && slot->store == s && slot->generation == s->generation)
+    if (slot && slot->db && slot->store == s && slot->generation == atomic_load(&s->generation))
         return slot->db;
     if (!slot) {
         slot = calloc(1, sizeof *slot);
@@ -373,35 +411,202 @@ hs_db *hs_store_reader(hs_store *s, char *err, size_t errlen)
     pthread_mutex_lock(&slots_mutex);
     slot->db = db;
     slot->store = s;
-    slot->generation = s->generation;
+    slot->generation = atomic_load(&s->generation);
     slot->next_of_store = s->readers;
     s->readers = slot;
     pthread_mutex_unlock(&slots_mutex);
     return db;
 }
 
+/* The failures that retrying later can cure and that every write would hit meanwhile. */
+static bool is_storage_error(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_READONLY:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* SQLite says "database or disk is full": name the cause as the system does. */
+static void name_cause(int code, char *why, size_t whylen)
+{
+    if ((code & 0xff) == SQLITE_FULL && !strstr(why, "ENOSPC")) {
+        size_t n = strlen(why);
+        snprintf(why + n, whylen - n, " (ENOSPC: no space left on device)");
+    }
+}
+
+/* A write failed for a storage reason (caller holds write_mutex). */
+static void note_write_failure(hs_store *s, const char *reason)
+{
+    int64_t now = hs_now_ms();
+    bool log = hs_backoff_fail(&s->write_backoff, now);
+    pthread_mutex_lock(&s->health_mutex);
+    s->health.degraded = true;
+    snprintf(s->health.reason, sizeof s->health.reason, "%s", reason);
+    s->health.since_ms = s->write_backoff.since_ms;
+    s->health.retry_at_ms = s->write_backoff.retry_at_ms;
+    s->health.failures = s->write_backoff.failures;
+    s->health.failures_total++;
+    pthread_mutex_unlock(&s->health_mutex);
+    if (log) {
+        char stamp[HS_TIME_LEN];
+        fprintf(stderr, "%s surgeond: database not writable (failure %llu): %s; writes fail at once"
+                " until a retry in %lld ms\n", hs_format_time(now, stamp),
+                (unsigned long long)s->write_backoff.failures, reason,
+                (long long)(s->write_backoff.retry_at_ms - now));
+    }
+}
+
+/* A write committed (caller holds write_mutex): ends a failure streak. */
+static void note_write_ok(hs_store *s)
+{
+    if (!hs_backoff_ok(&s->write_backoff))
+        return;
+    pthread_mutex_lock(&s->health_mutex);
+    s->health.degraded = false;
+    s->health.failures = 0;
+    pthread_mutex_unlock(&s->health_mutex);
+    /* Readers opened meanwhile may be read-only connections: every thread reopens its own. */
+    pthread_mutex_lock(&generation_mutex);
+    atomic_store(&s->generation, next_generation++);
+    pthread_mutex_unlock(&generation_mutex);
+    char stamp[HS_TIME_LEN];
+    fprintf(stderr, "%s surgeond: database writable again\n", hs_format_time(hs_now_ms(), stamp));
+}
+
+/* SQLite opens a file it may not write read-only, and such a connection stays read-only:
+ * a retry opens a new writer, which can write once the file can be written again. */
+static void reopen_writer(hs_store *s)
+{
+    hs_db *fresh = NULL;
+    char err[HS_ERR_LEN];
+    if (db_open(s->path, true, &fresh, err, sizeof err) != 0)
+        return; /* keep the old one; the write fails and is retried later */
+    db_close(s->writer);
+    s->writer = fresh;
+    if (s->ckpt_running)
+        sqlite3_wal_hook(fresh->handle, on_wal_commit, s);
+}
+
+/* While degraded, the checkpointer tries a write of its own when a retry is due, so the store
+ * recovers (and /healthz says so) without waiting for a job or a request to write: it
+ * rewrites the schema's user_version with its own value, which dirties the header page. */
+static void probe_write(hs_store *s)
+{
+    char err[HS_ERR_LEN];
+    pthread_mutex_lock(&s->write_mutex);
+    bool due = s->write_backoff.failures > 0 && !hs_backoff_waiting(&s->write_backoff, hs_now_ms());
+    pthread_mutex_unlock(&s->write_mutex);
+    if (!due)
+        return;
+    hs_db *db = hs_store_write_begin(s, err, sizeof err);
+    if (!db)
+        return;
+    sqlite3 *h = db->handle;
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version);
+    bool ok = version >= 0 && sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK;
+    if (ok && hs_db_exec(db, "COMMIT", err, sizeof err) == 0) {
+        note_write_ok(s);
+        pthread_mutex_unlock(&s->write_mutex);
+        return;
+    }
+    hs_store_write_end(s, false, NULL, 0); /* notes a storage failure, if it was one */
+}
+
 hs_db *hs_store_write_begin(hs_store *s, char *err, size_t errlen)
 {
     pthread_mutex_lock(&s->write_mutex);
-    if (hs_db_exec(s->writer, "BEGIN IMMEDIATE", err, errlen) != 0) {
+    if (s->write_backoff.failures > 0) {
+        if (hs_backoff_waiting(&s->write_backoff, hs_now_ms())) {
+            pthread_mutex_lock(&s->health_mutex);
+            hs_errf(err, errlen, "database not writable: %s", s->health.reason);
+            pthread_mutex_unlock(&s->health_mutex);
+            pthread_mutex_unlock(&s->write_mutex);
+            return NULL;
+        }
+        if (sqlite3_db_readonly(s->writer->handle, "main") == 1)
+            reopen_writer(s);
+    }
+    char why[HS_ERR_LEN];
+    if (hs_db_exec(s->writer, "BEGIN IMMEDIATE", why, sizeof why) != 0) {
+        int code = sqlite3_extended_errcode(s->writer->handle);
+        name_cause(code, why, sizeof why);
+        if (is_storage_error(code))
+            note_write_failure(s, why);
+        hs_errf(err, errlen, "%s", why);
         pthread_mutex_unlock(&s->write_mutex);
         return NULL;
     }
+    s->changes_at_begin = sqlite3_total_changes64(s->writer->handle);
     return s->writer;
 }
 
 int hs_store_write_end(hs_store *s, bool commit, char *err, size_t errlen)
 {
     int rc = 0;
+    sqlite3 *h = s->writer->handle;
+    char why[HS_ERR_LEN];
     if (commit) {
-        rc = hs_db_exec(s->writer, "COMMIT", err, errlen);
-        if (rc != 0)
-            sqlite3_exec(s->writer->handle, "ROLLBACK", NULL, NULL, NULL);
+        bool wrote = sqlite3_total_changes64(h) > s->changes_at_begin;
+        rc = hs_db_exec(s->writer, "COMMIT", why, sizeof why);
+        if (rc != 0) {
+            int code = sqlite3_extended_errcode(h);
+            sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+            name_cause(code, why, sizeof why);
+            if (is_storage_error(code))
+                note_write_failure(s, why);
+            hs_errf(err, errlen, "%s", why);
+        } else if (wrote) {
+            note_write_ok(s); /* an empty commit proves nothing (it succeeds on a full disk) */
+        }
     } else {
-        sqlite3_exec(s->writer->handle, "ROLLBACK", NULL, NULL, NULL);
+        /* rolled back because a statement failed: was it the storage? */
+        int code = sqlite3_extended_errcode(h);
+        if (is_storage_error(code)) {
+            hs_errf(why, sizeof why, "database: %s", sqlite3_errmsg(h));
+            name_cause(code, why, sizeof why);
+            note_write_failure(s, why);
+        }
+        sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
     }
     pthread_mutex_unlock(&s->write_mutex);
     return rc;
+}
+
+void hs_store_retry_now(hs_store *s)
+{
+    pthread_mutex_lock(&s->write_mutex);
+    s->write_backoff.retry_at_ms = 0;
+    pthread_mutex_unlock(&s->write_mutex);
+}
+
+void hs_store_get_health(hs_store *s, hs_store_health *out)
+{
+    pthread_mutex_lock(&s->health_mutex);
+    *out = s->health;
+    pthread_mutex_unlock(&s->health_mutex);
+}
+
+bool hs_store_degraded(hs_store *s)
+{
+    pthread_mutex_lock(&s->health_mutex);
+    bool degraded = s->health.degraded;
+    pthread_mutex_unlock(&s->health_mutex);
+    return degraded;
 }
 
 int hs_store_write_finish(hs_store *s, int rc, char *err, size_t errlen)

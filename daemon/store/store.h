@@ -66,6 +66,23 @@ typedef void (*hs_write_done_fn)(void *arg, int rc, const char *err);
 int hs_store_write_queued(hs_store *store, hs_write_fn fn, hs_write_done_fn done, void *arg,
                           char *err, size_t errlen);
 
+/* Write health. Writes failing for a storage reason (the file read-only, the disk full, an I/O
+ * error) put the store in a degraded state: it logs the first failure (then only at 2, 4, 8,
+ * ... failures), writes fail at once with the reason until a retry is due (the pause doubles
+ * from 1 s up to 30 s; a read-only writer connection is reopened at each retry), and the
+ * first write that commits changes ends it (logged once). A full disk is named "ENOSPC". */
+typedef struct hs_store_health {
+    bool degraded;
+    char reason[256];
+    int64_t since_ms, retry_at_ms; /* while degraded */
+    uint64_t failures;             /* in the current streak */
+    uint64_t failures_total;       /* since the store was opened */
+} hs_store_health;
+void hs_store_get_health(hs_store *store, hs_store_health *out);
+bool hs_store_degraded(hs_store *store);
+/* Lets the next write try at once instead of failing fast (after space was freed). */
+void hs_store_retry_now(hs_store *store);
+
 sqlite3 *hs_db_handle(hs_db *db);
 /* The cached statement for sql (prepared on first use), reset and with bindings cleared.
  * sql must be a string with static storage. NULL with err on a prepare error. */

@@ -112,3 +112,42 @@ int hs_uploads_list_json(const char *data_dir, cJSON **out, char *err, size_t er
     *out = arr;
     return 0;
 }
+
+/* ".NAME.tmp.<digits>": the temporary file of an upload of NAME (hs_upload_store). */
+static bool is_temp_name(const char *entry)
+{
+    if (entry[0] != '.')
+        return false;
+    const char *mark = strstr(entry + 1, ".tmp.");
+    if (!mark || mark == entry + 1 || !mark[5])
+        return false;
+    for (const char *p = mark + 5; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+int hs_uploads_sweep_temp(const char *data_dir, int *removed, char *err, size_t errlen)
+{
+    *removed = 0;
+    char dir[4096];
+    if (hs_data_uploads_dir(data_dir, dir, sizeof dir, err, errlen) != 0)
+        return -1;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : hs_errf(err, errlen, "cannot read %s: %s", dir,
+                                             strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_temp_name(e->d_name))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            (*removed)++;
+        else if (errno != ENOENT && rc == 0)
+            rc = hs_errf(err, errlen, "cannot remove %s/%s: %s", dir, e->d_name,
+                         strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}

@@ -19,4 +19,8 @@ int hs_upload_store(const char *data_dir, const char *name, const void *data, si
  * none. 0, or -1 with err. */
 int hs_uploads_list_json(const char *data_dir, cJSON **out, char *err, size_t errlen);
 
+/* Removes the temporary files interrupted uploads (a crash, a kill) left in the uploads
+ * directory; *removed counts them. Run at start-up, before uploads are accepted. */
+int hs_uploads_sweep_temp(const char *data_dir, int *removed, char *err, size_t errlen);
+
 #endif

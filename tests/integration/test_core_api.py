@@ -362,6 +362,8 @@ def test_openapi_matches_routes(daemon):
         ("get", "/api/v1/corpora"), ("post", "/api/v1/schedules"), ("get", "/api/v1/schedules"),
         ("get", "/api/v1/schedules/{id}"), ("patch", "/api/v1/schedules/{id}"),
         ("delete", "/api/v1/schedules/{id}"), ("get", "/metrics"),
+        ("patch", "/api/v1/runs/{id}"), ("get", "/api/v1/compare"), ("get", "/api/v1/sick-bands"),
+        ("get", "/api/v1/schedules/{id}/runs"),
     }
     documented = {(m, p) for p, item in paths.items() for m in item}
     assert expected <= documented, expected - documented

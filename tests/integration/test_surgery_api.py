@@ -111,7 +111,8 @@ def test_surgery_wakes_the_planted_heads(surgery_daemon):
     done = d.wait_job(job["id"], timeout=240)
     assert done["state"] == "succeeded", done
     res = done["result"]
-    assert set(res) == {"checkpoints", "final", "targets", "seed"}
+    assert set(res) == {"checkpoints", "final", "targets", "seed", "baseline_ppl",
+                        "best_checkpoint", "best_ppl", "heads_woken", "improves_baseline"}
     assert res["seed"] == 11
     assert res["targets"] == PLANTED
     names = [c["name"] for c in res["checkpoints"]]

@@ -35,6 +35,8 @@ def test_bad_sweeps_store_nothing(daemon):
         ({"job": base, "grid": {"kind": ["diagnose"]}}, "grid"),
         ({"job": base, "grid": {"steps": list(range(1, 40)), "step_ms": list(range(1, 40))}}, "grid"),
         ({"job": dict(base, client_id="x"), "grid": {"steps": [1]}}, "job"),
+        ({"job": dict(base, name="run"), "grid": {"steps": [1]}}, "job"),
+        ({"job": base, "grid": {"name": ["a", "b"]}}, "grid"),
         ({"job": base, "grid": {"steps": [1, -5]}}, "steps"),
         ({"job": base, "grid": {"steps": [1]}, "colour": 1}, "colour"),
     ]

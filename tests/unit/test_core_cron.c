@@ -175,9 +175,34 @@ static void test_landmarks(void **state)
     /* 2026-11-29 is a Sunday: the next weekday 09:30 is Monday 30th. */
     assert_int_equal(hs_cron_parse("30 9 * * mon-fri", &c, err, sizeof err), 0);
     assert_int_equal(hs_cron_next(&c, utc_ms(2026, 11, 29, 6, 0, 0), 0), utc_ms(2026, 11, 30, 9, 30, 0));
-    /* Never: February 30th. */
-    assert_int_equal(hs_cron_parse("0 0 30 2 *", &c, err, sizeof err), 0);
-    assert_int_equal(hs_cron_next(&c, utc_ms(2026, 1, 1, 0, 0, 0), 0), -1);
+    /* Leap day across 2100 (no leap year): 2096-02-29, then 2104-02-29. */
+    assert_int_equal(hs_cron_parse("0 0 29 2 *", &c, err, sizeof err), 0);
+    assert_int_equal(hs_cron_next(&c, utc_ms(2096, 3, 1, 0, 0, 0), 0), utc_ms(2104, 2, 29, 0, 0, 0));
+}
+
+/* Expressions that can never fire are refused at parse time with "never matches"; those that
+ * fire rarely (leap day, 31st only in some months, leap day OR a weekday) are accepted. */
+static void test_never_matching(void **state)
+{
+    (void)state;
+    const char *never[] = {"0 0 30 2 *", "0 0 31 2 *", "0 0 31 4,6,9,11 *", "* * 30-31 feb *",
+                           "0 12 31 apr *", "0 0 30,31 2 *"};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+        hs_cron c;
+        char err[256] = "";
+        if (hs_cron_parse(never[i], &c, err, sizeof err) == 0)
+            fail_msg("\"%s\" was accepted though it never fires", never[i]);
+        if (!strstr(err, "never matches"))
+            fail_msg("\"%s\": error \"%s\" does not say it never matches", never[i], err);
+    }
+    const char *rare[] = {"0 0 29 2 *", "0 0 31 2,3 *", "0 0 30 2 mon", "0 0 */30 2 *",
+                          "0 0 31 * *", "59 23 29 feb *"};
+    for (size_t i = 0; i < sizeof rare / sizeof rare[0]; i++) {
+        hs_cron c;
+        char err[256] = "";
+        if (hs_cron_parse(rare[i], &c, err, sizeof err) != 0)
+            fail_msg("\"%s\" was refused: %s", rare[i], err);
+    }
 }
 
 static void test_every_extension(void **state)
@@ -222,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_landmarks),
         cmocka_unit_test(test_every_extension),
         cmocka_unit_test(test_invalid_expressions),
+        cmocka_unit_test(test_never_matching),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
