@@ -1,5 +1,6 @@
 /* Unit tests of the Slurm attempts' table (daemon/store/cluster_jobs.c) on a real SQLite store,
- * of SHA-256 (daemon/common/sha256.c) and of the migration runner's gaps (store.c): an attempt
+ * of SHA-256 (daemon/common/sha256.c) and of the migration runner's gaps (store.c: skipped,
+ * recorded, a lower number applied later, a database with an unknown one refused): an attempt
  * is created once per job, a RUNNING state starts the job, an attempt that ends without a
  * result requeues the job while attempts remain and fails it after, a cancel wins (also over
  * a snapshot read before it); a job with a live attempt is never claimed by a local worker; tokens map
@@ -104,13 +105,61 @@ static void test_sha256_vectors(void **state)
     assert_int_equal(strlen(tok), 64);
 }
 
-static void test_migration_gap_is_skipped(void **state)
+static void exec_sql(store_fixture *f, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+static void reopen(store_fixture *f)
+{
+    char err[512];
+    hs_store_close(f->store);
+    f->store = NULL;
+    if (hs_store_open(f->db_path, &f->store, err, sizeof err) != 0)
+        fail_msg("reopening: %s", err);
+}
+
+#define DROP_006 "DROP TABLE sweep_jobs; DROP TABLE sweeps; DROP TABLE cluster_jobs;"
+
+static void test_migrations_with_gaps(void **state)
 {
     store_fixture *f = *state;
-    /* schema/ holds 001 and 006 (numbers between reserved): both applied, version 6 or more. */
+    /* schema/ has a gap before 006 (numbers reserved for other features): all applied,
+     * each recorded. */
     assert_true(query_int(f, "PRAGMA user_version", 0) >= 6);
     assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='cluster_jobs'",
                                0), 1);
+    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=6", 0), 1);
+    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=5", 0), 0);
+    /* A number the database lacks although its version is higher (it arrived in a later build
+     * than a higher number) is applied at the next open. */
+    exec_sql(f, DROP_006 " DELETE FROM schema_migrations WHERE number=6;");
+    reopen(f);
+    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='cluster_jobs'",
+                               0), 1);
+    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=6", 0), 1);
+    /* A database from before the record (no gaps then): every number up to its version counts
+     * as applied, the later ones are applied. */
+    exec_sql(f, DROP_006 " DROP TABLE schema_migrations; PRAGMA user_version=3;");
+    reopen(f);
+    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number<=3", 0), 3);
+    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='sweeps'", 0),
+                     1);
+    /* A database with a migration this binary lacks is refused. */
+    exec_sql(f, "INSERT INTO schema_migrations VALUES (5);");
+    hs_store_close(f->store);
+    f->store = NULL;
+    char err[512];
+    hs_store *other = NULL;
+    assert_int_equal(hs_store_open(f->db_path, &other, err, sizeof err), -1);
+    assert_non_null(strstr(err, "migration 5"));
+    exec_sql(f, "DELETE FROM schema_migrations WHERE number=5;");
+    reopen(f);
 }
 
 static void test_attempt_once_and_running(void **state)
@@ -231,7 +280,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors),
-        cmocka_unit_test_setup_teardown(test_migration_gap_is_skipped, store_fixture_setup,
+        cmocka_unit_test_setup_teardown(test_migrations_with_gaps, store_fixture_setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_attempt_once_and_running, store_fixture_setup,
                                         store_fixture_teardown),
