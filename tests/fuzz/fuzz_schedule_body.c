@@ -1,7 +1,8 @@
 /* libFuzzer target: arbitrary bytes as the JSON body of POST /api/v1/schedules, validated and
- * stored by hs_schedule_create in a scratch database, then PATCHed with the same body and
- * deleted. A body is either refused with a reason, or stored and read back with
+ * stored by hs_schedule_write (queue/schedules.c, as the HTTP handler does) in a scratch
+ * database, then PATCHed with the same body and deleted. A body is either refused with a reason, or stored and read back with
  * its name and cron; never a crash or a leak. */
+#include "queue/schedules.h"
 #include "store/schedule_store.h"
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -57,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hs_schedule_status status = HS_SCHEDULE_OK;
     hs_spec_error serr = {{0}, {0}};
     char err[512];
-    if (hs_schedule_create(store, body, &env, &out, &status, &serr, err, sizeof err) != 0)
+    if (hs_schedule_write(store, &env, body, true, 0, &out, &status, &serr, err, sizeof err) != 0)
         abort(); /* a scratch database on a healthy disk never fails */
     /* (the field may be "": a key with an embedded NUL byte reads as the empty name) */
     if (status == HS_SCHEDULE_INVALID && !serr.detail[0])
@@ -69,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         int64_t sid = (int64_t)id->valuedouble;
         cJSON *patched = NULL;
-        if (hs_schedule_patch(store, sid, body, &env, &patched, &status, &serr, err,
+        if (hs_schedule_write(store, &env, body, false, sid, &patched, &status, &serr, err,
                               sizeof err) != 0 || status != HS_SCHEDULE_OK)
             abort(); /* what was accepted once is accepted again */
         cJSON_Delete(patched);
