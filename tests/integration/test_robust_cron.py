@@ -6,11 +6,6 @@ import os
 
 import pytest
 
-# (not imported from conftest: when tests/web runs in the same session, "conftest" may be
-# that folder's module)
-REPO_ROOT = os.path.abspath(os.environ.get("HS_REPO_ROOT")
-                            or os.path.join(os.path.dirname(__file__), "..", ".."))
-
 
 def assert_never(r):
     assert r.status_code == 400, (r.status_code, r.text)
@@ -30,24 +25,6 @@ def test_never_matching_cron_refused(daemon):
     r = d.post("/api/v1/schedules", json={"name": "leap", "cron": "0 0 29 2 *", "job": STEPS,
                                           "timezone": "Europe/Berlin"})
     assert r.status_code == 201, r.text
-
-
-def test_every_refused_by_release_build(daemon):
-    """A release build refuses "@every". It runs only when SURGEOND_RELEASE names a release
-    binary built from this tree (a build/release/surgeond left from an older tree would test
-    old code); the compile-time switch itself is unit-tested in test_core_cron_release.c."""
-    path = os.environ.get("SURGEOND_RELEASE")
-    if not path or not os.access(path, os.X_OK):
-        pytest.skip("set SURGEOND_RELEASE to a release build of this tree (make builds "
-                    "build/release/surgeond)")
-    d = daemon(start=False)
-    d.binary = path
-    d.start()
-    assert d.get("/api/v1/version").json()["test_build"] is False
-    r = d.post("/api/v1/schedules", json={"name": "e", "cron": "@every 5s",
-                                          "job": {"kind": "diagnose", "model": "m", "texts": ["a"]}})
-    assert r.status_code == 400, r.text
-    assert r.json()["field"] == "cron" and "test builds" in r.json()["detail"], r.text
     sid = r.json()["id"]
     assert "-02-29T" in r.json()["next_fire_at"] or "-02-28T" in r.json()["next_fire_at"]
     assert_never(d.patch("/api/v1/schedules/%d" % sid, json={"cron": "0 0 30 2 *"}))

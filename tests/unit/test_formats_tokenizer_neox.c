@@ -33,15 +33,7 @@ static int setup(void **state)
         fprintf(stderr, "load failed: %s\n", err);
         return -1;
     }
-    tu_repo_path(path, sizeof path, "tests/reference/tokenizer_neox/cases.json");
-    size_t len;
-    char *text = tu_read_file(path, &len);
-    if (!text) {
-        fprintf(stderr, "cannot read %s\n", path);
-        return -1;
-    }
-    g_cases = cJSON_ParseWithLength(text, len);
-    free(text);
+    g_cases = tu_read_json("tests/reference/tokenizer_neox/cases.json");
     return g_cases && cJSON_IsArray(g_cases) ? 0 : -1;
 }
 

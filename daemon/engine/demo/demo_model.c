@@ -334,11 +334,20 @@ static int write_bloom_weights(const char *dir, char *err, size_t errlen)
     free(w);
     if (rc != 0)
         return -1;
+    return hs_demo_write_config(dir, "bloom", err, errlen);
+}
+
+int hs_demo_write_config(const char *dir, const char *family, char *err, size_t errlen)
+{
+    /* the shape and special tokens both demo models share (<s> = 1, </s> = 2, <pad> = 3) */
     hs_model_config cfg = {
-        .family = hs_family_find("bloom"), .vocab_size = V, .hidden_size = C, .n_head = H,
+        .family = hs_family_find(family), .vocab_size = V, .hidden_size = C, .n_head = H,
         .n_layer = L, .head_dim = D, .mlp_hidden = W, .layer_norm_epsilon = 1e-5,
         .bos_token_id = 1, .eos_token_id = 2, .pad_token_id = 3, .unk_token_id = 0,
-        .torch_dtype = "float32"};
+        .alibi_bias_max = 8, .max_seq_len = 2048, .torch_dtype = "float32"};
+    if (!cfg.family)
+        return hs_errf(err, errlen, "demo model: no family \"%s\"", family);
+    char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/config.json", dir);
     return hs_model_config_write(&cfg, path, err, errlen);
 }

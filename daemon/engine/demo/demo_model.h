@@ -77,7 +77,9 @@ int hs_demo_model_write_family(const char *out_dir, const char *family, bool for
                                size_t errlen);
 extern const hs_demo_planted_head hs_demo_mpt_planted[];
 extern const int hs_demo_mpt_planted_count;
-/* Private to demo_model.c: the MPT demo's model.safetensors and config.json into dir. */
+/* Private to the demo files: the MPT demo's model.safetensors and config.json into dir, and
+ * the config.json of either demo (the shape and special tokens they share). */
 int hs_demo_mpt_write_weights(const char *dir, char *err, size_t errlen);
+int hs_demo_write_config(const char *dir, const char *family, char *err, size_t errlen);
 
 #endif

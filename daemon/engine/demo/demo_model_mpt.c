@@ -183,11 +183,5 @@ int hs_demo_mpt_write_weights(const char *dir, char *err, size_t errlen)
     free(w);
     if (rc != 0)
         return -1;
-    hs_model_config cfg = {
-        .family = hs_family_find("mpt"), .vocab_size = V, .hidden_size = C, .n_head = H,
-        .n_layer = L, .head_dim = D, .mlp_hidden = W, .layer_norm_epsilon = 1e-5,
-        .bos_token_id = BOS_ID, .eos_token_id = 2, .pad_token_id = 3, .unk_token_id = 0,
-        .alibi_bias_max = 8, .max_seq_len = 2048, .torch_dtype = "float32"};
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    return hs_model_config_write(&cfg, path, err, errlen);
+    return hs_demo_write_config(dir, "mpt", err, errlen);
 }
