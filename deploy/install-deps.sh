@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libopenblas-dev libpcre2-dev libcmocka-dev libicu-dev libarchive-dev libssl-dev tzdata
   libjs-chart.js curl ca-certificates python3 python3-pip
   chromium chromium-driver wrk
+  slurm-wlm munge
 )
 # PyPI name=import name (the import tells whether a package is there)
 PIP_PACKAGES=(pytest=pytest requests=requests selenium=selenium schemathesis=schemathesis

@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "commands.h"
 #include "common/file_io.h"
+#include "run_report.h"
 #include "engine/device.h"
 #include "common/errors.h"
 #include "kinds/spec.h"
@@ -31,6 +32,12 @@ void hs_run_usage(FILE *out)
             "  --corpus-root DIR    corpora are files under DIR (default DATA-DIR/corpora)\n"
             "  --device DEV         cpu or cuda:N (default cpu)\n"
             "  --details            print {result, heads, curves, checkpoints} instead of the result\n"
+            "  --report-to URL      report to the daemon instead (http://HOST:PORT/api/v1/jobs/ID/report;\n"
+            "                       what the slurm executor's batch scripts run), with\n"
+            "  --job-token-file F   the job attempt's report token (first line of F), and\n"
+            "  --attempt N          the attempt number (N > 1 resumes from the last checkpoint)\n"
+            "  --instance HEX       the daemon database's instance id (its run directories are\n"
+            "                       runs/<id>-HEX); without it, read from DATA-DIR's database\n"
             "  --help               this text\n");
 }
 
@@ -225,6 +232,7 @@ static char *read_all(const char *path, char *err, size_t errlen)
 
 typedef struct run_options {
     const char *data_dir, *model_root, *corpus_root, *device, *job_path;
+    const char *report_to, *token_file, *attempt, *instance;
     bool details;
 } run_options;
 
@@ -238,6 +246,10 @@ static int parse_run_args(int argc, char **argv, run_options *o)
                             : strcmp(a, "--model-root") == 0  ? &o->model_root
                             : strcmp(a, "--corpus-root") == 0 ? &o->corpus_root
                             : strcmp(a, "--device") == 0      ? &o->device
+                            : strcmp(a, "--report-to") == 0   ? &o->report_to
+                            : strcmp(a, "--job-token-file") == 0 ? &o->token_file
+                            : strcmp(a, "--attempt") == 0     ? &o->attempt
+                            : strcmp(a, "--instance") == 0    ? &o->instance
                                                               : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             hs_run_usage(stdout);
@@ -262,6 +274,20 @@ static int parse_run_args(int argc, char **argv, run_options *o)
     }
     if (!o->job_path) {
         hs_run_usage(stderr);
+        return -1;
+    }
+    if (!o->report_to != !o->token_file) {
+        fprintf(stderr, "surgeond run: --report-to and --job-token-file go together\n");
+        return -1;
+    }
+    if (o->instance && (!*o->instance || strlen(o->instance) > 32 ||
+                        strspn(o->instance, "0123456789abcdef") != strlen(o->instance))) {
+        fprintf(stderr, "surgeond run: --instance must be 1-32 lowercase hex digits\n");
+        return -1;
+    }
+    if (o->attempt && (atoi(o->attempt) < 1 || atoi(o->attempt) > 1000 ||
+                       strspn(o->attempt, "0123456789") != strlen(o->attempt))) {
+        fprintf(stderr, "surgeond run: --attempt must be a positive integer\n");
         return -1;
     }
     hs_device_spec device;
@@ -416,8 +442,8 @@ static int run_spec(const run_options *o, const hs_root_dirs *dirs, const hs_kin
         return 2;
     }
     char run_dir[PATH_MAX];
-    if (hs_data_make_inline_run_dir(dirs->data_dir, run_dir, sizeof run_dir, err,
-                                    sizeof err) != 0) {
+    if (!o->report_to && hs_data_make_inline_run_dir(dirs->data_dir, run_dir, sizeof run_dir,
+                                                     err, sizeof err) != 0) {
         fprintf(stderr, "surgeond run: %s\n", err);
         cJSON_Delete(spec);
         return 1;
@@ -428,7 +454,10 @@ static int run_spec(const run_options *o, const hs_root_dirs *dirs, const hs_kin
         cJSON_Delete(spec);
         return 2;
     }
-    int status = run_job(&parsed, spec, env, run_dir, device, o->details);
+    hs_report_options ro = {.report_to = o->report_to, .token_file = o->token_file,
+                            .attempt = o->attempt ? atoi(o->attempt) : 1, .retry_s = 3600};
+    int status = o->report_to ? hs_run_reported(&parsed, spec, env, device, &ro)
+                              : run_job(&parsed, spec, env, run_dir, device, o->details);
     hs_device_close(device);
     cJSON_Delete(spec);
     return status;
@@ -447,8 +476,10 @@ int hs_cmd_run(int argc, char **argv)
         fprintf(stderr, "surgeond run: %s\n", err);
         return 2;
     }
-    hs_store *db_store;
-    if (open_existing_store(&dirs, &db_store, err, sizeof err) != 0) {
+    hs_store *db_store = NULL;
+    if (o.instance) /* a Slurm node: the daemon named it; its database is not opened here */
+        snprintf(dirs.instance, sizeof dirs.instance, "%s", o.instance);
+    else if (open_existing_store(&dirs, &db_store, err, sizeof err) != 0) {
         fprintf(stderr, "surgeond run: %s\n", err);
         return 1;
     }

@@ -14,6 +14,7 @@
 #include "store/uploads.h"
 #include "queue/scheduler.h"
 #include "queue/worker.h"
+#include "serve_slurm.h"
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -31,6 +32,7 @@ typedef struct serve_options {
     int n_devices;
     size_t max_body;
     bool insecure_no_auth;
+    hs_serve_executor executor;
 } serve_options;
 
 void hs_serve_usage(FILE *out)
@@ -49,8 +51,9 @@ void hs_serve_usage(FILE *out)
             "                       request; the token is the file's first line\n"
             "  --max-body BYTES     request body limit, suffix k or M allowed (default 64M)\n"
             "  --insecure-no-auth   allow a non-loopback --listen address without --token-file\n"
-            "                       (anyone who reaches the port can then submit jobs)\n"
-            "  --help               this text\n");
+            "                       (anyone who reaches the port can then submit jobs)\n");
+    hs_serve_executor_usage(out);
+    fprintf(out, "  --help               this text\n");
 }
 
 static int parse_size(const char *text, size_t *out)
@@ -77,6 +80,7 @@ static int parse_args(int argc, char **argv, serve_options *o)
 {
     *o = (serve_options){.listen = "127.0.0.1:8700", .data_dir = "./var",
                          .max_body = 64u * 1024 * 1024};
+    hs_serve_executor_init(&o->executor);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -95,6 +99,19 @@ static int parse_args(int argc, char **argv, serve_options *o)
                             : strcmp(a, "--token-file") == 0  ? &o->token_file
                                                               : NULL;
         bool takes_value = slot || strcmp(a, "--device") == 0 || strcmp(a, "--max-body") == 0;
+        int ex = value && !takes_value ? hs_serve_executor_flag(&o->executor, a, value) : 0;
+        if (ex < 0)
+            return -1;
+        if (ex > 0) {
+            i++;
+            continue;
+        }
+        if (!takes_value && (strncmp(a, "--slurm-", 8) == 0 || strcmp(a, "--executor") == 0 ||
+                             strcmp(a, "--report-url") == 0 ||
+                             strcmp(a, "--max-cluster-jobs") == 0)) {
+            fprintf(stderr, "surgeond serve: %s needs a value\n", a);
+            return -1;
+        }
         if (!takes_value) {
             fprintf(stderr, "surgeond serve: unknown flag %s (see --help)\n", a);
             return -1;
@@ -125,7 +142,7 @@ static int parse_args(int argc, char **argv, serve_options *o)
     }
     if (o->n_devices == 0)
         o->devices[o->n_devices++] = "cpu";
-    return 0;
+    return o->executor.slurm ? hs_serve_executor_finish(&o->executor, o->listen) : 0;
 }
 
 static int read_token(const char *path, char *token, size_t len, char *err, size_t errlen)
@@ -288,13 +305,24 @@ int hs_cmd_serve(int argc, char **argv)
     app.env.store = app.store; /* model aliases resolve against it */
     app.max_body = o.max_body;
     app.started_ms = hs_now_ms();
-    if (hs_workers_start(app.store, &app.env, o.devices, o.n_devices, &app.workers, err,
-                         sizeof err) != 0) {
+    /* Jobs run on this machine's workers, or (--executor slurm) through Slurm, never both. */
+    hs_slurm_executor *slurm = NULL;
+    if (o.executor.slurm
+            ? hs_slurm_executor_start(app.store, &app.env, &o.executor.cfg, &slurm, err,
+                                      sizeof err) != 0
+            : hs_workers_start(app.store, &app.env, o.devices, o.n_devices, &app.workers, err,
+                               sizeof err) != 0) {
         hs_store_close(app.store);
         fprintf(stderr, "surgeond serve: %s\n", err);
         return 1;
     }
+    app.slurm_executor = slurm != NULL;
+    if (slurm)
+        log_line("executor slurm: at most %s Slurm jobs at once, nodes report to %s",
+                 (snprintf(err, sizeof err, "%d", o.executor.cfg.max_jobs), err),
+                 o.executor.cfg.report_url);
     int status = serve_until_signal(&app, o.listen, dirs.data_dir);
+    hs_slurm_executor_stop(slurm);
     hs_workers_stop(app.workers);
     hs_store_close(app.store);
     return status;

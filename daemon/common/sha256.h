@@ -1,18 +1,14 @@
-/* SHA-256 of a buffer or a file as 64 lowercase hex digits (OpenSSL's libcrypto, EVP). Used to
- * address uploaded corpora by content. */
+/* SHA-256 (FIPS 180-4) of a buffer as lowercase hex, and random tokens from the kernel: what
+ * the report tokens of cluster jobs are made of (a token is shown once; its hash is kept). */
 #ifndef HS_SHA256_H
 #define HS_SHA256_H
-#include <stdbool.h>
 #include <stddef.h>
 
-#define HS_SHA256_HEX 65 /* 64 digits and the NUL */
+#define HS_SHA256_HEX_LEN 65 /* 64 hex digits and the NUL */
 
-/* 0, or -1 with err. */
-int hs_sha256_buf(const void *data, size_t len, char hex[HS_SHA256_HEX], char *err,
-                  size_t errlen);
-/* The file read in chunks. 0, or -1 with err naming the path. */
-int hs_sha256_file(const char *path, char hex[HS_SHA256_HEX], char *err, size_t errlen);
-/* Whether text is 64 lowercase hex digits. */
-bool hs_sha256_hex_valid(const char *text);
+void hs_sha256_hex(const void *data, size_t len, char out[HS_SHA256_HEX_LEN]);
+/* nbytes random bytes from getrandom(2) as 2*nbytes hex digits into out (size >= 2*nbytes+1).
+ * 0, or -1 when the kernel gives none. */
+int hs_random_hex(size_t nbytes, char *out, size_t outlen);
 
 #endif

@@ -20,7 +20,8 @@ struct hs_job_filter;
 
 typedef struct hs_app {
     hs_store *store;
-    hs_worker_pool *workers;
+    hs_worker_pool *workers;  /* NULL with the slurm executor */
+    bool slurm_executor;      /* jobs go through Slurm (queue/executor_slurm.h) */
     hs_kind_env env;       /* absolute roots */
     char token[256];       /* bearer token; empty: no auth */
     size_t max_body;       /* bytes */
@@ -154,6 +155,17 @@ void hs_api_job_get(hs_req *, hs_resp *);
 void hs_api_job_cancel(hs_req *, hs_resp *);
 void hs_api_job_log(hs_req *, hs_resp *);
 void hs_api_job_events(hs_req *, hs_resp *);
+void hs_api_job_report_batch(hs_req *, hs_resp *);
+void hs_api_sweeps_create(hs_req *, hs_resp *);
+void hs_api_sweeps_list(hs_req *, hs_resp *);
+void hs_api_sweep_get(hs_req *, hs_resp *);
+void hs_api_job_report_diagnosis(hs_req *, hs_resp *);
+/* Whether path is a job's report route (api_report.c): those authenticate with the job
+ * attempt's own token, not the daemon's --token-file. */
+bool hs_api_is_report_path(const char *path);
+/* Adds "slurm": {job_id, state, reason, node, attempt, active} to a job's JSON when the job
+ * went through Slurm (its newest attempt), and "sweep": {id, params} when a sweep made it. */
+void hs_api_add_slurm(hs_db *db, cJSON *job);
 void hs_api_runs_list(hs_req *, hs_resp *);
 void hs_api_run_get(hs_req *, hs_resp *);
 void hs_api_run_heads(hs_req *, hs_resp *);

@@ -28,6 +28,7 @@ static void respond_job(hs_req *req, hs_resp *resp, int64_t id, int status)
         return hs_resp_internal(resp, err);
     if (!job)
         return hs_resp_error(resp, 404, "not found", NULL, "no job %lld", (long long)id);
+    hs_api_add_slurm(db, job);
     hs_resp_stored_json(req, resp, status, job);
 }
 

@@ -226,6 +226,15 @@ static void add_name_params(cJSON *params, const char *pattern)
  * downloads. */
 static void add_route_responses(cJSON *responses, const hs_route *r)
 {
+    if (strstr(r->pattern, "/report/")) { /* a Slurm attempt's own token (api_report.c) */
+        if (strcmp(r->method, "GET") == 0) {
+            add_response(responses, "401", "no token, or not that of an active attempt of the job",
+                         true);
+            add_response(responses, "403", "the token is another job's attempt's", true);
+        }
+        add_response(responses, "409",
+                     "a batch out of order, or the run is not a finished diagnosis", true);
+    }
     if (strstr(r->pattern, "/cancel")) {
         add_response(responses, "202", "running: cancel requested, it stops at its next step", false);
         add_response(responses, "409", "the job has already finished", true);

@@ -193,6 +193,9 @@ cJSON *hs_job_page_json(hs_req *req, hs_resp *resp, const hs_job_filter *f, cons
         hs_resp_internal(resp, "out of memory");
         return NULL;
     }
+    const cJSON *job;
+    cJSON_ArrayForEach(job, jobs)
+        hs_api_add_slurm(db, (cJSON *)job);
     cJSON_AddItemToObject(o, key, jobs);
     if (next_before)
         cJSON_AddNumberToObject(o, "next_before", (double)next_before);

@@ -1,6 +1,7 @@
 /* Handlers of the daemon-wide endpoints: healthz, version, kinds, queue (state, pause,
  * resume) and the Prometheus /metrics text. */
 #include "api.h"
+#include "store/daemon_state.h"
 #include "common/clock.h"
 #include "common/version.h"
 #include "common/errors.h"
@@ -131,7 +132,16 @@ void hs_api_queue(hs_req *req, hs_resp *resp)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return hs_resp_internal(resp, "out of memory");
-    cJSON_AddBoolToObject(o, "paused", req->app->workers && hs_workers_paused(req->app->workers));
+    bool paused = false;
+    if (req->app->workers)
+        paused = hs_workers_paused(req->app->workers);
+    else if (req->app->slurm_executor && hs_state_load_paused(req->app->store, &paused, err,
+                                                              sizeof err) != 0) {
+        cJSON_Delete(o);
+        return hs_resp_internal(resp, err);
+    }
+    cJSON_AddBoolToObject(o, "paused", paused);
+    cJSON_AddStringToObject(o, "executor", req->app->slurm_executor ? "slurm" : "local");
     cJSON *depth = cJSON_AddObjectToObject(o, "depth");
     for (int s = 0; depth && s < HS_JOB_STATE_COUNT; s++)
         cJSON_AddNumberToObject(depth, hs_job_state_name(s), (double)counts[s]);
@@ -144,6 +154,12 @@ void hs_api_queue(hs_req *req, hs_resp *resp)
 static void set_paused(hs_req *req, hs_resp *resp, bool paused)
 {
     char err[HS_ERR_LEN];
+    /* The slurm executor reads the stored flag before each round of submissions. */
+    if (!req->app->workers && req->app->slurm_executor) {
+        if (hs_state_save_paused(req->app->store, paused, err, sizeof err) != 0)
+            return hs_resp_internal(resp, err);
+        return hs_api_queue(req, resp);
+    }
     if (!req->app->workers)
         return hs_resp_error(resp, 503, "no workers", NULL, "this daemon has no workers");
     if (hs_workers_set_paused(req->app->workers, paused, err, sizeof err) != 0)

@@ -331,6 +331,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         else
             guard_headers(http, conn, url, method, &early);
         if (!early.status && app->token[0] && hs_guard_is_mutating(method) &&
+            !hs_api_is_report_path(url) &&
             !hs_http_token_matches(
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                 app->token))

@@ -19,7 +19,7 @@
 #include "surgery_retention.h"
 #include "surgery_samples.h"
 #include "texts.h"
-#include "common/sha256.h"
+#include "common/sha256_file.h"
 #include "store/data_dir.h"
 #include "store/paths.h"
 #include "engine/surgery/surgery_loop.h"

@@ -18,6 +18,9 @@ int hs_spec_errorf(hs_spec_error *e, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 bool hs_spec_is_common_field(const char *name);
+/* The common field "slurm": {partition, gres, cpus, mem, time}, Slurm resources of this job
+ * when the daemon runs jobs through Slurm (spec_slurm.c). 0 or -1 with err. */
+int hs_spec_check_slurm(const cJSON *v, hs_spec_error *err);
 /* Validates the common fields, finds the kind and runs hs_spec_validate. 0 or -1 with err. */
 int hs_job_spec_parse(const cJSON *spec, const hs_kind_env *env, hs_job_spec *out,
                       hs_spec_error *err);

@@ -25,7 +25,8 @@ int hs_spec_errorf(hs_spec_error *e, const char *field, const char *fmt, ...)
     return -1;
 }
 
-static const char *const common_fields[] = {"kind", "priority", "client_id", "max_attempts"};
+static const char *const common_fields[] = {"kind", "priority", "client_id", "max_attempts",
+                                            "slurm"};
 
 bool hs_spec_is_common_field(const char *name)
 {
@@ -283,6 +284,9 @@ int hs_job_spec_parse(const cJSON *spec, const hs_kind_env *env, hs_job_spec *ou
             return hs_spec_errorf(err, "client_id", "client_id must be 1..200 characters");
         out->client_id = v->valuestring;
     }
+    v = cJSON_GetObjectItemCaseSensitive(spec, "slurm");
+    if (v && hs_spec_check_slurm(v, err) != 0)
+        return -1;
     if (hs_spec_meta_check(spec, false, err) != 0)
         return -1;
     return hs_spec_validate(out->kind, spec, env, err);

@@ -144,7 +144,8 @@ int hs_job_claim(hs_store *store, const char *device, hs_claimed_job *out, char 
         "UPDATE jobs SET state='running', attempt=attempt+1, started_at=?1, updated_at=?1,"
         " finished_at=NULL, device=?2, progress_step=0, progress_total=0, progress_message='',"
         " error=NULL"
-        " WHERE id = (SELECT id FROM jobs WHERE state='queued' ORDER BY priority DESC, id LIMIT 1)"
+        " WHERE id = (SELECT id FROM jobs WHERE state='queued' AND id NOT IN"
+        " (SELECT job_id FROM cluster_jobs WHERE active=1) ORDER BY priority DESC, id LIMIT 1)"
         " AND state='queued' RETURNING id, kind, spec, attempt, max_attempts";
     memset(out, 0, sizeof *out);
     hs_db *db = hs_store_write_begin(store, err, errlen);
@@ -363,6 +364,7 @@ int hs_job_reconcile(hs_store *store, int *requeued, int *failed, char *err, siz
 {
     static const char sql[] =
         "SELECT id, attempt, max_attempts, cancel_requested FROM jobs WHERE state='running'"
+        " AND id NOT IN (SELECT job_id FROM cluster_jobs WHERE active=1)" /* Slurm's own */
         " ORDER BY id";
     int n_requeued = 0, n_failed = 0, rc = 0;
     hs_db *db = hs_store_write_begin(store, err, errlen);

@@ -43,7 +43,9 @@ typedef struct hs_claimed_job {
 } hs_claimed_job;
 
 /* Claims the next queued job (priority first, then FIFO) with one atomic UPDATE and records
- * the event; device names the claiming worker. 1 claimed, 0 none queued, -1 error. */
+ * the event; device names the claiming worker. A job with an active Slurm attempt
+ * (cluster_jobs.h) is never claimed: it may be running on the cluster. 1 claimed, 0 none
+ * queued, -1 error. */
 int hs_job_claim(hs_store *store, const char *device, hs_claimed_job *out, char *err,
                  size_t errlen);
 void hs_claimed_job_free(hs_claimed_job *job);
@@ -80,7 +82,8 @@ int hs_job_store_result(hs_store *store, int64_t id, const char *result_json, ch
                         size_t errlen);
 
 /* At start-up: every job left running is requeued while attempts remain (cancelled if a
- * cancel had been requested), else failed with "daemon restarted". Counts are optional. */
+ * cancel had been requested), else failed with "daemon restarted". Counts are optional.
+ * Jobs with an active Slurm attempt (cluster_jobs.h) are left to the slurm executor. */
 int hs_job_reconcile(hs_store *store, int *requeued, int *failed, char *err, size_t errlen);
 
 /* Jobs per state. */

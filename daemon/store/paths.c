@@ -4,7 +4,7 @@
 #include "paths.h"
 #include "common/errors.h"
 #include "common/file_io.h"
-#include "common/sha256.h"
+#include "common/sha256_file.h"
 #include "model_alias.h"
 #include <cjson/cJSON.h>
 #include <errno.h>

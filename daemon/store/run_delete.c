@@ -3,7 +3,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/file_io.h"
-#include "common/sha256.h"
+#include "common/sha256_file.h"
 #include "uploads.h"
 #include <sys/stat.h>
 #include <errno.h>

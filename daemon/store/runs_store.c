@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, double epoch,
-                            const char *name, double value, char *err, size_t errlen)
+int hs_runs_add_curve_point_db(hs_db *db, int64_t run_id, int64_t step, double epoch,
+                               const char *name, double value, char *err, size_t errlen)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO curves (run_id, step, epoch, name, value) VALUES (?1,?2,?3,?4,?5)";
@@ -16,8 +16,7 @@ int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, doubl
     if (!isfinite(value) || !isfinite(epoch))
         return hs_errf(err, errlen, "curve %s of run %lld: non-finite value at step %lld", name,
                        (long long)run_id, (long long)step);
-    hs_db *db;
-    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
@@ -25,20 +24,29 @@ int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, doubl
     sqlite3_bind_double(st, 3, epoch);
     sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 5, value);
-    int rc = hs_db_step_done(db, st, "adding curve point", err, errlen);
+    return hs_db_step_done(db, st, "adding curve point", err, errlen);
+}
+
+int hs_runs_add_curve_point(hs_store *store, int64_t run_id, int64_t step, double epoch,
+                            const char *name, double value, char *err, size_t errlen)
+{
+    hs_db *db = hs_store_write_begin(store, err, errlen);
+    if (!db)
+        return -1;
+    int rc = hs_runs_add_curve_point_db(db, run_id, step, epoch, name, value, err, errlen);
     return hs_store_write_finish(store, rc, err, errlen);
 }
 
-int hs_runs_store_head_stats(hs_store *store, int64_t run_id, const char *checkpoint,
-                             const hs_head_stat_row *rows, int n_rows, char *err, size_t errlen)
+int hs_runs_store_head_stats_db(hs_db *db, int64_t run_id, const char *checkpoint,
+                                const hs_head_stat_row *rows, int n_rows, char *err,
+                                size_t errlen)
 {
     static const char del[] = "DELETE FROM head_stats WHERE run_id=?1 AND checkpoint=?2";
     static const char ins[] =
         "INSERT INTO head_stats (run_id, checkpoint, layer, head, bos_mass, entropy, local_mass,"
         " class) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)";
     const char *cp = checkpoint ? checkpoint : "";
-    hs_db *db;
-    sqlite3_stmt *st = hs_store_write_stmt(store, del, &db, err, errlen);
+    sqlite3_stmt *st = hs_db_stmt(db, del, err, errlen);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
@@ -64,11 +72,21 @@ int hs_runs_store_head_stats(hs_store *store, int64_t run_id, const char *checkp
                          sqlite3_errmsg(hs_db_handle(db)));
         sqlite3_reset(st);
     }
+    return rc;
+}
+
+int hs_runs_store_head_stats(hs_store *store, int64_t run_id, const char *checkpoint,
+                             const hs_head_stat_row *rows, int n_rows, char *err, size_t errlen)
+{
+    hs_db *db = hs_store_write_begin(store, err, errlen);
+    if (!db)
+        return -1;
+    int rc = hs_runs_store_head_stats_db(db, run_id, checkpoint, rows, n_rows, err, errlen);
     return hs_store_write_finish(store, rc, err, errlen);
 }
 
-int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoint_row *row,
-                             char *err, size_t errlen)
+int hs_runs_store_checkpoint_db(hs_db *db, int64_t run_id, const hs_checkpoint_row *row,
+                                char *err, size_t errlen)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO checkpoints (run_id, name, path, epoch, step, ppl, woken, best)"
@@ -77,8 +95,7 @@ int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoin
     if (!row->name || !*row->name || !row->path)
         return hs_errf(err, errlen, "checkpoint of run %lld: name and path are required",
                        (long long)run_id);
-    hs_db *db;
-    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
@@ -102,6 +119,16 @@ int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoin
             rc = hs_db_step_done(db, st, "marking best checkpoint", err, errlen);
         }
     }
+    return rc;
+}
+
+int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoint_row *row,
+                             char *err, size_t errlen)
+{
+    hs_db *db = hs_store_write_begin(store, err, errlen);
+    if (!db)
+        return -1;
+    int rc = hs_runs_store_checkpoint_db(db, run_id, row, err, errlen);
     return hs_store_write_finish(store, rc, err, errlen);
 }
 

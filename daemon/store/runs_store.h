@@ -14,6 +14,16 @@ int hs_runs_store_head_stats(hs_store *store, int64_t run_id, const char *checkp
 int hs_runs_store_checkpoint(hs_store *store, int64_t run_id, const hs_checkpoint_row *row,
                              char *err, size_t errlen);
 
+/* The same three writes inside the caller's write transaction (db from hs_store_write_begin),
+ * for a batch of reports applied atomically. */
+int hs_runs_add_curve_point_db(hs_db *db, int64_t run_id, int64_t step, double epoch,
+                               const char *name, double value, char *err, size_t errlen);
+int hs_runs_store_head_stats_db(hs_db *db, int64_t run_id, const char *checkpoint,
+                                const hs_head_stat_row *rows, int n_rows, char *err,
+                                size_t errlen);
+int hs_runs_store_checkpoint_db(hs_db *db, int64_t run_id, const hs_checkpoint_row *row,
+                                char *err, size_t errlen);
+
 /* {layer, head, bos_mass, entropy, local_mass, class} rows of a succeeded diagnose run, or
  * NULL with err (not found, not a diagnose job, not succeeded). */
 cJSON *hs_runs_load_diagnosis(hs_db *db, int64_t run_id, char *err, size_t errlen);

@@ -168,61 +168,128 @@ static int migration_number(const char *path)
     return (int)n;
 }
 
+#define MAX_MIGRATION 999
+
+/* The embedded migrations by number (by_number[n], NULL where none) and the highest. */
+static int embedded_migrations(const hs_embedded_file *by_number[MAX_MIGRATION + 1],
+                               int *highest, char *err, size_t errlen)
+{
+    *highest = 0;
+    for (size_t i = 0; i < hs_embedded_count; i++) {
+        const hs_embedded_file *f = &hs_embedded_files[i];
+        size_t len = strlen(f->path);
+        if (strncmp(f->path, "schema/", 7) != 0 || len < 4 || strcmp(f->path + len - 4, ".sql"))
+            continue;
+        int n = migration_number(f->path);
+        if (n < 0 || n > MAX_MIGRATION)
+            return hs_errf(err, errlen, "embedded migration %s is not named NNN_name.sql", f->path);
+        if (by_number[n])
+            return hs_errf(err, errlen, "two migrations numbered %d (%s, %s)", n,
+                           by_number[n]->path, f->path);
+        by_number[n] = f;
+        if (n > *highest)
+            *highest = n;
+    }
+    return 0;
+}
+
+static int exec_sql(sqlite3 *h, const char *sql, const char *path, const char *what, char *err,
+                    size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(h, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    hs_errf(err, errlen, "%s: %s: %s", path, what, msg ? msg : sqlite3_errmsg(h));
+    sqlite3_free(msg);
+    return -1;
+}
+
+/* Which migrations the database has (applied[n]): the numbers recorded in schema_migrations
+ * up to user_version (a database taken back to an older version forgets the later ones). A
+ * database from before that table has every number up to user_version (numbers had no gaps
+ * then); the table is created and filled for it here. */
+static int applied_migrations(sqlite3 *h, const char *path, int version,
+                              bool applied[MAX_MIGRATION + 1], char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    bool have_table = false;
+    if (sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE name='schema_migrations'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return hs_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(h));
+    have_table = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!have_table) {
+        char fill[256];
+        snprintf(fill, sizeof fill,
+                 "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d)"
+                 " INSERT INTO schema_migrations SELECT x FROM n WHERE %d > 0;", version, version);
+        if (exec_sql(h, "BEGIN IMMEDIATE; CREATE TABLE schema_migrations (number INTEGER PRIMARY"
+                        " KEY);", path, "recording migrations", err, errlen) != 0 ||
+            exec_sql(h, fill, path, "recording migrations", err, errlen) != 0 ||
+            exec_sql(h, "COMMIT;", path, "recording migrations", err, errlen) != 0) {
+            sqlite3_exec(h, "ROLLBACK;", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    if (sqlite3_prepare_v2(h, "SELECT number FROM schema_migrations", -1, &st, NULL) != SQLITE_OK)
+        return hs_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(h));
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int n = sqlite3_column_int(st, 0);
+        if (n >= 1 && n <= MAX_MIGRATION && n <= version)
+            applied[n] = true;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : hs_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(h));
+}
+
+/* Applies every embedded migration the database lacks, in numeric order, each in its own
+ * transaction with its record and the user_version bump. Numbers are reserved per feature,
+ * so schema/ may have gaps, and a migration may arrive in a later build than a higher-numbered
+ * one: it is applied then. A database with a migration this binary lacks is refused. */
 static int apply_migrations(hs_db *db, const char *path, char *err, size_t errlen)
 {
     sqlite3 *h = db->handle;
     sqlite3_stmt *st = NULL;
-    int version = 0;
+    int version = 0, highest = 0;
     if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
         return hs_errf(err, errlen, "%s: reading user_version: %s", path, sqlite3_errmsg(h));
     if (sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-
-    int highest = 0;
-    for (size_t i = 0; i < hs_embedded_count; i++) {
-        const hs_embedded_file *f = &hs_embedded_files[i];
-        if (strncmp(f->path, "schema/", 7) != 0)
-            continue;
-        size_t len = strlen(f->path);
-        if (len < 4 || strcmp(f->path + len - 4, ".sql") != 0)
-            continue;
-        int n = migration_number(f->path);
-        if (n < 0)
-            return hs_errf(err, errlen, "embedded migration %s is not named NNN_name.sql", f->path);
-        if (n > highest)
-            highest = n;
-    }
+    const hs_embedded_file *by_number[MAX_MIGRATION + 1];
+    bool applied[MAX_MIGRATION + 1];
+    memset(by_number, 0, sizeof by_number);
+    memset(applied, 0, sizeof applied);
+    if (embedded_migrations(by_number, &highest, err, errlen) != 0)
+        return -1;
     if (version > highest)
         return hs_errf(err, errlen,
                        "%s: database schema version %d is newer than this binary's (%d)", path,
                        version, highest);
-    /* Apply in numeric order, each in its own transaction with its version bump. */
-    for (int want = version + 1; want <= highest; want++) {
-        const hs_embedded_file *mig = NULL;
-        for (size_t i = 0; i < hs_embedded_count; i++) {
-            const hs_embedded_file *f = &hs_embedded_files[i];
-            if (strncmp(f->path, "schema/", 7) == 0 && migration_number(f->path) == want) {
-                if (mig)
-                    return hs_errf(err, errlen, "two migrations numbered %d (%s, %s)", want,
-                                   mig->path, f->path);
-                mig = f;
-            }
-        }
-        if (!mig)
-            return hs_errf(err, errlen, "migration number %d is missing from schema/", want);
-        char *msg = NULL;
-        char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version=%d;", want);
-        if (sqlite3_exec(h, "BEGIN IMMEDIATE;", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(h, (const char *)mig->data, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(h, bump, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(h, "COMMIT;", NULL, NULL, &msg) != SQLITE_OK) {
-            hs_errf(err, errlen, "%s: applying %s: %s", path, mig->path, msg ? msg : "?");
-            sqlite3_free(msg);
+    if (applied_migrations(h, path, version, applied, err, errlen) != 0)
+        return -1;
+    for (int n = 1; n <= highest; n++)
+        if (applied[n] && !by_number[n])
+            return hs_errf(err, errlen, "%s: the database has migration %d, which this binary "
+                           "lacks (it is newer)", path, n);
+    for (int n = 1; n <= highest; n++) {
+        if (!by_number[n] || applied[n])
+            continue;
+        char record[160];
+        snprintf(record, sizeof record,
+                 "INSERT OR REPLACE INTO schema_migrations (number) VALUES (%d);"
+                 " PRAGMA user_version=%d;", n, n > version ? n : version);
+        if (exec_sql(h, "BEGIN IMMEDIATE;", path, by_number[n]->path, err, errlen) != 0 ||
+            exec_sql(h, (const char *)by_number[n]->data, path, by_number[n]->path, err,
+                     errlen) != 0 ||
+            exec_sql(h, record, path, by_number[n]->path, err, errlen) != 0 ||
+            exec_sql(h, "COMMIT;", path, by_number[n]->path, err, errlen) != 0) {
             sqlite3_exec(h, "ROLLBACK;", NULL, NULL, NULL);
             return -1;
         }
+        if (n > version)
+            version = n;
     }
     return 0;
 }

@@ -7,7 +7,7 @@
  * Listed as {name: "upload:<name>", bytes}. */
 #ifndef HS_UPLOADS_H
 #define HS_UPLOADS_H
-#include "common/sha256.h"
+#include "common/sha256_file.h"
 #include "store.h"
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -71,6 +71,9 @@ import requests
 
 REPO_ROOT = os.path.abspath(os.environ.get("HS_REPO_ROOT") or os.path.join(os.path.dirname(__file__), "..", ".."))
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+# Test modules import names "from conftest"; whichever folder's conftest pytest registered
+# under that name first answers, so both conftests define REPO_ROOT and SCREENSHOT_DIR.
+SCREENSHOT_DIR = os.path.join(REPO_ROOT, "build", "web-screenshots")
 # What ASan/UBSan/LSan print; a daemon whose log has one fails the test at teardown.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -276,3 +279,24 @@ def daemon(surgeond_bin, tmp_path):
             reports.append(text)
     if reports:
         pytest.fail("surgeond reported sanitizer errors:\n" + reports[0], pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A private single-node Slurm (tests/integration/slurm_cluster.py) for the whole session;
+    the tests using it are skipped, with the reason, when not root or Slurm is not installed."""
+    import slurm_cluster as sc
+    why = sc.missing_reason()
+    if why:
+        pytest.skip(why)
+    cluster = sc.SlurmCluster()
+    try:
+        cluster.start()
+    except Exception:
+        text = cluster.log_text()
+        cluster.stop()
+        raise AssertionError("the Slurm test cluster did not start:\n" + text)
+    os.environ["SLURM_CONF"] = cluster.conf  # for the daemons the tests start, and their jobs
+    yield cluster
+    os.environ.pop("SLURM_CONF", None)
+    cluster.stop()

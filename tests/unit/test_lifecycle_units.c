@@ -15,7 +15,7 @@
 
 #include "common/errors.h"
 #include "common/file_io.h"
-#include "common/sha256.h"
+#include "common/sha256_file.h"
 #include "common/tar_stream.h"
 #include "kinds/surgery_retention.h"
 

@@ -25,6 +25,9 @@ daemon = _fixtures.daemon
 surgeond_bin = _fixtures.surgeond_bin
 
 SCREENSHOT_DIR = os.path.join(_fixtures.REPO_ROOT, "build", "web-screenshots")
+# Test modules import names "from conftest"; whichever folder's conftest pytest registered
+# under that name first answers, so both conftests define REPO_ROOT and SCREENSHOT_DIR.
+REPO_ROOT = _fixtures.REPO_ROOT
 _INTEGRATION_DIR = os.path.dirname(_INTEGRATION_CONFTEST)
 
 # The surgery of the integration tests (tests/integration/test_compare_runs.py): it wakes the
