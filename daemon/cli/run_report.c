@@ -366,7 +366,8 @@ int hs_run_reported(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_
     }
     hs_job_ctx ctx = {.ops = &report_ops, .impl = &s, .job_id = s.job_id, .attempt = o->attempt,
                       .model_root = env->model_root, .corpus_root = env->corpus_root,
-                      .data_dir = env->data_dir, .run_dir = run_dir, .device = device};
+                      .data_dir = env->data_dir, .run_dir = run_dir, .instance = env->instance,
+                      .device = device};
     const char *slurm_id = getenv("SLURM_JOB_ID"), *nodename = getenv("SLURMD_NODENAME");
     char host[256] = "?";
     if (gethostname(host, sizeof host) != 0)

@@ -75,7 +75,7 @@ static const char *str(const cJSON *o, const char *k)
 typedef struct batch {
     const cJSON *items;
     int64_t job_id;
-    const char *run_dir_prefix; /* checkpoints must lie below <data_dir>/runs/<id>/ */
+    const char *run_dir_prefix; /* checkpoints must lie below the job's run directory */
     char *result_json;          /* of a result item */
 } batch;
 
@@ -275,7 +275,9 @@ void hs_api_job_report_batch(hs_req *req, hs_resp *resp)
     if (!body)
         return;
     char prefix[4200], err[HS_ERR_LEN];
-    snprintf(prefix, sizeof prefix, "%s/runs/%lld", req->app->env.data_dir, (long long)req->id);
+    if (hs_data_run_dir(req->app->env.data_dir, req->app->env.instance, req->id, prefix,
+                        sizeof prefix, err, sizeof err) != 0)
+        return hs_resp_internal(resp, err);
     batch b = {.job_id = req->id, .run_dir_prefix = prefix};
     if (read_batch(req, resp, body, &b, &seq) == 0) {
         outcome_arg oa = {.b = &b, .row_id = row_id};

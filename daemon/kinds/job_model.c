@@ -8,7 +8,8 @@
 hs_model *hs_job_load_model(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
 {
     const hs_kind_env env = {
-        .model_root = ctx->model_root, .corpus_root = ctx->corpus_root, .data_dir = ctx->data_dir};
+        .model_root = ctx->model_root, .corpus_root = ctx->corpus_root, .data_dir = ctx->data_dir,
+        .instance = ctx->instance};
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "model"));
     char path[PATH_MAX], why[HS_ERR_LEN];
     if (!name || hs_resolve_model(&env, name, path, sizeof path, why, sizeof why) != 0) {

@@ -139,7 +139,8 @@ static int inputs_load(hs_job_ctx *ctx, const cJSON *spec, gen_inputs *in, char 
 {
     memset(in, 0, sizeof *in);
     const hs_kind_env env = {
-        .model_root = ctx->model_root, .corpus_root = ctx->corpus_root, .data_dir = ctx->data_dir};
+        .model_root = ctx->model_root, .corpus_root = ctx->corpus_root, .data_dir = ctx->data_dir,
+        .instance = ctx->instance};
     if (hs_job_texts_load(spec, &env, "prompts", "prompt_file", &in->texts, &in->n, err,
                           errlen) != 0)
         return -1;

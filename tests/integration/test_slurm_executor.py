@@ -241,7 +241,9 @@ def test_unwritable_shared_data_dir_fails_saying_so(slurm_daemon):
     d = slurm_daemon()
     # The job's run directory cannot be made: a file already has its name.
     os.makedirs(os.path.join(d.data_dir, "runs"), exist_ok=True)
-    with open(os.path.join(d.data_dir, "runs", "1"), "w") as f:
+    with d.db() as db:  # run directories carry the database's instance id
+        instance = db.execute("SELECT value FROM daemon_state WHERE key='instance'").fetchone()[0]
+    with open(os.path.join(d.data_dir, "runs", "1-" + instance), "w") as f:
         f.write("not a directory\n")
     job = d.submit({"kind": "diagnose", "model": "demo", "texts": TEXTS})
     assert job["id"] == 1
