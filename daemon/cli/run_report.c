@@ -73,7 +73,7 @@ static int request(report_state *s, const char *method, const char *url, const c
 static void mark_broken(report_state *s, const char *why)
 {
     if (!s->broken)
-        snprintf(s->error, sizeof s->error, "reporting to the daemon failed: %s", why);
+        snprintf(s->error, sizeof s->error, "reporting to the daemon failed: %.440s", why);
     s->broken = s->stop = true;
     fprintf(stderr, "surgeond run: %s\n", s->error);
 }

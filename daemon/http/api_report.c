@@ -133,7 +133,7 @@ static int apply_heads(hs_db *db, const batch *b, const cJSON *it, char *err, si
     const cJSON *x;
     cJSON_ArrayForEach(x, rows)
     {
-        double v;
+        double v = 0.0;
         num(x, "layer", &v), r[i].layer = (int)v;
         num(x, "head", &v), r[i].head = (int)v;
         num(x, "bos_mass", &r[i].bos_mass);
