@@ -1,6 +1,5 @@
 /* SHA-256 of a buffer or a file, streamed, as 64 lowercase hex digits (OpenSSL's libcrypto,
- * EVP): what uploaded corpora are addressed by. (sha256.h has a one-shot buffer digest for
- * report tokens.) */
+ * EVP): what uploaded corpora are addressed by, and what sha256.h's token digest uses. */
 #ifndef HS_SHA256_FILE_H
 #define HS_SHA256_FILE_H
 #include <stdbool.h>
