@@ -159,12 +159,7 @@ static int inl_drop_checkpoint(hs_job_ctx *c, const char *name)
 static int inl_store_result(hs_job_ctx *c, const cJSON *result)
 {
     inline_state *s = st_of(c);
-    cJSON *copy = cJSON_Duplicate(result, 1);
-    if (!copy)
-        return -1;
-    cJSON_Delete(s->result);
-    s->result = copy;
-    return 0;
+    return hs_runner_keep_result(&s->result, result);
 }
 
 static cJSON *inl_load_diagnosis(hs_job_ctx *c, int64_t run_id, char *err, size_t errlen)

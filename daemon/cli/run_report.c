@@ -238,12 +238,7 @@ static int rep_checkpoint(hs_job_ctx *c, const hs_checkpoint_row *row)
 static int rep_result(hs_job_ctx *c, const cJSON *result)
 {
     report_state *s = rs_of(c);
-    cJSON *copy = cJSON_Duplicate(result, 1);
-    if (!copy)
-        return -1;
-    cJSON_Delete(s->result);
-    s->result = copy;
-    return 0;
+    return hs_runner_keep_result(&s->result, result);
 }
 
 static cJSON *rep_load_diagnosis(hs_job_ctx *c, int64_t run_id, char *err, size_t errlen)

@@ -56,6 +56,9 @@ static inline void hs_job_progress(hs_job_ctx *c, int64_t step, int64_t total, c
 {
     c->ops->progress(c, step, total, msg);
 }
+/* For runner API implementations that hold the result until the job ends (inline, reported):
+ * replaces *slot with a deep copy of result. 0, or -1 when out of memory (*slot unchanged). */
+int hs_runner_keep_result(cJSON **slot, const cJSON *result);
 void hs_job_logf(hs_job_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,4 +1,5 @@
-/* hs_job_logf (job_runner.h): printf-style log lines for runners, whatever the context. */
+/* hs_job_logf (runner.h): printf-style log lines for runners, whatever the context; and
+ * hs_runner_keep_result, shared by the runner API implementations that hold a result. */
 #include "runner.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,4 +28,14 @@ void hs_job_logf(hs_job_ctx *c, const char *fmt, ...)
     va_end(ap);
     c->ops->log_line(c, big);
     free(big);
+}
+
+int hs_runner_keep_result(cJSON **slot, const cJSON *result)
+{
+    cJSON *copy = cJSON_Duplicate(result, 1);
+    if (!copy)
+        return -1;
+    cJSON_Delete(*slot);
+    *slot = copy;
+    return 0;
 }

@@ -21,37 +21,6 @@
 #include "store/store.h"
 #include "test_store_util.h"
 
-static int64_t query_int(store_fixture *f, const char *sql, int64_t id)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_bind_parameter_count(st) > 0)
-        sqlite3_bind_int64(st, 1, id);
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -999;
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static const char *job_state(store_fixture *f, int64_t id)
-{
-    static char buf[32];
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id=?1", -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(st, 1, id);
-    buf[0] = '\0';
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(buf, sizeof buf, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return buf;
-}
-
 static int64_t submit(store_fixture *f, int max_attempts)
 {
     hs_job_submit_req req = {.kind = "test-steps", .spec_json = "{\"kind\":\"test-steps\"}",
@@ -131,18 +100,18 @@ static void test_migrations_with_gaps(void **state)
     store_fixture *f = *state;
     /* schema/ has a gap before 006 (numbers reserved for other features): all applied,
      * each recorded. */
-    assert_true(query_int(f, "PRAGMA user_version", 0) >= 6);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='cluster_jobs'",
+    assert_true(store_fixture_query_int(f, "PRAGMA user_version", 0) >= 6);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='cluster_jobs'",
                                0), 1);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=6", 0), 1);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=5", 0), 0);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=6", 0), 1);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=5", 0), 0);
     /* A number the database lacks although its version is higher (it arrived in a later build
      * than a higher number) is applied at the next open. */
     exec_sql(f, DROP_006 " DELETE FROM schema_migrations WHERE number=6;");
     reopen(f);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='cluster_jobs'",
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='cluster_jobs'",
                                0), 1);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=6", 0), 1);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number=6", 0), 1);
     /* A database from before the record (no gaps then): every number up to its version counts
      * as applied, the later ones are applied. */
     exec_sql(f, DROP_006 " ALTER TABLE jobs DROP COLUMN run_deleted_at;" /* and 004 */
@@ -150,8 +119,8 @@ static void test_migrations_with_gaps(void **state)
                          " ALTER TABLE jobs DROP COLUMN corpus_resolved;"
                          " DROP TABLE schema_migrations; PRAGMA user_version=3;");
     reopen(f);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number<=3", 0), 3);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='sweeps'", 0),
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE number<=3", 0), 3);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='sweeps'", 0),
                      1);
     /* A database with a migration this binary lacks is refused. */
     exec_sql(f, "INSERT INTO schema_migrations VALUES (5);");
@@ -179,16 +148,16 @@ static void test_attempt_once_and_running(void **state)
     assert_string_equal(a.slurm_job_id, "101");
     assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "PENDING", "Priority", "", err,
                                                 sizeof err), 0);
-    assert_string_equal(job_state(f, job), "queued");
+    assert_string_equal(store_fixture_job_state(f, job), "queued");
     assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "node1", err,
                                                 sizeof err), 0);
-    assert_string_equal(job_state(f, job), "running");
-    assert_int_equal(query_int(f, "SELECT attempt FROM jobs WHERE id=?1", job), 1);
+    assert_string_equal(store_fixture_job_state(f, job), "running");
+    assert_int_equal(store_fixture_query_int(f, "SELECT attempt FROM jobs WHERE id=?1", job), 1);
     /* a restart's reconciliation leaves it to the executor */
     int requeued = -1, failed = -1;
     assert_int_equal(hs_job_reconcile(f->store, &requeued, &failed, err, sizeof err), 0);
     assert_int_equal(requeued, 0);
-    assert_string_equal(job_state(f, job), "running");
+    assert_string_equal(store_fixture_job_state(f, job), "running");
 }
 
 static void test_end_requeues_then_fails(void **state)
@@ -197,7 +166,7 @@ static void test_end_requeues_then_fails(void **state)
     char err[512];
     int64_t job = submit(f, 2);
     for (int attempt = 1; attempt <= 2; attempt++) {
-        char slurm_id[8];
+        char slurm_id[16];
         snprintf(slurm_id, sizeof slurm_id, "%d", 200 + attempt);
         start_attempt(f, job, attempt, attempt == 1 ? "a1" : "a2", slurm_id);
         hs_cluster_attempt a = active_one(f);
@@ -206,9 +175,9 @@ static void test_end_requeues_then_fails(void **state)
         a = active_one(f);
         assert_int_equal(hs_cluster_attempt_end(f->store, &a, "NODE_FAIL", "NodeDown", false,
                                                 err, sizeof err), 0);
-        assert_string_equal(job_state(f, job), attempt == 1 ? "queued" : "failed");
+        assert_string_equal(store_fixture_job_state(f, job), attempt == 1 ? "queued" : "failed");
     }
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM cluster_jobs WHERE active=1", 0), 0);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM cluster_jobs WHERE active=1", 0), 0);
 }
 
 static void test_cancel_wins(void **state)
@@ -227,7 +196,7 @@ static void test_cancel_wins(void **state)
     assert_false(a.cancel_requested);
     assert_int_equal(hs_cluster_attempt_end(f->store, &a, "FAILED", "", false, err,
                                             sizeof err), 0);
-    assert_string_equal(job_state(f, job), "cancelled");
+    assert_string_equal(store_fixture_job_state(f, job), "cancelled");
 }
 
 static void test_claim_skips_cluster_jobs(void **state)
@@ -235,7 +204,7 @@ static void test_claim_skips_cluster_jobs(void **state)
     store_fixture *f = *state;
     int64_t job = submit(f, 3);
     start_attempt(f, job, 1, "k1", "501"); /* pending in Slurm: still queued here */
-    assert_string_equal(job_state(f, job), "queued");
+    assert_string_equal(store_fixture_job_state(f, job), "queued");
     hs_claimed_job claimed;
     char err[512];
     assert_int_equal(hs_job_claim(f->store, "cpu", &claimed, err, sizeof err), 0);
@@ -267,7 +236,7 @@ static void test_tokens_and_sequence(void **state)
                                             &last, err, sizeof err), 0);
     assert_int_equal(outcome, 1);
     assert_int_equal(calls, 1);
-    assert_string_equal(job_state(f, j1), "running"); /* a report means it runs */
+    assert_string_equal(store_fixture_job_state(f, j1), "running"); /* a report means it runs */
     assert_int_equal(hs_cluster_apply_batch(f->store, row, 1, "n1", apply_nothing, &calls, &outcome,
                                             &last, err, sizeof err), 0);
     assert_int_equal(outcome, 0); /* replay: not applied again */

@@ -61,36 +61,6 @@ static int64_t submit(hs_store *s, int priority, const char *client_id, int max_
     return id;
 }
 
-/* A value from the database through an independent connection. */
-static int64_t query_int(store_fixture *f, const char *sql, int64_t id)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    sqlite3_bind_int64(st, 1, id);
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -999;
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static const char *state_of(store_fixture *f, int64_t id)
-{
-    static char buf[32];
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id=?1", -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(st, 1, id);
-    snprintf(buf, sizeof buf, "%s",
-             sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "?");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return buf;
-}
-
 static void test_claim_order_priority_then_fifo(void **state)
 {
     store_fixture *f = *state;
@@ -108,7 +78,7 @@ static void test_claim_order_priority_then_fifo(void **state)
         assert_string_equal(job.kind, "test-steps");
         assert_non_null(strstr(job.spec_json, "\"steps\":1"));
         hs_claimed_job_free(&job);
-        assert_string_equal(state_of(f, expected[i]), "running");
+        assert_string_equal(store_fixture_job_state(f, expected[i]), "running");
     }
     hs_claimed_job none;
     assert_int_equal(hs_job_claim(f->store, "cpu", &none, err, sizeof err), 0);
@@ -127,20 +97,20 @@ static void test_guarded_transitions(void **state)
     /* the compare-and-set refuses a wrong "from" */
     assert_int_equal(hs_job_transition_commit(f->store, id, HS_JOB_RUNNING, HS_JOB_SUCCEEDED, "x",
                                               "{}", NULL, err, sizeof err), 0);
-    assert_string_equal(state_of(f, id), "queued");
+    assert_string_equal(store_fixture_job_state(f, id), "queued");
     hs_claimed_job job;
     assert_int_equal(hs_job_claim(f->store, "cpu", &job, err, sizeof err), 1);
     hs_claimed_job_free(&job);
     assert_int_equal(hs_job_transition_commit(f->store, id, HS_JOB_RUNNING, HS_JOB_SUCCEEDED,
                                               "done", "{\"x\":1}", NULL, err, sizeof err), 1);
-    assert_string_equal(state_of(f, id), "succeeded");
+    assert_string_equal(store_fixture_job_state(f, id), "succeeded");
     /* a second finish is refused: the job is no longer running */
     assert_int_equal(hs_job_transition_commit(f->store, id, HS_JOB_RUNNING, HS_JOB_FAILED, "late",
                                               NULL, "late", err, sizeof err), 0);
-    assert_string_equal(state_of(f, id), "succeeded");
+    assert_string_equal(store_fixture_job_state(f, id), "succeeded");
     /* one event per transition: submit, claim, finish */
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM job_events WHERE job_id=?1", id), 3);
-    assert_int_equal(query_int(f, "SELECT finished_at IS NOT NULL FROM jobs WHERE id=?1", id), 1);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM job_events WHERE job_id=?1", id), 3);
+    assert_int_equal(store_fixture_query_int(f, "SELECT finished_at IS NOT NULL FROM jobs WHERE id=?1", id), 1);
 
     cJSON *json;
     hs_db *db = hs_store_reader(f->store, err, sizeof err);
@@ -167,10 +137,10 @@ static void test_cancel(void **state)
     hs_cancel_outcome out;
     assert_int_equal(hs_job_cancel(f->store, queued, &out, err, sizeof err), 0);
     assert_int_equal(out, HS_CANCEL_DONE);
-    assert_string_equal(state_of(f, queued), "cancelled");
+    assert_string_equal(store_fixture_job_state(f, queued), "cancelled");
     assert_int_equal(hs_job_cancel(f->store, running, &out, err, sizeof err), 0);
     assert_int_equal(out, HS_CANCEL_REQUESTED);
-    assert_string_equal(state_of(f, running), "running");
+    assert_string_equal(store_fixture_job_state(f, running), "running");
     bool requested = false;
     hs_db *db = hs_store_reader(f->store, err, sizeof err);
     assert_int_equal(hs_job_cancel_requested(db, running, &requested, err, sizeof err), 0);
@@ -205,11 +175,11 @@ static void test_reconcile_after_crash(void **state)
     assert_int_equal(hs_job_reconcile(f->store, &requeued, &failed, err, sizeof err), 0);
     assert_int_equal(requeued, 1);
     assert_int_equal(failed, 1);
-    assert_string_equal(state_of(f, retry), "queued");
-    assert_string_equal(state_of(f, last), "failed");
-    assert_string_equal(state_of(f, cancel), "cancelled");
-    assert_string_equal(state_of(f, untouched), "queued");
-    assert_int_equal(query_int(f, "SELECT error='daemon restarted' FROM jobs WHERE id=?1", last), 1);
+    assert_string_equal(store_fixture_job_state(f, retry), "queued");
+    assert_string_equal(store_fixture_job_state(f, last), "failed");
+    assert_string_equal(store_fixture_job_state(f, cancel), "cancelled");
+    assert_string_equal(store_fixture_job_state(f, untouched), "queued");
+    assert_int_equal(store_fixture_query_int(f, "SELECT error='daemon restarted' FROM jobs WHERE id=?1", last), 1);
     /* the requeued job runs again as attempt 2 */
     assert_int_equal(hs_job_claim(f->store, "cpu", &job, err, sizeof err), 1);
     assert_int_equal(job.id, retry);
@@ -217,8 +187,8 @@ static void test_reconcile_after_crash(void **state)
     hs_claimed_job_free(&job);
     /* graceful-shutdown requeue gives the attempt back */
     assert_int_equal(hs_job_requeue_unfinished(f->store, retry, "stopping", err, sizeof err), 1);
-    assert_int_equal(query_int(f, "SELECT attempt FROM jobs WHERE id=?1", retry), 1);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM job_events WHERE job_id=?1", retry), 5);
+    assert_int_equal(store_fixture_query_int(f, "SELECT attempt FROM jobs WHERE id=?1", retry), 1);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM job_events WHERE job_id=?1", retry), 5);
 }
 
 static void test_idempotent_submit(void **state)
@@ -229,14 +199,14 @@ static void test_idempotent_submit(void **state)
     int64_t c = submit(f->store, 0, "client-2", 3);
     assert_int_equal(a, b);
     assert_true(c != a);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM jobs WHERE ?1=?1", 0), 2);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM jobs WHERE ?1=?1", 0), 2);
 }
 
 static void test_migrations_are_versioned(void **state)
 {
     store_fixture *f = *state;
-    assert_true(query_int(f, "PRAGMA user_version", 0) >= 1);
-    assert_int_equal(query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='jobs' AND ?1=?1", 0), 1);
+    assert_true(store_fixture_query_int(f, "PRAGMA user_version", 0) >= 1);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name='jobs' AND ?1=?1", 0), 1);
     /* reopening does not re-apply anything */
     char err[512];
     hs_store_close(f->store);

@@ -6,6 +6,7 @@
 #include "test_util.h"
 
 #include "store/store.h"
+#include <sqlite3.h>
 
 typedef struct store_fixture {
     char dir[256], db_path[320];
@@ -40,6 +41,39 @@ static int store_fixture_teardown(void **state)
     int rc = tu_rm_tree(f->dir);
     free(f);
     return rc;
+}
+
+/* An integer from the database through an independent connection: the first column of the
+ * first row of sql (its ?1, when it has one, bound to id), or -999 when there is no row. */
+static inline int64_t store_fixture_query_int(store_fixture *f, const char *sql, int64_t id)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_int64(st, 1, id);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -999;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Job id's state through an independent connection, "?" when there is no such job. */
+static inline const char *store_fixture_job_state(store_fixture *f, int64_t id)
+{
+    static char buf[32];
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db_path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id=?1", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    snprintf(buf, sizeof buf, "%s",
+             sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "?");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return buf;
 }
 
 #endif
