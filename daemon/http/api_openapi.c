@@ -98,6 +98,8 @@ static cJSON *field_schema(const hs_spec_field *f)
         return NULL;
     if (f->help)
         cJSON_AddStringToObject(s, "description", f->help);
+    if (f->nullable)
+        cJSON_AddBoolToObject(s, "nullable", 1);
     bool ranged = f->min < f->max;
     switch (f->type) {
     case HS_FIELD_STRING:

@@ -98,6 +98,8 @@ void hs_api_kinds(hs_req *req, hs_resp *resp)
             cJSON_AddStringToObject(fo, "name", f->name);
             cJSON_AddStringToObject(fo, "type", field_type_name(f->type));
             cJSON_AddBoolToObject(fo, "required", f->required);
+            if (f->nullable)
+                cJSON_AddBoolToObject(fo, "nullable", 1);
             if (f->min < f->max) {
                 cJSON_AddNumberToObject(fo, "min", f->min);
                 cJSON_AddNumberToObject(fo, "max", f->max);

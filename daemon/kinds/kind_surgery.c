@@ -9,7 +9,9 @@
  * second_pass: after the first pass ends, the targets that are still not healthy are
  * re-initialised (seed + 1) and trained again with the same hyper-parameters; that pass's
  * checkpoints are named "pass2-epoch-N", "pass2-final", its curve steps continue after the
- * first pass's, and "woken" keeps counting the first pass's targets. */
+ * first pass's, and "woken" keeps counting the first pass's targets.
+ * eval_every_steps / diagnose_every_steps: the loop's step evaluations become the curves
+ * step_ppl, step_woken and step_class_<class> (docs/api.md "surgery"). */
 #include "engine/device.h"
 #include "engine/diagnosis/diagnosis.h"
 #include "common/errors.h"
@@ -31,6 +33,10 @@
 #include <string.h>
 
 static const char *const init_values[] = {"xavier_uniform", "xavier_normal", "none", NULL};
+
+/* eval_every_steps / diagnose_every_steps at most 1e9: far beyond any run, and small enough for
+ * the ETA's step calendar (surgery_eta.h). */
+#define HS_STEP_EVAL_EVERY_MAX 1e9
 
 static const hs_spec_field surgery_fields[] = {
     {.name = "model", .type = HS_FIELD_STRING, .required = true, .min = 1, .max = 4096,
@@ -79,6 +85,14 @@ static const hs_spec_field surgery_fields[] = {
              "(default 3)"},
     {.name = "second_pass", .type = HS_FIELD_BOOL,
      .help = "afterwards, train again the targets still collapsed (default false)"},
+    {.name = "eval_every_steps", .type = HS_FIELD_INT, .min = 1, .max = HS_STEP_EVAL_EVERY_MAX,
+     .nullable = true,
+     .help = "perplexity of the eval texts every N optimizer steps as curve step_ppl "
+             "(null or absent: off)"},
+    {.name = "diagnose_every_steps", .type = HS_FIELD_INT, .min = 1,
+     .max = HS_STEP_EVAL_EVERY_MAX, .nullable = true,
+     .help = "diagnosis of the eval texts every N optimizer steps as curves step_woken and "
+             "step_class_<class> (null or absent: off)"},
     HS_SURGERY_SAMPLES_FIELD,
     HS_DIAG_FIELD_STRIDE,
     {.name = "keep_checkpoints", .type = HS_FIELD_ANY,
@@ -125,6 +139,8 @@ static void params_from_spec(const cJSON *spec, hs_surgery_params *p)
     p->checkpoint_every = (int)num_or(spec, "checkpoint_every", p->checkpoint_every);
     p->patience = (int)num_or(spec, "patience", p->patience);
     p->eval_stride = (int)num_or(spec, "stride", 0);
+    p->eval_every_steps = (int64_t)num_or(spec, "eval_every_steps", 0);         /* null: off */
+    p->diagnose_every_steps = (int64_t)num_or(spec, "diagnose_every_steps", 0); /* null: off */
 }
 
 static int load_model_config(const hs_kind_env *env, const char *model, hs_model_config *cfg,
@@ -388,6 +404,31 @@ static void job_on_checkpoint(void *arg, const hs_surgery_ckpt_entry *c, int n, 
             j->ctx->ops->add_curve_point(j->ctx, step, epoch, "drift", last->drift) != 0)
             note_store_failure(j, "a curve point");
     }
+}
+
+/* Sub-epoch trajectory: step_ppl; step_woken and step_class_<class> (heads of the whole model
+ * per class), at the step (pass 2 continuing after pass 1). */
+static void job_on_step_eval(void *arg, const hs_surgery_step_eval *e)
+{
+    surgery_job *j = arg;
+    hs_job_ctx *ctx = j->ctx;
+    int64_t step = j->step_offset + e->step;
+    int rc = 0;
+    if (isfinite(e->ppl))
+        rc |= ctx->ops->add_curve_point(ctx, step, e->epoch, "step_ppl", e->ppl);
+    if (e->diag) {
+        rc |= ctx->ops->add_curve_point(ctx, step, e->epoch, "step_woken", e->woken);
+        static const hs_head_class classes[] = {HS_HEAD_HEALTHY, HS_HEAD_BOS_SINK, HS_HEAD_DEAD,
+                                                HS_HEAD_LOW_ENTROPY};
+        for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "step_class_%s", hs_head_class_name(classes[i]));
+            rc |= ctx->ops->add_curve_point(ctx, step, e->epoch, name,
+                                            e->diag->counts[classes[i]]);
+        }
+    }
+    if (rc != 0)
+        note_store_failure(j, "a step curve point");
 }
 
 static void job_log(void *arg, const char *line)
@@ -735,7 +776,8 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
     job.samples = &samples;
     hs_surgery_hooks hooks = {.arg = &job, .should_stop = job_should_stop,
                               .failed = job_failed, .on_step = job_on_step, .on_start = job_on_start,
-                              .on_checkpoint = job_on_checkpoint, .log = job_log};
+                              .on_checkpoint = job_on_checkpoint,
+                              .on_step_eval = job_on_step_eval, .log = job_log};
     hs_job_logf(ctx, "surgery of %d heads, init %s, seed %llu%s", in.n_targets,
                 hs_surgery_init_name(p.init), (unsigned long long)p.seed,
                 ctx->attempt > 1 ? " (resuming)" : "");

@@ -25,6 +25,7 @@ typedef struct hs_spec_field {
     bool required;
     double min, max;          /* numeric range (or array length / string length) when min < max */
     bool exclusive_min;       /* value must be > min (e.g. lr > 0) */
+    bool nullable;            /* null is accepted and means the same as leaving it out */
     const char *const *enum_values; /* NULL-terminated allowed strings, or NULL */
     const char *help;         /* one line for docs and the OpenAPI document */
 } hs_spec_field;

@@ -79,6 +79,8 @@ static int check_range(const hs_spec_field *f, double v, const char *what, hs_sp
 
 static int check_field(const hs_spec_field *f, const cJSON *v, hs_spec_error *e)
 {
+    if (f->nullable && cJSON_IsNull(v))
+        return 0;
     switch (f->type) {
     case HS_FIELD_STRING:
         if (!cJSON_IsString(v))

@@ -8,7 +8,10 @@
 - curves (loss/lr/grad_norm per step, ppl/woken/drift per checkpoint) and checkpoints are listed;
 - cancel mid-run keeps the earlier checkpoints and a "cancelled-step-N" one;
 - kill -9 mid-run, restart: the requeued job resumes from its newest checkpoint and finishes;
-- every bad spec of the issue is a 400 naming the field, or a failed job naming it.
+- every bad spec of the issue is a 400 naming the field, or a failed job naming it;
+- eval_every_steps / diagnose_every_steps add step-resolution curves (step_ppl, step_woken,
+  step_class_<class>) that agree with the checkpoints where they meet, survive a resume without
+  duplicates, and are absent by default.
 """
 import hashlib
 import os
@@ -199,7 +202,7 @@ def test_cancel_keeps_the_last_checkpoint(surgery_daemon):
 
 def test_kill9_restart_resumes_from_checkpoint(surgery_daemon):
     d = surgery_daemon
-    job = d.submit(_spec(epochs=3, checkpoint_every=1))
+    job = d.submit(_spec(epochs=3, checkpoint_every=1, eval_every_steps=1, diagnose_every_steps=2))
     d.wait_until(lambda: len(_checkpoints(d, job["id"])) >= 1, timeout=180)
     first = _checkpoints(d, job["id"])[0]
     assert first["name"] == "epoch-1"
@@ -214,9 +217,14 @@ def test_kill9_restart_resumes_from_checkpoint(surgery_daemon):
     assert done["result"]["checkpoints"][-1]["woken"] == 5
     assert done["progress"]["step"] == done["progress"]["total"]
     # Steps redone after the crash replace their first points: one value per step and name.
-    for name in ("loss", "lr", "grad_norm"):
+    total = done["progress"]["total"]
+    for name in ("loss", "lr", "grad_norm", "step_ppl"):
         steps = [p["step"] for p in _curves(d, job["id"], name)]
-        assert len(steps) == len(set(steps)) == done["progress"]["total"], (name, steps)
+        assert len(steps) == len(set(steps)) == total, (name, steps)
+        assert sorted(steps) == list(range(1, total + 1)), (name, steps)
+    for name in ("step_woken", "step_class_healthy"):
+        steps = sorted(p["step"] for p in _curves(d, job["id"], name))
+        assert steps == list(range(2, total + 1, 2)), (name, steps)
 
 
 BAD_SPECS = [
@@ -241,6 +249,17 @@ BAD_SPECS = [
     ({"targets": {"from_run": 1, "heads": "3-9"}}, "targets.heads"),
     ({"targets": {"from_run": 0}}, "targets.from_run"),
     ({"unknown_field": 1}, "unknown_field"),
+    ({"eval_every_steps": 0}, "eval_every_steps"),
+    ({"eval_every_steps": -3}, "eval_every_steps"),
+    ({"eval_every_steps": 1.5}, "eval_every_steps"),
+    ({"eval_every_steps": "2"}, "eval_every_steps"),
+    ({"eval_every_steps": True}, "eval_every_steps"),
+    ({"eval_every_steps": 10 ** 10}, "eval_every_steps"),
+    ({"diagnose_every_steps": 0}, "diagnose_every_steps"),
+    ({"diagnose_every_steps": -1}, "diagnose_every_steps"),
+    ({"diagnose_every_steps": 2.25}, "diagnose_every_steps"),
+    ({"diagnose_every_steps": [2]}, "diagnose_every_steps"),
+    ({"diagnose_every_steps": 1e12}, "diagnose_every_steps"),
 ]
 
 
@@ -340,3 +359,84 @@ def test_targets_from_a_stored_diagnosis(surgery_daemon):
     done = d.wait_job(job["id"], timeout=60)
     assert done["state"] == "failed", done
     assert "empty target set" in done["error"], done["error"]
+
+
+STEP_CLASSES = ("healthy", "bos-sink", "dead", "low-entropy")
+
+
+def _points_by_step(d, run_id, name):
+    pts = _curves(d, run_id, name)
+    by_step = {p["step"]: p["value"] for p in pts}
+    assert len(by_step) == len(pts), (name, pts)  # one point per step
+    return by_step
+
+
+def test_step_trajectory_curves(surgery_daemon):
+    d = surgery_daemon
+    job = d.submit(_spec(eval_every_steps=1, diagnose_every_steps=2))
+    done = d.wait_job(job["id"], timeout=300)
+    assert done["state"] == "succeeded", done
+    total = done["progress"]["total"]
+    ckpts = done["result"]["checkpoints"]
+    assert total >= 4 and [c["name"] for c in ckpts] == ["epoch-1", "epoch-2"]
+
+    step_ppl = _points_by_step(d, job["id"], "step_ppl")
+    assert sorted(step_ppl) == list(range(1, total + 1))
+    assert all(v > 1.0 for v in step_ppl.values())
+    diag_steps = list(range(2, total + 1, 2))
+    step_woken = _points_by_step(d, job["id"], "step_woken")
+    assert sorted(step_woken) == diag_steps
+    assert all(0 <= v <= 5 for v in step_woken.values())
+    classes = {c: _points_by_step(d, job["id"], f"step_class_{c}") for c in STEP_CLASSES}
+    for step in diag_steps:
+        assert sum(classes[c][step] for c in STEP_CLASSES) == 4 * 8, step  # every head once
+        assert classes["healthy"][step] >= step_woken[step]
+
+    # where a checkpoint meets a step point, both come from the same evaluation of the same
+    # model on the same texts: the same number
+    ppl = _points_by_step(d, job["id"], "ppl")
+    woken = _points_by_step(d, job["id"], "woken")
+    met_diag = 0
+    for c in ckpts:
+        assert step_ppl[c["step"]] == ppl[c["step"]] == c["ppl"], c
+        if c["step"] in step_woken:
+            assert step_woken[c["step"]] == woken[c["step"]] == c["woken"], c
+            heads = _heads(d, job["id"], c["name"])
+            for cls in STEP_CLASSES:
+                assert classes[cls][c["step"]] == sum(h["class"] == cls for h in heads), (c, cls)
+            met_diag += 1
+    assert met_diag >= 1, (ckpts, diag_steps)
+    last = ckpts[-1]
+    assert last["step"] == total and step_woken[total] == last["woken"] == 5
+    # the step points carry their fractional epoch like the per-step ones
+    epochs = {p["step"]: p["epoch"] for p in _curves(d, job["id"], "step_ppl")}
+    assert epochs[total] == 2.0 and 0.0 < epochs[1] < 1.0
+
+
+def test_step_trajectory_with_a_final_checkpoint_and_null_fields(surgery_daemon):
+    d = surgery_daemon
+    # max_steps 3 ends mid-epoch: the `final` checkpoint's evaluation is the step-3 point
+    job = d.submit(_spec(epochs=1, max_steps=3, eval_every_steps=3, diagnose_every_steps=1))
+    done = d.wait_job(job["id"], timeout=180)
+    assert done["state"] == "succeeded", done
+    final = done["result"]["checkpoints"][-1]
+    assert final["name"] == "final" and final["step"] == 3
+    step_ppl = _points_by_step(d, job["id"], "step_ppl")
+    assert step_ppl == {3: final["ppl"]}
+    step_woken = _points_by_step(d, job["id"], "step_woken")
+    assert sorted(step_woken) == [1, 2, 3] and step_woken[3] == final["woken"]
+    # null means off, like leaving the field out
+    off = d.submit(_spec(epochs=1, max_steps=2, eval_every_steps=None, diagnose_every_steps=None))
+    assert d.wait_job(off["id"], timeout=120)["state"] == "succeeded"
+    names = {p["name"] for p in _curves(d, off["id"], None)}
+    assert "loss" in names and not any(n.startswith("step_") for n in names), names
+
+
+def test_step_trajectory_is_off_by_default(surgery_daemon):
+    d = surgery_daemon
+    job = d.submit(_spec(epochs=1))
+    done = d.wait_job(job["id"], timeout=180)
+    assert done["state"] == "succeeded", done
+    names = {p["name"] for p in _curves(d, job["id"], None)}
+    assert {"loss", "lr", "grad_norm", "ppl", "woken", "drift"} <= names
+    assert not any(n.startswith("step_") for n in names), names

@@ -44,6 +44,7 @@ static const hs_spec_field sample_fields[] = {
     {.name = "opts", .type = HS_FIELD_OBJECT},
     {.name = "lo", .type = HS_FIELD_NUMBER},
     {.name = "hi", .type = HS_FIELD_NUMBER},
+    {.name = "every", .type = HS_FIELD_INT, .min = 1, .max = 100, .nullable = true},
     {.name = NULL},
 };
 
@@ -78,6 +79,8 @@ static void test_valid_specs(void **state)
                                  "\"lr\":1,\"flag\":false,\"mode\":\"slow\",\"names\":[\"a\"],"
                                  "\"values\":[1,2.5],\"opts\":{\"any\":1},\"lo\":1,\"hi\":2}"),
                         "");
+    assert_string_equal(validate("{\"model\":\"m\",\"every\":null}"), ""); /* nullable */
+    assert_string_equal(validate("{\"model\":\"m\",\"every\":100}"), "");
 }
 
 static void test_invalid_specs(void **state)
@@ -106,6 +109,10 @@ static void test_invalid_specs(void **state)
         {"{\"model\":\"m\",\"values\":{}}", "values"},
         {"{\"model\":\"m\",\"opts\":[]}", "opts"},
         {"{\"model\":\"m\",\"lo\":3,\"hi\":2}", "lo"},
+        {"{\"model\":\"m\",\"count\":null}", "count"}, /* not nullable */
+        {"{\"model\":\"m\",\"every\":0}", "every"},     /* nullable, still ranged */
+        {"{\"model\":\"m\",\"every\":2.5}", "every"},
+        {"{\"model\":\"m\",\"every\":false}", "every"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *field = validate(cases[i].text);

@@ -16,11 +16,16 @@ const TITLES = {
 };
 const COLORS = { loss: "#2563eb", lr: "#7c3aed", grad_norm: "#d97706", ppl: "#059669", woken: "#dc2626" };
 
+// A surgery's sub-epoch points (eval_every_steps / diagnose_every_steps) join the chart of the
+// per-checkpoint curve they refine; both come from the same evaluation where they meet.
+const FOLDED = { step_ppl: "ppl", step_woken: "woken" };
+
 function groupByName(points) {
   const groups = new Map();
   for (const p of points) {
-    if (!groups.has(p.name)) groups.set(p.name, []);
-    groups.get(p.name).push({ x: p.step, y: p.value, epoch: p.epoch });
+    const name = FOLDED[p.name] || p.name;
+    if (!groups.has(name)) groups.set(name, []);
+    groups.get(name).push({ x: p.step, y: p.value, epoch: p.epoch });
   }
   for (const list of groups.values()) list.sort((a, b) => a.x - b.x);
   const names = [...groups.keys()].sort((a, b) => {

@@ -2,6 +2,7 @@
  * with evaluation, early stop, cancel and resume (see surgery_loop.h). */
 #include "surgery_loop.h"
 #include "common/errors.h"
+#include "surgery_eta.h"
 #include "surgery_optimizer.h"
 #include "surgery_schedule.h"
 #include <math.h>
@@ -67,6 +68,16 @@ typedef struct surgery_run {
     int order_epoch;        /* the epoch `order` is for, −1 before the first */
     double t_start;         /* when this process started training (for the ETA) */
     int64_t first_step;     /* the step training started from here (resume: > 0) */
+    /* The last checkpoint evaluation, kept for a step evaluation of the same step. */
+    bool have_ckpt_eval;
+    int64_t ckpt_eval_step;
+    double ckpt_eval_ppl;
+    hs_diagnosis ckpt_eval_diag;
+    /* For the ETA: time spent in step evaluations here, how many ran, and the duration of the
+     * last full evaluation (start or checkpoint; < 0 none yet), the estimate before any ran. */
+    double step_eval_spent_s;
+    int64_t n_step_evals;
+    double full_eval_s;
 } surgery_run;
 
 static void run_logf(const surgery_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -113,13 +124,32 @@ static int evaluate(surgery_run *r, hs_diagnosis *diag, double *ppl, char *err, 
     hs_perplexity pp;
     memset(&pp, 0, sizeof pp);
     hs_ppl_window w = {.max_length = r->p->max_length, .stride = r->p->eval_stride};
+    double t0 = now_s();
     if (hs_diagnose_and_perplexity_windowed(r->m, r->eval, r->n_eval, &w,
                                             &hs_diag_default_thresholds, diag, &pp, NULL, NULL,
                                             NULL, err, errlen) != 0)
         return -1;
+    r->full_eval_s = now_s() - t0;
     *ppl = pp.ppl;
     hs_perplexity_free(&pp);
     return 0;
+}
+
+static double fractional_epoch(const surgery_run *r)
+{
+    return r->st.epoch + (double)r->st.micro_batch / (double)r->mb_per_epoch;
+}
+
+/* Keeps a checkpoint's evaluation (taking diag over) for a step evaluation of the same step. */
+static void keep_ckpt_eval(surgery_run *r, hs_diagnosis *diag, double ppl)
+{
+    if (r->have_ckpt_eval)
+        hs_diagnosis_free(&r->ckpt_eval_diag);
+    r->ckpt_eval_diag = *diag;
+    memset(diag, 0, sizeof *diag);
+    r->ckpt_eval_ppl = ppl;
+    r->ckpt_eval_step = r->st.step;
+    r->have_ckpt_eval = true;
 }
 
 static void count_woken_and_drift(const surgery_run *r, const hs_diagnosis *d, int *woken,
@@ -173,7 +203,6 @@ static int checkpoint(surgery_run *r, const char *name, bool do_eval, char *err,
     hs_diagnosis diag;
     bool have_diag = false;
     if (do_eval && r->n_eval > 0) {
-        double t0 = now_s();
         if (evaluate(r, &diag, &e.ppl, err, errlen) != 0)
             return -1;
         have_diag = true;
@@ -181,7 +210,7 @@ static int checkpoint(surgery_run *r, const char *name, bool do_eval, char *err,
         run_logf(r, "checkpoint %s: ppl %.4f, woken %d/%d, drift %d (evaluated in %.1f s)", name,
                  e.ppl, e.woken,
                  r->p->woken_targets ? r->p->n_woken_targets : r->n_targets, e.drift,
-                 now_s() - t0);
+                 r->full_eval_s);
         if (isnan(r->st.best_ppl) || e.ppl < r->st.best_ppl) {
             r->st.best_ppl = e.ppl;
             r->st.patience_count = 0;
@@ -203,13 +232,75 @@ static int checkpoint(surgery_run *r, const char *name, bool do_eval, char *err,
         run_logf(r, "checkpoint %s written at step %lld", name, (long long)r->st.step);
         if (r->hooks && r->hooks->on_checkpoint)
             r->hooks->on_checkpoint(r->hooks->arg, r->st.ckpts, r->st.n_ckpts,
-                                    r->st.epoch + (double)r->st.micro_batch /
-                                                      (double)r->mb_per_epoch,
-                                    have_diag ? &diag : NULL);
+                                    fractional_epoch(r), have_diag ? &diag : NULL);
     }
     if (have_diag)
-        hs_diagnosis_free(&diag);
+        keep_ckpt_eval(r, &diag, e.ppl);
     return rc;
+}
+
+static bool hooked_should_stop(void *arg)
+{
+    const surgery_run *r = arg;
+    return r->hooks && r->hooks->should_stop && r->hooks->should_stop(r->hooks->arg);
+}
+
+/* The step evaluation of the current step when eval_every_steps or diagnose_every_steps asks
+ * for one: the checkpoint's evaluation when this step has one, else one pass over the eval
+ * texts for what is due (perplexity, the diagnosis's first windows, or both). A stop asked
+ * during it sets *stop and reports nothing. */
+static int step_evaluation(surgery_run *r, bool *stop, char *err, size_t errlen)
+{
+    bool want_ppl = hs_surgery_step_due(r->st.step, r->p->eval_every_steps);
+    bool want_diag = hs_surgery_step_due(r->st.step, r->p->diagnose_every_steps);
+    if ((!want_ppl && !want_diag) || r->n_eval == 0)
+        return 0;
+    hs_surgery_step_eval ev = {.step = r->st.step, .epoch = fractional_epoch(r), .ppl = NAN,
+                               .woken = -1};
+    hs_diagnosis diag;
+    memset(&diag, 0, sizeof diag);
+    bool own_diag = false;
+    if (r->have_ckpt_eval && r->ckpt_eval_step == r->st.step) {
+        if (want_ppl)
+            ev.ppl = r->ckpt_eval_ppl;
+        if (want_diag)
+            ev.diag = &r->ckpt_eval_diag;
+    } else {
+        hs_perplexity pp;
+        memset(&pp, 0, sizeof pp);
+        hs_ppl_window w = {.max_length = r->p->max_length, .stride = r->p->eval_stride};
+        char why[HS_ERR_LEN] = "";
+        double t0 = now_s();
+        int rc = hs_diagnose_and_perplexity_windowed(
+            r->m, r->eval, r->n_eval, &w, &hs_diag_default_thresholds, want_diag ? &diag : NULL,
+            want_ppl ? &pp : NULL, NULL, hooked_should_stop, r, why, sizeof why);
+        r->step_eval_spent_s += now_s() - t0;
+        r->n_step_evals++;
+        if (rc == 1) {
+            *stop = true;
+            return 0;
+        }
+        if (rc != 0)
+            return hs_errf(err, errlen, "step evaluation at step %lld: %s",
+                           (long long)r->st.step, why);
+        if (want_ppl) {
+            ev.ppl = pp.ppl;
+            hs_perplexity_free(&pp);
+        }
+        if (want_diag) {
+            ev.diag = &diag;
+            own_diag = true;
+        }
+    }
+    if (ev.diag) {
+        int drift;
+        count_woken_and_drift(r, ev.diag, &ev.woken, &drift);
+    }
+    if (r->hooks && r->hooks->on_step_eval)
+        r->hooks->on_step_eval(r->hooks->arg, &ev);
+    if (own_diag)
+        hs_diagnosis_free(&diag);
+    return 0;
 }
 
 static bool same_targets(const surgery_run *r, const hs_surgery_state *st)
@@ -413,12 +504,21 @@ static void report_step(const surgery_run *r, double loss, double lr, double nor
     if (!r->hooks || !r->hooks->on_step)
         return;
     double elapsed = now_s() - r->t_start;
-    int64_t done_here = r->st.step - r->first_step;
+    /* This step's own evaluation is still to come, so it counts among those left. */
+    hs_surgery_eta_in eta = {
+        .elapsed_s = elapsed, .eval_spent_s = r->step_eval_spent_s,
+        .steps_done = r->st.step - r->first_step, .steps_left = r->total - r->st.step,
+        .eval_each_s = r->n_step_evals > 0 ? r->step_eval_spent_s / (double)r->n_step_evals
+                                           : r->full_eval_s,
+        .evals_left = r->n_eval > 0 ? hs_surgery_evals_due(r->st.step - 1, r->total,
+                                                           r->p->eval_every_steps,
+                                                           r->p->diagnose_every_steps)
+                                    : 0,
+    };
     hs_surgery_step_report rep = {
-        .step = r->st.step, .total = r->total,
-        .epoch = r->st.epoch + (double)r->st.micro_batch / (double)r->mb_per_epoch,
+        .step = r->st.step, .total = r->total, .epoch = fractional_epoch(r),
         .loss = loss, .lr = lr, .grad_norm = norm, .elapsed_s = elapsed,
-        .eta_s = elapsed / (double)done_here * (double)(r->total - r->st.step),
+        .eta_s = hs_surgery_eta_s(&eta),
     };
     r->hooks->on_step(r->hooks->arg, &rep);
 }
@@ -454,6 +554,10 @@ static int train_one_step(surgery_run *r, bool *stop, char *err, size_t errlen)
             run_logf(r, "early stop: %d checkpoints without perplexity improvement",
                      r->st.patience_count);
     }
+    /* The last step's `final` checkpoint comes in finish_run; its evaluation is shared. */
+    bool final_pending = r->st.step >= r->total && r->st.step != r->last_ckpt_step;
+    if (!final_pending)
+        return step_evaluation(r, stop, err, errlen);
     return 0;
 }
 
@@ -474,7 +578,9 @@ static int finish_run(surgery_run *r, bool stopped, hs_surgery_outcome *out, cha
         out->cancelled = true;
     } else if (r->st.step != r->last_ckpt_step) {
         snprintf(name, sizeof name, "%sfinal", prefix);
-        if (checkpoint(r, name, true, err, errlen) != 0)
+        bool stop_ignored = false; /* training is over: nothing left to stop */
+        if (checkpoint(r, name, true, err, errlen) != 0 ||
+            step_evaluation(r, &stop_ignored, err, errlen) != 0)
             return -1;
     }
     if (copy_outcome(r, out, err, errlen) != 0)
@@ -497,7 +603,7 @@ int hs_surgery_train(hs_model *m, const hs_head_target *targets, int n_targets,
     surgery_run run = {
         .m = m, .p = p, .hooks = hooks, .targets = targets, .n_targets = n_targets,
         .eval = eval, .n_eval = n_eval, .dir = checkpoints_dir, .last_ckpt_step = -1,
-        .corpus = corpus, .order_epoch = -1,
+        .corpus = corpus, .order_epoch = -1, .full_eval_s = -1.0,
     };
     surgery_run *r = &run;
     r->st.best_ppl = NAN;
@@ -522,11 +628,17 @@ int hs_surgery_train(hs_model *m, const hs_head_target *targets, int n_targets,
         r->t_start = now_s();
         r->first_step = r->st.step;
         bool stop = false;
+        /* A crash may have come between the checkpoint and its step's evaluation: redo it
+         * (its curve points replace any stored before). */
+        if (out->resumed)
+            rc = step_evaluation(r, &stop, err, errlen);
         while (rc == 0 && r->st.step < r->total && !r->st.early_stopped && !stop)
             rc = train_one_step(r, &stop, err, errlen);
         if (rc == 0)
             rc = finish_run(r, stop, out, err, errlen);
     }
+    if (r->have_ckpt_eval)
+        hs_diagnosis_free(&r->ckpt_eval_diag);
     hs_surgery_optimizer_free(r->opt);
     hs_model_trainer_free(r->tr);
     hs_surgery_state_free(&r->st);

@@ -8,7 +8,10 @@
  * layers holding targets whose BOS mass moved by more than drift_threshold since the start
  * (the model as given, before re-initialisation; kept in the checkpoint state for resumes);
  * `best` = the first checkpoint with the lowest perplexity; early stop after `patience`
- * evaluated checkpoints in a row without a strictly lower perplexity. */
+ * evaluated checkpoints in a row without a strictly lower perplexity.
+ * Sub-epoch trajectory: every eval_every_steps optimizer steps the perplexity, every
+ * diagnose_every_steps steps the diagnosis, of the eval texts (on_step_eval); a step that also
+ * has an evaluated checkpoint reuses the checkpoint's evaluation. Their cost is in the ETA. */
 #ifndef HS_SURGERY_LOOP_H
 #define HS_SURGERY_LOOP_H
 #include "engine/model/model.h"
@@ -32,6 +35,8 @@ typedef struct hs_surgery_params {
     uint64_t seed;
     int checkpoint_every;  /* epochs */
     int patience;          /* checkpoints without perplexity improvement; 0 = never stop early */
+    int64_t eval_every_steps;     /* step perplexity every N optimizer steps (0: off) */
+    int64_t diagnose_every_steps; /* step diagnosis every N optimizer steps (0: off) */
     double drift_threshold; /* BOS-mass change that counts as drift (0.05) */
     /* Run the full micro-batches of one accumulation group as ONE batch of up to
      * batch_size·grad_accum sequences (same math: loss scale n/grad_accum over the mean of the
@@ -57,6 +62,15 @@ typedef struct hs_surgery_step_report {
     double elapsed_s, eta_s;
 } hs_surgery_step_report;
 
+/* A step evaluation (eval_every_steps / diagnose_every_steps) of the model after `step`. */
+typedef struct hs_surgery_step_eval {
+    int64_t step;               /* optimizer steps done */
+    double epoch;               /* fractional epochs done */
+    double ppl;                 /* eval perplexity; NAN when not due at this step */
+    const hs_diagnosis *diag;   /* the diagnosis; NULL when not due at this step */
+    int woken;                  /* counted targets healthy in diag; -1 without diag */
+} hs_surgery_step_eval;
+
 typedef struct hs_surgery_hooks {
     void *arg;
     /* A cooperative stop (cancel, shutdown): the run keeps its progress in a
@@ -73,6 +87,8 @@ typedef struct hs_surgery_hooks {
      * flags of earlier ones may have changed), and its diagnosis (NULL when not evaluated). */
     void (*on_checkpoint)(void *arg, const hs_surgery_ckpt_entry *ckpts, int n_ckpts,
                           double epoch, const hs_diagnosis *diag); /* may be NULL */
+    /* After the step evaluation of a step (see hs_surgery_step_eval). May be NULL. */
+    void (*on_step_eval)(void *arg, const hs_surgery_step_eval *e);
     void (*log)(void *arg, const char *line); /* may be NULL */
 } hs_surgery_hooks;
 
