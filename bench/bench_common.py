@@ -82,10 +82,10 @@ def ensure_model(n_layer: int, dtype: str = "float16") -> str:
     return out
 
 
-def prepare_model(skip_ours: bool, n_layer: int):
-    """The shared start of both benchmarks: checks surgeond can run (unless only the
-    transformers half runs) and returns the cached model directory, or None after printing why
-    surgeond cannot run."""
+def prepare_model(skip_ours: bool, n_layer: int, dtype: str = "float16"):
+    """The shared start of the benchmarks: checks surgeond can run (unless only the
+    transformers half runs) and returns the cached model directory (weights stored as dtype),
+    or None after printing why surgeond cannot run."""
     os.makedirs(BENCH_DIR, exist_ok=True)
     if not skip_ours:
         try:
@@ -93,7 +93,7 @@ def prepare_model(skip_ours: bool, n_layer: int):
         except BenchError as exc:
             print(f"error: {exc}\n(use --skip-ours to run only the transformers half)", file=sys.stderr)
             return None
-    return ensure_model(n_layer)
+    return ensure_model(n_layer, dtype)
 
 
 def write_atomic(path: str, text: str) -> None:
