@@ -317,7 +317,8 @@ def test_second_pass_retrains_what_is_still_collapsed(surgery_daemon):
     d = surgery_daemon
     # init none with a vanishing lr leaves every planted head collapsed after the first pass,
     # so the second pass takes all five again; its steps continue after the first pass's
-    job = d.submit(_spec(init="none", lr=1e-9, epochs=1, max_steps=2, second_pass=True))
+    job = d.submit(_spec(init="none", lr=1e-9, epochs=1, max_steps=2, second_pass=True,
+                         eval_every_steps=1, diagnose_every_steps=2))
     done = d.wait_job(job["id"], timeout=180)
     assert done["state"] == "succeeded", done
     res = done["result"]
@@ -329,6 +330,11 @@ def test_second_pass_retrains_what_is_still_collapsed(surgery_daemon):
     assert res["final"].endswith("/pass2-final")
     loss = _curves(d, job["id"], "loss")
     assert sorted(p["step"] for p in loss) == [1, 2, 3, 4]
+    # the step evaluations of pass 2 continue after pass 1's too, woken counting its targets
+    step_ppl = _points_by_step(d, job["id"], "step_ppl")
+    assert sorted(step_ppl) == [1, 2, 3, 4]
+    assert [step_ppl[c["step"]] for c in res["checkpoints"]] == [c["ppl"] for c in res["checkpoints"]]
+    assert _points_by_step(d, job["id"], "step_woken") == {2: 0, 4: 0}
     listed = [c["name"] for c in _checkpoints(d, job["id"])]
     assert listed == ["final", "pass2-final"]
     # without the field, no second pass and no extra result key

@@ -61,7 +61,7 @@ def lab(surgeond_bin, tmp_path_factory):
             "surgery": {"kind": "surgery", "model": "demo", "corpus": "train.txt", "eval_texts": EVAL_TEXTS,
                         "targets": PLANTED, "lr": 3e-3, "batch_size": 2, "grad_accum": 2, "max_length": 32,
                         "epochs": 2, "checkpoint_every": 1, "patience": 0, "seed": 11,
-                        "name": "wake planted", "tags": ["surgery"]},
+                        "eval_every_steps": 3, "name": "wake planted", "tags": ["surgery"]},
         }
         d.runs = {}
         for key, spec in specs.items():

@@ -346,9 +346,12 @@ def test_run_view_of_a_surgery_by_url(lab, browser):
     drawn = js(browser, "return Chart.getChart(document.querySelector('[data-curve=loss] canvas')).data.datasets[0].data.map(p => p.y)")
     assert drawn[0] == pytest.approx(raw[0]) and len(drawn) == len(raw)
     assert max(drawn) - min(drawn) < max(raw) - min(raw)  # smoothed
-    ppl = [p["value"] for p in lab.get("/api/v1/runs/%d/curves?name=ppl" % rid).json()["points"]]
+    # per-checkpoint ppl and the step_ppl points (eval_every_steps) on one chart, by step, as recorded
+    ppl = [(p["step"], p["value"]) for name in ("ppl", "step_ppl")
+           for p in lab.get("/api/v1/runs/%d/curves?name=%s" % (rid, name)).json()["points"]]
+    assert any(step % 3 == 0 and step > 0 for step, _ in ppl)
     assert js(browser, "return Chart.getChart(document.querySelector('[data-curve=ppl] canvas'))"
-                       ".data.datasets[0].data.map(p => p.y)") == ppl  # per-checkpoint: as recorded
+                       ".data.datasets[0].data.map(p => p.y)") == [v for _, v in sorted(ppl, key=lambda p: p[0])]
     log.click()
     path = screenshot(browser, "run-view-surgery.png")
     assert os.path.getsize(path) > 0
