@@ -42,6 +42,14 @@ typedef enum hs_gelu_kind {
     HS_GELU_ERF = 1,  /* exact x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (torch nn.GELU()) */
 } hs_gelu_kind;
 
+/* The arithmetic of the GEMMs (matmul() and the LM head's) that follow set_precision() on a
+ * context. Everything else (softmax, layernorm, GELU, losses, the optimizer) is fp32 always. */
+typedef enum hs_precision {
+    HS_PRECISION_FP32 = 0, /* fp32 inputs, fp32 accumulation (the default after init) */
+    HS_PRECISION_BF16 = 1, /* both inputs rounded to bf16 (round to nearest even), products
+                            * accumulated in fp32, output fp32 */
+} hs_precision;
+
 /* What a backend can do, so callers ask the table instead of comparing backend names. */
 typedef struct hs_backend_caps {
     bool host_memory;       /* alloc() returns host memory a loader may write directly */
@@ -52,6 +60,7 @@ typedef struct hs_backend_caps {
     bool batch_accumulation; /* runs an accumulation group's equal micro-batches fastest as
                               * one batch (throughput devices) rather than one by one */
     unsigned storage_dtypes; /* bit set of HS_STORAGE_*: dtypes parameters may be kept in */
+    unsigned precisions;     /* bit set of 1u << hs_precision: what set_precision() accepts */
 } hs_backend_caps;
 
 enum { HS_STORAGE_F32 = 1u << 0, HS_STORAGE_BF16 = 1u << 1 };
@@ -75,6 +84,9 @@ typedef struct hs_backend {
     int (*copy)(hs_backend_ctx *ctx, void *dst, const void *src, size_t bytes);
     int (*fill_zero)(hs_backend_ctx *ctx, void *dst, size_t bytes);
     int (*synchronize)(hs_backend_ctx *ctx);
+    /* Sets the GEMM precision for the ops that follow on ctx (see hs_precision); fails, with
+     * last_error() naming the precision, when caps.precisions lacks it. */
+    int (*set_precision)(hs_backend_ctx *ctx, hs_precision precision);
     /* dst[r*ldd + c] = src[r*lds + c] for r < rows, c < cols (strided 2-D copy, e.g. to move a
      * head's columns of dense.weight between the model and a compact trainable slice). */
     int (*copy_2d)(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, int lds, int rows,

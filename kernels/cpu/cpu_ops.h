@@ -34,6 +34,7 @@ struct hs_backend_ctx {
     char error[HS_OP_ERROR_LEN];       /* reason of the last failed op, "" if none */
     char description[256];        /* describe() text */
     hs_cpu_lm_head_memo *lm_head_memo; /* NULL until the first lm_head_nll() with lse */
+    hs_precision precision;       /* of the GEMMs that follow (set_precision), FP32 at init */
 };
 
 /* Vocabulary rows per sgemm in lm_head_nll / lm_head_nll_backward: as many as keep one
@@ -73,6 +74,7 @@ int hs_cpu_download(hs_backend_ctx *ctx, void *host_dst, const void *src, size_t
 int hs_cpu_copy(hs_backend_ctx *ctx, void *dst, const void *src, size_t bytes);
 int hs_cpu_fill_zero(hs_backend_ctx *ctx, void *dst, size_t bytes);
 int hs_cpu_synchronize(hs_backend_ctx *ctx);
+int hs_cpu_set_precision(hs_backend_ctx *ctx, hs_precision precision);
 int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, int lds, int rows,
                    int cols);
 

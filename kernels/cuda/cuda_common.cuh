@@ -24,6 +24,7 @@ struct hs_backend_ctx {
     void *scratch;      /* grows on demand: attention score/probability buffers, LM-head chunks */
     size_t scratch_bytes;
     double *reduce;     /* small device buffer for double reductions (sum_squares, stats) */
+    hs_precision precision; /* of the GEMMs that follow (set_precision), FP32 at init */
     char err[512];
     char description[256];
 };
