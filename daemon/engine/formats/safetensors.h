@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "half_float.h"
 
 typedef enum hs_dtype {
     HS_DTYPE_BOOL, HS_DTYPE_U8, HS_DTYPE_I8, HS_DTYPE_I16, HS_DTYPE_U16, HS_DTYPE_F16,
@@ -68,9 +69,8 @@ int hs_st_writer_set_metadata(hs_st_writer *w, const char *key, const char *valu
 int hs_st_writer_write(hs_st_writer *w, const char *path, char *err, size_t errlen);
 void hs_st_writer_free(hs_st_writer *w);
 
-/* fp16/bf16 <-> fp32 scalar conversions (round to nearest even), shared with other code. */
-float hs_f16_to_f32(uint16_t h);
-float hs_bf16_to_f32(uint16_t b);
+/* fp32 -> fp16/bf16 scalar conversions (round to nearest even), shared with other code; the
+ * exact widening hs_f16_to_f32 / hs_bf16_to_f32 comes from half_float.h. */
 uint16_t hs_f32_to_f16(float f);
 uint16_t hs_f32_to_bf16(float f);
 

@@ -78,10 +78,8 @@ static int write_model_tensors(const hs_model *m, const char *path, char *err,
         dt = HS_DTYPE_F32;
     for (size_t i = 0; i < m->n_tensors; i++) {
         const hs_tensor_ref *t = &m->tensors[i];
-        if (m->be->download(m->bctx, host, m->param_memory + t->offset,
-                            t->numel * sizeof(float)) != 0) {
-            rc = hs_errf(err, errlen, "%s: reading tensor %s: %s", path, t->name,
-                         m->be->last_error(m->bctx));
+        if (hs_model_tensor_to_host(m, t, host, err, errlen) != 0) {
+            rc = -1;
             goto done;
         }
         const float *data = host;
