@@ -62,6 +62,12 @@ int hs_st_writer_add_f32(hs_st_writer *w, const char *name, hs_dtype dtype, int 
 int hs_st_writer_add_raw(hs_st_writer *w, const char *name, hs_dtype dtype, int ndim,
                          const int64_t *shape, const void *data, size_t nbytes, char *err,
                          size_t errlen);
+/* Adds raw bytes already in dtype WITHOUT copying them: data must stay valid and unchanged
+ * until hs_st_writer_write() returns (a tensor of a memory-mapped checkpoint written back
+ * unchanged, so a checkpoint of a big model does not hold a second copy in memory). */
+int hs_st_writer_add_borrowed(hs_st_writer *w, const char *name, hs_dtype dtype, int ndim,
+                              const int64_t *shape, const void *data, size_t nbytes,
+                              char *err, size_t errlen);
 /* Optional "__metadata__" entry (string → string); "format": "pt" is added by default. */
 int hs_st_writer_set_metadata(hs_st_writer *w, const char *key, const char *value);
 /* Writes path atomically: header padded with spaces to a multiple of 8 bytes, tensors in a
