@@ -28,9 +28,9 @@ How each side is timed:
   read bandwidth, the bandwidth measured with a numpy sum over a --bw-gib GiB fp32 array, the
   best of --bw-runs runs (a busy machine makes single runs read low). Share = bound / our
   seconds per decoded token. The KV cache read per step (a few % of the weights at these
-  lengths) is printed beside it, not counted in the bound. With --dtype float16 our CPU engine
-  streams the weights memory-mapped in fp16 (widened per layer), so its real bound is half the
-  fp32 one printed; transformers upcasts to fp32 at load.
+  lengths) is printed beside it, not counted in the bound. The bound assumes fp32 weights, as
+  --dtype float32 (the default) gives both sides; with --dtype float16 what a decode step of
+  ours reads depends on how the engine holds a mapped fp16 model (README "Models and memory").
 The load average before and after is printed: these numbers are only comparable at like load.
 Both sides generate the same ids when they agree bit for bit on the argmax; the script prints
 whether the greedy ids are identical (a random model's near-ties can make them differ).
