@@ -53,7 +53,7 @@ static void start_attempt(store_fixture *f, int64_t job, int attempt, const char
     char err[512], hash[HS_SHA256_HEX_LEN];
     hs_sha256_hex(tag, strlen(tag), hash);
     int64_t row = 0;
-    assert_int_equal(hs_cluster_attempt_create(f->store, job, attempt, "hs-x", hash, &row, err,
+    assert_int_equal(hs_cluster_attempt_create(f->store, job, attempt, "hs-x", -1, hash, &row, err,
                                                sizeof err), 1);
     assert_int_equal(hs_cluster_attempt_submitted(f->store, row, slurm_id, err, sizeof err), 0);
 }
@@ -142,14 +142,14 @@ static void test_attempt_once_and_running(void **state)
     start_attempt(f, job, 1, "t1", "101");
     int64_t row = 0;
     /* a second active attempt of the same job is refused */
-    assert_int_equal(hs_cluster_attempt_create(f->store, job, 2, "hs-y", "h2", &row, err,
+    assert_int_equal(hs_cluster_attempt_create(f->store, job, 2, "hs-y", -1, "h2", &row, err,
                                                sizeof err), 0);
     hs_cluster_attempt a = active_one(f);
     assert_string_equal(a.slurm_job_id, "101");
-    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "PENDING", "Priority", "", err,
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "PENDING", "Priority", "", "", err,
                                                 sizeof err), 0);
     assert_string_equal(store_fixture_job_state(f, job), "queued");
-    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "node1", err,
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "node1", "", err,
                                                 sizeof err), 0);
     assert_string_equal(store_fixture_job_state(f, job), "running");
     assert_int_equal(store_fixture_query_int(f, "SELECT attempt FROM jobs WHERE id=?1", job), 1);
@@ -170,7 +170,7 @@ static void test_end_requeues_then_fails(void **state)
         snprintf(slurm_id, sizeof slurm_id, "%d", 200 + attempt);
         start_attempt(f, job, attempt, attempt == 1 ? "a1" : "a2", slurm_id);
         hs_cluster_attempt a = active_one(f);
-        assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", err,
+        assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", "", err,
                                                     sizeof err), 0);
         a = active_one(f);
         assert_int_equal(hs_cluster_attempt_end(f->store, &a, "NODE_FAIL", "NodeDown", false,
@@ -187,7 +187,7 @@ static void test_cancel_wins(void **state)
     int64_t job = submit(f, 3);
     start_attempt(f, job, 1, "c1", "301");
     hs_cluster_attempt a = active_one(f);
-    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", err,
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", "", err,
                                                 sizeof err), 0);
     a = active_one(f); /* read before the cancel: a stale snapshot must not requeue it */
     hs_cancel_outcome out;

@@ -1,0 +1,59 @@
+"""Sweeps through `surgeond serve --executor slurm` as Slurm job arrays, against the real
+single-node Slurm of conftest.py (skipped with the reason when not root or Slurm is missing).
+
+- the jobs of a sweep that are ready go to Slurm as one `sbatch --array`: every job shows its
+  task as "<array>_<task>" and Slurm's squeue shows the same tasks under one array id;
+- cancelling one job of a sweep cancels its task alone (scancel <array>_<task>), the other tasks
+  run on.
+"""
+TEXTS = [
+    "The children walked to school along the river and stopped to watch the boats.",
+    "A small village near the sea had one bakery, two churches and a market every Sunday morning.",
+]
+
+
+def test_sweep_runs_as_one_array(slurm_daemon, slurm_cluster):
+    d = slurm_daemon()
+    r = d.post("/api/v1/sweeps", json={"job": {"kind": "diagnose", "model": "demo", "texts": TEXTS},
+                                       "grid": {"max_length": [8, 16, 32, 64]}})
+    assert r.status_code == 201, r.text
+    sweep = r.json()
+    done = [d.wait_job(j["id"], timeout=180) for j in sweep["jobs"]]
+    for j in done:
+        assert j["state"] == "succeeded", (j, d.log_text())
+        assert j["result"]["summary"] and j["sweep"]["params"]["max_length"] == j["spec"]["max_length"]
+    ids = [j["slurm"]["job_id"] for j in done]
+    array_id = ids[0].split("_")[0]
+    assert ids == ["%s_%d" % (array_id, t) for t in range(4)], ids
+    assert [j["slurm"]["array"] for j in done] == [{"job_id": array_id, "task": t} for t in range(4)]
+    # Slurm's own view: one array, four completed tasks (a runner exits just after its result
+    # is in), and no other job under its name.
+    want = {t: (array_id, "COMPLETED") for t in range(4)}
+    d.wait_until(lambda: slurm_cluster.tasks(array_id) == want, timeout=30)
+    names = {n for (n,) in d.db().execute("SELECT slurm_name FROM cluster_jobs")}
+    assert len(names) == 1 and sorted(slurm_cluster.named(names.pop())) == sorted(ids)
+    assert d.get(f"/api/v1/sweeps/{sweep['id']}").json()["counts"] == {"succeeded": 4}
+
+
+def test_cancelling_one_task_leaves_the_others_running(slurm_daemon, slurm_cluster):
+    d = slurm_daemon()
+    r = d.post("/api/v1/sweeps", json={"job": {"kind": "test-steps", "steps": 600, "step_ms": 100},
+                                       "grid": {"log_every": [1, 2]}})
+    assert r.status_code == 201, r.text
+    first, second = [j["id"] for j in r.json()["jobs"]]
+    d.wait_until(lambda: all(d.job(j)["state"] == "running" for j in (first, second)), timeout=60)
+    a, b = d.job(first)["slurm"]["job_id"], d.job(second)["slurm"]["job_id"]
+    array_id = a.split("_")[0]
+    assert b.split("_")[0] == array_id, (a, b)
+    assert d.post(f"/api/v1/jobs/{first}/cancel").status_code == 202
+    assert d.wait_job(first, timeout=60)["state"] == "cancelled"
+    # scancel <array>_0 (or the runner, told to stop, ending first) ends task 0 alone.
+    d.wait_until(lambda: slurm_cluster.tasks(array_id).get(0, ("", ""))[1] in
+                 ("CANCELLED", "COMPLETED"), timeout=30)
+    assert slurm_cluster.tasks(array_id)[1] == (array_id, "RUNNING")
+    still = d.job(second)
+    assert still["state"] == "running" and still["slurm"]["state"] == "RUNNING", still
+    step = still["progress"]["step"]
+    d.wait_until(lambda: d.job(second)["progress"]["step"] > step, timeout=30)
+    assert d.post(f"/api/v1/jobs/{second}/cancel").status_code == 202
+    assert d.wait_job(second, timeout=60)["state"] == "cancelled"
