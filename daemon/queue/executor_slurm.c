@@ -206,16 +206,25 @@ static void submit_array(hs_slurm_executor *ex, const hs_cluster_attempt *tasks,
 {
     char err[HS_ERR_LEN], script[4096], log_path[4096], dir[4096], array_id[32];
     const char *name = tasks[0].slurm_name;
-    size_t cap = (size_t)n * 12 + 1, used = 0;
+    size_t cap = (size_t)n * 24 + 1, used = 0;
     char *indexes = malloc(cap);
-    if (!indexes) {
+    int *numbers = malloc((size_t)n * sizeof *numbers);
+    if (!indexes || !numbers) {
         logf_ex("array %s: out of memory", name);
+        free(indexes);
+        free(numbers);
         return;
     }
     indexes[0] = '\0';
     for (int i = 0; i < n; i++)
-        used += (size_t)snprintf(indexes + used, cap - used, "%s%d", i ? "," : "",
-                                 tasks[i].array_task);
+        numbers[i] = tasks[i].array_task;
+    for (int i = 0, last; i < n; i = last + 1) { /* "0-7", or "0,2-3" for a resubmitted part */
+        for (last = i; last + 1 < n && numbers[last + 1] == numbers[last] + 1; last++)
+            ;
+        used += (size_t)snprintf(indexes + used, cap - used, "%s%d", used ? "," : "", numbers[i]);
+        if (last > i)
+            used += (size_t)snprintf(indexes + used, cap - used, "-%d", numbers[last]);
+    }
     hs_slurm_resources r = resources_of(&ex->cfg, spec);
     array_path(ex, name, "sh", script, sizeof script);
     snprintf(log_path, sizeof log_path, "%s/cluster/%s-%%a.out", ex->env.data_dir, name);
@@ -225,6 +234,7 @@ static void submit_array(hs_slurm_executor *ex, const hs_cluster_attempt *tasks,
                              sizeof array_id, &transient, err, sizeof err);
     free(indexes);
     if (rc != 0) {
+        free(numbers);
         logf_ex("array %s (%d jobs): %s%s", name, n, err, transient ? " (will retry)" : "");
         char e2[HS_ERR_LEN];
         for (int i = 0; i < n && !transient; i++)
@@ -234,7 +244,9 @@ static void submit_array(hs_slurm_executor *ex, const hs_cluster_attempt *tasks,
         return;
     }
     crash_point();
-    if (hs_cluster_array_submitted(ex->store, name, array_id, err, sizeof err) != 0)
+    rc = hs_cluster_array_submitted(ex->store, name, array_id, numbers, n, err, sizeof err);
+    free(numbers);
+    if (rc != 0)
         logf_ex("array %s is Slurm job %s but recording it failed (%s); found again by name",
                 name, array_id, err);
     else
@@ -314,20 +326,54 @@ static void start_array(hs_slurm_executor *ex, const hs_cluster_candidate *const
 }
 
 /* What decides a job's sbatch flags, as one comparable string. */
-static void resources_key(const hs_slurm_config *cfg, const char *spec_json, char *out,
-                          size_t len)
+#define KEY_LEN 1024
+static void resources_key(const hs_slurm_config *cfg, const char *spec_json, char *out)
 {
     cJSON *spec = cJSON_Parse(spec_json);
     hs_slurm_resources r = resources_of(cfg, spec);
-    snprintf(out, len, "%s|%s|%s|%s|%s|%d", r.partition ? r.partition : "",
+    snprintf(out, KEY_LEN, "%s|%s|%s|%s|%s|%d", r.partition ? r.partition : "",
              r.account ? r.account : "", r.gres ? r.gres : "", r.mem ? r.mem : "",
              r.time ? r.time : "", r.cpus);
     cJSON_Delete(spec);
 }
 
-/* Submits up to the free slots' worth of queued jobs, highest priority first: the first
- * attempts of one sweep's jobs that ask for the same resources go together as one array,
- * everything else (a retry included) as an ordinary job. */
+/* Starts the n candidates (priority order): the first attempts of one sweep's jobs that ask for
+ * the same resources go together as one array, everything else (a retry included) as an
+ * ordinary job. */
+static void start_candidates(hs_slurm_executor *ex, const hs_cluster_candidate *c, int n)
+{
+    if (n <= 0)
+        return;
+    bool *taken = calloc((size_t)n, sizeof *taken);
+    const hs_cluster_candidate **group = calloc((size_t)n, sizeof *group);
+    char *keys = malloc((size_t)n * KEY_LEN);
+    if (!taken || !group || !keys) {
+        logf_ex("out of memory submitting queued jobs");
+        n = 0;
+    }
+    for (int i = 0; i < n; i++)
+        resources_key(&ex->cfg, c[i].spec_json, keys + (size_t)i * KEY_LEN);
+    for (int i = 0; i < n && !atomic_load(&ex->stopping); i++) {
+        if (taken[i])
+            continue;
+        int k = 0;
+        for (int j = i; j < n && c[i].sweep_id && c[i].attempt == 1; j++)
+            if (!taken[j] && c[j].sweep_id == c[i].sweep_id && c[j].attempt == 1 &&
+                strcmp(keys + (size_t)i * KEY_LEN, keys + (size_t)j * KEY_LEN) == 0) {
+                group[k++] = &c[j];
+                taken[j] = true;
+            }
+        if (k >= 2)
+            start_array(ex, group, k);
+        else
+            start_candidate(ex, &c[i]);
+    }
+    free(taken);
+    free(group);
+    free(keys);
+}
+
+/* Submits up to the free slots' worth of queued jobs, highest priority first. */
 static void submit_queued(hs_slurm_executor *ex, int active)
 {
     char err[HS_ERR_LEN];
@@ -341,35 +387,7 @@ static void submit_queued(hs_slurm_executor *ex, int active)
         logf_ex("listing queued jobs: %s", err);
         return;
     }
-    bool *taken = calloc((size_t)n + 1, sizeof *taken);
-    const hs_cluster_candidate **group = calloc((size_t)n + 1, sizeof *group);
-    for (int i = 0; taken && group && i < n && !atomic_load(&ex->stopping); i++) {
-        if (taken[i])
-            continue;
-        int k = 0;
-        char key[1024], other[1024];
-        if (c[i].sweep_id && c[i].attempt == 1) {
-            resources_key(&ex->cfg, c[i].spec_json, key, sizeof key);
-            for (int j = i; j < n; j++) {
-                if (taken[j] || c[j].sweep_id != c[i].sweep_id || c[j].attempt != 1)
-                    continue;
-                resources_key(&ex->cfg, c[j].spec_json, other, sizeof other);
-                if (strcmp(key, other) == 0) {
-                    group[k++] = &c[j];
-                    taken[j] = true;
-                }
-            }
-        }
-        if (k >= 2)
-            start_array(ex, group, k);
-        else
-            start_candidate(ex, &c[i]);
-        taken[i] = true;
-    }
-    if (!taken || !group)
-        logf_ex("out of memory submitting queued jobs");
-    free(taken);
-    free(group);
+    start_candidates(ex, c, n);
     hs_cluster_candidates_free(c, n);
 }
 

@@ -110,14 +110,14 @@ int hs_slurm_sbatch(const hs_slurm_resources *r, const char *name, const char *l
                     const char *dir, const char *array, const char *script, char *job_id,
                     size_t idlen, bool *transient, char *err, size_t errlen)
 {
-    char opt[8][160];
+    char opt[7][160], *array_opt = NULL;
     const char *argv[32] = {"sbatch", "--parsable", "--no-requeue", "--job-name", name,
                             "--output", log_path, "--chdir", dir};
     int n = 9, k = 0;
-    if (array) {
-        snprintf(opt[k], sizeof opt[k], "--array=%s", array);
-        argv[n++] = opt[k++];
-    }
+    if (array && asprintf(&array_opt, "--array=%s", array) < 0)
+        return hs_errf(err, errlen, "out of memory building an sbatch command");
+    if (array_opt)
+        argv[n++] = array_opt;
     const char *flags[] = {"--partition=", "--account=", "--gres=", "--mem=", "--time="};
     const char *vals[] = {r->partition, r->account, r->gres, r->mem, r->time};
     for (int i = 0; i < 5; i++)
@@ -134,8 +134,10 @@ int hs_slurm_sbatch(const hs_slurm_resources *r, const char *name, const char *l
     char out[256], eout[1024];
     int status;
     *transient = true;
-    if (hs_slurm_run(argv, CMD_TIMEOUT_MS, out, sizeof out, eout, sizeof eout, &status, err,
-                     errlen) != 0)
+    int ran = hs_slurm_run(argv, CMD_TIMEOUT_MS, out, sizeof out, eout, sizeof eout, &status,
+                           err, errlen);
+    free(array_opt);
+    if (ran != 0)
         return -1;
     chomp(out);
     chomp(eout);

@@ -215,18 +215,26 @@ int hs_cluster_attempt_submitted(hs_store *store, int64_t row_id, const char *sl
 }
 
 int hs_cluster_array_submitted(hs_store *store, const char *name, const char *array_job_id,
-                               char *err, size_t errlen)
+                               const int *tasks, int n, char *err, size_t errlen)
 {
     static const char sql[] =
         "UPDATE cluster_jobs SET slurm_job_id=?2 || '_' || array_task, slurm_state='PENDING'"
-        " WHERE slurm_name=?1 AND active=1 AND array_task IS NOT NULL AND slurm_job_id IS NULL";
-    hs_db *db;
-    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
-    if (!st)
+        " WHERE slurm_name=?1 AND array_task=?3 AND active=1 AND slurm_job_id IS NULL";
+    hs_db *db = hs_store_write_begin(store, err, errlen);
+    if (!db)
         return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, array_job_id, -1, SQLITE_STATIC);
-    int rc = hs_db_step_done(db, st, "recording the Slurm array id", err, errlen);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
+        if (!st) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, array_job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, tasks[i]);
+        rc = hs_db_step_done(db, st, "recording the Slurm array id", err, errlen);
+    }
     return hs_store_write_finish(store, rc, err, errlen);
 }
 

@@ -56,10 +56,11 @@ int hs_cluster_attempt_create(hs_store *store, int64_t job_id, int attempt, cons
  * ordinary id for a task of an array (submitted again alone) makes it an ordinary attempt. */
 int hs_cluster_attempt_submitted(hs_store *store, int64_t row_id, const char *slurm_job_id,
                                  char *err, size_t errlen);
-/* sbatch answered array_job_id for the array named name: each of its active tasks not yet
- * recorded becomes "<array_job_id>_<task>", PENDING, in one transaction. */
+/* sbatch answered array_job_id for the n tasks (indexes) of the array named name: each of them
+ * still active and not yet recorded becomes "<array_job_id>_<task>", PENDING, in one
+ * transaction. */
 int hs_cluster_array_submitted(hs_store *store, const char *name, const char *array_job_id,
-                               char *err, size_t errlen);
+                               const int *tasks, int n, char *err, size_t errlen);
 /* What Slurm says about an active attempt. RUNNING (or any state but PENDING) starts the job
  * (queued → running, its attempt number set) if it has not started yet. raw_id: a started
  * array task's own id (kept when not ""). */

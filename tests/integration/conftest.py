@@ -317,6 +317,14 @@ def slurm_daemon(daemon, slurm_cluster):
         made.append(d)
         return d
     yield make
+    # Jobs a test left behind must not hold the node's CPUs in the next test: stop the daemons
+    # (so that none resubmits), then cancel what is left on the cluster.
+    for d in made:
+        try:
+            d.stop()
+        except AssertionError:
+            pass
+    slurm_cluster.cancel_all()
     for d in made:
         cluster_dir = os.path.join(d.data_dir, "cluster")
         for name in sorted(os.listdir(cluster_dir)) if os.path.isdir(cluster_dir) else []:

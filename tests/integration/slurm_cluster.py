@@ -206,12 +206,17 @@ PartitionName=high Nodes={self.host} Default=NO MaxTime=INFINITE State=UP Priori
                     out.append("== %s ==\n%s" % (name, f.read()[-4000:]))
         return "\n".join(out)
 
-    def stop(self):
-        ids = self._run("squeue", "-h", "-o", "%A").stdout.split() if "slurmctld" in self.procs else []
+    def cancel_all(self):
+        """Cancels every job still pending or running and waits until none is left."""
+        ids = self._run("squeue", "-h", "-o", "%A").stdout.split()
         if ids:
             self._run("scancel", *sorted(set(ids)))
             _wait(lambda: not self._run("squeue", "-h", "-o", "%A").stdout.split(), 15,
                   "cancel of the remaining jobs")
+
+    def stop(self):
+        if "slurmctld" in self.procs:
+            self.cancel_all()
         for name in ("slurmd", "slurmctld", "munged"):
             p = self.procs.get(name)
             if p and p.poll() is None:

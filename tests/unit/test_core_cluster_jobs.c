@@ -262,7 +262,9 @@ static void test_array_tasks(void **state)
         assert_int_equal(hs_cluster_attempt_create(f->store, jobs[t], 1, "hs-arr", t,
                                                    t ? "h1" : "h0", &rows[t], err, sizeof err),
                          1);
-    assert_int_equal(hs_cluster_array_submitted(f->store, "hs-arr", "42", err, sizeof err), 0);
+    const int tasks[] = {0, 1};
+    assert_int_equal(hs_cluster_array_submitted(f->store, "hs-arr", "42", tasks, 2, err,
+                                                sizeof err), 0);
     hs_db *db = hs_store_reader(f->store, err, sizeof err);
     hs_cluster_attempt *a = NULL;
     int n = 0;
