@@ -197,6 +197,24 @@ PartitionName=high Nodes={self.host} Default=NO MaxTime=INFINITE State=UP Priori
                                 "%T").stdout.strip() in ("idle", "mixed", "allocated"), 60,
               "node back after the restart")
 
+    @staticmethod
+    def runner_pids(daemon_url, job_id):
+        """PIDs of the `surgeond run --report-to` processes (on this one node) of a job of the
+        daemon at daemon_url: what a test kills to make Slurm see the job fail."""
+        needle = ("%s/api/v1/jobs/%d/report" % (daemon_url, job_id)).encode()
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"run" in args and needle in args:
+                pids.append(int(pid))
+        return pids
+
     def log_text(self):
         out = []
         for name in ("slurmctld.log", "slurmd.log"):

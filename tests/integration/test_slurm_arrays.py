@@ -4,8 +4,11 @@ single-node Slurm of conftest.py (skipped with the reason when not root or Slurm
 - the jobs of a sweep that are ready go to Slurm as one `sbatch --array`: every job shows its
   task as "<array>_<task>" and Slurm's squeue shows the same tasks under one array id;
 - cancelling one job of a sweep cancels its task alone (scancel <array>_<task>), the other tasks
-  run on.
+  run on;
+- a task that fails on the node is retried alone, as an ordinary Slurm job, while attempts
+  remain; its sibling keeps its task.
 """
+import os
 TEXTS = [
     "The children walked to school along the river and stopped to watch the boats.",
     "A small village near the sea had one bakery, two churches and a market every Sunday morning.",
@@ -57,3 +60,28 @@ def test_cancelling_one_task_leaves_the_others_running(slurm_daemon, slurm_clust
     d.wait_until(lambda: d.job(second)["progress"]["step"] > step, timeout=30)
     assert d.post(f"/api/v1/jobs/{second}/cancel").status_code == 202
     assert d.wait_job(second, timeout=60)["state"] == "cancelled"
+
+
+def test_failed_task_is_retried_alone(slurm_daemon, slurm_cluster):
+    d = slurm_daemon()
+    r = d.post("/api/v1/sweeps", json={"job": {"kind": "test-steps", "steps": 40, "step_ms": 100,
+                                               "max_attempts": 2},
+                                       "grid": {"log_every": [1, 2]}})
+    assert r.status_code == 201, r.text
+    lost, kept = [j["id"] for j in r.json()["jobs"]]
+    d.wait_until(lambda: all(d.job(j)["progress"]["step"] >= 1 for j in (lost, kept)), timeout=60)
+    task = d.job(lost)["slurm"]["job_id"]
+    pids = slurm_cluster.runner_pids(d.url, lost)
+    assert pids, "no runner process found"
+    for pid in pids:  # the node loses the task: Slurm says FAILED
+        os.kill(pid, 9)
+    done = d.wait_job(lost, timeout=120)
+    assert done["state"] == "succeeded" and done["attempt"] == 2, (done, d.log_text())
+    retry = done["slurm"]
+    assert "_" not in retry["job_id"] and retry["array"] is None, retry
+    events = d.get(f"/api/v1/jobs/{lost}/events").json()["events"]
+    assert any(e["to"] == "queued" and "Slurm job %s ended FAILED" % task in e["reason"]
+               for e in events), events
+    other = d.wait_job(kept, timeout=120)
+    assert other["state"] == "succeeded" and other["attempt"] == 1
+    assert other["slurm"]["array"]["job_id"] == task.split("_")[0]

@@ -142,31 +142,14 @@ def test_bad_slurm_spec_is_400(daemon, slurm, field):
     assert r.json()["field"] == field
 
 
-def _runner_pids(d, job_id):
-    """PIDs of the `surgeond run --report-to` processes of one job of this daemon."""
-    needle = ("%s/api/v1/jobs/%d/report" % (d.url, job_id)).encode()
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"run" in args and needle in args:
-            pids.append(int(pid))
-    return pids
-
-
-def test_failed_attempt_is_requeued_from_its_checkpoint(slurm_daemon):
+def test_failed_attempt_is_requeued_from_its_checkpoint(slurm_daemon, slurm_cluster):
     d = slurm_daemon()
     _corpus(d)
     job = d.submit(_surgery(epochs=3))
     d.wait_until(lambda: len(d.get(f"/api/v1/runs/{job['id']}/checkpoints").json()["checkpoints"]) >= 1,
                  timeout=300)
     first = d.job(job["id"])["slurm"]["job_id"]
-    pids = _runner_pids(d, job["id"])
+    pids = slurm_cluster.runner_pids(d.url, job["id"])
     assert pids, "no runner process found"
     for pid in pids:  # the node loses the job: Slurm says FAILED
         os.kill(pid, 9)
