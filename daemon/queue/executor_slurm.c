@@ -53,11 +53,15 @@ static void attempt_path(const hs_slurm_executor *ex, int64_t job_id, int attemp
              attempt, ext);
 }
 
+/* Writes path atomically (a temporary file renamed over it): a crash leaves the old file or
+ * the new one, never a part. */
 static int write_file(const char *path, const char *text, mode_t mode, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
-        return hs_errf(err, errlen, "%s: %s", path, strerror(errno));
+        return hs_errf(err, errlen, "%s: %s", tmp, strerror(errno));
     size_t len = strlen(text), done = 0;
     while (done < len) {
         ssize_t n = write(fd, text + done, len - done);
@@ -65,12 +69,16 @@ static int write_file(const char *path, const char *text, mode_t mode, char *err
             continue;
         if (n <= 0) {
             close(fd);
-            return hs_errf(err, errlen, "%s: %s", path, strerror(errno));
+            unlink(tmp);
+            return hs_errf(err, errlen, "%s: %s", tmp, strerror(errno));
         }
         done += (size_t)n;
     }
-    if (fchmod(fd, mode) != 0 || close(fd) != 0)
-        return hs_errf(err, errlen, "%s: %s", path, strerror(errno));
+    if (fchmod(fd, mode) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        int saved = errno;
+        unlink(tmp);
+        return hs_errf(err, errlen, "%s: %s", path, strerror(saved));
+    }
     return 0;
 }
 
@@ -538,8 +546,12 @@ static void resubmit_array(hs_slurm_executor *ex, hs_cluster_attempt *a, int n, 
     }
     cJSON *spec = cJSON_Parse(text);
     free(text);
+    /* The array's script may never have been written (a crash right after the rows were). */
     logf_ex("array %s: submitting its %d unsubmitted tasks again", a[first].slurm_name, m);
-    submit_array(ex, tasks, m, spec);
+    if (write_array_script(ex, a[first].slurm_name, tasks, m, err, sizeof err) != 0)
+        logf_ex("array %s: %s", a[first].slurm_name, err);
+    else
+        submit_array(ex, tasks, m, spec);
     cJSON_Delete(spec);
     free(tasks);
 }
