@@ -5,6 +5,8 @@ single-node Slurm of conftest.py (skipped with the reason when not root or Slurm
   task as "<array>_<task>" and Slurm's squeue shows the same tasks under one array id;
 - cancelling one job of a sweep cancels its task alone (scancel <array>_<task>), the other tasks
   run on;
+- --max-cluster-jobs counts tasks: a sweep larger than the free slots goes as an array of as many
+  jobs as fit, the rest when slots free up;
 - a task that fails on the node is retried alone, as an ordinary Slurm job, while attempts
   remain; its sibling keeps its task.
 """
@@ -85,3 +87,22 @@ def test_failed_task_is_retried_alone(slurm_daemon, slurm_cluster):
     other = d.wait_job(kept, timeout=120)
     assert other["state"] == "succeeded" and other["attempt"] == 1
     assert other["slurm"]["array"]["job_id"] == task.split("_")[0]
+
+
+def test_max_cluster_jobs_splits_a_sweep(slurm_daemon):
+    d = slurm_daemon("--max-cluster-jobs", "2")
+    r = d.post("/api/v1/sweeps", json={"job": {"kind": "test-steps", "steps": 10, "step_ms": 100},
+                                       "grid": {"log_every": [1, 2, 3, 4, 5]}})
+    assert r.status_code == 201, r.text
+    done = [d.wait_job(j["id"], timeout=120) for j in r.json()["jobs"]]
+    assert all(j["state"] == "succeeded" for j in done), done
+    ids = [j["slurm"]["job_id"] for j in done]
+    # The first two fill both slots as one array; the rest follow as slots free up (in twos
+    # or alone, as the ends are seen), never more than two to an array.
+    assert ids[0].split("_")[0] == ids[1].split("_")[0] and ids[0].endswith("_0"), ids
+    arrays = [i.split("_")[0] for i in ids if "_" in i]
+    assert max(arrays.count(a) for a in arrays) == 2 and len(set(ids)) == 5, ids
+    rows = d.db().execute("SELECT submitted_at, ended_at FROM cluster_jobs").fetchall()
+    for at, _ in rows:  # never more than two attempts active at once
+        active = sum(1 for s, e in rows if s <= at and (e is None or e > at))
+        assert active <= 2, rows
