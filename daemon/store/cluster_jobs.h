@@ -1,4 +1,5 @@
-/* The cluster_jobs table: one row per attempt of a job submitted to Slurm (schema/006). The
+/* The cluster_jobs table: one row per attempt of a job submitted to Slurm (schema/006), with
+ * cluster_array_tasks (schema/007) for the attempts submitted as tasks of a job array. The
  * slurm executor (queue/executor_slurm.c) picks queued jobs, records an attempt before sbatch
  * runs, then what squeue/sacct say about it, and ends it with the job's transition in the same
  * transaction; the report routes (http/api_report.c) check an attempt's token and apply its

@@ -289,8 +289,8 @@ static void test_array_tasks(void **state)
     assert_int_equal(hs_cluster_attempt_end(f->store, &a[1], "PREEMPTED", "", false, err,
                                             sizeof err), 0);
     free(a);
-    assert_int_equal(store_fixture_query_int(f, "SELECT slurm_raw_id FROM cluster_jobs WHERE id=?",
-                                             rows[1]), 44);
+    assert_int_equal(store_fixture_query_int(f, "SELECT raw_id FROM cluster_array_tasks WHERE"
+                                                " attempt_id=?", rows[1]), 44);
     assert_int_equal(store_fixture_query_int(f, "SELECT state='queued' FROM jobs WHERE id=?",
                                              jobs[0]), 1); /* attempts remain */
     assert_int_equal(store_fixture_query_int(f, "SELECT state='failed' FROM jobs WHERE id=?",
@@ -300,8 +300,8 @@ static void test_array_tasks(void **state)
     assert_int_equal(hs_cluster_attempt_create(f->store, jobs[0], 2, "hs-arr", 0, "h2", &row, err,
                                                sizeof err), 1);
     assert_int_equal(hs_cluster_attempt_submitted(f->store, row, "50", err, sizeof err), 0);
-    assert_int_equal(store_fixture_query_int(f, "SELECT array_task IS NULL FROM cluster_jobs"
-                                                " WHERE id=?", row), 1);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM cluster_array_tasks WHERE"
+                                                " attempt_id=?", row), 0);
 }
 
 int main(void)
