@@ -434,11 +434,17 @@ static void end_attempt(hs_slurm_executor *ex, const hs_cluster_attempt *a, cons
                 state, reason && *reason ? ": " : "", reason ? reason : "");
 }
 
+/* Whether the attempt's job is final (succeeded, failed, cancelled). */
+static bool job_final(const hs_cluster_attempt *a)
+{
+    return strcmp(a->job_state, "queued") != 0 && strcmp(a->job_state, "running") != 0;
+}
+
 /* An attempt neither squeue nor (for its id) sacct knows. */
 static void handle_missing(hs_slurm_executor *ex, hs_cluster_attempt *a, const hs_slurm_job *acct)
 {
     char err[HS_ERR_LEN];
-    bool final = strcmp(a->job_state, "queued") != 0 && strcmp(a->job_state, "running") != 0;
+    bool final = job_final(a);
     if (!a->slurm_job_id[0] && final) {
         end_attempt(ex, a, "NOT_SUBMITTED", "the job ended before it was submitted");
         return;
@@ -472,8 +478,7 @@ static void handle_missing(hs_slurm_executor *ex, hs_cluster_attempt *a, const h
 /* A cancel asked for (or the job already final while its Slurm job lives): scancel. */
 static void cancel_if_asked(hs_slurm_executor *ex, const hs_cluster_attempt *a)
 {
-    bool final = strcmp(a->job_state, "queued") != 0 && strcmp(a->job_state, "running") != 0;
-    if (!(a->cancel_requested || (final && !a->result_reported)) || !a->slurm_job_id[0])
+    if (!(a->cancel_requested || (job_final(a) && !a->result_reported)) || !a->slurm_job_id[0])
         return;
     char err[HS_ERR_LEN];
     if (hs_slurm_scancel(a->slurm_job_id, err, sizeof err) != 0)
@@ -521,18 +526,24 @@ static bool acct_is(const hs_slurm_job *j, const hs_cluster_attempt *a)
                                    strcmp(j->raw_id, a->slurm_raw_id) == 0));
 }
 
-/* Submits again, as one array, the recorded tasks of the array named a[first].slurm_name that
- * sbatch never answered for (the daemon died before it ran, or it failed transiently);
+/* Whether an attempt is a task of an array that sbatch never answered for (the daemon died
+ * before it ran, or it failed transiently) and squeue does not show either. */
+static bool unsubmitted_task(const hs_cluster_attempt *a, bool seen)
+{
+    return !seen && a->array_task >= 0 && !a->slurm_job_id[0] && !job_final(a);
+}
+
+/* Submits again, as one array, the unsubmitted tasks of the array named a[first].slurm_name;
  * marks them done. */
 static void resubmit_array(hs_slurm_executor *ex, hs_cluster_attempt *a, int n, int first,
-                           bool *done)
+                           const bool *seen, bool *done)
 {
     char err[HS_ERR_LEN];
     hs_cluster_attempt *tasks = calloc((size_t)n, sizeof *tasks);
     int m = 0;
     for (int i = first; i < n; i++)
         if (!done[i] && strcmp(a[i].slurm_name, a[first].slurm_name) == 0 &&
-            a[i].array_task >= 0 && !a[i].slurm_job_id[0]) {
+            unsubmitted_task(&a[i], seen[i])) {
             done[i] = true;
             if (tasks)
                 tasks[m++] = a[i];
@@ -576,10 +587,8 @@ static void settle_missing(hs_slurm_executor *ex, hs_cluster_attempt *a, int n,
     for (int i = 0; i < n && !atomic_load(&ex->stopping); i++) {
         if (seen[i] || done[i])
             continue;
-        bool final = strcmp(a[i].job_state, "queued") != 0 &&
-                     strcmp(a[i].job_state, "running") != 0;
-        if (!a[i].slurm_job_id[0] && a[i].array_task >= 0 && !final) {
-            resubmit_array(ex, a, n, i, done);
+        if (unsubmitted_task(&a[i], seen[i])) {
+            resubmit_array(ex, a, n, i, seen, done);
             continue;
         }
         const hs_slurm_job *acct = NULL;
