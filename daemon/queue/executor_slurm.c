@@ -132,13 +132,16 @@ static int write_script(const hs_slurm_executor *ex, int64_t job_id, int attempt
     return rc;
 }
 
-/* In test builds, HS_TEST_CRASH_AFTER_SBATCH makes the daemon die right after sbatch answered
- * and before the Slurm id is recorded: what a crash at that point leaves behind. */
-static void crash_point(void)
+/* In test builds, HS_TEST_CRASH_BEFORE_SBATCH and HS_TEST_CRASH_AFTER_SBATCH make the daemon die
+ * right before sbatch runs (the attempts recorded, nothing submitted) or right after it
+ * answered and before the Slurm id is recorded: what a crash at that point leaves behind. */
+static void crash_point(const char *variable)
 {
 #ifdef HS_TEST_BUILD
-    if (getenv("HS_TEST_CRASH_AFTER_SBATCH"))
+    if (getenv(variable))
         raise(SIGKILL);
+#else
+    (void)variable;
 #endif
 }
 
@@ -154,6 +157,7 @@ static void submit_attempt(hs_slurm_executor *ex, const hs_cluster_attempt *a, c
     bool transient = false;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/cluster", ex->env.data_dir);
+    crash_point("HS_TEST_CRASH_BEFORE_SBATCH");
     if (hs_slurm_sbatch(&r, a->slurm_name, log_path, dir, NULL, script, slurm_id,
                         sizeof slurm_id, &transient, err, sizeof err) != 0) {
         logf_ex("job %lld: %s%s", (long long)a->job_id, err, transient ? " (will retry)" : "");
@@ -163,7 +167,7 @@ static void submit_attempt(hs_slurm_executor *ex, const hs_cluster_attempt *a, c
             logf_ex("recording a refused submission: %s", e2);
         return;
     }
-    crash_point();
+    crash_point("HS_TEST_CRASH_AFTER_SBATCH");
     if (hs_cluster_attempt_submitted(ex->store, a->row_id, slurm_id, err, sizeof err) != 0)
         logf_ex("job %lld is Slurm job %s but recording it failed (%s); found again by name",
                 (long long)a->job_id, slurm_id, err);
@@ -238,6 +242,7 @@ static void submit_array(hs_slurm_executor *ex, const hs_cluster_attempt *tasks,
     snprintf(log_path, sizeof log_path, "%s/cluster/%s-%%a.out", ex->env.data_dir, name);
     snprintf(dir, sizeof dir, "%s/cluster", ex->env.data_dir);
     bool transient = false;
+    crash_point("HS_TEST_CRASH_BEFORE_SBATCH");
     int rc = hs_slurm_sbatch(&r, name, log_path, dir, indexes, script, array_id,
                              sizeof array_id, &transient, err, sizeof err);
     free(indexes);
@@ -251,7 +256,7 @@ static void submit_array(hs_slurm_executor *ex, const hs_cluster_attempt *tasks,
                 logf_ex("recording a refused submission: %s", e2);
         return;
     }
-    crash_point();
+    crash_point("HS_TEST_CRASH_AFTER_SBATCH");
     rc = hs_cluster_array_submitted(ex->store, name, array_id, numbers, n, err, sizeof err);
     free(numbers);
     if (rc != 0)

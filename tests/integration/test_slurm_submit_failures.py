@@ -6,7 +6,10 @@ with the reason when not root or Slurm is missing).
   every job in it, and the daemon stays up and runs the next job;
 - the daemon dies right after sbatch answered and before it recorded the Slurm id (the test
   build's HS_TEST_CRASH_AFTER_SBATCH): after a restart it finds the Slurm job (or the array's
-  tasks) again by name and task index, submits nothing twice and loses nothing.
+  tasks) again by name and task index, submits nothing twice and loses nothing;
+- the daemon dies after recording the attempts and before sbatch ran
+  (HS_TEST_CRASH_BEFORE_SBATCH): after a restart it submits them (an array's tasks again as one
+  array), once.
 """
 import pytest
 
@@ -33,11 +36,12 @@ def test_refused_sbatch_fails_the_job_with_slurms_message(slurm_daemon):
 
 
 @pytest.mark.parametrize("sweep", [False, True], ids=["job", "sweep-array"])
-def test_crash_between_sbatch_and_recording_the_id(slurm_daemon, slurm_cluster, monkeypatch,
-                                                   sweep):
-    monkeypatch.setenv("HS_TEST_CRASH_AFTER_SBATCH", "1")
+@pytest.mark.parametrize("when", ["BEFORE", "AFTER"])
+def test_crash_around_sbatch(slurm_daemon, slurm_cluster, monkeypatch, when, sweep):
+    hook = "HS_TEST_CRASH_%s_SBATCH" % when
+    monkeypatch.setenv(hook, "1")
     d = slurm_daemon()
-    monkeypatch.delenv("HS_TEST_CRASH_AFTER_SBATCH")
+    monkeypatch.delenv(hook)
     spec = {"kind": "test-steps", "steps": 5, "step_ms": 50}
     if sweep:
         r = d.post("/api/v1/sweeps", json={"job": spec, "grid": {"log_every": [1, 2, 3]}})
@@ -45,18 +49,22 @@ def test_crash_between_sbatch_and_recording_the_id(slurm_daemon, slurm_cluster, 
         ids = [j["id"] for j in r.json()["jobs"]]
     else:
         ids = [d.submit(spec)["id"]]
-    d.proc.wait(timeout=60)  # died right after sbatch
+    d.proc.wait(timeout=60)  # died at the hook
     rows = d.db().execute("SELECT slurm_name, slurm_job_id FROM cluster_jobs").fetchall()
     assert len(rows) == len(ids) and all(i is None for _, i in rows), rows
     name = rows[0][0]
     submitted = slurm_cluster.named(name)
-    assert len(submitted) == len(ids), submitted  # Slurm has the job(s) the daemon forgot
+    # Slurm has the job(s) the daemon forgot, or nothing yet
+    assert len(submitted) == (len(ids) if when == "AFTER" else 0), submitted
     d.start()
     for i in ids:
         done = d.wait_job(i, timeout=120)
         assert done["state"] == "succeeded" and done["attempt"] == 1, (done, d.log_text())
     got = sorted(d.job(i)["slurm"]["job_id"] for i in ids)
-    assert got == sorted(submitted), (got, submitted)
-    assert sorted(slurm_cluster.named(name)) == sorted(submitted)  # nothing submitted twice
+    now = sorted(slurm_cluster.named(name))
+    assert got == now and len(now) == len(ids), (got, now)  # each submitted exactly once
+    if when == "AFTER":
+        assert now == sorted(submitted) and "found its Slurm job" in d.log_text()
+    if sweep:
+        assert len({i.split("_")[0] for i in got}) == 1, got  # still one array
     assert d.db().execute("SELECT COUNT(*) FROM cluster_jobs").fetchone()[0] == len(ids)
-    assert "found its Slurm job" in d.log_text()
