@@ -30,6 +30,15 @@ ifneq ($(NVCC),)
   CUDA_LIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
+# Test hooks (ops.h inject_fault): always in the test build; TEST_HOOKS=1 adds them to another
+# build (tests/gpu/check.sh builds its own optimised tree with them).
+ifeq ($(MODE),test)
+  TEST_HOOKS := 1
+endif
+ifeq ($(TEST_HOOKS),1)
+  HOOK_FLAGS := -DHS_TEST_HOOKS
+endif
+
 WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 INCLUDES := -Idaemon -Ikernels -I$(OUT)/gen
 ifeq ($(MODE),test)
@@ -47,7 +56,7 @@ else
   MODE_CFLAGS  := -O3 -march=x86-64-v3 -g -fopenmp
   MODE_LDFLAGS := -fopenmp
 endif
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(MODE_CFLAGS) -MMD -MP $(CFLAGS)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(MODE_CFLAGS) $(HOOK_FLAGS) -MMD -MP $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) $(CUDA_LIBS) -lm -lpthread $(LDLIBS)
 NVCCFLAGS  ?= -O3 -std=c++20 -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC -Ikernels
@@ -76,7 +85,7 @@ $(OUT)/obj/%.o: %.c
 
 $(OUT)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(HOOK_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
 $(OUT)/gen/embedded_data.c: daemon/common/embed_files.sh $(EMBED_FILES)
 	@mkdir -p $(@D)
@@ -108,7 +117,7 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(MODE_LDFLAGS) -fsanitize=fuzzer $(LDLIBS_ALL)
 
-GPU_CHECK := $(OUT)/gpu/op_parity $(OUT)/gpu/make_random_model
+GPU_CHECK := $(OUT)/gpu/op_parity $(OUT)/gpu/make_random_model $(if $(NVCC),$(OUT)/gpu/gemm_peak_cuda)
 $(OUT)/gpu/%: tests/gpu/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(MODE_LDFLAGS) $(LDLIBS_ALL)
