@@ -430,7 +430,7 @@ static void bench_gemm(pair *p, const char *label, int M, int N, int K)
     const char *prec = precision == HS_PRECISION_BF16 ? "bf16" : "fp32";
     printf("  %-28s %6d x %6d x %6d  %8.3f ms  %7.1f TFLOP/s (%s)\n", label, M, N, K, dt * 1e3,
            2.0 * M * N * K / dt / 1e12, prec);
-    printf("gemm_tflops %s %s %.2f\n", prec, label, 2.0 * M * N * K / dt / 1e12);
+    printf("gemm_tflops %s %s %.3f %.2f\n", prec, label, dt * 1e3, 2.0 * M * N * K / dt / 1e12);
     g->free(p->gc, a); g->free(p->gc, w); g->free(p->gc, c); g->free(p->gc, bias);
 }
 
@@ -470,6 +470,9 @@ static void bench_attention(pair *p, const char *label, int B, int T, int H, int
     printf("  %-28s B=%d T=%d H=%d d=%d  fwd %.3f ms (%.1f TFLOP/s)  bwd %.3f ms (%.1f TFLOP/s)\n",
            label, B, T, H, d, t_f / reps * 1e3, 2 * flop / (t_f / reps) / 1e12,
            t_b / reps * 1e3, 5 * flop / (t_b / reps) / 1e12);
+    printf("attention_ms %s B=%d,T=%d,H=%d,d=%d %.3f %.3f %.2f %.2f\n", label, B, T, H, d,
+           t_f / reps * 1e3, t_b / reps * 1e3, 2 * flop / (t_f / reps) / 1e12,
+           5 * flop / (t_b / reps) / 1e12);
     g->free(p->gc, qkv); g->free(p->gc, out); g->free(p->gc, dqkv); g->free(p->gc, sl);
     g->free(p->gc, st);
 }
@@ -585,8 +588,8 @@ static void section_bench(pair *p)
         bench_gemm(p, "1b7 mlp    (4096x8192x2048)", 4096, 8192, 2048);
     }
     printf("tiled attention (fp32), forward with statistics and backward:\n");
-    bench_attention(p, "560m layer", 8, 512, 16, 64);
-    bench_attention(p, "1b7 layer", 8, 512, 16, 128);
+    bench_attention(p, "560m-layer", 8, 512, 16, 64);
+    bench_attention(p, "1b7-layer", 8, 512, 16, 128);
     bench_attention(p, "long", 1, 8192, 16, 128);
 }
 
