@@ -21,7 +21,11 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SURGEOND = os.path.join(ROOT, "build", "release", "surgeond")
 MAKE_MODEL = os.path.join(ROOT, "build", "release", "gpu", "make_random_model")
-SHAPES = {"560m": (1024, 24, 16), "1b7": (2048, 24, 16)}
+# hidden size, layers, heads, surgery targets {layer: heads}; "tiny" checks the script itself
+SHAPES = {"560m": (1024, 24, 16, {l: list(range(9, 16)) for l in range(5, 23)}),
+          "1b7": (2048, 24, 16, {l: list(range(9, 16)) for l in range(5, 23)}),
+          "tiny": (64, 2, 4, {1: [1, 2, 3]})}
+GPU = "cuda:0"  # --device: cpu runs the script end to end on a machine without a GPU
 SURGERY_TOKENS = 541_000  # the corpus of the projected run
 SURGERY_EPOCHS = 15
 PARAGRAPH = ("The lab keeps a notebook of every run: which heads collapsed, how the loss moved, "
@@ -51,15 +55,15 @@ def compare(label, a, b, limit, relative=False):
     ok = err <= limit
     if not ok:
         failures.append(label)
-    print("  %-44s cuda %-14.8g cpu %-14.8g %s %.2e (limit %.0e) %s" %
-          (label, a, b, "rel" if relative else "abs", err, limit, "ok" if ok else "FAIL"))
+    print("  %-44s %s %-14.8g cpu %-14.8g %s %.2e (limit %.0e) %s" %
+          (label, GPU, a, b, "rel" if relative else "abs", err, limit, "ok" if ok else "FAIL"))
 
 
 def tiny_parity(work):
-    print("tiny model: cuda:0 vs cpu")
+    print("tiny model: %s vs cpu" % GPU)
     texts = [PARAGRAPH * 2, "Heads that collapse onto the first token.", PARAGRAPH]
     spec = {"kind": "diagnose", "model": "demo", "texts": texts, "max_length": 128}
-    gpu, _ = run_job(spec, work, "cuda:0")
+    gpu, _ = run_job(spec, work, GPU)
     cpu, _ = run_job(spec, work, "cpu")
     worst = max(abs(g[k] - c[k]) for g, c in zip(gpu["heads"], cpu["heads"])
                 for k in ("bos_mass", "entropy", "local_mass"))
@@ -69,7 +73,7 @@ def tiny_parity(work):
     if not same:
         failures.append("classes")
     spec = {"kind": "evaluate", "model": "demo", "texts": texts, "max_length": 128}
-    gpu, _ = run_job(spec, work, "cuda:0")
+    gpu, _ = run_job(spec, work, GPU)
     cpu, _ = run_job(spec, work, "cpu")
     compare("evaluate: perplexity", gpu["ppl"], cpu["ppl"], 1e-4, relative=True)
     with open(os.path.join(work, "corpora", "tiny.txt"), "w") as f:
@@ -78,7 +82,7 @@ def tiny_parity(work):
             "targets": {"1": [6], "3": [6, 7]}, "init": "none", "shuffle": False,
             "max_length": 64, "grad_accum": 2, "max_steps": 5, "lr": 1e-3, "clip": 1.0,
             "checkpoint_every": 1000}
-    gpu, _ = run_job(spec, work, "cuda:0", details=True)
+    gpu, _ = run_job(spec, work, GPU, details=True)
     cpu, _ = run_job(spec, work, "cpu", details=True)
     gl = [p["value"] for p in gpu["curves"] if p["name"] == "loss"]
     cl = [p["value"] for p in cpu["curves"] if p["name"] == "loss"]
@@ -88,7 +92,7 @@ def tiny_parity(work):
         failures.append("surgery loss curve length")
     spec = {"kind": "generate", "model": "demo", "prompts": [texts[1], PARAGRAPH[:80]],
             "max_new_tokens": 24, "do_sample": False}
-    gpu, _ = run_job(spec, work, "cuda:0")
+    gpu, _ = run_job(spec, work, GPU)
     cpu, _ = run_job(spec, work, "cpu")
     same = [g["token_ids"] == c["token_ids"] for g, c in
             zip(gpu["completions"], cpu["completions"])]
@@ -98,7 +102,7 @@ def tiny_parity(work):
 
 
 def bench_shape(work, name, peak):
-    C, L, H = SHAPES[name]
+    C, L, H, target_heads = SHAPES[name]
     model_dir = os.path.join(work, "models", name)
     # bf16 files (the loader widens them to fp32): half the bytes to write and read
     subprocess.run([MAKE_MODEL, name, model_dir, os.path.join(work, "models", "demo"), "bf16"],
@@ -107,9 +111,9 @@ def bench_shape(work, name, peak):
     long_text = PARAGRAPH * 40
     one = {"kind": "diagnose", "model": name, "texts": [long_text], "max_length": T}
     many = dict(one, texts=[long_text] * 9)
-    run_job(one, work, "cuda:0")  # warm-up: file cache, CUDA context
-    _, t1 = run_job(one, work, "cuda:0")
-    _, t9 = run_job(many, work, "cuda:0")
+    run_job(one, work, GPU)  # warm-up: file cache, CUDA context
+    _, t1 = run_job(one, work, GPU)
+    _, t9 = run_job(many, work, GPU)
     per_text = max((t9 - t1) / 8, 1e-9)
     tokens_s = T / per_text
     flops_tok = L * (24 * C * C + 2 * T * C)  # GEMMs 2*12C^2, causal scores+context ~ 4*T/2*C
@@ -117,30 +121,33 @@ def bench_shape(work, name, peak):
             peak)
     with open(os.path.join(work, "corpora", "bench.txt"), "w") as f:
         f.write(PARAGRAPH * 2000)
-    targets = {str(l): list(range(9, 16)) for l in range(5, 23)}
+    targets = {str(l): heads for l, heads in target_heads.items()}
+    lo = min(target_heads)
     base = {"kind": "surgery", "model": name, "corpus": "bench.txt", "eval_texts": [PARAGRAPH],
             "targets": targets, "max_length": T, "batch_size": B, "grad_accum": 1,
             "checkpoint_every": 1000, "init": "xavier_uniform", "shuffle": False}
-    _, s1 = run_job(dict(base, max_steps=1), work, "cuda:0")
-    _, s4 = run_job(dict(base, max_steps=4), work, "cuda:0")
+    _, s1 = run_job(dict(base, max_steps=1), work, GPU)
+    _, s4 = run_job(dict(base, max_steps=4), work, GPU)
     step = max((s4 - s1) / 3, 1e-9)
     fwd = L * (24 * C * C + 2 * T * C) + 2 * V * C
-    bwd = (L - 5) * (24 * C * C + 4 * T * C) + 2 * V * C  # dX only above layer 5, LM-head dx
+    bwd = (L - lo) * (24 * C * C + 4 * T * C) + 2 * V * C  # dX only above layer lo, LM-head dx
     add_row(name, "surgery step (8x512)", "%.3f s/step" % step,
             (fwd + bwd) * B * T / step / 1e12, peak)
-    if name == "1b7":
+    if name in ("1b7", "tiny"):
         steps = SURGERY_EPOCHS * -(-SURGERY_TOKENS // (B * T))
         add_row(name, "%d-epoch surgery, %dk tokens (projected)" % (SURGERY_EPOCHS,
                                                                    SURGERY_TOKENS // 1000),
                 "%d steps, %.1f h" % (steps, steps * step / 3600), None, peak)
     gen = {"kind": "generate", "model": name, "prompts": [PARAGRAPH[:200]] * 8,
            "do_sample": False}
-    _, g1 = run_job(dict(gen, max_new_tokens=8), work, "cuda:0")
-    _, g2 = run_job(dict(gen, max_new_tokens=72), work, "cuda:0")
-    decode_s = max((g2 - g1) / 64, 1e-9)  # per step of 8 sequences
-    flops_decode = 8 * (L * (24 * C * C) + 2 * V * C)  # per step: GEMMs and the LM head
-    add_row(name, "decode (8 sequences, greedy)", "%.0f tokens/s" % (8 / decode_s),
-            flops_decode / decode_s / 1e12, peak)
+    r1, g1 = run_job(dict(gen, max_new_tokens=8), work, GPU)
+    r2, g2 = run_job(dict(gen, max_new_tokens=72), work, GPU)
+    # new tokens as reported (a sequence may stop early at an end-of-text token)
+    tokens = max(r2["new_tokens"] - r1["new_tokens"], 1)
+    tokens_s = tokens / max(g2 - g1, 1e-9)
+    flops_token = L * (24 * C * C) + 2 * V * C  # GEMMs and the LM head per new token
+    add_row(name, "decode (8 sequences, greedy)", "%.0f tokens/s" % tokens_s,
+            flops_token * tokens_s / 1e12, peak)
     shutil.rmtree(model_dir, ignore_errors=True)
 
 
@@ -160,14 +167,18 @@ def section(label, fn, *args):
 
 
 def main():
-    global SURGEOND, MAKE_MODEL
+    global SURGEOND, MAKE_MODEL, GPU
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build", "release"))
     ap.add_argument("--bf16-peak", type=float, default=0.0,
                     help="TFLOP/s of the bf16 cuBLASLt peak to divide achieved TFLOP/s by")
     ap.add_argument("--skip-1b7", action="store_true")
+    ap.add_argument("--shapes", default="560m,1b7", help="comma-separated: 560m, 1b7, tiny")
     ap.add_argument("--only", choices=("tiny", "bench"))
+    ap.add_argument("--device", default=GPU,
+                    help="the device under test (default cuda:0; cpu checks the script itself)")
     args = ap.parse_args()
+    GPU = args.device
     SURGEOND = os.path.join(args.build_dir, "surgeond")
     MAKE_MODEL = os.path.join(args.build_dir, "gpu", "make_random_model")
     work = tempfile.mkdtemp(prefix="hs-gpu-")
@@ -177,9 +188,9 @@ def main():
         subprocess.run([SURGEOND, "demo-model", "--out", os.path.join(work, "models", "demo")],
                        check=True, capture_output=True)
         if args.only in (None, "tiny"):
-            section("tiny model cuda:0 vs cpu", tiny_parity, work)
+            section("tiny model %s vs cpu" % GPU, tiny_parity, work)
         if args.only in (None, "bench"):
-            for name in ("560m", "1b7"):
+            for name in args.shapes.split(","):
                 if name == "1b7" and args.skip_1b7:
                     continue
                 section("benchmark %s" % name, bench_shape, work, name, args.bf16_peak)
