@@ -425,6 +425,7 @@ extern "C" const hs_backend hs_cuda_backend = {
 #else
     .inject_fault = NULL,
 #endif
+    .widen = hs_cuda_widen,
     .embedding = hs_cuda_embedding,
     .layernorm = hs_cuda_layernorm,
     .matmul = hs_cuda_matmul,
@@ -433,6 +434,7 @@ extern "C" const hs_backend hs_cuda_backend = {
     .attention = hs_cuda_attention,
     .attention_decode = hs_cuda_attention_decode,
     .lm_head_nll = hs_cuda_lm_head_nll,
+    .lm_head_logits = hs_cuda_lm_head_logits,
     .layernorm_backward = hs_cuda_layernorm_backward,
     .gelu_backward = hs_cuda_gelu_backward,
     .bias_backward = hs_cuda_bias_backward,

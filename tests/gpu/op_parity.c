@@ -362,16 +362,29 @@ static void check_lm_head(pair *p, int N, int C, int V)
     both(p, zeros, (size_t)N * 4, &nc, &ng);
     both(p, zeros, (size_t)N * 4, &lc, &lg);
     both(p, zeros, nx * 4, &dxc, &dxg);
-    CHECK_RC(p->cpu->lm_head_nll(p->cc, nc, lc, xc, ec, tc, N, C, V));
-    CHECK_RC(p->gpu->lm_head_nll(p->gc, ng, lg, xg, eg, tg, N, C, V));
+    CHECK_RC(p->cpu->lm_head_nll(p->cc, nc, lc, xc, hs_table_f32(ec), tc, N, C, V));
+    CHECK_RC(p->gpu->lm_head_nll(p->gc, ng, lg, xg, hs_table_f32(eg), tg, N, C, V));
     char shape[64];
     snprintf(shape, sizeof shape, "N=%d C=%d V=%d", N, C, V);
     report(bf16 ? "lm_head_nll vs bf16 in" : "lm_head_nll", shape, nmse(p, nc, ng, N),
            bf16 ? GEMM_BF16_SAME_INPUTS_LIMIT : 1e-10);
-    CHECK_RC(p->cpu->lm_head_nll_backward(p->cc, dxc, xc, ec, tc, lc, 0.01f, N, C, V));
-    CHECK_RC(p->gpu->lm_head_nll_backward(p->gc, dxg, xg, eg, tg, lg, 0.01f, N, C, V));
+    CHECK_RC(p->cpu->lm_head_nll_backward(p->cc, dxc, xc, hs_table_f32(ec), tc, lc, 0.01f, N, C,
+                                          V));
+    CHECK_RC(p->gpu->lm_head_nll_backward(p->gc, dxg, xg, hs_table_f32(eg), tg, lg, 0.01f, N, C,
+                                          V));
     report(bf16 ? "lm_head_nll_bwd vs bf16 in" : "lm_head_nll_backward", shape,
            nmse(p, dxc, dxg, nx), bf16 ? GEMM_BF16_VS_FP32_LIMIT : 1e-9);
+    /* the full logits (generation): a matmul in the context's precision */
+    size_t nl = (size_t)N * V;
+    float *lc_host = calloc(nl, 4);
+    void *logc, *logg;
+    both(p, lc_host, nl * 4, &logc, &logg);
+    CHECK_RC(p->cpu->lm_head_logits(p->cc, logc, xc, hs_table_f32(ec), N, C, V));
+    CHECK_RC(p->gpu->lm_head_logits(p->gc, logg, xg, hs_table_f32(eg), N, C, V));
+    report(bf16 ? "lm_head_logits vs bf16 in" : "lm_head_logits", shape, nmse(p, logc, logg, nl),
+           bf16 ? GEMM_BF16_SAME_INPUTS_LIMIT : GEMM_FP32_LIMIT);
+    release(p, logc, logg);
+    free(lc_host);
     release(p, xc, xg); release(p, ec, eg); release(p, tc, tg); release(p, nc, ng);
     release(p, lc, lg); release(p, dxc, dxg);
     if (bf16) {
