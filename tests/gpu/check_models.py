@@ -154,6 +154,8 @@ def bench_shape(work, name, peak):
 def add_row(name, what, speed, tflops, peak):
     share = "%.0f%%" % (100 * tflops / peak) if tflops is not None and peak else "-"
     rows.append((name, what, speed, "%.1f" % tflops if tflops is not None else "-", share))
+    # at once, too: a run cut short by a time limit still shows what it measured
+    print("row: | %s | %s | %s | %s | %s |" % rows[-1], flush=True)
 
 
 def section(label, fn, *args):
