@@ -136,6 +136,7 @@ static double measure(cublasLtHandle_t lt, cudaStream_t stream, void *ws, size_t
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* lines reach a pipe before a crash or a time limit */
     int repeats = argc > 1 ? atoi(argv[1]) : 5;
     if (repeats < 1)
         repeats = 1;

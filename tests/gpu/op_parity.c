@@ -609,6 +609,7 @@ static void section_bench(pair *p)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* lines reach a pipe before a crash or a time limit */
     const char *section = argc > 1 ? argv[1] : "fp32";
     if (strcmp(section, "fp32") && strcmp(section, "bf16") && strcmp(section, "attention") &&
         strcmp(section, "recovery") && strcmp(section, "bench")) {
