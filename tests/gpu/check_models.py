@@ -97,6 +97,12 @@ def tiny_parity(work):
     same = [g["token_ids"] == c["token_ids"] for g, c in
             zip(gpu["completions"], cpu["completions"])]
     print("  generate (greedy, 24 new tokens): token ids identical per prompt: %s" % same)
+    for g, c in zip(gpu["completions"], cpu["completions"]):
+        first = next((i for i, (a, b) in enumerate(zip(g["token_ids"], c["token_ids"]))
+                      if a != b), None)
+        if first is not None:  # a near tie of two logits shows up as an early divergence
+            print("    prompt %d: first different new token at %d (%d vs %d)" %
+                  (g["index"], first, g["token_ids"][first], c["token_ids"][first]))
     if not same or not all(same):
         failures.append("greedy generation differs")
 
