@@ -444,8 +444,9 @@ static int allow_smem(hs_backend_ctx *ctx, const void *kernel, size_t bytes, con
 {
     if (bytes > ctx->smem_optin) {
         char why[160];
-        snprintf(why, sizeof why, "needs %zu bytes of shared memory per block, the device allows %zu",
-                 bytes, ctx->smem_optin);
+        snprintf(why, sizeof why,
+                 "needs %zu bytes of shared memory per block, the device allows %zu", bytes,
+                 ctx->smem_optin);
         return hs_cuda_fail(ctx, name, why, __FILE__, __LINE__);
     }
     HS_CUDA_CHECK(ctx, cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,

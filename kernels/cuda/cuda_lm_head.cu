@@ -118,7 +118,8 @@ static int chunk_logits(hs_backend_ctx *ctx, const head_operands *o, float *logi
 {
     int C = o->C;
     if (!o->bf16) {
-        hs_gemm_operand a = {o->x, CUDA_R_32F, C, 0}, b = {o->emb + (size_t)v0 * C, CUDA_R_32F, C, 0};
+        hs_gemm_operand a = {o->x, CUDA_R_32F, C, 0};
+        hs_gemm_operand b = {o->emb + (size_t)v0 * C, CUDA_R_32F, C, 0};
         return hs_cuda_gemm(ctx, logits, a, b, NULL, N, cs, C, false, true, cs, 0, 1, 1.0f, 0.0f);
     }
     int ldc16 = hs_bf16_ld(C);
@@ -136,7 +137,8 @@ static int chunk_dx(hs_backend_ctx *ctx, const head_operands *o, float *dx, cons
     int C = o->C;
     float beta = first ? 0.0f : 1.0f;
     if (!o->bf16) {
-        hs_gemm_operand a = {grad, CUDA_R_32F, cs, 0}, b = {o->emb + (size_t)v0 * C, CUDA_R_32F, C, 0};
+        hs_gemm_operand a = {grad, CUDA_R_32F, cs, 0};
+        hs_gemm_operand b = {o->emb + (size_t)v0 * C, CUDA_R_32F, C, 0};
         return hs_cuda_gemm(ctx, dx, a, b, NULL, N, C, cs, false, false, C, 0, 1, 1.0f, beta);
     }
     int ldg16 = hs_bf16_ld(cs), ldc16 = hs_bf16_ld(C);

@@ -98,8 +98,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "the bloom family is not in this build\n");
         return 1;
     }
-    hs_model_config cfg = {.family = bloom, .vocab_size = 250880, .hidden_size = s->hidden, .n_head = s->heads,
-                           .n_layer = s->layers, .head_dim = s->hidden / s->heads,
+    hs_model_config cfg = {.family = bloom, .vocab_size = 250880, .hidden_size = s->hidden,
+                           .n_head = s->heads, .n_layer = s->layers,
+                           .head_dim = s->hidden / s->heads,
                            .layer_norm_epsilon = 1e-5, .bos_token_id = 1, .eos_token_id = 2,
                            .pad_token_id = 3, .unk_token_id = 0,
                            .mlp_hidden = 4 * s->hidden};
