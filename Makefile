@@ -2,6 +2,7 @@
 #   make              release build: build/release/surgeond (CUDA backend linked in when nvcc is found)
 #   make run          release build, demo model under ./var/models, daemon on 127.0.0.1:8700
 #   make test         include layering check, ASan+UBSan build (test-only job kind), every suite
+#   make gpu-emulate  the CUDA backend's tiled attention kernels run on the CPU against a reference
 #   make unit         only the C unit tests (sanitizer build)
 #   make fuzz         libFuzzer targets (clang), a minute each (FUZZ_SECONDS)
 #   make clean
@@ -76,7 +77,7 @@ TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 
 
-.PHONY: gpu-check all run test unit unit-run fuzz fuzz-build fuzz-smoke web-test clean tests-build layout-check
+.PHONY: gpu-check gpu-emulate all run test unit unit-run fuzz fuzz-build fuzz-smoke web-test clean tests-build layout-check
 all: $(BIN)
 
 $(OUT)/obj/%.o: %.c
@@ -125,6 +126,15 @@ $(OUT)/gpu/%: tests/gpu/%.c $(LIB)
 # The GPU parity/benchmark program; tests/gpu/check.sh runs it on a machine with a GPU.
 gpu-check: $(BIN) $(GPU_CHECK)
 
+# The tiled attention kernels of the CUDA backend run on the CPU (no GPU, no nvcc needed).
+$(OUT)/gpu/tiled_attention_emulated: tests/gpu/tiled_attention_emulated.cpp \
+                                     kernels/cuda/cuda_attention_tiled_kernels.cuh kernels/ops.h
+	@mkdir -p $(@D)
+	$(CXX) -std=c++20 -O1 -pthread -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas \
+	  -Ikernels -o $@ $<
+gpu-emulate: $(OUT)/gpu/tiled_attention_emulated
+	./$(OUT)/gpu/tiled_attention_emulated
+
 tests-build: $(BIN) $(TESTS) $(GPU_CHECK)
 
 # ---- running ---------------------------------------------------------------------------
@@ -134,11 +144,12 @@ run: all
 	$(BIN) serve --data-dir var --model-root var/models --corpus-root var/corpora
 
 # ---- tests -----------------------------------------------------------------------------
-# The whole suite: include layering, sanitizer build, C unit tests, fuzz smoke runs,
-# integration and web tests.
+# The whole suite: include layering, sanitizer build, C unit tests, the emulated CUDA attention
+# kernels, fuzz smoke runs, integration and web tests.
 test: layout-check
 	$(MAKE) MODE=test tests-build
 	$(MAKE) MODE=test unit-run
+	$(MAKE) MODE=test gpu-emulate
 	@if command -v clang >/dev/null 2>&1 && [ -n "$(FUZZ_SRCS)" ]; then \
 	  $(MAKE) MODE=fuzz fuzz-build && $(MAKE) MODE=fuzz fuzz-smoke; fi
 	SURGEOND=$(BUILD)/test/surgeond $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/web

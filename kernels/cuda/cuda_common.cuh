@@ -96,6 +96,9 @@ void *hs_cuda_scratch_pool(hs_backend_ctx *ctx, int pool, size_t bytes);
             return hs_cuda_fail_code((ctx), name, hs_e_, __FILE__, __LINE__);                 \
     } while (0)
 
+/* The dynamic shared memory of a kernel, as floats (the launch gives its size). */
+#define HS_DYNAMIC_SHARED(name) extern __shared__ float name[]
+
 static inline unsigned hs_blocks_for(size_t n, unsigned threads)
 {
     size_t b = (n + threads - 1) / threads;
