@@ -190,11 +190,9 @@ static void run(int B, int T, int H, int d, bool masked)
                                        qkv.data(), slopes.data(), nullptr, T, H, d, alpha);
     });
     std::vector<float> stats((size_t)B * H * 3, NAN);
-    for (size_t bh = 0; bh < (size_t)B * H; bh++)
-        for (int s = 0; s < 3; s++) {
-            double acc = 0; for (int i = 0; i < T; i++) acc += row_stats[(bh * T + i) * 3 + s];
-            stats[bh * 3 + s] = (float)(acc / T);
-        }
+    launch(dim3((unsigned)(B * H)), TILE_THREADS, 0, [&] {
+        tiled_row_stats_mean_kernel(stats.data(), row_stats.data(), T);
+    });
     cmp("out", out, ref_out);
     cmp("stats", stats, ref_stats);
     const uint8_t *hm = masked ? mask.data() : nullptr;
