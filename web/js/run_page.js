@@ -2,14 +2,16 @@
 // local mass and the class map (with table views); a histogram of BOS mass; the sick band per
 // head index with ALiBi slopes (the diagnosis result's head_bands); for a surgery its
 // checkpoint table (perplexity, woken, best, improves baseline) and curves (loss, lr,
-// perplexity, woken) with smoothing and a log scale. Reloads while the run is live.
+// perplexity, woken) with smoothing and a log scale. A map's cell opens that head's view. Links
+// to re-run it with its spec, to a surgery on a diagnosis's collapsed heads, and a cancel button
+// while it is live. Reloads while the run is live.
 
 import { api, apiPath } from "./api.js";
 import { CurvesView } from "./curves.js";
 import { clear, formatClock, formatDuration, formatNumber, h, parseTime } from "./format.js";
 import { classMap, histogram, numericMap } from "./head_maps.js";
 import { startPolling } from "./poll.js";
-import { routeHash } from "./route.js";
+import { headHash, routeHash } from "./route.js";
 import { progressBar } from "./jobs_table.js";
 import { headline } from "./runs_page.js";
 
@@ -124,13 +126,38 @@ export class RunPage {
       h("a", { href: `api/v1/runs/${j.id}/heads?format=csv`, download: `run-${j.id}-heads.csv` }, "heads CSV"), " · ",
       h("a", { href: `api/v1/runs/${j.id}/curves?format=csv`, download: `run-${j.id}-curves.csv` }, "curves CSV"));
     const r = j.result || {};
+    if (j.spec && j.spec.kind) links.append(" · ", h("a", { id: "run-rerun", href: routeHash("new", null, { from: j.id }) }, "re-run with this spec"));
+    if (j.state === "succeeded" && diagnosisOf(j)) {
+      links.append(" · ", h("a", { id: "run-surgery", href: routeHash("new", null, { kind: "surgery", from_run: j.id }) },
+        "surgery on its collapsed heads"));
+    }
+    if (j.state === "queued" || j.state === "running") {
+      const cancel = h("button", { type: "button", id: "run-cancel", class: "small danger", disabled: !!j.cancel_requested },
+        j.cancel_requested ? "cancel requested" : "cancel job");
+      cancel.addEventListener("click", async () => {
+        cancel.disabled = true;
+        try {
+          await api.post(apiPath(`jobs/${j.id}/cancel`));
+          this.status.textContent = `cancel of run #${j.id} requested`;
+        } catch (e) {
+          this.status.textContent = `could not cancel run #${j.id}: ${e.describe ? e.describe() : e}`;
+          cancel.disabled = false;
+        }
+        await this.load().catch(() => {});
+      });
+      links.append(" · ", cancel);
+    }
     if (j.kind === "surgery" && r.best_checkpoint) {
       links.append(" · ", h("a", { id: "baseline-vs-best", class: "button-link",
         href: routeHash("compare", null, { a: `${j.id}/start`, b: `${j.id}/${r.best_checkpoint}` }) },
       "compare baseline vs best"));
     }
+    // Rebuilt on every poll of a live run: the focus stays on the control of the same id.
+    const focused = this.head.contains(document.activeElement) ? document.activeElement.id : "";
     clear(this.head).append(...[dl, j.notes ? h("p", { class: "notes" }, j.notes) : null, links,
       j.error ? h("p", { class: "error-text" }, j.error) : null].filter(Boolean));
+    const again = focused && document.getElementById(focused);
+    if (again) again.focus();
   }
 
   checkpointNames() {
@@ -147,6 +174,7 @@ export class RunPage {
     let cp = this.checkpoint;
     if (cp === null || !names.includes(cp)) cp = names[names.length - 1];
     const rows = this.heads.filter((r) => (r.checkpoint || "") === cp);
+    const headHref = (r) => headHash(this.id, r.layer, r.head);
     const select = h("select", { id: "run-checkpoint", "aria-label": "Checkpoint of the head statistics" },
       names.map((n) => h("option", { value: n, selected: n === cp }, n || "diagnosis")));
     select.addEventListener("change", () => {
@@ -159,10 +187,10 @@ export class RunPage {
       h("div", { class: "part-head" }, h("h3", { id: "maps-h" }, "Attention heads"),
         names.length > 1 ? h("label", null, "checkpoint ", select) : null),
       h("div", { class: "maps" },
-        classMap(rows, { id: "map-class", title: "Class" }),
-        numericMap(rows, { id: "map-bos", title: "BOS mass", metric: "bos_mass", range: [0, 1] }),
-        numericMap(rows, { id: "map-entropy", title: "Entropy (nats)", metric: "entropy" }),
-        numericMap(rows, { id: "map-local", title: "Local mass", metric: "local_mass", range: [0, 1] }),
+        classMap(rows, { id: "map-class", title: "Class", headHref }),
+        numericMap(rows, { id: "map-bos", title: "BOS mass", metric: "bos_mass", range: [0, 1], headHref }),
+        numericMap(rows, { id: "map-entropy", title: "Entropy (nats)", metric: "entropy", headHref }),
+        numericMap(rows, { id: "map-local", title: "Local mass", metric: "local_mass", range: [0, 1], headHref }),
         histogram(rows, { id: "hist-bos", title: "BOS mass histogram", metric: "bos_mass" })));
   }
 
