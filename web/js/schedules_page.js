@@ -95,6 +95,8 @@ export class SchedulesPage {
         btn.setAttribute("aria-pressed", String(r.enabled));
         btn.textContent = r.enabled ? "enabled" : "disabled";
         s.enabled = r.enabled;
+        // The edit form's checkbox follows, so that saving an edit does not undo the toggle.
+        if (this.formEnabled && this.id === s.id) this.formEnabled.checked = r.enabled;
         this.status.textContent = `schedule ${s.name} ${r.enabled ? "enabled" : "disabled"}`;
         if (after) after(r);
       } catch (e) {
@@ -149,7 +151,7 @@ export class SchedulesPage {
     const focused = this.body.contains(document.activeElement) ? document.activeElement.id : "";
     this.destroyCharts();
     const labels = fired.map((f) => tickLabel(f.scheduled_for));
-    const charts = h("div", { class: "curves" });
+    const charts = h("div", { class: "curves sched-charts" });
     if (fired.some((f) => pplOf(f.run) !== null)) {
       const c = new LineChart({ id: "sched-ppl-chart", title: "Perplexity by tick", labels,
         series: [{ label: "perplexity", data: fired.map((f) => pplOf(f.run)), color: "#0072B2" }] });
@@ -229,6 +231,7 @@ export class SchedulesPage {
     const cron = h("input", { type: "text", size: 16, required: true, placeholder: "@daily" });
     const tz = h("input", { type: "text", size: 14, placeholder: "UTC" });
     const enabled = h("input", { type: "checkbox", checked: s ? s.enabled : true });
+    this.formEnabled = s ? enabled : null;
     const kind = h("select", { id: id("kind") }, (this.kinds || []).map((k) => h("option", { value: k.name }, k.name)));
     const spec = new SpecForm("sched-job", this.kinds || []);
     const saveBtn = h("button", { type: "submit", class: "primary", id: "sched-save" }, s ? "save changes" : "create schedule");
