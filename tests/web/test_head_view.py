@@ -203,6 +203,12 @@ def test_inspect_from_the_head_view_hover_keyboard_and_table(lab, browser):
              "checkpoint model not looked up on its own")
     assert route_params(browser)["model"] == ["run%%3A%d%%2F%s" % (sid, best)] or \
         route_params(browser)["model"] == ["run:%d/%s" % (sid, best)]
+    # Inspected there from the page: the woken head's pattern, drawn from the checkpoint's run.
+    browser.find_element(By.ID, "inspect-submit").click()
+    wait_for(browser, lambda b: b.find_elements(By.ID, "attn-canvas"), "checkpoint pattern never drawn", timeout=120)
+    mine = [r for r in lab.get("/api/v1/runs?kind=inspect&model=run:%d/%s" % (sid, best)).json()["runs"]]
+    assert len(mine) == 1 and browser.find_element(By.ID, "pattern-status").get_attribute("data-run") == str(mine[0]["id"])
+    screenshot(browser, "head-view-surgery-checkpoint-demo.png")
     assert_no_script_errors(browser)
 
 
