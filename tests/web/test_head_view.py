@@ -57,6 +57,10 @@ def hover_cell(browser, q, k):
 def test_head_view_from_a_map_numbers_across_checkpoints(lab, browser):
     sid = lab.runs["surgery"]
     open_url(browser, lab, "#/run/%d" % sid)
+    # The run view's headline is the run's own summary (GET /runs/{id}).
+    summary = lab.get("/api/v1/runs/%d" % sid).json()["summary"]
+    wait_for(browser, lambda b: "woken %d" % summary["heads_woken"] in b.find_element(By.CSS_SELECTOR, ".run-head .facts").text,
+             "run view headline lacks the summary's woken count")
     cell = wait_for(browser, lambda b: b.find_element(
         By.CSS_SELECTOR, '#map-class .cell[data-layer="%d"][data-head="%d"]' % (LAYER, HEAD)), "class map not drawn")
     cell.click()

@@ -72,11 +72,10 @@ export class RunPage {
       this.status.textContent = `run #${id}: ${e.describe ? e.describe() : e}`;
       throw e;
     }
-    const [heads, curves, ckpts, summary] = await Promise.all([
+    const [heads, curves, ckpts] = await Promise.all([
       api.get(apiPath(`runs/${id}/heads`)).catch(() => ({ heads: [] })),
       api.get(apiPath(`runs/${id}/curves`)).catch(() => ({ points: [] })),
       api.get(apiPath(`runs/${id}/checkpoints`)).catch(() => ({ checkpoints: [] })),
-      api.get(apiPath("runs", { before: id + 1, limit: 1 })).catch(() => ({ runs: [] })),
     ]);
     if (id !== this.id) return;
     const prevState = this.job && this.job.state;
@@ -84,7 +83,7 @@ export class RunPage {
     this.heads = heads.heads || [];
     this.points = curves.points || [];
     this.checkpoints = ckpts.checkpoints || [];
-    this.summary = (summary.runs || []).find((r) => r.id === id) || null;
+    this.summary = job.summary || null; // the headline numbers, as the runs table has them
     // The facts follow every poll; the maps and tables only when their data changed, so that
     // a running run does not reset a table view or the focus inside them.
     if (prevState !== job.state) this.status.textContent = `${job.kind} run, ${job.state}`;
