@@ -220,7 +220,7 @@ def test_head_view_landmarks_and_axe(lab, browser):
     sid = lab.runs["surgery"]
     open_url(browser, lab, head_hash(sid, LAYER, HEAD))
     wait_head_numbers(browser)
-    wait_for(browser, lambda b: b.find_elements(By.ID, "inspect-form"), "pattern part not drawn")
+    wait_for(browser, lambda b: b.find_elements(By.ID, "attn-canvas"), "the pattern (inspected above) not drawn")
     assert len(browser.find_elements(By.TAG_NAME, "h1")) == 1
     assert len(browser.find_elements(By.CSS_SELECTOR, "main")) == 1
     assert browser.find_elements(By.CSS_SELECTOR, "#research-view [aria-live]")

@@ -27,7 +27,7 @@ export class AttentionView {
     this.readout = h("p", { class: "attn-readout", id: "attn-readout", "aria-live": "polite" },
       "Hover a cell, or focus the matrix and use the arrow keys, to read a weight.");
     this.canvas = h("canvas", {
-      id: "attn-canvas", tabindex: 0, role: "application", "aria-roledescription": "attention matrix",
+      id: "attn-canvas", tabindex: 0, role: "application",
       "aria-label": `${title}: ${this.T} query tokens down, the same tokens as keys across. ` +
         "Arrow keys move between cells; the weight is read out below. The table view lists every weight.",
       "aria-describedby": "attn-readout",

@@ -184,7 +184,8 @@ export class RunPage {
     });
     clear(this.maps).append(
       h("div", { class: "part-head" }, h("h3", { id: "maps-h" }, "Attention heads"),
-        names.length > 1 ? h("label", null, "checkpoint ", select) : null),
+        names.length > 1 ? h("label", null, "checkpoint ", select) : null,
+        h("span", { class: "muted" }, "a cell (or a table view's number) opens that head")),
       h("div", { class: "maps" },
         classMap(rows, { id: "map-class", title: "Class", headHref }),
         numericMap(rows, { id: "map-bos", title: "BOS mass", metric: "bos_mass", range: [0, 1], headHref }),
