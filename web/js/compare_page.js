@@ -13,13 +13,27 @@ function sideLabel(s) {
   return `run #${s.run}${s.checkpoint ? ` / ${s.checkpoint}` : ""} (${s.kind}, ${s.model || "?"})`;
 }
 
+// A long list (a 30 × 32 model can have hundreds of drifters) shows its first LIST_SHOWN heads
+// and a "show all" button (aria-expanded) for the rest.
+const LIST_SHOWN = 24;
+
 function headList(id, title, list, withDelta = false) {
+  const ul = list.length ? h("ul", { id }, list.map((x, i) => h("li", { hidden: i >= LIST_SHOWN }, `L${x.layer} H${x.head}`,
+    withDelta ? ` (Δ ${formatNumber(x.bos_mass_delta, 3)})` : ""))) : null;
+  let more = null;
+  if (list.length > LIST_SHOWN) {
+    more = h("button", { type: "button", class: "small link", "aria-expanded": "false", "aria-controls": id },
+      `show all ${list.length}`);
+    more.addEventListener("click", () => {
+      const open = more.getAttribute("aria-expanded") !== "true";
+      more.setAttribute("aria-expanded", String(open));
+      more.textContent = open ? `show the first ${LIST_SHOWN}` : `show all ${list.length}`;
+      ul.querySelectorAll("li").forEach((li, i) => (li.hidden = !open && i >= LIST_SHOWN));
+    });
+  }
   return h("section", { class: "head-list", "aria-labelledby": `${id}-h` },
     h("h4", { id: `${id}-h` }, title, " ", h("span", { class: "count", id: `${id}-count` }, String(list.length))),
-    list.length
-      ? h("ul", { id }, list.map((x) => h("li", null, `L${x.layer} H${x.head}`,
-        withDelta ? ` (Δ ${formatNumber(x.bos_mass_delta, 3)})` : "")))
-      : h("p", { class: "muted", id }, "none"));
+    ul || h("p", { class: "muted", id }, "none"), more);
 }
 
 export class ComparePage {

@@ -61,10 +61,13 @@ export function withTableView(title, figure, table, id) {
 
 function gridOf(rows, cellFor, label, headHref) {
   const { layers, heads, at } = shape(rows);
+  // Smaller cells for many heads, so that two maps of a 32-head model still sit side by side.
+  const size = heads > 24 ? 15 : heads > 12 ? 18 : 22;
   const grid = h("div", {
     class: `map-grid${headHref ? " linked" : ""}`, role: "img", "aria-label": label,
-    style: { gridTemplateColumns: `2.4em repeat(${heads}, 22px)` },
+    style: { gridTemplateColumns: `2.4em repeat(${heads}, ${size}px)` },
   });
+  grid.style.setProperty("--cell", `${size}px`);
   if (headHref) {
     grid.addEventListener("click", (ev) => {
       const cell = ev.target.closest(".cell");
