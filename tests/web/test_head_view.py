@@ -197,6 +197,13 @@ def test_inspect_from_the_head_view_hover_keyboard_and_table(lab, browser):
     assert browser.find_element(By.ID, "inspect-source-text").text == MY_TEXT
     assert len(lab.get("/api/v1/runs?kind=inspect").json()["runs"]) == 1
     screenshot(browser, "head-view-diagnosis-demo.png")
+    # The inspect run's own view lists its heads; each opens its pattern.
+    open_url(browser, lab, "#/run/%d" % iid)
+    link = wait_for(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#inspected-heads a"), "inspect run lists no heads")
+    assert link.text == "L%d H%d" % (LAYER, HEAD)
+    link.click()
+    wait_for(browser, lambda b: b.find_elements(By.ID, "attn-canvas"), "pattern not drawn from the inspect run's view")
+    assert browser.find_element(By.ID, "pattern-status").get_attribute("data-run") == str(iid)
     # A surgery's checkpoint is another model: nothing inspected there yet.
     open_url(browser, lab, head_hash(sid, LAYER, HEAD))
     wait_head_numbers(browser)

@@ -4,7 +4,7 @@
 // checkpoint table (perplexity, woken, best, improves baseline) and curves (loss, lr,
 // perplexity, woken) with smoothing and a log scale. A map's cell opens that head's view. Links
 // to re-run it with its spec, to a surgery on a diagnosis's collapsed heads, and a cancel button
-// while it is live. Reloads while the run is live.
+// while it is live; an inspect run lists its heads, each opening its attention pattern. Reloads while the run is live.
 
 import { api, apiPath } from "./api.js";
 import { CurvesView } from "./curves.js";
@@ -46,9 +46,11 @@ export class RunPage {
     this.bands = h("section", { class: "run-part", "aria-labelledby": "bands-h", hidden: true });
     this.ckpts = h("section", { class: "run-part", "aria-labelledby": "ckpts-h", hidden: true });
     this.curveSec = h("section", { class: "run-part", "aria-labelledby": "curves-h", hidden: true });
+    this.inspected = h("section", { class: "run-part", "aria-labelledby": "inspected-h", hidden: true });
     clear(this.root).append(
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "Runs"), " › ", `run #${id}`),
-      h("h2", { id: "run-title" }, `Run #${id}`), this.status, this.head, this.maps, this.bands, this.ckpts, this.curveSec);
+      h("h2", { id: "run-title" }, `Run #${id}`), this.status, this.head, this.maps, this.bands, this.ckpts, this.curveSec,
+      this.inspected);
     this.stopPoll = startPolling(async () => {
       if (this.job && !["queued", "running"].includes(this.job.state)) return;
       await this.load();
@@ -93,6 +95,7 @@ export class RunPage {
       this.lastKey = key;
       this.renderMaps();
       this.renderBands();
+      this.renderInspected();
       this.renderCheckpoints();
     }
     if (this.points.length !== this.lastPoints) {
@@ -214,6 +217,19 @@ export class RunPage {
         h("thead", null, h("tr", null, h("th", { scope: "col" }, "head"), h("th", { scope: "col", class: "num" }, "slope"),
           h("th", { scope: "col", class: "num" }, "sick layers"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "bar")))),
         body));
+  }
+
+  // An inspect run: its text and the heads it inspected, each a link to its pattern in the head view.
+  renderInspected() {
+    const j = this.job;
+    const heads = j.kind === "inspect" && j.result && j.result.heads;
+    this.inspected.hidden = !heads || !heads.length;
+    if (this.inspected.hidden) return;
+    clear(this.inspected).append(
+      h("div", { class: "part-head" }, h("h3", { id: "inspected-h" }, "Inspected heads")),
+      h("p", null, `${(j.result.tokens || []).length} tokens of `, h("q", null, j.spec.text)),
+      h("ul", { class: "inspected-heads", id: "inspected-heads" }, heads.map((x) => h("li", null,
+        h("a", { href: headHash(j.id, x.layer, x.head, { inspect: j.id }) }, `L${x.layer} H${x.head}`)))));
   }
 
   renderCheckpoints() {
