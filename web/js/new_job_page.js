@@ -27,7 +27,7 @@ export class NewJobPage {
     this.kindSelect = h("select", { id: "new-kind" });
     this.form = h("form", { id: "new-form", class: "new-form", "aria-labelledby": "new-h", novalidate: true });
     clear(this.root).append(h("h2", { id: "new-h" }, "New job"), this.queueLine,
-      h("label", { class: "field inline" }, h("span", null, "kind"), this.kindSelect), this.status, this.form);
+      h("label", { class: "inline kind-choice" }, "kind ", this.kindSelect), this.status, this.form);
     this.renderQueue().catch(() => {});
     try {
       if (!this.kinds) this.kinds = orderKinds((await api.get(apiPath("kinds"))).kinds || []);

@@ -240,7 +240,7 @@ export class SchedulesPage {
       h("div", { class: "spec-fields" }, control("name", "name", name), control("cron", "cron", cron),
         control("timezone", "time zone", tz), control("enabled", "enabled", enabled)),
       h("fieldset", null, h("legend", null, "the job it submits"),
-        h("label", { class: "field inline" }, h("span", null, "kind"), kind), await modelSuggestions(), spec.el),
+        h("label", { class: "inline kind-choice" }, "kind ", kind), await modelSuggestions(), spec.el),
       h("div", { class: "editor-buttons" }, saveBtn), msg);
     if (gen !== this.generation) return;
     const fields = { name, cron, timezone: tz, enabled };
