@@ -6,6 +6,7 @@
  * "new_tokens", "seconds", "tokens_per_s"}. */
 #include "engine/generate/generate.h"
 #include "common/errors.h"
+#include "job_memory.h"
 #include "job_model.h"
 #include "kinds.h"
 #include "spec.h"
@@ -150,8 +151,11 @@ static int inputs_load(hs_job_ctx *ctx, const cJSON *spec, gen_inputs *in, char 
         return hs_errf(err, errlen, "prompts: 1 to %d prompts are needed (got %d)", MAX_PROMPTS,
                        n);
     }
-    in->model = hs_job_load_model(ctx, spec, err, errlen);
     bool bos = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "prepend_bos"));
+    const hs_memory_job shape =
+        hs_job_shape_generate((const char *const *)in->texts, in->n, MAX_PROMPT_TOKENS,
+                              (int)number_or(spec, "max_new_tokens", 64), bos);
+    in->model = hs_job_load_model(ctx, spec, &shape, err, errlen);
     if (!in->model ||
         hs_tokenize_texts(in->model, (const char *const *)in->texts, in->n, MAX_PROMPT_TOKENS,
                           bos, &in->seqs, err, errlen) != 0) {

@@ -10,6 +10,7 @@
 #include "engine/model/model_attention.h"
 #include "engine/surgery/surgery_targets.h"
 #include "common/errors.h"
+#include "job_memory.h"
 #include "job_model.h"
 #include "kinds.h"
 #include "spec.h"
@@ -235,7 +236,8 @@ static int tokenize(hs_model *m, const cJSON *spec, hs_token_seq **seq, char *er
 static int inspect_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
 {
     hs_job_progress(ctx, 0, 0, "loading");
-    hs_model *m = hs_job_load_model(ctx, spec, err, errlen);
+    const hs_memory_job shape = hs_job_shape_inspect(spec, MAX_TOKENS);
+    hs_model *m = hs_job_load_model(ctx, spec, &shape, err, errlen);
     hs_token_seq *seq = NULL;
     hs_head_target *t = NULL;
     float *maps = NULL;

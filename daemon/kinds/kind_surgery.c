@@ -16,6 +16,7 @@
 #include "kinds.h"
 #include "spec.h"
 #include "diag_common.h"
+#include "job_model.h"
 #include "surgery_retention.h"
 #include "surgery_samples.h"
 #include "texts.h"
@@ -696,9 +697,10 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         return hs_errf(err, errlen, "no compute device for the surgery");
 
     hs_job_progress(ctx, 0, 0, "loading the model");
-    hs_model *m = hs_device_model(ctx->device, model_dir, why, sizeof why);
+    hs_model *m = hs_job_surgery_model(ctx, spec, model_dir, model_name, p.batch_size,
+                                       p.grad_accum, p.max_length, err, errlen);
     if (!m)
-        return hs_errf(err, errlen, "model \"%s\": %s", model_name, why);
+        return -1;
     /* docs/architecture.md "Training semantics": on a GPU a group's equal micro-batches run as
      * one batch; the CPU keeps the memory of one micro-batch. */
     p.fuse_accumulation = m->be->caps.batch_accumulation;
@@ -757,7 +759,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */
     if (weights_touched)
-        hs_device_drop_model(ctx->device);
+        hs_device_drop_model(ctx->device, m);
     hs_surgery_outcome_free(&outcome);
     hs_surgery_outcome_free(&outcome2);
     free_inputs(&in);

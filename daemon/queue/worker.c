@@ -315,7 +315,8 @@ static void *worker_main(void *arg)
 }
 
 int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const *devices,
-                     int n_devices, hs_worker_pool **out, char *err, size_t errlen)
+                     int n_devices, long long model_cache_bytes, hs_worker_pool **out,
+                     char *err, size_t errlen)
 {
     for (int i = 0; i < n_devices; i++) {
         hs_device_spec parsed;
@@ -373,6 +374,8 @@ int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const 
         if (i == n_devices)
             log_error("workers", "none of the requested devices can be used: serving on cpu");
         usable++;
+        if (model_cache_bytes >= 0)
+            hs_device_set_cache_limit(w->device, (size_t)model_cache_bytes);
         const char *desc = hs_device_describe(w->device);
         snprintf(w->description, sizeof w->description, "%s", desc ? desc : spec);
     }
@@ -443,6 +446,46 @@ void hs_workers_cancel_running(hs_worker_pool *pool, int64_t job_id)
             atomic_store(&pool->workers[i].cancel_requested, true);
 }
 
+/* The models a device keeps: path, name under the model root (null outside it), resident
+ * bytes, last use; with the cache's limit and the bytes it holds. */
+static cJSON *model_cache_json(const hs_worker_pool *pool, hs_device *dev)
+{
+    enum { SHOWN = 64 };
+    hs_device_cached_model *models = calloc(SHOWN, sizeof *models);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *list = cJSON_CreateArray();
+    if (!models || !o || !list) {
+        free(models);
+        cJSON_Delete(o);
+        cJSON_Delete(list);
+        return NULL;
+    }
+    size_t limit = 0, used = 0;
+    int n = hs_device_cache_list(dev, models, SHOWN, &limit, &used);
+    cJSON_AddNumberToObject(o, "limit_bytes", (double)limit);
+    cJSON_AddNumberToObject(o, "used_bytes", (double)used);
+    const char *root = pool->env.model_root;
+    size_t root_len = root ? strlen(root) : 0;
+    char stamp[HS_TIME_LEN];
+    for (int i = 0; i < n && i < SHOWN; i++) {
+        cJSON *m = cJSON_CreateObject();
+        if (!m)
+            break;
+        const char *path = models[i].path;
+        cJSON_AddStringToObject(m, "path", path);
+        if (root_len && strncmp(path, root, root_len) == 0 && path[root_len] == '/')
+            cJSON_AddStringToObject(m, "name", path + root_len + 1);
+        else
+            cJSON_AddNullToObject(m, "name");
+        cJSON_AddNumberToObject(m, "resident_bytes", (double)models[i].resident_bytes);
+        cJSON_AddStringToObject(m, "last_used", hs_format_time(models[i].last_used_ms, stamp));
+        cJSON_AddItemToArray(list, m);
+    }
+    cJSON_AddItemToObject(o, "models", list);
+    free(models);
+    return o;
+}
+
 cJSON *hs_workers_json(hs_worker_pool *pool)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -459,6 +502,10 @@ cJSON *hs_workers_json(hs_worker_pool *pool)
             cJSON_AddNumberToObject(o, "job_id", (double)id);
         else
             cJSON_AddNullToObject(o, "job_id");
+        if (w->device)
+            cJSON_AddItemToObject(o, "model_cache", model_cache_json(pool, w->device));
+        else
+            cJSON_AddNullToObject(o, "model_cache");
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
