@@ -255,21 +255,39 @@ size_t hs_memory_estimate_resident(const hs_memory_estimate *e)
     return add(e->weights, e->scratch);
 }
 
-static double gib(size_t bytes)
+/* "14.1 GiB", "3.5 MiB", "12.0 KiB", "80 B". */
+static void human(size_t bytes, char *buf, size_t len)
 {
-    return (double)bytes / (1024.0 * 1024.0 * 1024.0);
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%zu B", bytes);
+        return;
+    }
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
 void hs_memory_bytes_describe(size_t bytes, char *buf, size_t len)
 {
-    snprintf(buf, len, "%.1f GiB (%zu bytes)", gib(bytes), bytes);
+    char h[32];
+    human(bytes, h, sizeof h);
+    snprintf(buf, len, "%s (%zu bytes)", h, bytes);
 }
 
 void hs_memory_estimate_describe(const hs_memory_estimate *e, char *buf, size_t len)
 {
+    char total[32], weights[32], scratch[32], act[32], train[32];
+    human(e->total, total, sizeof total);
+    human(e->weights, weights, sizeof weights);
+    human(e->scratch, scratch, sizeof scratch);
+    human(e->activations, act, sizeof act);
+    human(e->training, train, sizeof train);
     snprintf(buf, len,
-             "%.1f GiB (%zu bytes: weights %.1f GiB%s, scratch %.2f GiB, activations %.2f GiB, "
-             "training %.2f GiB)",
-             gib(e->total), e->total, gib(e->weights), e->mapped ? " mapped" : " as fp32",
-             gib(e->scratch), gib(e->activations), gib(e->training));
+             "%s (%zu bytes: weights %s %s, scratch %s, activations %s, training %s)", total,
+             e->total, weights, e->mapped ? "mapped" : "as fp32", scratch, act, train);
 }

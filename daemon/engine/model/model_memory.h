@@ -66,8 +66,8 @@ int hs_model_memory_estimate_dir(const char *dir, const hs_backend_caps *caps,
 /* What stays allocated while the model is cached on a device: weights + scratch. */
 size_t hs_memory_estimate_resident(const hs_memory_estimate *e);
 
-/* "17.2 GiB (18468... bytes: weights 14.1 GiB mapped, scratch 0.4 GiB, activations 0.1 GiB,
- * training 0.0 GiB)" into buf. */
+/* "17.2 GiB (18468... bytes: weights 14.1 GiB mapped, scratch 400.1 MiB, activations
+ * 120.0 MiB, training 0 B)" into buf (binary units, the largest that keeps the number >= 1). */
 void hs_memory_estimate_describe(const hs_memory_estimate *e, char *buf, size_t len);
 /* "12.0 GiB (12884901888 bytes)" into buf. */
 void hs_memory_bytes_describe(size_t bytes, char *buf, size_t len);
