@@ -175,7 +175,7 @@ static int make_room(hs_device *dev, int cached, const hs_memory_estimate *need,
     size_t held = cache_bytes(dev, keep);
     size_t room = sat_add((size_t)avail, held);
     if (want > room) {
-        char est[256], have[96];
+        char est[320], have[96];
         hs_memory_estimate_describe(need, est, sizeof est);
         hs_memory_bytes_describe(room, have, sizeof have);
         if (cached >= 0) {

@@ -9,7 +9,7 @@
 hs_model *hs_job_model_at(hs_job_ctx *ctx, const char *path, const char *name,
                           const hs_memory_job *shape, char *err, size_t errlen)
 {
-    char why[HS_ERR_LEN], text[256];
+    char why[HS_ERR_LEN], text[320];
     if (!ctx->device) {
         hs_errf(err, errlen, "no compute device is available to this job");
         return NULL;

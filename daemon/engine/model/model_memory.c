@@ -208,9 +208,11 @@ void hs_model_memory_estimate(const hs_model_config *cfg, hs_dtype dtype, size_t
         if (!T)
             act = add(act, forward_activations(cfg, Tm));
     }
-    if (job->kv_sequences > 0 && job->kv_positions > 0)
-        act = add(act, hs_kv_cache_bytes(cfg, job->kv_sequences, job->kv_positions,
-                                         job->kv_rows > 0 ? job->kv_rows : 1));
+    if (job->kv_sequences > 0 && job->kv_positions > 0) {
+        out->kv_cache = hs_kv_cache_bytes(cfg, job->kv_sequences, job->kv_positions,
+                                          job->kv_rows > 0 ? job->kv_rows : 1);
+        act = add(act, out->kv_cache);
+    }
     out->activations = act;
 
     if (job->target_heads > 0 && job->train_rows > 0 && job->train_len > 0) {
@@ -287,7 +289,13 @@ void hs_memory_estimate_describe(const hs_memory_estimate *e, char *buf, size_t 
     human(e->scratch, scratch, sizeof scratch);
     human(e->activations, act, sizeof act);
     human(e->training, train, sizeof train);
+    char kv[64] = "";
+    if (e->kv_cache) {
+        char h[32];
+        human(e->kv_cache, h, sizeof h);
+        snprintf(kv, sizeof kv, " (KV cache %s)", h);
+    }
     snprintf(buf, len,
-             "%s (%zu bytes: weights %s %s, scratch %s, activations %s, training %s)", total,
-             e->total, weights, e->mapped ? "mapped" : "as fp32", scratch, act, train);
+             "%s (%zu bytes: weights %s %s, scratch %s, activations %s%s, training %s)", total,
+             e->total, weights, e->mapped ? "mapped" : "as fp32", scratch, act, kv, train);
 }

@@ -45,6 +45,7 @@ typedef struct hs_memory_estimate {
     size_t scratch;      /* resident with the model: widening layer, vocabulary panel and fp32
                           * vectors (mapped); 0 otherwise */
     size_t activations;  /* the job's forward buffers, KV cache, attention maps, op scratch */
+    size_t kv_cache;     /* the part of activations that is a generation's KV cache */
     size_t training;     /* saved activations, backward work, slice gradients, AdamW moments,
                           * LM-head memo, the target layers' fp32 weights (mapped) */
     size_t total;
