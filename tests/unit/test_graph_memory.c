@@ -142,6 +142,33 @@ static void test_huge_config_saturates(void **state)
     assert_true(e.total >= e.weights);
 }
 
+/* A config.json declaring more layers than the checkpoint holds is refused by name, as the
+ * loader would. */
+static void test_config_beyond_checkpoint(void **state)
+{
+    (void)state;
+    char src[4096], dir[4096], path[4200], err[HS_ERR_LEN] = "";
+    tu_repo_path(src, sizeof src, "tests/reference/models/tiny-h4-f16");
+    assert_int_equal(tu_mkdtemp(dir, sizeof dir, "hs_memory_layers"), 0);
+    const char *files[] = {"model.safetensors", "tokenizer.json"};
+    for (int i = 0; i < 2; i++) {
+        char from[4200];
+        snprintf(from, sizeof from, "%s/%s", src, files[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        tu_copy_file(from, path);
+    }
+    hs_model_config cfg = load_config(src);
+    cfg.n_layer = 5000000;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(hs_model_config_write(&cfg, path, err, sizeof err), 0);
+    const hs_memory_job job = {.seq_len = 8, .threads = 1};
+    hs_memory_estimate e;
+    assert_int_equal(hs_model_memory_estimate_dir(dir, &cpu_caps, &job, &e, err, sizeof err), -1);
+    assert_non_null(strstr(err, "5000000 layers"));
+    assert_non_null(strstr(err, "h.4999999.self_attention.query_key_value.weight"));
+    tu_rm_tree(dir);
+}
+
 /* ---- the model cache ------------------------------------------------------------------- */
 
 typedef struct cache_fixture {
@@ -301,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_tiny_fp16_mapped),
         cmocka_unit_test(test_tiny_fp16_surgery),
         cmocka_unit_test(test_huge_config_saturates),
+        cmocka_unit_test(test_config_beyond_checkpoint),
         cmocka_unit_test_setup_teardown(test_cache_lru_eviction, cache_setup, cache_teardown),
         cmocka_unit_test_setup_teardown(test_cache_refuses_before_loading, cache_setup,
                                         cache_teardown),

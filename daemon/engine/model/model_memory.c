@@ -235,6 +235,15 @@ int hs_model_memory_estimate_dir(const char *dir, const hs_backend_caps *caps,
     hs_st_set *set = hs_st_open_dir(dir, err, errlen);
     if (!set)
         return -1;
+    /* A config the checkpoint cannot back is the loader's error too; named here first, since
+     * an estimate from it would be of a model that does not exist. */
+    char last[128];
+    if (hs_family_tensor_name(cfg.family, HS_SLOT_QKV_W, cfg.n_layer - 1, last, sizeof last) == 0 &&
+        !hs_st_find(set, last)) {
+        hs_st_close(set);
+        return hs_errf(err, errlen, "model %s: config.json declares %d layers but the checkpoint "
+                       "has no tensor '%s'", dir, cfg.n_layer, last);
+    }
     size_t bytes = 0;
     const size_t n = hs_st_count(set);
     for (size_t i = 0; i < n; i++)
