@@ -163,6 +163,17 @@ int hs_cpu_synchronize(hs_backend_ctx *ctx)
     return ctx ? 0 : -1; /* every CPU op has finished when it returns */
 }
 
+int hs_cpu_set_precision(hs_backend_ctx *ctx, hs_precision precision)
+{
+    if (!ctx)
+        return -1;
+    if ((unsigned)precision >= 32 || !(hs_cpu_backend.caps.precisions & (1u << precision)))
+        return hs_cpu_fail(ctx, "cpu set_precision: precision %d is not supported by this build",
+                           (int)precision);
+    ctx->precision = precision;
+    return 0;
+}
+
 int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, int lds, int rows,
                    int cols)
 {
@@ -185,7 +196,8 @@ int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, i
 const hs_backend hs_cpu_backend = {
     .name = "cpu",
     .caps = {.host_memory = true, .fused_head_stats = true, .training = true,
-             .kv_cache = true, .batch_accumulation = false, .storage_dtypes = HS_STORAGE_F32},
+             .kv_cache = true, .batch_accumulation = false, .storage_dtypes = HS_STORAGE_F32 | HS_STORAGE_F16 | HS_STORAGE_BF16,
+             .precisions = 1u << HS_PRECISION_FP32},
     .init = hs_cpu_init,
     .shutdown = hs_cpu_shutdown,
     .last_error = hs_cpu_last_error,
@@ -197,7 +209,9 @@ const hs_backend hs_cpu_backend = {
     .copy = hs_cpu_copy,
     .fill_zero = hs_cpu_fill_zero,
     .synchronize = hs_cpu_synchronize,
+    .set_precision = hs_cpu_set_precision,
     .copy_2d = hs_cpu_copy_2d,
+    .widen = hs_cpu_widen,
     .embedding = hs_cpu_embedding,
     .layernorm = hs_cpu_layernorm,
     .matmul = hs_cpu_matmul,
@@ -206,6 +220,7 @@ const hs_backend hs_cpu_backend = {
     .attention = hs_cpu_attention,
     .attention_decode = hs_cpu_attention_decode,
     .lm_head_nll = hs_cpu_lm_head_nll,
+    .lm_head_logits = hs_cpu_lm_head_logits,
     .layernorm_backward = hs_cpu_layernorm_backward,
     .gelu_backward = hs_cpu_gelu_backward,
     .bias_backward = hs_cpu_bias_backward,

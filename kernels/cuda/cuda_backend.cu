@@ -201,10 +201,25 @@ static int cuda_synchronize(hs_backend_ctx *ctx)
     return 0;
 }
 
+extern "C" const hs_backend hs_cuda_backend;
+
+static int cuda_set_precision(hs_backend_ctx *ctx, hs_precision precision)
+{
+    if ((unsigned)precision >= 32 || !(hs_cuda_backend.caps.precisions & (1u << precision))) {
+        snprintf(ctx->err, sizeof ctx->err,
+                 "cuda set_precision: precision %d is not supported by this build",
+                 (int)precision);
+        return -1;
+    }
+    ctx->precision = precision;
+    return 0;
+}
+
 extern "C" const hs_backend hs_cuda_backend = {
     .name = "cuda",
     .caps = {.host_memory = false, .fused_head_stats = true, .training = true,
-             .kv_cache = true, .batch_accumulation = true, .storage_dtypes = HS_STORAGE_F32},
+             .kv_cache = true, .batch_accumulation = true, .storage_dtypes = HS_STORAGE_F32,
+             .precisions = 1u << HS_PRECISION_FP32},
     .init = cuda_init,
     .shutdown = cuda_shutdown,
     .last_error = cuda_last_error,
@@ -216,7 +231,9 @@ extern "C" const hs_backend hs_cuda_backend = {
     .copy = cuda_copy,
     .fill_zero = cuda_fill_zero,
     .synchronize = cuda_synchronize,
+    .set_precision = cuda_set_precision,
     .copy_2d = hs_cuda_copy_2d,
+    .widen = hs_cuda_widen,
     .embedding = hs_cuda_embedding,
     .layernorm = hs_cuda_layernorm,
     .matmul = hs_cuda_matmul,
@@ -225,6 +242,7 @@ extern "C" const hs_backend hs_cuda_backend = {
     .attention = hs_cuda_attention,
     .attention_decode = hs_cuda_attention_decode,
     .lm_head_nll = hs_cuda_lm_head_nll,
+    .lm_head_logits = hs_cuda_lm_head_logits,
     .layernorm_backward = hs_cuda_layernorm_backward,
     .gelu_backward = hs_cuda_gelu_backward,
     .bias_backward = hs_cuda_bias_backward,
