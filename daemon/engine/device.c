@@ -100,13 +100,6 @@ size_t hs_device_default_cache_limit(void)
     return avail > 0 ? (size_t)(avail / 2) : 0;
 }
 
-/* What a loaded model holds while cached when no estimate came with it: its parameters as
- * fp32. (Where model.h gains hs_model_resident_bytes(), that is the number to use here.) */
-static size_t loaded_model_bytes(const struct hs_model *m)
-{
-    return m->n_params * sizeof(float) + (size_t)m->cfg.n_head * sizeof(float);
-}
-
 static size_t sat_add(size_t a, size_t b)
 {
     return a > SIZE_MAX - b ? SIZE_MAX : a + b;
@@ -119,6 +112,16 @@ static size_t cache_bytes(const hs_device *dev, const struct hs_model *except)
         if (dev->slots[i].model != except)
             sum = sat_add(sum, dev->slots[i].bytes);
     return sum;
+}
+
+/* Each cached model's bytes as it holds them now (a surgery's promoted target layers add to a
+ * mapped model). */
+static void refresh_bytes(hs_device *dev)
+{
+    pthread_mutex_lock(&dev->cache_lock);
+    for (int i = 0; i < dev->n_slots; i++)
+        dev->slots[i].bytes = hs_model_resident_bytes(dev->slots[i].model);
+    pthread_mutex_unlock(&dev->cache_lock);
 }
 
 static int find_path(const hs_device *dev, const char *abs)
@@ -223,6 +226,7 @@ struct hs_model *hs_device_model(hs_device *dev, const char *path,
         hs_errf(err, errlen, "model directory %s: %s", path, strerror(errno));
         return NULL;
     }
+    refresh_bytes(dev);
     int i = find_path(dev, abs);
     if (i >= 0) {
         long long mtime = 0;
@@ -241,7 +245,7 @@ struct hs_model *hs_device_model(hs_device *dev, const char *path,
         size_t bytes = need ? hs_memory_estimate_resident(need) : 0;
         trim_to(dev, dev->cache_limit > bytes ? dev->cache_limit - bytes : 0, NULL);
         struct hs_model *m = hs_model_load(abs, dev->backend, dev->bctx, err, errlen);
-        if (!m || add_slot(dev, m, need ? bytes : loaded_model_bytes(m), err, errlen) != 0)
+        if (!m || add_slot(dev, m, hs_model_resident_bytes(m), err, errlen) != 0)
             return NULL;
         i = dev->n_slots - 1;
     }

@@ -32,7 +32,7 @@ typedef struct hs_device {
 /* One cached model as hs_device_cache_list reports it. */
 typedef struct hs_device_cached_model {
     char path[4096];            /* the model directory (absolute) */
-    size_t resident_bytes;      /* weights + resident scratch (hs_memory_estimate_resident) */
+    size_t resident_bytes;      /* what the model holds (hs_model_resident_bytes) */
     int64_t last_used_ms;       /* wall clock of the last hand-out */
 } hs_device_cached_model;
 
@@ -68,7 +68,8 @@ const char *hs_device_describe(hs_device *dev);
  * (Checked on host-memory backends only: a device's own memory is not queried.)
  * Otherwise least recently used models are evicted until it fits and, after a load, until the
  * cached models are within the cache limit (the model handed out stays even when it alone
- * exceeds the limit). */
+ * exceeds the limit). A model counts hs_model_resident_bytes(); before it loads, need's
+ * weights + scratch are the room made for it. */
 struct hs_model *hs_device_model(hs_device *dev, const char *path,
                                  const hs_memory_estimate *need, char *err, size_t errlen);
 /* Drops model m from the cache and frees it (e.g. after a surgery changed its weights in

@@ -10,8 +10,11 @@
 #include "engine/model/model_memory.h"
 #include <stdlib.h>
 
-static const hs_backend_caps cpu_caps = {.host_memory = true, .training = true};
-static const hs_backend_caps gpu_caps = {.host_memory = false, .training = true};
+static const hs_backend_caps cpu_caps = {
+    .host_memory = true, .training = true,
+    .storage_dtypes = HS_STORAGE_F32 | HS_STORAGE_F16 | HS_STORAGE_BF16};
+static const hs_backend_caps gpu_caps = {.host_memory = false, .training = true,
+                                         .storage_dtypes = HS_STORAGE_F32};
 
 static hs_model_config load_config(const char *dir)
 {
@@ -50,13 +53,13 @@ static void test_demo_model_fp32(void **state)
     assert_int_equal(e.total, 931872 + 79680);
     assert_int_equal(hs_memory_estimate_resident(&e), 931872);
 
-    /* The loaded model holds exactly the estimated parameters. */
+    /* The loaded model holds exactly the estimated parameters (the slopes aside). */
     hs_device *dev = hs_device_open("cpu", err, sizeof err);
     assert_non_null(dev);
     hs_model *m = hs_device_model(dev, model, &e, err, sizeof err);
     if (!m)
         fail_msg("%s", err);
-    assert_int_equal(m->n_params * sizeof(float) + 8 * sizeof(float), e.weights);
+    assert_int_equal(hs_model_resident_bytes(m) + 8 * sizeof(float), e.weights);
     hs_device_close(dev);
 
     char text[256];
@@ -68,9 +71,8 @@ static void test_demo_model_fp32(void **state)
 
 /* The tiny fp16 BLOOM (2 layers × 4 heads, C 32, d 8, F 128, V 4096), 313216 tensor bytes.
  * On the CPU it is mapped: weights = the tensor bytes + 4 slopes = 313232; scratch = one
- * layer widened (3·32·32 + 32·32 + 128·32 + 32·128)·4 = 49152 + the vocabulary panel
- * 4096·32·4 = 524288 (under 64 MiB) + the vectors as fp32 (64 + 2·416 + 64 floats = 3840
- * bytes) = 577280. On a GPU it is fp32: (4096·32 + 64 + 2·(64 + 3072 + 96 + 1024 + 32 + 64 +
+ * layer widened (3·32·32 + 32·32 + 128·32 + 32·128)·4 = 49152 + the vectors as fp32 (64 +
+ * 2·416 + 64 floats = 3840 bytes) = 52992. On a GPU it is fp32: (4096·32 + 64 + 2·(64 + 3072 + 96 + 1024 + 32 + 64 +
  * 4096 + 128 + 4096 + 32) + 64)·4 + 16 = 626448. */
 static void test_tiny_fp16_mapped(void **state)
 {
@@ -82,9 +84,20 @@ static void test_tiny_fp16_mapped(void **state)
     assert_int_equal(hs_model_memory_estimate_dir(dir, &cpu_caps, &job, &e, err, sizeof err), 0);
     assert_true(e.mapped);
     assert_int_equal(e.weights, 313232);
-    assert_int_equal(e.scratch, 577280);
+    assert_int_equal(e.scratch, 52992);
     assert_int_equal(e.activations, 0);
-    assert_int_equal(e.total, 313232 + 577280);
+    assert_int_equal(e.total, 313232 + 52992);
+
+    /* loaded mapped, it holds the matrices' file bytes, the vectors and the layer scratch */
+    hs_device *dev = hs_device_open("cpu", err, sizeof err);
+    assert_non_null(dev);
+    hs_model *m = hs_device_model(dev, dir, &e, err, sizeof err);
+    if (!m)
+        fail_msg("%s", err);
+    assert_true(m->weights_mapped);
+    /* the estimate counts the vectors' file bytes too (2·960) and the slopes (16) */
+    assert_int_equal(hs_model_resident_bytes(m) + 2 * 960 + 16, e.weights + e.scratch);
+    hs_device_close(dev);
 
     assert_int_equal(hs_model_memory_estimate_dir(dir, &gpu_caps, &job, &e, err, sizeof err), 0);
     assert_false(e.mapped);
@@ -94,14 +107,15 @@ static void test_tiny_fp16_mapped(void **state)
 
 /* A surgery of heads 0 and 2 of layer 1 on the tiny fp16 BLOOM, batch 1 of 8 tokens, one
  * thread. Forward (N 8): 4·1024 + 3072 + 4096 + stats 96 → 128 + 64 + 2·64 = 11584, LM head
- * one chunk of 4096 rows: 8·4096·4 + 8·12 + 32 = 131200, scores 8·8·4 = 256: 143040.
+ * one chunk of 4096 rows: 8·4096·4 + 8·12 + 32 = 131200 and its widened panel 4096·32·4 =
+ * 524288, scores 8·8·4 = 256: 667328.
  * Training from layer 1 (one saved layer, a target): x_in, x1 1024 each, qkv 3072, ln2
  * statistics 2·64, fc_pre 4096, probabilities 4·8·8·4 = 1024, ln1_out and attn 2·1024, top
  * rows 2·1024 + 4·64: 14720; work 3·1024 + 3072 + 2·4096 = 14336; a slice is 3·8·32 + 24 +
  * 32·8 = 1048 floats: gradients 2·1048·4 = 8384, AdamW moments 2·1048·8 + the dense scratch
  * 32·8·4 = 17792; token ids 2·64 + 8·8 = 192; LM head 131200, its memo 8·32·8 + 8·8 = 2112
- * and accumulator 8·32·4 = 1024; backward scores 256: 190016, + layer 1's query_key_value and
- * dense weights in fp32 4·32·32·4 = 16384: 206400. */
+ * and accumulator 8·32·4 = 1024; backward scores 256: 190016 (fp32); mapped + the panel
+ * 524288 + layer 1's query_key_value and dense weights in fp32 4·32·32·4 = 16384: 730688. */
 static void test_tiny_fp16_surgery(void **state)
 {
     (void)state;
@@ -113,9 +127,9 @@ static void test_tiny_fp16_surgery(void **state)
                                .target_heads = 2, .threads = 1};
     hs_memory_estimate e;
     hs_model_memory_estimate(&cfg, HS_DTYPE_F16, 313216, &cpu_caps, &job, &e);
-    assert_int_equal(e.activations, 143040);
-    assert_int_equal(e.training, 206400);
-    assert_int_equal(e.total, 313232 + 577280 + 143040 + 206400);
+    assert_int_equal(e.activations, 667328);
+    assert_int_equal(e.training, 730688);
+    assert_int_equal(e.total, 313232 + 52992 + 667328 + 730688);
     /* bf16 is mapped the same way; fp32 is not */
     hs_model_memory_estimate(&cfg, HS_DTYPE_BF16, 313216, &cpu_caps, &job, &e);
     assert_true(e.mapped);
@@ -242,7 +256,7 @@ static void cached_names(cache_fixture *f, char *out, size_t len, size_t *used)
 static void test_cache_lru_eviction(void **state)
 {
     cache_fixture *f = *state;
-    const size_t one = 931872; /* the demo model's resident bytes */
+    const size_t one = 931840; /* the demo model's parameters as fp32 */
     hs_device_set_cache_limit(f->dev, 2 * one + 100);
     hs_memory_estimate need = demo_need(f);
     char names[256];
@@ -270,7 +284,7 @@ static void test_cache_lru_eviction(void **state)
     hs_device_set_cache_limit(f->dev, 10);
     cached_names(f, names, sizeof names, &used);
     assert_string_equal(names, "m2");
-    get(f, 1, NULL); /* without an estimate: accounted from the loaded parameters */
+    get(f, 1, NULL); /* without an estimate: loaded all the same */
     cached_names(f, names, sizeof names, &used);
     assert_string_equal(names, "m1");
     assert_int_equal(used, one);
@@ -279,7 +293,7 @@ static void test_cache_lru_eviction(void **state)
 static void test_cache_refuses_before_loading(void **state)
 {
     cache_fixture *f = *state;
-    hs_device_set_cache_limit(f->dev, 10 * 931872);
+    hs_device_set_cache_limit(f->dev, 10 * 931840);
     hs_memory_estimate need = demo_need(f);
     get(f, 0, &need);
     get(f, 1, &need);
@@ -294,7 +308,7 @@ static void test_cache_refuses_before_loading(void **state)
     assert_null(hs_device_model(f->dev, f->model[2], &big, err, sizeof err));
     assert_non_null(strstr(err, "1000931872 bytes")); /* what the job needs */
     char room[32];
-    snprintf(room, sizeof room, "%zu bytes", (size_t)1000000 + 2 * 931872);
+    snprintf(room, sizeof room, "%zu bytes", (size_t)1000000 + 2 * 931840);
     assert_non_null(strstr(err, room)); /* what there is, evictions included */
     cached_names(f, names, sizeof names, &used);
     assert_string_equal(names, "m1,m0");

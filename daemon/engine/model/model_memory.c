@@ -14,8 +14,6 @@
 /* The allocations' alignment: 16 floats per parameter tensor (model.c), 64 bytes per arena
  * row (model_arena.c). */
 enum { PARAM_ALIGN_FLOATS = 16, ARENA_ALIGN = 64 };
-/* The mapped residency's vocabulary panel: at most this many bytes of fp32 embedding rows. */
-#define PANEL_MAX_BYTES ((size_t)64 << 20)
 /* model_train.c keeps softmax probabilities while all saved layers' fit in this budget. */
 #define TRAIN_PROBS_BUDGET ((size_t)1 << 30)
 /* The CPU LM head's vocabulary chunks (kernels/cpu/cpu_ops.h): N × chunk logits per thread
@@ -100,8 +98,10 @@ static size_t op_threads(const hs_memory_job *job)
 }
 
 /* The CPU LM head's per-thread scratch over N rows: N × chunk logits per thread (the threads
- * never outnumber the chunks). *threads_used receives that thread count. */
-static size_t lm_head_scratch(size_t N, size_t V, size_t threads, size_t *threads_used)
+ * never outnumber the chunks) and, over a mapped embedding table, chunk × C widened rows per
+ * thread. *threads_used receives that thread count. */
+static size_t lm_head_scratch(size_t N, size_t V, size_t C, bool mapped, size_t threads,
+                              size_t *threads_used)
 {
     size_t fit = LM_CHUNK_BYTES / sizeof(float) / (N ? N : 1) / 64 * 64;
     size_t chunk = fit < LM_MIN_CHUNK ? LM_MIN_CHUNK : fit > LM_MAX_CHUNK ? LM_MAX_CHUNK : fit;
@@ -109,9 +109,10 @@ static size_t lm_head_scratch(size_t N, size_t V, size_t threads, size_t *thread
         chunk = V ? V : 1;
     size_t chunks = (V + chunk - 1) / chunk;
     *threads_used = threads < chunks ? threads : (chunks ? chunks : 1);
-    /* logits, running maxima and sums (double), target logits */
-    return add(mul3(*threads_used, N, chunk * sizeof(float)),
-               add(mul3(*threads_used, N, sizeof(float) + sizeof(double)), N * sizeof(float)));
+    /* logits, running maxima and sums (double), target logits, widened panels */
+    size_t bytes = add(mul3(*threads_used, N, chunk * sizeof(float)),
+                       add(mul3(*threads_used, N, sizeof(float) + sizeof(double)), N * sizeof(float)));
+    return mapped ? add(bytes, mul3(*threads_used, chunk, C * sizeof(float))) : bytes;
 }
 
 /* Score blocks of the attention ops over T tokens: ROW_BLOCK × T per thread, twice in the
@@ -138,7 +139,8 @@ static size_t forward_activations(const hs_model_config *c, size_t N)
 /* model_train.c's classes (saved activations from the lowest target layer up, backward work,
  * slice gradients, token ids and their host staging) plus the AdamW moments of
  * surgery_optimizer.c and the CPU LM head's memo and per-thread accumulators. */
-static size_t training_bytes(const hs_model_config *c, const hs_memory_job *job, size_t threads)
+static size_t training_bytes(const hs_model_config *c, const hs_memory_job *job, bool mapped,
+                             size_t threads)
 {
     const size_t C = pos(c->hidden_size), F = pos(c->mlp_hidden), H = pos(c->n_head);
     const size_t d = pos(c->head_dim), L = pos(c->n_layer), f4 = sizeof(float);
@@ -168,7 +170,7 @@ static size_t training_bytes(const hs_model_config *c, const hs_memory_job *job,
     size_t adamw = add(mul(mul(slice, 2 * f4), heads), mul3(C, d, f4));
     size_t tokens = add(mul(row(mul(N, sizeof(int32_t))), 2), mul(N, sizeof(int32_t) + f4));
     size_t lm_used = 1;
-    size_t lm = lm_head_scratch(N, pos(c->vocab_size), threads, &lm_used);
+    size_t lm = lm_head_scratch(N, pos(c->vocab_size), C, mapped, threads, &lm_used);
     size_t memo = add(mul3(N, C, 2 * f4), mul(N, sizeof(int32_t) + f4));
     size_t accs = mul3(lm_used, N, C * f4);
     size_t attn = attention_scratch(T, threads, !keep_probs);
@@ -185,12 +187,14 @@ void hs_model_memory_estimate(const hs_model_config *cfg, hs_dtype dtype, size_t
     const size_t f4 = sizeof(float), threads = op_threads(job);
     size_t floats = 0, vector_floats = 0;
     count_floats(cfg, &floats, &vector_floats);
-    out->mapped = caps->host_memory && (dtype == HS_DTYPE_F16 || dtype == HS_DTYPE_BF16);
+    /* model.c maps an fp16/bf16 matrix where the backend has host memory and reads the dtype */
+    unsigned storage = dtype == HS_DTYPE_F16 ? HS_STORAGE_F16 : HS_STORAGE_BF16;
+    out->mapped = caps->host_memory && (dtype == HS_DTYPE_F16 || dtype == HS_DTYPE_BF16) &&
+                  (caps->storage_dtypes & storage);
     if (out->mapped) {
         out->weights = tensor_bytes;
         size_t layer = add(add(mul3(3, C, C), mul(C, C)), add(mul(F, C), mul(C, F)));
-        size_t panel = mul3(V, C, f4) < PANEL_MAX_BYTES ? mul3(V, C, f4) : PANEL_MAX_BYTES;
-        out->scratch = add(add(mul(layer, f4), panel), mul(vector_floats, f4));
+        out->scratch = add(mul(layer, f4), mul(vector_floats, f4));
     } else {
         out->weights = mul(floats, f4);
     }
@@ -199,7 +203,8 @@ void hs_model_memory_estimate(const hs_model_config *cfg, hs_dtype dtype, size_t
     size_t T = pos(job->seq_len), lm_used = 1;
     size_t act = 0;
     if (T) {
-        act = add(forward_activations(cfg, T), lm_head_scratch(T, V, threads, &lm_used));
+        act = add(forward_activations(cfg, T),
+                  lm_head_scratch(T, V, C, out->mapped, threads, &lm_used));
         act = add(act, attention_scratch(T, threads, false));
     }
     if (job->attention_maps > 0) {
@@ -216,7 +221,7 @@ void hs_model_memory_estimate(const hs_model_config *cfg, hs_dtype dtype, size_t
     out->activations = act;
 
     if (job->target_heads > 0 && job->train_rows > 0 && job->train_len > 0) {
-        out->training = training_bytes(cfg, job, threads);
+        out->training = training_bytes(cfg, job, out->mapped, threads);
         if (out->mapped) /* the target layers' query_key_value and dense weights in fp32 */
             out->training = add(out->training, mul(mul3(pos(job->target_layers), 4 * C, C), f4));
     }

@@ -5,11 +5,12 @@
  * at once with both numbers instead of dying half-way through an allocation.
  *
  * Residency rule (docs/architecture.md "Memory"):
- *   - on a backend with host memory (CPU) an fp16/bf16 checkpoint is MAPPED: its tensor bytes
- *     stay file-backed pages, one layer's weights are widened to fp32 in a scratch when the
- *     layer runs, the LM head walks the vocabulary through a panel scratch (<= 64 MiB), the
- *     small vectors (layernorms, biases) are kept as fp32; a surgery keeps each target layer's
- *     query_key_value and dense weights resident in fp32;
+ *   - on a backend with host memory (CPU) that reads the dtype in place (caps.storage_dtypes)
+ *     an fp16/bf16 checkpoint is MAPPED: its tensor bytes stay file-backed pages, one layer's
+ *     weights are widened to fp32 in a layer scratch when the layer runs, the LM head widens
+ *     the vocabulary chunk by chunk into per-thread panels, the small vectors (layernorms,
+ *     biases) are kept as fp32; a surgery keeps each target layer's query_key_value and dense
+ *     weights resident in fp32;
  *   - an fp32 checkpoint, or any checkpoint on a device with its own memory (CUDA), is
  *     resident as fp32: every parameter 4 bytes.
  * The activation, training and op-scratch sizes follow the allocations of the graph
@@ -42,8 +43,8 @@ typedef struct hs_memory_job {
 typedef struct hs_memory_estimate {
     bool mapped;         /* weights stay the checkpoint's mapped fp16/bf16 pages */
     size_t weights;      /* mapped: the checkpoint's tensor bytes; else n_params·4 */
-    size_t scratch;      /* resident with the model: widening layer, vocabulary panel and fp32
-                          * vectors (mapped); 0 otherwise */
+    size_t scratch;      /* resident with the model: the layer scratch and the fp32 vectors
+                          * (mapped); 0 otherwise */
     size_t activations;  /* the job's forward buffers, KV cache, attention maps, op scratch */
     size_t kv_cache;     /* the part of activations that is a generation's KV cache */
     size_t training;     /* saved activations, backward work, slice gradients, AdamW moments,
