@@ -88,15 +88,26 @@ static void test_tiny_fp16_mapped(void **state)
     assert_int_equal(e.activations, 0);
     assert_int_equal(e.total, 313232 + 52992);
 
-    /* loaded mapped, it holds the matrices' file bytes, the vectors and the layer scratch */
+    /* loaded mapped on a machine where its fp32 form would not fit HS_KEEP_WIDENED_SHARE of
+     * the memory, it streams: the matrices' file bytes, the vectors and the layer scratch */
+    setenv("HS_TEST_AVAILABLE_MEMORY", "1000000", 1);
     hs_device *dev = hs_device_open("cpu", err, sizeof err);
     assert_non_null(dev);
     hs_model *m = hs_device_model(dev, dir, &e, err, sizeof err);
+    unsetenv("HS_TEST_AVAILABLE_MEMORY");
     if (!m)
         fail_msg("%s", err);
-    assert_true(m->weights_mapped);
+    assert_true(m->weights_mapped && !m->keep_widened);
     /* the estimate counts the vectors' file bytes too (2·960) and the slopes (16) */
     assert_int_equal(hs_model_resident_bytes(m) + 2 * 960 + 16, e.weights + e.scratch);
+    hs_device_drop_model(dev, m);
+    /* where it fits, it keeps each matrix widened instead and needs no layer scratch: the
+     * estimate (the streaming form) is then what it holds before its first forward + 49152 */
+    m = hs_device_model(dev, dir, &e, err, sizeof err);
+    if (!m)
+        fail_msg("%s", err);
+    assert_true(m->keep_widened);
+    assert_int_equal(hs_model_resident_bytes(m) + 49152 + 2 * 960 + 16, e.weights + e.scratch);
     hs_device_close(dev);
 
     assert_int_equal(hs_model_memory_estimate_dir(dir, &gpu_caps, &job, &e, err, sizeof err), 0);
