@@ -446,8 +446,18 @@ void hs_workers_cancel_running(hs_worker_pool *pool, int64_t job_id)
             atomic_store(&pool->workers[i].cancel_requested, true);
 }
 
-/* The models a device keeps: path, name under the model root (null outside it), resident
- * bytes, last use; with the cache's limit and the bytes it holds. */
+/* path relative to root when it lies under it, else NULL. */
+static const char *under_root(const char *path, const char *root)
+{
+    size_t n = root ? strlen(root) : 0;
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    return n && strncmp(path, root, n) == 0 && path[n] == '/' ? path + n + 1 : NULL;
+}
+
+/* The models a device keeps — as the name a job gives under the model root, or the path under
+ * the data dir (a run's checkpoint); never an absolute server path —, their resident bytes
+ * and last use; with the cache's limit and the bytes it holds. */
 static cJSON *model_cache_json(const hs_worker_pool *pool, hs_device *dev)
 {
     enum { SHOWN = 64 };
@@ -464,19 +474,21 @@ static cJSON *model_cache_json(const hs_worker_pool *pool, hs_device *dev)
     int n = hs_device_cache_list(dev, models, SHOWN, &limit, &used);
     cJSON_AddNumberToObject(o, "limit_bytes", (double)limit);
     cJSON_AddNumberToObject(o, "used_bytes", (double)used);
-    const char *root = pool->env.model_root;
-    size_t root_len = root ? strlen(root) : 0;
     char stamp[HS_TIME_LEN];
     for (int i = 0; i < n && i < SHOWN; i++) {
         cJSON *m = cJSON_CreateObject();
         if (!m)
             break;
-        const char *path = models[i].path;
-        cJSON_AddStringToObject(m, "path", path);
-        if (root_len && strncmp(path, root, root_len) == 0 && path[root_len] == '/')
-            cJSON_AddStringToObject(m, "name", path + root_len + 1);
+        const char *name = under_root(models[i].path, pool->env.model_root);
+        const char *in_data = under_root(models[i].path, pool->env.data_dir);
+        if (name)
+            cJSON_AddStringToObject(m, "name", name);
         else
             cJSON_AddNullToObject(m, "name");
+        if (in_data)
+            cJSON_AddStringToObject(m, "path", in_data);
+        else
+            cJSON_AddNullToObject(m, "path");
         cJSON_AddNumberToObject(m, "resident_bytes", (double)models[i].resident_bytes);
         cJSON_AddStringToObject(m, "last_used", hs_format_time(models[i].last_used_ms, stamp));
         cJSON_AddItemToArray(list, m);

@@ -29,7 +29,7 @@ bool hs_workers_paused(hs_worker_pool *pool);
 /* A cancel was requested for job_id: the worker running it sees should_stop() at once. */
 void hs_workers_cancel_running(hs_worker_pool *pool, int64_t job_id);
 /* [{"device", "description", "available", "job_id", "model_cache": {"limit_bytes",
- * "used_bytes", "models": [{"path", "name", "resident_bytes", "last_used"}]}}] */
+ * "used_bytes", "models": [{"name", "path", "resident_bytes", "last_used"}]}}] */
 cJSON *hs_workers_json(hs_worker_pool *pool);
 
 #endif

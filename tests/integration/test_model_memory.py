@@ -4,8 +4,9 @@
   checkpoint; or, in the test build, HS_TEST_AVAILABLE_MEMORY pretending a small machine)
   fails at once with the bytes it needs and the bytes available, before anything loads; the
   daemon keeps serving and runs the next job;
-- GET /api/v1/queue lists what each worker's model cache holds (path, name, resident bytes,
-  last use) and its limit; two jobs on two models leave both cached under a large
+- GET /api/v1/queue lists what each worker's model cache holds (name, path under the data dir,
+  resident bytes, last use) and its limit; a surgery's checkpoint shows by its path under the
+  data dir, never an absolute one; two jobs on two models leave both cached under a large
   --model-cache-bytes, only the last one under a limit smaller than two models.
 """
 import json
@@ -95,7 +96,8 @@ def test_queue_lists_cached_models(daemon):
     names = [m["name"] for m in cache["models"]]
     assert names == ["demo-mpt", "demo"], cache  # most recently used first
     for m in cache["models"]:
-        assert m["path"].endswith("/" + m["name"])
+        assert m["path"] is None  # the model root is not under the data dir here
+        assert not os.path.isabs(m["name"])
         assert m["resident_bytes"] > 0
         assert m["last_used"].endswith("Z")
     assert cache["used_bytes"] == sum(m["resident_bytes"] for m in cache["models"])
@@ -123,3 +125,24 @@ def test_model_cache_bytes_flag_is_checked(daemon):
     r = d.run_cli("serve", "--model-cache-bytes", "lots", "--data-dir", d.data_dir)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "--model-cache-bytes" in r.stderr
+
+
+def test_checkpoint_in_cache_is_listed_relative_to_the_data_dir(daemon):
+    d = daemon(args=["--model-cache-bytes", "64M"])
+    _write_demo(d, "demo")
+    with open(os.path.join(d.corpus_root, "train.txt"), "w") as f:
+        f.write((TEXT + "\n") * 40)
+    job = d.submit({"kind": "surgery", "model": "demo", "corpus": "train.txt",
+                    "eval_texts": [TEXT], "targets": {"1": [6]}, "max_length": 32,
+                    "epochs": 1, "checkpoint_every": 1, "patience": 0})
+    done = d.wait_job(job["id"], timeout=240)
+    assert done["state"] == "succeeded", done
+    assert _cache(d)["models"] == []  # the surgery changed the model in place: dropped
+    names = [c["name"] for c in d.get("/api/v1/runs/%d/checkpoints" % job["id"]).json()["checkpoints"]]
+    ckpt = [n for n in names if n not in ("best", "final", "latest")][-1]
+    diag = _diagnose(d, "run:%d/%s" % (job["id"], ckpt))
+    assert diag["state"] == "succeeded", json.dumps(diag)
+    models = _cache(d)["models"]
+    assert len(models) == 1 and models[0]["name"] is None, models
+    assert models[0]["path"].startswith("runs/") and models[0]["path"].endswith("/" + ckpt)
+    assert d.data_dir not in json.dumps(_cache(d))
