@@ -22,13 +22,7 @@ static void check_loaded_model(const char *name)
     cJSON *fx = tg_load_json(rel);
     hs_backend_ctx *ctx = NULL;
     const hs_backend *be = tg_cpu(&ctx);
-    /* resident fp32: every tensor's values are compared in param_memory */
-    char dir[4096], err[HS_ERR_LEN];
-    snprintf(rel, sizeof rel, "tests/reference/models/%s", name);
-    tu_repo_path(dir, sizeof dir, rel);
-    hs_model *m = hs_model_load_with(dir, be, ctx, HS_WEIGHTS_FP32, err, sizeof err);
-    if (!m)
-        fail_msg("loading %s: %s", name, err);
+    hs_model *m = tg_load_model(name, be, ctx);
 
     const cJSON *cfg = tg_item(fx, "config");
     assert_int_equal(m->cfg.hidden_size, (int)tg_num(cfg, "hidden_size"));
