@@ -137,11 +137,11 @@ static int chunk_rows(int N, int V)
 }
 
 /* logits[N, width] = x · emb[v0 : v0+width]ᵀ */
-static void chunk_logits(float *logits, const float *x, const float *emb, int N, int C, int v0,
-                         int width)
+static int chunk_logits(hs_backend_ctx *ctx, float *logits, const float *x, const float *emb,
+                        int N, int C, int v0, int width)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, C, 1.0f, x, C,
-                emb + (size_t)v0 * C, C, 0.0f, logits, width);
+    return hs_cpu_gemm(ctx, false, true, N, width, C, 1.0f, x, C, emb + (size_t)v0 * C, C, 0.0f,
+                       logits, width);
 }
 
 /* One thread's running state over the chunks it has seen, per row. */
@@ -154,11 +154,12 @@ typedef struct {
 
 /* Folds chunk v0..v0+width−1 into the thread's partial. With part->acc the chunk's logits
  * are left as exp(logit − max) and multiplied into acc. */
-static void fold_chunk(lse_partial *part, const float *x, const float *emb,
-                       const int32_t *targets, float *target_logit, int N, int C, int v0,
-                       int width)
+static int fold_chunk(hs_backend_ctx *ctx, lse_partial *part, const float *x, const float *emb,
+                      const int32_t *targets, float *target_logit, int N, int C, int v0,
+                      int width)
 {
-    chunk_logits(part->logits, x, emb, N, C, v0, width);
+    if (chunk_logits(ctx, part->logits, x, emb, N, C, v0, width) != 0)
+        return -1;
     for (int n = 0; n < N; n++) {
         float *row = part->logits + (size_t)n * width;
         int t = targets[n];
@@ -200,8 +201,9 @@ static void fold_chunk(lse_partial *part, const float *x, const float *emb,
         part->sum[n] += s;
     }
     if (part->acc) /* acc[N, C] += exp(logits − max)[N, width] · emb[v0 : v0+width] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, width, 1.0f, part->logits,
-                    width, emb + (size_t)v0 * C, C, 1.0f, part->acc, C);
+        return hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, part->logits, width,
+                           emb + (size_t)v0 * C, C, 1.0f, part->acc, C);
+    return 0;
 }
 
 /* Scratch of one forward call: per-thread partials plus the target logits. */
@@ -273,17 +275,22 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
         return -1;
     const size_t NC = (size_t)N * C;
 
+    int failed = 0;
     hs_cpu_blas_single_thread_begin();
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
     for (int c = 0; c < chunks; c++) {
         int tid = hs_cpu_thread_index();
         lse_partial part = {s.logits + (size_t)tid * N * chunk, s.maxes + (size_t)tid * N,
                             s.sums + (size_t)tid * N, s.accs ? s.accs + (size_t)tid * NC : NULL};
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
-        fold_chunk(&part, x, emb, targets, s.target_logit, N, C, v0, width);
+        failed |= fold_chunk(ctx, &part, x, emb, targets, s.target_logit, N, C, v0, width) != 0;
     }
     hs_cpu_blas_single_thread_end();
+    if (failed) {
+        forward_scratch_free(&s);
+        return -1;
+    }
 
     /* merge the threads' partials: lse = M + ln Σ_t sum_t·exp(max_t − M), and
      * E = Σ_t acc_t·exp(max_t − M) / Σ_t sum_t·exp(max_t − M) */
@@ -396,15 +403,19 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
     if (partials)
         memset(partials, 0, (size_t)(threads - 1) * NC * sizeof(float));
 
+    int failed = 0;
     hs_cpu_blas_single_thread_begin();
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
     for (int c = 0; c < chunks; c++) {
         int tid = hs_cpu_thread_index();
         float *g = grad + (size_t)tid * N * chunk;
         float *acc = tid == 0 ? dx : partials + (size_t)(tid - 1) * NC;
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
-        chunk_logits(g, x, emb, N, C, v0, width);
+        if (chunk_logits(ctx, g, x, emb, N, C, v0, width) != 0) {
+            failed = 1;
+            continue;
+        }
         /* ∂(scale·nll_n)/∂logit_v = scale·(softmax_v − [v == target_n]) */
         for (int n = 0; n < N; n++) {
             float *row = g + (size_t)n * width;
@@ -420,10 +431,15 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
             if (t >= v0 && t < v0 + width)
                 row[t - v0] -= scale;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, width, 1.0f, g, width,
-                    emb + (size_t)v0 * C, C, 1.0f, acc, C);
+        failed |= hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, g, width,
+                              emb + (size_t)v0 * C, C, 1.0f, acc, C) != 0;
     }
     hs_cpu_blas_single_thread_end();
+    if (failed) {
+        free(grad);
+        free(partials);
+        return -1;
+    }
 
     if (partials) {
 #pragma omp parallel for schedule(static) if (NC >= PARALLEL_MIN_ELEMENTS)
