@@ -222,13 +222,13 @@ static void bench_lm_head(hs_backend_ctx *ctx, int repeats, int V)
         for (int v = 0; v < 2; v++) {
             double w0 = now_seconds(CLOCK_MONOTONIC), c0 = now_seconds(CLOCK_PROCESS_CPUTIME_ID);
             if (v == 0) { /* fused: forward keeps the memo, backward reads it */
-                check(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, emb, targets, N, C, V), ctx,
+                check(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, N, C, V), ctx,
                       "lm_head_nll (memo)");
             } else { /* forward without lse (one sgemm, drops the memo), recomputing backward */
-                check(hs_cpu_backend.lm_head_nll(ctx, nll, NULL, x, emb, targets, N, C, V), ctx,
+                check(hs_cpu_backend.lm_head_nll(ctx, nll, NULL, x, hs_table_f32(emb), targets, N, C, V), ctx,
                       "lm_head_nll");
             }
-            check(hs_cpu_backend.lm_head_nll_backward(ctx, dx[v], x, emb, targets, lse, scale, N,
+            check(hs_cpu_backend.lm_head_nll_backward(ctx, dx[v], x, hs_table_f32(emb), targets, lse, scale, N,
                                                       C, V),
                   ctx, "lm_head_nll_backward");
             double w1 = now_seconds(CLOCK_MONOTONIC), c1 = now_seconds(CLOCK_PROCESS_CPUTIME_ID);

@@ -154,10 +154,10 @@ static void bench_lm_head(hs_backend_ctx *ctx, int N, int C, int V, int repeats)
     double best_f = 1e30, best_b = 1e30;
     for (int r = 0; r < repeats; r++) {
         double t0 = now_seconds();
-        check(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, emb, targets, N, C, V), ctx,
+        check(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, N, C, V), ctx,
               "lm_head_nll");
         double t1 = now_seconds();
-        check(hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, emb, targets, lse, 1.0f / N, N, C,
+        check(hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, hs_table_f32(emb), targets, lse, 1.0f / N, N, C,
                                                   V),
               ctx, "lm_head_nll_backward");
         double t2 = now_seconds();

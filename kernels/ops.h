@@ -4,7 +4,8 @@
  *
  * Conventions (every backend follows them exactly; the CPU backend is the oracle):
  * - Every float pointer an op takes is memory of that backend (host memory for cpu, device
- *   memory for cuda), allocated with its alloc(). Tensors are row-major fp32.
+ *   memory for cuda), allocated with its alloc(). Tensors are row-major fp32, except the read-only
+ *   weight tables (hs_table), which may stay in their file dtype.
  * - Shapes are given in the comments as [rows, cols]; B = batch, T = sequence length,
  *   H = heads, d = head_dim, C = channels (hidden size), V = vocabulary, N = rows.
  * - "=" means the op overwrites its output; "+=" means it accumulates into it.
@@ -59,11 +60,34 @@ typedef struct hs_backend_caps {
     bool kv_cache;          /* attention_decode() is implemented (KV-cached generation) */
     bool batch_accumulation; /* runs an accumulation group's equal micro-batches fastest as
                               * one batch (throughput devices) rather than one by one */
-    unsigned storage_dtypes; /* bit set of HS_STORAGE_*: dtypes parameters may be kept in */
+    unsigned storage_dtypes; /* bit set of HS_STORAGE_*: dtypes hs_table and widen() accept */
     unsigned precisions;     /* bit set of 1u << hs_precision: what set_precision() accepts */
 } hs_backend_caps;
 
-enum { HS_STORAGE_F32 = 1u << 0, HS_STORAGE_BF16 = 1u << 1 };
+enum { HS_STORAGE_F32 = 1u << 0, HS_STORAGE_BF16 = 1u << 1, HS_STORAGE_F16 = 1u << 2 };
+
+/* The dtype of a read-only weight table handed to an op (hs_table, widen()). */
+typedef enum hs_table_dtype {
+    HS_TABLE_F32 = 0,
+    HS_TABLE_F16 = 1,  /* IEEE binary16, little-endian */
+    HS_TABLE_BF16 = 2, /* bfloat16, little-endian */
+} hs_table_dtype;
+
+/* A read-only [rows, C] weight table in memory of the backend, kept in its file dtype: the
+ * tied token embeddings of a model whose checkpoint is fp16/bf16 and memory-mapped. Ops that
+ * take one widen the rows they need to fp32 (exactly) as they go, a chunk at a time.
+ * caps.storage_dtypes says which dtypes a backend's table ops and widen() accept. */
+typedef struct hs_table {
+    const void *data;
+    hs_table_dtype dtype;
+} hs_table;
+
+/* The table view of fp32 memory. */
+static inline hs_table hs_table_f32(const float *data)
+{
+    hs_table t = {data, HS_TABLE_F32};
+    return t;
+}
 
 typedef struct hs_backend {
     const char *name; /* "cpu", "cuda": for messages, never for decisions (use caps) */
@@ -93,8 +117,11 @@ typedef struct hs_backend {
                    int cols);
 
     /* ---- forward ------------------------------------------------------------------ */
-    /* out[N,C] = table[ids[n], :]. ids is int32 memory of this backend. */
-    int (*embedding)(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
+    /* dst[i] = src[i] widened to fp32 (exact) for i < n; src holds n values of dtype. */
+    int (*widen)(hs_backend_ctx *ctx, float *dst, const void *src, hs_table_dtype dtype,
+                 size_t n);
+    /* out[N,C] = table[ids[n], :] (widened to fp32). ids is int32 memory of this backend. */
+    int (*embedding)(hs_backend_ctx *ctx, float *out, const int32_t *ids, hs_table table,
                      int N, int C);
     /* out[N,C] = (in − mean)/sqrt(var + eps)·w + b per row, biased variance; b may be NULL
      * (a LayerNorm without bias). mean[N] and rstd[N] receive the row statistics for the
@@ -138,7 +165,11 @@ typedef struct hs_backend {
      * nll 0. lse[N] receives the logsumexp per row when not NULL (for the backward pass).
      * x[N,C], emb[V,C], targets int32[N]. */
     int (*lm_head_nll)(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
-                       const float *emb, const int32_t *targets, int N, int C, int V);
+                       hs_table emb, const int32_t *targets, int N, int C, int V);
+    /* logits[N,V] = x[N,C]·emb[V,C]ᵀ: the full logits of the tied LM head (generation,
+     * inspection), the table read chunk by chunk like lm_head_nll(). */
+    int (*lm_head_logits)(hs_backend_ctx *ctx, float *logits, const float *x, hs_table emb,
+                          int N, int C, int V);
 
     /* ---- backward ----------------------------------------------------------------- */
     /* din[N,C] += ∂L/∂in; dw[C] += , db[C] += when not NULL. mean/rstd from layernorm(). */
@@ -160,7 +191,7 @@ typedef struct hs_backend {
     /* dx[N,C] = ∂(scale·Σ_n nll[n])/∂x for the tied LM head (no gradient to emb), chunked
      * over the vocabulary like lm_head_nll(); lse from lm_head_nll(). Rows with targets < 0
      * get dx 0. */
-    int (*lm_head_nll_backward)(hs_backend_ctx *ctx, float *dx, const float *x, const float *emb,
+    int (*lm_head_nll_backward)(hs_backend_ctx *ctx, float *dx, const float *x, hs_table emb,
                                 const int32_t *targets, const float *lse, float scale, int N,
                                 int C, int V);
 

@@ -202,7 +202,8 @@ int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, i
 const hs_backend hs_cpu_backend = {
     .name = "cpu",
     .caps = {.host_memory = true, .fused_head_stats = true, .training = true,
-             .kv_cache = true, .batch_accumulation = false, .storage_dtypes = HS_STORAGE_F32,
+             .kv_cache = true, .batch_accumulation = false,
+             .storage_dtypes = HS_STORAGE_F32 | HS_STORAGE_F16 | HS_STORAGE_BF16,
 #ifdef HS_HAVE_ONEDNN
              .precisions = 1u << HS_PRECISION_FP32 | 1u << HS_PRECISION_BF16},
 #else
@@ -221,6 +222,7 @@ const hs_backend hs_cpu_backend = {
     .synchronize = hs_cpu_synchronize,
     .set_precision = hs_cpu_set_precision,
     .copy_2d = hs_cpu_copy_2d,
+    .widen = hs_cpu_widen,
     .embedding = hs_cpu_embedding,
     .layernorm = hs_cpu_layernorm,
     .matmul = hs_cpu_matmul,
@@ -229,6 +231,7 @@ const hs_backend hs_cpu_backend = {
     .attention = hs_cpu_attention,
     .attention_decode = hs_cpu_attention_decode,
     .lm_head_nll = hs_cpu_lm_head_nll,
+    .lm_head_logits = hs_cpu_lm_head_logits,
     .layernorm_backward = hs_cpu_layernorm_backward,
     .gelu_backward = hs_cpu_gelu_backward,
     .bias_backward = hs_cpu_bias_backward,

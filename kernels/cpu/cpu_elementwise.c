@@ -1,4 +1,5 @@
-/* CPU backend: the memory-bound ops with no numerical subtlety — embedding lookup, elementwise
+/* CPU backend: the memory-bound ops with no numerical subtlety — embedding lookup (rows widened
+ * from the table's dtype), elementwise
  * add and scale, and the double-accumulated sum of squares used for gradient norms. */
 #include "cpu_ops.h"
 
@@ -7,7 +8,7 @@
 /* Below this many elements a parallel region costs more than it saves. */
 #define PARALLEL_MIN_ELEMENTS 32768
 
-int hs_cpu_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
+int hs_cpu_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, hs_table table,
                      int N, int C)
 {
     if (!ctx)
@@ -16,15 +17,20 @@ int hs_cpu_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const 
         return hs_cpu_fail(ctx, "cpu embedding: negative shape N=%d C=%d", N, C);
     if (N == 0 || C == 0)
         return 0;
-    if (!out || !ids || !table)
+    if (!out || !ids || !table.data)
         return hs_cpu_fail(ctx, "cpu embedding: %s is NULL",
                            !out ? "out" : !ids ? "ids" : "table");
+    if (!hs_cpu_table_dtype_valid(table.dtype))
+        return hs_cpu_fail(ctx, "cpu embedding: unknown table dtype %d", (int)table.dtype);
     /* The op table passes no vocabulary size, so only negative ids can be rejected here. */
     for (int n = 0; n < N; n++)
         if (ids[n] < 0)
             return hs_cpu_fail(ctx, "cpu embedding: token id %d at row %d is negative", ids[n], n);
+    const size_t row_bytes = (size_t)C * hs_cpu_table_elem_bytes(table.dtype);
     for (int n = 0; n < N; n++)
-        memcpy(out + (size_t)n * C, table + (size_t)ids[n] * C, (size_t)C * sizeof(float));
+        hs_cpu_widen_serial(out + (size_t)n * C,
+                            (const unsigned char *)table.data + (size_t)ids[n] * row_bytes,
+                            table.dtype, (size_t)C);
     return 0;
 }
 

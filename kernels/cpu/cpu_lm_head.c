@@ -1,7 +1,8 @@
-/* CPU backend: the LM head tied to the embeddings fused with the log-softmax NLL, and its
- * gradient with respect to the hidden states. The vocabulary is walked in chunks of emb rows
- * (chunk_rows: the N × chunk logits of a chunk stay in one core's L2 cache); the [N, V] logits
- * never exist.
+/* CPU backend: the LM head tied to the embeddings fused with the log-softmax NLL, its
+ * gradient with respect to the hidden states, and the plain logits. The vocabulary is walked
+ * in chunks of emb rows (a table kept in fp16/bf16 is widened chunk by chunk into a per-thread
+ * panel, so it is never widened whole; chunk_rows: the N × chunk logits of a chunk stay in
+ * one core's L2 cache); in the NLL and its gradient the [N, V] logits never exist.
  *
  * Chunks are shared out among OpenMP threads in one parallel region (OpenBLAS on the calling
  * thread), each thread with its own logit scratch and running state per row; the partial
@@ -36,7 +37,8 @@
 /* The forward's result kept for the backward of the same training step (see above). */
 struct hs_cpu_lm_head_memo {
     bool valid;
-    const float *emb; /* the embedding table it was computed with (compared by address) */
+    const void *emb;  /* the embedding table it was computed with (compared by address) */
+    hs_table_dtype emb_dtype;
     int N, C, V;
     size_t capacity_nc, capacity_n; /* floats allocated in x/expect and x-row arrays */
     float *x;          /* [N, C] copy of the forward's input */
@@ -92,21 +94,26 @@ static hs_cpu_lm_head_memo *memo_reserve(hs_backend_ctx *ctx, const char *op, in
     return memo;
 }
 
-static bool memo_matches(const hs_cpu_lm_head_memo *memo, const float *x, const float *emb,
+static bool memo_matches(const hs_cpu_lm_head_memo *memo, const float *x, hs_table emb,
                          const int32_t *targets, const float *lse, int N, int C, int V)
 {
-    return memo && memo->valid && memo->emb == emb && memo->N == N && memo->C == C &&
+    return memo && memo->valid && memo->emb == emb.data && memo->emb_dtype == emb.dtype &&
+           memo->N == N && memo->C == C &&
            memo->V == V && memcmp(memo->x, x, (size_t)N * C * sizeof(float)) == 0 &&
            memcmp(memo->targets, targets, (size_t)N * sizeof(int32_t)) == 0 &&
            memcmp(memo->lse, lse, (size_t)N * sizeof(float)) == 0;
 }
 
-static int check_args(hs_backend_ctx *ctx, const char *op, const int32_t *targets, int N, int C,
-                      int V)
+static int check_args(hs_backend_ctx *ctx, const char *op, hs_table emb, const int32_t *targets,
+                      int N, int C, int V)
 {
     if (N < 0 || C <= 0 || V <= 0)
         return hs_cpu_fail(ctx, "%s: bad shape N=%d C=%d V=%d (C and V must be positive)", op, N,
                            C, V);
+    if (!hs_cpu_table_dtype_valid(emb.dtype))
+        return hs_cpu_fail(ctx, "%s: unknown table dtype %d", op, (int)emb.dtype);
+    if (!targets)
+        return 0;
     for (int n = 0; n < N; n++)
         if (targets[n] >= V)
             return hs_cpu_fail(ctx, "%s: target %d at row %d is outside the vocabulary of %d",
@@ -136,12 +143,33 @@ static int chunk_rows(int N, int V)
     return chunk < V ? (int)chunk : V;
 }
 
-/* logits[N, width] = x · emb[v0 : v0+width]ᵀ */
-static int chunk_logits(hs_backend_ctx *ctx, float *logits, const float *x, const float *emb,
-                        int N, int C, int v0, int width)
+/* logits[N, width] (leading dimension ldl) = x · rowsᵀ, rows = emb[v0 : v0+width] as fp32 */
+static int chunk_logits(hs_backend_ctx *ctx, float *logits, int ldl, const float *x,
+                        const float *rows, int N, int C, int width)
 {
-    return hs_cpu_gemm(ctx, false, true, N, width, C, 1.0f, x, C, emb + (size_t)v0 * C, C, 0.0f,
-                       logits, width);
+    return hs_cpu_gemm(ctx, false, true, N, width, C, 1.0f, x, C, rows, C, 0.0f, logits, ldl);
+}
+
+/* Per-thread panels of chunk × C floats for the widened rows of a table that is not fp32, or
+ * NULL (and nothing to free) when the table is fp32 and its rows are read in place. */
+static float *alloc_panels(hs_backend_ctx *ctx, const char *op, hs_table emb, int threads,
+                           int chunk, int C, bool *failed)
+{
+    *failed = false;
+    if (emb.dtype == HS_TABLE_F32)
+        return NULL;
+    float *p = hs_cpu_scratch(ctx, op, "widened vocabulary chunks",
+                              (size_t)threads * chunk * C, sizeof(float));
+    *failed = p == NULL;
+    return p;
+}
+
+/* The fp32 rows v0 .. v0+width−1 of emb for thread tid (widened into its panel if needed). */
+static const float *chunk_rows_f32(hs_table emb, float *panels, int tid, int chunk, int C,
+                                   int v0, int width)
+{
+    float *panel = panels ? panels + (size_t)tid * chunk * C : NULL;
+    return hs_cpu_table_rows(emb, (size_t)v0, (size_t)width, C, panel);
 }
 
 /* One thread's running state over the chunks it has seen, per row. */
@@ -154,11 +182,11 @@ typedef struct {
 
 /* Folds chunk v0..v0+width−1 into the thread's partial. With part->acc the chunk's logits
  * are left as exp(logit − max) and multiplied into acc. */
-static int fold_chunk(hs_backend_ctx *ctx, lse_partial *part, const float *x, const float *emb,
+static int fold_chunk(hs_backend_ctx *ctx, lse_partial *part, const float *x, const float *rows,
                       const int32_t *targets, float *target_logit, int N, int C, int v0,
                       int width)
 {
-    if (chunk_logits(ctx, part->logits, x, emb, N, C, v0, width) != 0)
+    if (chunk_logits(ctx, part->logits, width, x, rows, N, C, width) != 0)
         return -1;
     for (int n = 0; n < N; n++) {
         float *row = part->logits + (size_t)n * width;
@@ -201,19 +229,20 @@ static int fold_chunk(hs_backend_ctx *ctx, lse_partial *part, const float *x, co
         part->sum[n] += s;
     }
     if (part->acc) /* acc[N, C] += exp(logits − max)[N, width] · emb[v0 : v0+width] */
-        return hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, part->logits, width,
-                           emb + (size_t)v0 * C, C, 1.0f, part->acc, C);
+        return hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, part->logits, width, rows, C,
+                           1.0f, part->acc, C);
     return 0;
 }
 
 /* Scratch of one forward call: per-thread partials plus the target logits. */
 typedef struct {
-    float *logits, *maxes, *accs, *target_logit;
+    float *logits, *maxes, *accs, *target_logit, *panels;
     double *sums;
 } forward_scratch;
 
 static void forward_scratch_free(forward_scratch *s)
 {
+    free(s->panels);
     free(s->logits);
     free(s->maxes);
     free(s->accs);
@@ -222,9 +251,14 @@ static void forward_scratch_free(forward_scratch *s)
 }
 
 static int forward_scratch_alloc(hs_backend_ctx *ctx, const char *op, forward_scratch *s,
-                                 int threads, int N, int C, int chunk, bool with_acc)
+                                 hs_table emb, int threads, int N, int C, int chunk,
+                                 bool with_acc)
 {
     size_t tn = (size_t)threads * N;
+    bool panels_failed;
+    s->panels = alloc_panels(ctx, op, emb, threads, chunk, C, &panels_failed);
+    if (panels_failed)
+        return -1;
     s->logits = hs_cpu_scratch(ctx, op, "vocabulary chunks of logits", tn * chunk, sizeof(float));
     s->maxes = hs_cpu_scratch(ctx, op, "running maxima", tn, sizeof(float));
     s->sums = hs_cpu_scratch(ctx, op, "running sums", tn, sizeof(double));
@@ -247,15 +281,15 @@ static int forward_scratch_alloc(hs_backend_ctx *ctx, const char *op, forward_sc
 }
 
 int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
-                       const float *emb, const int32_t *targets, int N, int C, int V)
+                       hs_table emb, const int32_t *targets, int N, int C, int V)
 {
     if (!ctx)
         return -1;
     const char *op = "cpu lm_head_nll";
-    if (N > 0 && (!nll || !x || !emb || !targets))
+    if (N > 0 && (!nll || !x || !emb.data || !targets))
         return hs_cpu_fail(ctx, "%s: %s is NULL", op,
-                           !nll ? "nll" : !x ? "x" : !emb ? "emb" : "targets");
-    if (check_args(ctx, op, targets, N, C, V) != 0)
+                           !nll ? "nll" : !x ? "x" : !emb.data ? "emb" : "targets");
+    if (check_args(ctx, op, emb, targets, N, C, V) != 0)
         return -1;
     if (ctx->lm_head_memo)
         ctx->lm_head_memo->valid = false;
@@ -271,7 +305,7 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
     int chunks = (V + chunk - 1) / chunk;
     int threads = chunk_threads(ctx, chunks);
     forward_scratch s = {0};
-    if (forward_scratch_alloc(ctx, op, &s, threads, N, C, chunk, with_memo) != 0)
+    if (forward_scratch_alloc(ctx, op, &s, emb, threads, N, C, chunk, with_memo) != 0)
         return -1;
     const size_t NC = (size_t)N * C;
 
@@ -284,7 +318,8 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
                             s.sums + (size_t)tid * N, s.accs ? s.accs + (size_t)tid * NC : NULL};
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
-        failed |= fold_chunk(ctx, &part, x, emb, targets, s.target_logit, N, C, v0, width) != 0;
+        const float *rows = chunk_rows_f32(emb, s.panels, tid, chunk, C, v0, width);
+        failed |= fold_chunk(ctx, &part, x, rows, targets, s.target_logit, N, C, v0, width) != 0;
     }
     hs_cpu_blas_single_thread_end();
     if (failed) {
@@ -325,7 +360,8 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
         memcpy(memo->x, x, NC * sizeof(float));
         memcpy(memo->targets, targets, (size_t)N * sizeof(int32_t));
         memcpy(memo->lse, lse, (size_t)N * sizeof(float));
-        memo->emb = emb;
+        memo->emb = emb.data;
+        memo->emb_dtype = emb.dtype;
         memo->N = N;
         memo->C = C;
         memo->V = V;
@@ -335,7 +371,7 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
 }
 
 /* dx = scale·(E − emb[target]) per row from the memo; rows with a negative target get 0. */
-static void backward_from_memo(const hs_cpu_lm_head_memo *memo, float *dx, const float *emb,
+static void backward_from_memo(const hs_cpu_lm_head_memo *memo, float *dx, hs_table emb,
                                const int32_t *targets, float scale, int N, int C)
 {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PARALLEL_MIN_ELEMENTS)
@@ -347,28 +383,29 @@ static void backward_from_memo(const hs_cpu_lm_head_memo *memo, float *dx, const
             continue;
         }
         const float *e = memo->expect + (size_t)n * C;
-        const float *target_row = emb + (size_t)t * C;
+        /* the target's row, widened into dx's own row when the table is not fp32 */
+        const float *target_row = hs_cpu_table_rows(emb, (size_t)t, 1, C, row);
 #pragma omp simd
         for (int c = 0; c < C; c++)
             row[c] = scale * (e[c] - target_row[c]);
     }
 }
 
-int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, const float *emb,
+int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, hs_table emb,
                                 const int32_t *targets, const float *lse, float scale, int N,
                                 int C, int V)
 {
     if (!ctx)
         return -1;
     const char *op = "cpu lm_head_nll_backward";
-    if (N > 0 && (!dx || !x || !emb || !targets || !lse))
+    if (N > 0 && (!dx || !x || !emb.data || !targets || !lse))
         return hs_cpu_fail(ctx, "%s: %s is NULL", op,
                            !dx    ? "dx"
                            : !x   ? "x"
-                           : !emb ? "emb"
+                           : !emb.data ? "emb"
                            : !targets ? "targets"
                                       : "lse (from lm_head_nll())");
-    if (check_args(ctx, op, targets, N, C, V) != 0)
+    if (check_args(ctx, op, emb, targets, N, C, V) != 0)
         return -1;
     if (N == 0)
         return 0;
@@ -395,9 +432,12 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
     float *partials = threads > 1 ? hs_cpu_scratch(ctx, op, "per-thread dx partials",
                                                    (size_t)(threads - 1) * NC, sizeof(float))
                                   : NULL;
-    if (!grad || (threads > 1 && !partials)) {
+    bool panels_failed;
+    float *panels = alloc_panels(ctx, op, emb, threads, chunk, C, &panels_failed);
+    if (!grad || (threads > 1 && !partials) || panels_failed) {
         free(grad);
         free(partials);
+        free(panels);
         return -1;
     }
     if (partials)
@@ -412,7 +452,8 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
         float *acc = tid == 0 ? dx : partials + (size_t)(tid - 1) * NC;
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
-        if (chunk_logits(ctx, g, x, emb, N, C, v0, width) != 0) {
+        const float *rows = chunk_rows_f32(emb, panels, tid, chunk, C, v0, width);
+        if (chunk_logits(ctx, g, width, x, rows, N, C, width) != 0) {
             failed = 1;
             continue;
         }
@@ -431,13 +472,14 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
             if (t >= v0 && t < v0 + width)
                 row[t - v0] -= scale;
         }
-        failed |= hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, g, width,
-                              emb + (size_t)v0 * C, C, 1.0f, acc, C) != 0;
+        failed |= hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, g, width, rows, C, 1.0f, acc,
+                              C) != 0;
     }
     hs_cpu_blas_single_thread_end();
     if (failed) {
         free(grad);
         free(partials);
+        free(panels);
         return -1;
     }
 
@@ -452,5 +494,42 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
     }
     free(grad);
     free(partials);
+    free(panels);
     return 0;
+}
+
+int hs_cpu_lm_head_logits(hs_backend_ctx *ctx, float *logits, const float *x, hs_table emb,
+                          int N, int C, int V)
+{
+    if (!ctx)
+        return -1;
+    const char *op = "cpu lm_head_logits";
+    if (N > 0 && (!logits || !x || !emb.data))
+        return hs_cpu_fail(ctx, "%s: %s is NULL", op, !logits ? "logits" : !x ? "x" : "emb");
+    if (check_args(ctx, op, emb, NULL, N, C, V) != 0)
+        return -1;
+    if (N == 0)
+        return 0;
+    /* in chunks whatever the dtype, so an fp32 table and its fp16/bf16 original give the
+     * same bits (each chunk is the same sgemm on the same values) */
+    int chunk = chunk_rows(N, V);
+    int chunks = (V + chunk - 1) / chunk;
+    int threads = chunk_threads(ctx, chunks);
+    bool panels_failed;
+    float *panels = alloc_panels(ctx, op, emb, threads, chunk, C, &panels_failed);
+    if (panels_failed)
+        return -1;
+    int failed = 0;
+    hs_cpu_blas_single_thread_begin();
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
+    for (int c = 0; c < chunks; c++) {
+        int tid = hs_cpu_thread_index();
+        int v0 = c * chunk;
+        int width = V - v0 < chunk ? V - v0 : chunk;
+        const float *rows = chunk_rows_f32(emb, panels, tid, chunk, C, v0, width);
+        failed |= chunk_logits(ctx, logits + v0, V, x, rows, N, C, width) != 0;
+    }
+    hs_cpu_blas_single_thread_end();
+    free(panels);
+    return failed ? -1 : 0;
 }

@@ -86,7 +86,7 @@ int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, i
                    int cols);
 
 /* ---- elementwise and reductions (cpu_elementwise.c) ---------------------------------------- */
-int hs_cpu_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
+int hs_cpu_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, hs_table table,
                      int N, int C);
 int hs_cpu_add(hs_backend_ctx *ctx, float *out, const float *a, const float *b, size_t n);
 int hs_cpu_sum_squares(hs_backend_ctx *ctx, double *host_out, const float *x, size_t n);
@@ -134,10 +134,23 @@ int hs_cpu_attention_decode(hs_backend_ctx *ctx, float *out, float *k_cache, flo
                             const float *qkv, const int32_t *past, const float *slopes, int B,
                             int T_new, int H, int d, int T_max);
 
+/* ---- weight tables in their file dtype (cpu_widen.c) -------------------------------------- */
+int hs_cpu_widen(hs_backend_ctx *ctx, float *dst, const void *src, hs_table_dtype dtype,
+                 size_t n);
+/* dst[i] = src[i] widened, on the calling thread. */
+void hs_cpu_widen_serial(float *dst, const void *src, hs_table_dtype dtype, size_t n);
+size_t hs_cpu_table_elem_bytes(hs_table_dtype dtype);
+bool hs_cpu_table_dtype_valid(hs_table_dtype dtype);
+/* Rows row0 .. row0+rows−1 of a [*, C] table as fp32: a pointer into the table itself when it
+ * is fp32, else into panel (rows × C floats), where they are widened. */
+const float *hs_cpu_table_rows(hs_table table, size_t row0, size_t rows, int C, float *panel);
+
 /* ---- tied LM head with NLL (cpu_lm_head.c) ------------------------------------------------- */
 int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
-                       const float *emb, const int32_t *targets, int N, int C, int V);
-int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, const float *emb,
+                       hs_table emb, const int32_t *targets, int N, int C, int V);
+int hs_cpu_lm_head_logits(hs_backend_ctx *ctx, float *logits, const float *x, hs_table emb,
+                          int N, int C, int V);
+int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, hs_table emb,
                                 const int32_t *targets, const float *lse, float scale, int N,
                                 int C, int V);
 

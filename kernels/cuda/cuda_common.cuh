@@ -73,8 +73,13 @@ int hs_cuda_strided_batched_gemm(hs_backend_ctx *ctx, float *c, const float *a, 
                                  int M, int N, int K, bool trans_a, bool trans_b, int lda,
                                  long long stride_a, int ldb, long long stride_b, int ldc,
                                  long long stride_c, int batch, float alpha, float beta);
-int hs_cuda_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
+int hs_cuda_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, hs_table table,
                       int N, int C);
+int hs_cuda_widen(hs_backend_ctx *ctx, float *dst, const void *src, hs_table_dtype dtype,
+                  size_t n);
+/* The fp32 data of a table the LM-head ops read, or NULL after recording that this backend
+ * keeps its tables in fp32 only (caps.storage_dtypes). */
+const float *hs_cuda_table_f32(hs_backend_ctx *ctx, hs_table table, const char *op);
 int hs_cuda_gelu(hs_backend_ctx *ctx, float *out, const float *in, size_t n, hs_gelu_kind kind);
 int hs_cuda_gelu_backward(hs_backend_ctx *ctx, float *din, const float *in, const float *dout,
                           size_t n, hs_gelu_kind kind);
@@ -98,9 +103,11 @@ int hs_cuda_attention_backward(hs_backend_ctx *ctx, float *dqkv, const float *do
                                const float *qkv, const float *probs, const float *slopes,
                                const uint8_t *head_mask, int B, int T, int H, int d);
 int hs_cuda_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
-                        const float *emb, const int32_t *targets, int N, int C, int V);
+                        hs_table emb, const int32_t *targets, int N, int C, int V);
+int hs_cuda_lm_head_logits(hs_backend_ctx *ctx, float *logits, const float *x, hs_table emb,
+                           int N, int C, int V);
 int hs_cuda_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x,
-                                 const float *emb, const int32_t *targets, const float *lse,
+                                 hs_table emb, const int32_t *targets, const float *lse,
                                  float scale, int N, int C, int V);
 int hs_cuda_adamw(hs_backend_ctx *ctx, float *param, const float *grad, float *m, float *v,
                   size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,

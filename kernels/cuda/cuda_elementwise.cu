@@ -1,7 +1,11 @@
-/* Element-wise and gather/scatter ops of the CUDA backend: embedding lookup, BLOOM's tanh GELU
+/* Element-wise and gather/scatter ops of the CUDA backend: widening of fp16/bf16 tables,
+ * embedding lookup, BLOOM's tanh GELU
  * (forward and backward exactly as docs/model-families.md "GELU"), add, scale, bias gradient (column sums),
  * strided 2-D copy. */
 #include "cuda_common.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #define GRID_STRIDE(i, n)                                                                      \
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);                    \
@@ -15,15 +19,63 @@ __global__ void embedding_kernel(float *out, const int32_t *ids, const float *ta
     }
 }
 
-int hs_cuda_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, const float *table,
+const float *hs_cuda_table_f32(hs_backend_ctx *ctx, hs_table table, const char *op)
+{
+    if (table.dtype == HS_TABLE_F32)
+        return (const float *)table.data;
+    snprintf(ctx->err, sizeof ctx->err,
+             "%s: the cuda backend keeps weight tables in fp32 only (table dtype %d)", op,
+             (int)table.dtype);
+    return NULL;
+}
+
+int hs_cuda_embedding(hs_backend_ctx *ctx, float *out, const int32_t *ids, hs_table table,
                       int N, int C)
 {
     if (N <= 0)
         return 0;
-    embedding_kernel<<<hs_blocks_for((size_t)N * C, 256), 256, 0, ctx->stream>>>(out, ids, table,
+    const float *rows = hs_cuda_table_f32(ctx, table, "cuda embedding");
+    if (!rows)
+        return -1;
+    embedding_kernel<<<hs_blocks_for((size_t)N * C, 256), 256, 0, ctx->stream>>>(out, ids, rows,
                                                                                   N, C);
     HS_LAUNCH_CHECK(ctx, "embedding_kernel");
     return 0;
+}
+
+__global__ void widen_f16_kernel(float *dst, const __half *src, size_t n)
+{
+    GRID_STRIDE(i, n) dst[i] = __half2float(src[i]);
+}
+
+__global__ void widen_bf16_kernel(float *dst, const __nv_bfloat16 *src, size_t n)
+{
+    GRID_STRIDE(i, n) dst[i] = __bfloat162float(src[i]);
+}
+
+int hs_cuda_widen(hs_backend_ctx *ctx, float *dst, const void *src, hs_table_dtype dtype,
+                  size_t n)
+{
+    if (n == 0)
+        return 0;
+    switch (dtype) {
+    case HS_TABLE_F32:
+        HS_CUDA_CHECK(ctx, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice,
+                                           ctx->stream));
+        return 0;
+    case HS_TABLE_F16:
+        widen_f16_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(
+            dst, (const __half *)src, n);
+        HS_LAUNCH_CHECK(ctx, "widen_f16_kernel");
+        return 0;
+    case HS_TABLE_BF16:
+        widen_bf16_kernel<<<hs_blocks_for(n, 256), 256, 0, ctx->stream>>>(
+            dst, (const __nv_bfloat16 *)src, n);
+        HS_LAUNCH_CHECK(ctx, "widen_bf16_kernel");
+        return 0;
+    }
+    snprintf(ctx->err, sizeof ctx->err, "cuda widen: unknown table dtype %d", (int)dtype);
+    return -1;
 }
 
 /* HS_GELU_TANH, evaluated op by op like transformers' bloom_gelu_forward so fp32 rounding

@@ -71,10 +71,13 @@ __global__ void nll_finish_kernel(float *nll, float *lse, const float *run_max,
 }
 
 int hs_cuda_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float *x,
-                        const float *emb, const int32_t *targets, int N, int C, int V)
+                        hs_table table, const int32_t *targets, int N, int C, int V)
 {
     if (N <= 0)
         return 0;
+    const float *emb = hs_cuda_table_f32(ctx, table, "cuda lm_head_nll");
+    if (!emb)
+        return -1;
     int chunk = V < VOCAB_CHUNK ? V : VOCAB_CHUNK;
     float *scratch = (float *)hs_cuda_scratch(ctx, ((size_t)N * chunk + 3 * (size_t)N) * sizeof(float));
     if (!scratch)
@@ -118,12 +121,26 @@ __global__ void nll_grad_kernel(float *logits, const float *lse, const int32_t *
     }
 }
 
+int hs_cuda_lm_head_logits(hs_backend_ctx *ctx, float *logits, const float *x, hs_table table,
+                           int N, int C, int V)
+{
+    if (N <= 0)
+        return 0;
+    const float *emb = hs_cuda_table_f32(ctx, table, "cuda lm_head_logits");
+    if (!emb)
+        return -1;
+    return hs_cuda_matmul(ctx, logits, x, emb, NULL, N, V, C, false, true, C, C, V, 1.0f, 0.0f);
+}
+
 int hs_cuda_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x,
-                                 const float *emb, const int32_t *targets, const float *lse,
+                                 hs_table table, const int32_t *targets, const float *lse,
                                  float scale, int N, int C, int V)
 {
     if (N <= 0)
         return 0;
+    const float *emb = hs_cuda_table_f32(ctx, table, "cuda lm_head_nll_backward");
+    if (!emb)
+        return -1;
     int chunk = V < VOCAB_CHUNK ? V : VOCAB_CHUNK;
     float *logits = (float *)hs_cuda_scratch(ctx, (size_t)N * chunk * sizeof(float));
     if (!logits)

@@ -233,13 +233,13 @@ static void check_lm_head(pair *p, int N, int C, int V)
     both(p, zeros, (size_t)N * 4, &nc, &ng);
     both(p, zeros, (size_t)N * 4, &lc, &lg);
     both(p, zeros, (size_t)N * C * 4, &dxc, &dxg);
-    CHECK_RC(p->cpu->lm_head_nll(p->cc, nc, lc, xc, ec, tc, N, C, V));
-    CHECK_RC(p->gpu->lm_head_nll(p->gc, ng, lg, xg, eg, tg, N, C, V));
+    CHECK_RC(p->cpu->lm_head_nll(p->cc, nc, lc, xc, hs_table_f32(ec), tc, N, C, V));
+    CHECK_RC(p->gpu->lm_head_nll(p->gc, ng, lg, xg, hs_table_f32(eg), tg, N, C, V));
     char shape[64];
     snprintf(shape, sizeof shape, "N=%d C=%d V=%d", N, C, V);
     report("lm_head_nll", shape, nmse(p, nc, ng, N), 1e-10);
-    CHECK_RC(p->cpu->lm_head_nll_backward(p->cc, dxc, xc, ec, tc, lc, 0.01f, N, C, V));
-    CHECK_RC(p->gpu->lm_head_nll_backward(p->gc, dxg, xg, eg, tg, lg, 0.01f, N, C, V));
+    CHECK_RC(p->cpu->lm_head_nll_backward(p->cc, dxc, xc, hs_table_f32(ec), tc, lc, 0.01f, N, C, V));
+    CHECK_RC(p->gpu->lm_head_nll_backward(p->gc, dxg, xg, hs_table_f32(eg), tg, lg, 0.01f, N, C, V));
     report("lm_head_nll_backward", shape, nmse(p, dxc, dxg, (size_t)N * C), 1e-9);
     release(p, xc, xg); release(p, ec, eg); release(p, tc, tg); release(p, nc, ng);
     release(p, lc, lg); release(p, dxc, dxg);

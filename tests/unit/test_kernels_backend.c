@@ -159,11 +159,11 @@ static void test_embedding(void **state)
     int32_t ids[N] = {0, 49, 3, 3, 17, 1, 0, 48, 25};
     test_rng_seed(72);
     test_fill_uniform(table, V * C, -1, 1);
-    assert_int_equal(hs_cpu_backend.embedding(ctx, out, ids, table, N, C), 0);
+    assert_int_equal(hs_cpu_backend.embedding(ctx, out, ids, hs_table_f32(table), N, C), 0);
     for (int n = 0; n < N; n++)
         assert_memory_equal(out + n * C, table + ids[n] * C, C * sizeof(float));
     ids[4] = -2;
-    assert_int_equal(hs_cpu_backend.embedding(ctx, out, ids, table, N, C), -1);
+    assert_int_equal(hs_cpu_backend.embedding(ctx, out, ids, hs_table_f32(table), N, C), -1);
     assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "token id -2 at row 4"));
 }
 

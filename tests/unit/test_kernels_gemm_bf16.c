@@ -297,13 +297,41 @@ static void test_lm_head_bf16(void **state)
         ref_nll[n] = targets[n] >= 0 ? ref_lse[n] - logits[targets[n]] : 0.0;
     }
     assert_int_equal(hs_cpu_backend.set_precision(ctx, HS_PRECISION_BF16), 0);
-    int rc = hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, emb, targets, N, C, V);
+    int rc = hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, N, C, V);
     if (rc != 0)
         fail_msg("bf16 lm_head_nll failed: %s", hs_cpu_backend.last_error(ctx));
-    assert_int_equal(hs_cpu_backend.set_precision(ctx, HS_PRECISION_FP32), 0);
     /* logits are sums of 40 products of magnitude <= 1: fp32 order differences ~1e-6 */
     test_assert_close("bf16 lse", lse, ref_lse, N, 1e-5, 1e-6);
     test_assert_close("bf16 nll", nll, ref_nll, N, 1e-5, 1e-6);
+
+    /* The gradient, recomputed chunk by chunk (a copy of emb defeats the forward's memo): its
+     * second GEMM rounds the softmax weights to bf16 as well, so it is compared with the fp32
+     * gradient at bf16's precision: |Δ| <= 2^-7·max|dx_fp32| (a few bf16 ulps of the largest). */
+    float *emb_copy = test_alloc(sizeof(float) * (size_t)V * C);
+    float *dx_bf16 = test_alloc(sizeof(float) * N * C);
+    float *dx_fp32 = test_alloc(sizeof(float) * N * C);
+    double *dx_ref = test_alloc(sizeof(double) * N * C);
+    memcpy(emb_copy, emb, sizeof(float) * (size_t)V * C);
+    rc = hs_cpu_backend.lm_head_nll_backward(ctx, dx_bf16, x, hs_table_f32(emb_copy), targets,
+                                             lse, 0.5f, N, C, V);
+    if (rc != 0)
+        fail_msg("bf16 lm_head_nll_backward failed: %s", hs_cpu_backend.last_error(ctx));
+    assert_int_equal(hs_cpu_backend.set_precision(ctx, HS_PRECISION_FP32), 0);
+    assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx_fp32, x, hs_table_f32(emb_copy),
+                                                         targets, lse, 0.5f, N, C, V),
+                     0);
+    double largest = 0.0;
+    for (int i = 0; i < N * C; i++) {
+        dx_ref[i] = dx_fp32[i];
+        largest = fabs(dx_ref[i]) > largest ? fabs(dx_ref[i]) : largest;
+    }
+    assert_true(largest > 0.0);
+    double worst = test_assert_close("bf16 dx", dx_bf16, dx_ref, N * C, 0x1p-7 * largest, 0.0);
+    assert_true(worst > 0.0); /* the bf16 path really ran */
+    free(emb_copy);
+    free(dx_bf16);
+    free(dx_fp32);
+    free(dx_ref);
     free(x);
     free(emb);
     free(logits);

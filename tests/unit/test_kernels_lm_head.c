@@ -75,7 +75,7 @@ static void test_lm_head_forward(void **state)
         reference_nll(xd, emb, targets, N, C, V, nll_r, lse_r, NULL);
         for (int n = 0; n < N; n++)
             nll[n] = 99.0f; /* must be overwritten, including ignored rows */
-        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, emb, targets, N, C, V), 0);
+        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, N, C, V), 0);
         /* logits are sums of C products of magnitude <= 1: fp32 error <= C·2^-24·C; lse and
          * nll are good to ~1e-6 absolute here */
         double e1 = test_assert_close("nll", nll, nll_r, (size_t)N, 1e-5, 1e-6);
@@ -84,7 +84,7 @@ static void test_lm_head_forward(void **state)
             if (targets[n] < 0)
                 assert_true(nll[n] == 0.0f);
         /* lse is optional */
-        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, NULL, x, emb, targets, N, C, V), 0);
+        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, NULL, x, hs_table_f32(emb), targets, N, C, V), 0);
         test_assert_close("nll (no lse)", nll, nll_r, (size_t)N, 1e-5, 1e-6);
         print_message("lm_head_nll N=%d C=%d V=%d: max |err| nll %.3g lse %.3g\n", N, C, V, e1,
                       e2);
@@ -111,8 +111,8 @@ static void test_lm_head_backward(void **state)
         test_fill_uniform(emb, (size_t)V * C, -1, 1);
         fill_targets(targets, N, V);
         test_fill_uniform(dx, NC, 50, 60); /* overwritten, not accumulated */
-        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, emb, targets, N, C, V), 0);
-        assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, emb, targets, lse, scale,
+        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, N, C, V), 0);
+        assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, hs_table_f32(emb), targets, lse, scale,
                                                              N, C, V),
                          0);
         /* The same gradient through the path that recomputes the logits: the backend reuses
@@ -120,7 +120,7 @@ static void test_lm_head_backward(void **state)
         float *emb_copy = test_alloc((size_t)V * C * 4), *dx_recomputed = test_alloc(NC * 4);
         memcpy(emb_copy, emb, (size_t)V * C * 4);
         test_fill_uniform(dx_recomputed, NC, 50, 60);
-        assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx_recomputed, x, emb_copy,
+        assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx_recomputed, x, hs_table_f32(emb_copy),
                                                              targets, lse, scale, N, C, V),
                          0);
 
@@ -186,9 +186,9 @@ static void test_lm_head_repeatable(void **state)
     test_fill_uniform(emb, (size_t)V * C, -1, 1);
     fill_targets(targets, N, V);
     for (int r = 0; r < 2; r++) {
-        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll[r], lse[r], x, emb, targets, N, C, V),
+        assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll[r], lse[r], x, hs_table_f32(emb), targets, N, C, V),
                          0);
-        assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx[r], x, emb, targets, lse[r],
+        assert_int_equal(hs_cpu_backend.lm_head_nll_backward(ctx, dx[r], x, hs_table_f32(emb), targets, lse[r],
                                                              0.5f, N, C, V),
                          0);
     }
@@ -204,16 +204,16 @@ static void test_lm_head_rejects_bad_targets(void **state)
     hs_backend_ctx *ctx = *state;
     float x[8] = {0}, emb[40] = {0}, nll[2], lse[2] = {0}, dx[8];
     int32_t targets[2] = {3, 10};
-    assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, emb, targets, 2, 4, 10), -1);
+    assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, 2, 4, 10), -1);
     assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "target 10 at row 1"));
     assert_int_equal(
-        hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, emb, targets, lse, 1.0f, 2, 4, 10), -1);
+        hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, hs_table_f32(emb), targets, lse, 1.0f, 2, 4, 10), -1);
     assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "outside the vocabulary"));
     targets[1] = 1;
     assert_int_equal(
-        hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, emb, targets, NULL, 1.0f, 2, 4, 10), -1);
+        hs_cpu_backend.lm_head_nll_backward(ctx, dx, x, hs_table_f32(emb), targets, NULL, 1.0f, 2, 4, 10), -1);
     assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "lse"));
-    assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, emb, targets, 2, 4, 0), -1);
+    assert_int_equal(hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, 2, 4, 0), -1);
     assert_non_null(strstr(hs_cpu_backend.last_error(ctx), "V=0"));
 }
 

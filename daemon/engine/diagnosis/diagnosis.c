@@ -162,7 +162,7 @@ void hs_perplexity_free(hs_perplexity *p)
     memset(p, 0, sizeof *p);
 }
 
-static int finish_diagnosis(const hs_model *m, const stat_acc *acc,
+static int finish_diagnosis(hs_model *m, const stat_acc *acc,
                             const hs_diag_thresholds *t, hs_diagnosis *d, char *err,
                             size_t errlen)
 {

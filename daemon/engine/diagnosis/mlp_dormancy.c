@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-int hs_mlp_dormancy(const hs_model *m, double threshold, int *dormant, char *err,
+int hs_mlp_dormancy(hs_model *m, double threshold, int *dormant, char *err,
                     size_t errlen)
 {
     const size_t C = (size_t)m->cfg.hidden_size, W = (size_t)m->cfg.mlp_hidden;
@@ -21,7 +21,11 @@ int hs_mlp_dormancy(const hs_model *m, double threshold, int *dormant, char *err
     }
     int rc = 0;
     for (int l = 0; l < m->cfg.n_layer && rc == 0; l++) {
-        const hs_layer_params *lp = &m->p.layers[l];
+        const hs_layer_params *lp = hs_model_layer(m, l, err, errlen);
+        if (!lp) {
+            rc = -1;
+            break;
+        }
         if (m->be->download(m->bctx, fc, lp->fc_w, W * C * sizeof(float)) != 0 ||
             m->be->download(m->bctx, proj, lp->proj_w, C * W * sizeof(float)) != 0) {
             rc = hs_errf(err, errlen, "model %s: downloading layer %d's MLP weights: %s", m->path, l,

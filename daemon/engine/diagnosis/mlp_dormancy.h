@@ -6,7 +6,7 @@
 #include "engine/model/model.h"
 
 /* dormant[l] = dormant neurons of layer l, for l < n_layer. 0, or -1 with err. */
-int hs_mlp_dormancy(const hs_model *m, double threshold, int *dormant, char *err,
+int hs_mlp_dormancy(hs_model *m, double threshold, int *dormant, char *err,
                     size_t errlen);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "half_float.h"
 
 typedef enum hs_dtype {
     HS_DTYPE_BOOL, HS_DTYPE_U8, HS_DTYPE_I8, HS_DTYPE_I16, HS_DTYPE_U16, HS_DTYPE_F16,
@@ -61,6 +62,12 @@ int hs_st_writer_add_f32(hs_st_writer *w, const char *name, hs_dtype dtype, int 
 int hs_st_writer_add_raw(hs_st_writer *w, const char *name, hs_dtype dtype, int ndim,
                          const int64_t *shape, const void *data, size_t nbytes, char *err,
                          size_t errlen);
+/* Adds raw bytes already in dtype WITHOUT copying them: data must stay valid and unchanged
+ * until hs_st_writer_write() returns (a tensor of a memory-mapped checkpoint written back
+ * unchanged, so a checkpoint of a big model does not hold a second copy in memory). */
+int hs_st_writer_add_borrowed(hs_st_writer *w, const char *name, hs_dtype dtype, int ndim,
+                              const int64_t *shape, const void *data, size_t nbytes,
+                              char *err, size_t errlen);
 /* Optional "__metadata__" entry (string → string); "format": "pt" is added by default. */
 int hs_st_writer_set_metadata(hs_st_writer *w, const char *key, const char *value);
 /* Writes path atomically: header padded with spaces to a multiple of 8 bytes, tensors in a
@@ -68,9 +75,8 @@ int hs_st_writer_set_metadata(hs_st_writer *w, const char *key, const char *valu
 int hs_st_writer_write(hs_st_writer *w, const char *path, char *err, size_t errlen);
 void hs_st_writer_free(hs_st_writer *w);
 
-/* fp16/bf16 <-> fp32 scalar conversions (round to nearest even), shared with other code. */
-float hs_f16_to_f32(uint16_t h);
-float hs_bf16_to_f32(uint16_t b);
+/* fp32 -> fp16/bf16 scalar conversions (round to nearest even), shared with other code; the
+ * exact widening hs_f16_to_f32 / hs_bf16_to_f32 comes from half_float.h. */
 uint16_t hs_f32_to_f16(float f);
 uint16_t hs_f32_to_bf16(float f);
 

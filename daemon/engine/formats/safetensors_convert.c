@@ -1,48 +1,14 @@
-/* Scalar fp16/bf16 <-> fp32 conversions (round to nearest even, the NaN results torch gives)
- * and the tensor upcast hs_st_to_f32. Owns no file handling. */
+/* Scalar fp32 -> fp16/bf16 conversions (round to nearest even, the NaN results torch gives;
+ * the exact widening the other way is kernels/half_float.h) and the tensor upcast hs_st_to_f32. Owns no file handling. */
 #include "common/errors.h"
 #include "safetensors.h"
 #include <string.h>
-
-static float bits_to_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 static uint32_t f32_to_bits(float f)
 {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return u;
-}
-
-float hs_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1Fu;
-    uint32_t mant = h & 0x3FFu;
-    if (exp == 0x1F) /* Inf or NaN: keep the payload */
-        return bits_to_f32(sign | 0x7F800000u | (mant << 13));
-    if (exp == 0) {
-        if (mant == 0)
-            return bits_to_f32(sign);
-        /* subnormal: normalise the mantissa into an fp32 normal */
-        int e = -1;
-        do {
-            mant <<= 1;
-            e++;
-        } while ((mant & 0x400u) == 0);
-        mant &= 0x3FFu;
-        return bits_to_f32(sign | ((uint32_t)(127 - 15 - e) << 23) | (mant << 13));
-    }
-    return bits_to_f32(sign | ((exp + 127 - 15) << 23) | (mant << 13));
-}
-
-float hs_bf16_to_f32(uint16_t b)
-{
-    return bits_to_f32((uint32_t)b << 16);
 }
 
 uint16_t hs_f32_to_f16(float f)

@@ -21,6 +21,7 @@ typedef struct wtensor {
     int64_t shape[HS_ST_MAX_DIMS];
     unsigned char *data;
     size_t nbytes;
+    bool borrowed; /* data is the caller's (hs_st_writer_add_borrowed), not freed here */
 } wtensor;
 
 typedef struct meta_kv {
@@ -104,7 +105,8 @@ void hs_st_writer_free(hs_st_writer *w)
         return;
     for (size_t i = 0; i < w->n; i++) {
         free(w->t[i].name);
-        free(w->t[i].data);
+        if (!w->t[i].borrowed)
+            free(w->t[i].data);
     }
     for (size_t i = 0; i < w->n_meta; i++) {
         free(w->meta[i].key);
@@ -143,8 +145,10 @@ int hs_st_writer_set_metadata(hs_st_writer *w, const char *key, const char *valu
 }
 
 /* Validates name/shape and reserves a slot with a buffer of the right size. */
+/* The next tensor entry, named and shaped, with nbytes of data allocated unless borrow. */
 static wtensor *add_slot(hs_st_writer *w, const char *name, hs_dtype dtype, int ndim,
-                         const int64_t *shape, size_t *nbytes_out, char *err, size_t errlen)
+                         const int64_t *shape, bool borrow, size_t *nbytes_out, char *err,
+                         size_t errlen)
 {
     if (!name || !*name || strcmp(name, "__metadata__") == 0) {
         hs_errf(err, errlen, "safetensors writer: invalid tensor name '%s'", name ? name : "");
@@ -186,8 +190,9 @@ static wtensor *add_slot(hs_st_writer *w, const char *name, hs_dtype dtype, int 
     wtensor *t = &w->t[w->n];
     memset(t, 0, sizeof *t);
     t->name = strdup(name);
-    t->data = malloc(nbytes ? (size_t)nbytes : 1);
-    if (!t->name || !t->data) {
+    t->borrowed = borrow;
+    t->data = borrow ? NULL : malloc(nbytes ? (size_t)nbytes : 1);
+    if (!t->name || (!borrow && !t->data)) {
         free(t->name);
         free(t->data);
         hs_errf(err, errlen, "safetensors writer: tensor '%s': out of memory", name);
@@ -207,7 +212,7 @@ int hs_st_writer_add_raw(hs_st_writer *w, const char *name, hs_dtype dtype, int 
                          size_t errlen)
 {
     size_t want;
-    wtensor *t = add_slot(w, name, dtype, ndim, shape, &want, err, errlen);
+    wtensor *t = add_slot(w, name, dtype, ndim, shape, false, &want, err, errlen);
     if (!t)
         return -1;
     if (want != nbytes) {
@@ -222,6 +227,24 @@ int hs_st_writer_add_raw(hs_st_writer *w, const char *name, hs_dtype dtype, int 
     return 0;
 }
 
+int hs_st_writer_add_borrowed(hs_st_writer *w, const char *name, hs_dtype dtype, int ndim,
+                              const int64_t *shape, const void *data, size_t nbytes, char *err,
+                              size_t errlen)
+{
+    size_t want;
+    wtensor *t = add_slot(w, name, dtype, ndim, shape, true, &want, err, errlen);
+    if (!t)
+        return -1;
+    if (want != nbytes) {
+        free(t->name);
+        return hs_errf(err, errlen, "safetensors writer: tensor '%s': %zu bytes given, shape and "
+                       "%s need %zu", name, nbytes, hs_dtype_name(dtype), want);
+    }
+    t->data = (unsigned char *)data; /* only read, by the write */
+    w->n++;
+    return 0;
+}
+
 int hs_st_writer_add_f32(hs_st_writer *w, const char *name, hs_dtype dtype, int ndim,
                          const int64_t *shape, const float *data, char *err, size_t errlen)
 {
@@ -229,7 +252,7 @@ int hs_st_writer_add_f32(hs_st_writer *w, const char *name, hs_dtype dtype, int 
         return hs_errf(err, errlen, "safetensors writer: tensor '%s': fp32 data can be stored as "
                        "F32, F16 or BF16, not %s", name ? name : "", hs_dtype_name(dtype));
     size_t nbytes;
-    wtensor *t = add_slot(w, name, dtype, ndim, shape, &nbytes, err, errlen);
+    wtensor *t = add_slot(w, name, dtype, ndim, shape, false, &nbytes, err, errlen);
     if (!t)
         return -1;
     if (dtype == HS_DTYPE_F32) {

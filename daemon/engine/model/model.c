@@ -1,11 +1,13 @@
 /* Loading an HF model directory onto a backend (model.h): config.json (its family), the
  * config checked against the checkpoint before anything is sized from it, tokenizer.json,
- * the family's tensors checked against the config's shapes, converted to fp32, QKV rows put in
- * the engine's order, and placed in ONE backend allocation laid out by the parameter table;
- * the family's ALiBi slopes; the cache key (absolute path, newest file mtime). Freeing a
- * model. Runs no compute. */
+ * the family's tensors checked against the config's shapes; each tensor either left mapped in
+ * its file dtype or converted to fp32 with QKV rows in the engine's order and placed in ONE
+ * backend allocation laid out by the parameter table; the family's ALiBi slopes; the cache key
+ * (absolute path, newest file mtime). Freeing a model. Runs no compute: the widening of mapped
+ * layers when they run is model_weights.c. */
 #include "model.h"
 #include "model_activations.h"
+#include "model_weights.h"
 #include "common/errors.h"
 #include "common/system_memory.h"
 #include <dirent.h>
@@ -41,16 +43,9 @@ static int slot_shape(const hs_model_config *c, hs_tensor_slot slot, int64_t *s0
     }
 }
 
-/* Where the pointer of slot (layer) lives in m->p. */
-static float **slot_pointer(hs_model *m, hs_tensor_slot slot, int layer)
+float **hs_model_layer_slot(hs_layer_params *lp, hs_tensor_slot slot)
 {
-    hs_layer_params *lp = layer >= 0 ? &m->p.layers[layer] : NULL;
     switch (slot) {
-    case HS_SLOT_WTE: return &m->p.wte;
-    case HS_SLOT_EMB_LN_W: return &m->p.wte_ln_w;
-    case HS_SLOT_EMB_LN_B: return &m->p.wte_ln_b;
-    case HS_SLOT_LNF_W: return &m->p.lnf_w;
-    case HS_SLOT_LNF_B: return &m->p.lnf_b;
     case HS_SLOT_LN1_W: return &lp->ln1_w;
     case HS_SLOT_LN1_B: return &lp->ln1_b;
     case HS_SLOT_QKV_W: return &lp->qkv_w;
@@ -67,6 +62,19 @@ static float **slot_pointer(hs_model *m, hs_tensor_slot slot, int layer)
     }
 }
 
+/* Where the pointer of slot (layer) lives in m->p. */
+static float **slot_pointer(hs_model *m, hs_tensor_slot slot, int layer)
+{
+    switch (slot) {
+    case HS_SLOT_WTE: return &m->p.wte;
+    case HS_SLOT_EMB_LN_W: return &m->p.wte_ln_w;
+    case HS_SLOT_EMB_LN_B: return &m->p.wte_ln_b;
+    case HS_SLOT_LNF_W: return &m->p.lnf_w;
+    case HS_SLOT_LNF_B: return &m->p.lnf_b;
+    default: return layer >= 0 ? hs_model_layer_slot(&m->p.layers[layer], slot) : NULL;
+    }
+}
+
 static int table_add(param_table *t, hs_model *m, hs_tensor_slot slot, int layer)
 {
     if (t->n == t->cap)
@@ -78,9 +86,6 @@ static int table_add(param_table *t, hs_model *m, hs_tensor_slot slot, int layer
     r->layer = layer;
     r->ndim = slot_shape(&m->cfg, slot, &r->shape[0], &r->shape[1]);
     r->numel = (size_t)r->shape[0] * (size_t)(r->ndim == 2 ? r->shape[1] : 1);
-    r->offset = t->total;
-    /* Keep every tensor 16-float (64-byte) aligned inside the allocation. */
-    t->total += (r->numel + 15) / 16 * 16;
     t->dst[t->n] = slot_pointer(m, slot, layer);
     t->n++;
     return 0;
@@ -200,22 +205,51 @@ static int check_tensors(const hs_model *m, const param_table *t, const hs_st_se
     return 0;
 }
 
-/* True for the tensors whose rows the family stores in another order than the engine. */
-static bool needs_row_permutation(const hs_model *m, const hs_tensor_ref *r)
+/* The table dtype a checkpoint dtype is read as in place, or −1 for one that must be
+ * converted (F32 is never mapped: it would gain nothing over resident fp32). */
+static int mappable_dtype(hs_dtype dt)
 {
-    return m->cfg.family->qkv_layout != HS_QKV_INTERLEAVED_PER_HEAD &&
-           (r->slot == HS_SLOT_QKV_W || r->slot == HS_SLOT_QKV_B);
+    return dt == HS_DTYPE_F16 ? HS_TABLE_F16 : dt == HS_DTYPE_BF16 ? HS_TABLE_BF16 : -1;
 }
 
-/* dst[engine row] = src[file row] for the fused QKV rows of one tensor. */
-static void permute_qkv_rows(const hs_model *m, const hs_tensor_ref *r, const float *src,
-                             float *dst)
+/* Decides for each tensor whether it stays mapped (the matrices of an fp16/bf16 checkpoint
+ * the backend can read in place, 2-byte aligned in the file) and lays out param_memory (the
+ * rest, each tensor 16-float = 64-byte aligned) and the layer scratch (one layer's mapped
+ * matrices, the largest layer's worth). */
+static void place_tensors(hs_model *m, param_table *t, const hs_st_tensor **found,
+                          hs_weights_placement placement)
 {
-    const int C = m->cfg.hidden_size, d = m->cfg.head_dim;
-    const size_t rows = (size_t)r->shape[0], cols = r->ndim == 2 ? (size_t)r->shape[1] : 1;
-    for (size_t fr = 0; fr < rows; fr++)
-        memcpy(dst + hs_qkv_row_from_file(m->cfg.family->qkv_layout, fr, C, d) * cols,
-               src + fr * cols, cols * sizeof(float));
+    const hs_backend *be = m->be;
+    size_t scratch_max = 0, scratch_layer = 0;
+    int layer = -2;
+    t->total = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        hs_tensor_ref *r = &t->refs[i];
+        if (r->layer != layer) {
+            layer = r->layer;
+            scratch_layer = 0;
+        }
+        int td = mappable_dtype(found[i]->dtype);
+        unsigned storage_bit = td == HS_TABLE_F16 ? HS_STORAGE_F16 : HS_STORAGE_BF16;
+        r->mapped = placement == HS_WEIGHTS_AUTO && be->caps.host_memory && r->ndim == 2 &&
+                    td >= 0 && (be->caps.storage_dtypes & storage_bit) &&
+                    ((uintptr_t)found[i]->data % sizeof(uint16_t)) == 0;
+        if (r->mapped) {
+            r->file_data = found[i]->data;
+            r->file_dtype = (hs_table_dtype)td;
+            if (r->layer >= 0) {
+                r->scratch_offset = scratch_layer;
+                scratch_layer += (r->numel + 15) / 16 * 16;
+                if (scratch_layer > scratch_max)
+                    scratch_max = scratch_layer;
+            }
+            m->weights_mapped = true;
+            continue;
+        }
+        r->offset = t->total;
+        t->total += (r->numel + 15) / 16 * 16;
+    }
+    m->layer_scratch_floats = scratch_max;
 }
 
 /* Converts every tensor to fp32 into its place in param_memory, rows in the engine's order.
@@ -228,9 +262,11 @@ static int upload_tensors(hs_model *m, const param_table *t, const hs_st_tensor 
     size_t max_numel = 0;
     bool any_permuted = false;
     for (size_t i = 0; i < t->n; i++) {
+        if (t->refs[i].mapped)
+            continue;
         if (t->refs[i].numel > max_numel)
             max_numel = t->refs[i].numel;
-        any_permuted |= needs_row_permutation(m, &t->refs[i]);
+        any_permuted |= hs_model_needs_row_permutation(m, &t->refs[i]);
     }
     float *staging = NULL, *permuted = NULL;
     if (!host_memory || any_permuted) {
@@ -246,8 +282,10 @@ static int upload_tensors(hs_model *m, const param_table *t, const hs_st_tensor 
     int rc = 0;
     for (size_t i = 0; i < t->n && rc == 0; i++) {
         const hs_tensor_ref *r = &t->refs[i];
+        if (r->mapped)
+            continue;
         float *dst = m->param_memory + r->offset;
-        const bool permute = needs_row_permutation(m, r);
+        const bool permute = hs_model_needs_row_permutation(m, r);
         if (host_memory && !permute) {
             rc = hs_st_to_f32(found[i], dst, err, errlen);
             continue;
@@ -258,7 +296,7 @@ static int upload_tensors(hs_model *m, const param_table *t, const hs_st_tensor 
         const float *ready = staging;
         if (permute) {
             float *target = host_memory ? dst : permuted;
-            permute_qkv_rows(m, r, staging, target);
+            hs_model_permute_qkv_rows(m, r, staging, target);
             if (host_memory)
                 continue;
             ready = permuted;
@@ -273,9 +311,8 @@ static int upload_tensors(hs_model *m, const param_table *t, const hs_st_tensor 
 }
 
 /* Before anything is sized from config.json: the checkpoint must hold at least as many tensors
- * as the config implies (its last block included), and on a host-memory backend the
- * parameters must fit in the memory the system has available. A config declaring millions of
- * layers is refused here, with the numbers, instead of being allocated. */
+ * as the config implies (its last block included). A config declaring millions of layers is
+ * refused here, with the numbers, instead of being allocated. */
 static int check_config_against_checkpoint(const hs_model *m, const hs_st_set *set,
                                            size_t *n_tensors, char *err, size_t errlen)
 {
@@ -297,13 +334,23 @@ static int check_config_against_checkpoint(const hs_model *m, const hs_st_set *s
     if (floats > SIZE_MAX / sizeof(float))
         return hs_errf(err, errlen, "model %s: %zu parameters overflow the address space",
                        m->path, floats);
-    if (m->be->caps.host_memory) {
-        long long avail = hs_available_memory_bytes();
-        if (avail > 0 && (unsigned long long)floats * sizeof(float) > (unsigned long long)avail)
-            return hs_errf(err, errlen, "model %s: its parameters need %zu bytes as fp32 but "
-                           "only %lld bytes of memory are available", m->path,
-                           floats * sizeof(float), avail);
-    }
+    return 0;
+}
+
+/* After placement, before any allocation: on a host-memory backend the fp32 parameters and the
+ * layer scratch must fit in the memory the system has available (mapped matrices are file
+ * pages the kernel can drop and re-read, so they are not counted here). */
+static int check_memory(const hs_model *m, const param_table *t, char *err, size_t errlen)
+{
+    if (!m->be->caps.host_memory)
+        return 0;
+    long long avail = hs_available_memory_bytes();
+    unsigned long long need = ((unsigned long long)t->total + m->layer_scratch_floats) *
+                              sizeof(float);
+    if (avail > 0 && need > (unsigned long long)avail)
+        return hs_errf(err, errlen, "model %s: its fp32 parameters%s need %llu bytes but only "
+                       "%lld bytes of memory are available", m->path,
+                       m->weights_mapped ? " and layer scratch" : "", need, avail);
     return 0;
 }
 
@@ -367,8 +414,34 @@ static int load_slopes(hs_model *m, char *err, size_t errlen)
     return 0;
 }
 
+/* tensors[layer_refs[l] .. layer_refs[l+1]−1] are layer l's (the table lists globals, then
+ * every block in order, then the final layernorm). */
+static int index_layers(hs_model *m, const param_table *t, char *err, size_t errlen)
+{
+    const int L = m->cfg.n_layer;
+    m->layer_refs = calloc((size_t)L + 1, sizeof *m->layer_refs);
+    if (!m->layer_refs)
+        return hs_errf(err, errlen, "model %s: out of memory", m->path);
+    size_t i = 0;
+    while (i < t->n && t->refs[i].layer < 0)
+        i++;
+    for (int l = 0; l < L; l++) {
+        m->layer_refs[l] = i;
+        while (i < t->n && t->refs[i].layer == l)
+            i++;
+    }
+    m->layer_refs[L] = i;
+    return 0;
+}
+
 hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
                               char *err, size_t errlen)
+{
+    return hs_model_load_with(dir, be, bctx, HS_WEIGHTS_AUTO, err, errlen);
+}
+
+hs_model *hs_model_load_with(const char *dir, const hs_backend *be, hs_backend_ctx *bctx,
+                             hs_weights_placement placement, char *err, size_t errlen)
 {
     hs_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -377,6 +450,7 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     }
     m->be = be;
     m->bctx = bctx;
+    m->scratch_layer = -1;
     param_table t = {0};
     const hs_st_tensor **found = NULL;
     hs_st_set *set = NULL;
@@ -415,6 +489,9 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     if (check_tensors(m, &t, set, found, err, errlen) != 0)
         goto fail;
     m->source_dtype = found[0]->dtype; /* the token embeddings */
+    place_tensors(m, &t, found, placement);
+    if (check_memory(m, &t, err, errlen) != 0 || index_layers(m, &t, err, errlen) != 0)
+        goto fail;
 
     m->n_params = t.total;
     m->param_memory = be->alloc(bctx, t.total * sizeof(float));
@@ -424,9 +501,20 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
         goto fail;
     }
     for (size_t i = 0; i < t.n; i++)
-        *t.dst[i] = m->param_memory + t.refs[i].offset;
+        *t.dst[i] = t.refs[i].mapped ? NULL : m->param_memory + t.refs[i].offset;
     if (upload_tensors(m, &t, found, err, errlen) != 0)
         goto fail;
+    if (m->layer_scratch_floats) {
+        m->layer_scratch = be->alloc(bctx, m->layer_scratch_floats * sizeof(float));
+        if (!m->layer_scratch) {
+            hs_errf(err, errlen, "model %s: cannot allocate the layer scratch (%zu floats) on "
+                    "%s: %s", m->path, m->layer_scratch_floats, be->name, be->last_error(bctx));
+            goto fail;
+        }
+    }
+    /* the embeddings are the first tensor of the table */
+    m->wte_table = t.refs[0].mapped ? (hs_table){t.refs[0].file_data, t.refs[0].file_dtype}
+                                    : hs_table_f32(m->p.wte);
 
     if (load_slopes(m, err, errlen) != 0)
         goto fail;
@@ -438,7 +526,10 @@ hs_model *hs_model_load(const char *dir, const hs_backend *be, hs_backend_ctx *b
     t.refs = NULL;
     free(t.dst);
     free(found);
-    hs_st_close(set);
+    if (m->weights_mapped)
+        m->mapping = set; /* the mapped matrices point into it */
+    else
+        hs_st_close(set);
     return m;
 
 fail:
@@ -458,6 +549,14 @@ void hs_model_free(hs_model *m)
     hs_model_fwd_acts_free(m);
     if (m->param_memory)
         m->be->free(m->bctx, m->param_memory);
+    if (m->layer_scratch)
+        m->be->free(m->bctx, m->layer_scratch);
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].promoted)
+            m->be->free(m->bctx, m->tensors[i].promoted);
+    if (m->mapping)
+        hs_st_close(m->mapping);
+    free(m->layer_refs);
     if (m->slopes)
         m->be->free(m->bctx, m->slopes);
     if (m->tok)

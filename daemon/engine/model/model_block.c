@@ -38,11 +38,11 @@ int hs_model_embed(hs_model *m, float *x, float *gather, const int32_t *ids, int
     const int C = m->cfg.hidden_size;
     const float eps = (float)m->cfg.layer_norm_epsilon;
     if (!m->p.wte_ln_w) {
-        if (m->be->embedding(m->bctx, x, ids, m->p.wte, N, C) != 0)
+        if (m->be->embedding(m->bctx, x, ids, hs_model_wte(m), N, C) != 0)
             return hs_model_op_error(m, -1, "embedding", err, errlen);
         return 0;
     }
-    if (m->be->embedding(m->bctx, gather, ids, m->p.wte, N, C) != 0)
+    if (m->be->embedding(m->bctx, gather, ids, hs_model_wte(m), N, C) != 0)
         return hs_model_op_error(m, -1, "embedding", err, errlen);
     if (m->be->layernorm(m->bctx, x, NULL, NULL, gather, m->p.wte_ln_w, m->p.wte_ln_b, N, C,
                          eps) != 0)
@@ -56,7 +56,9 @@ int hs_model_block_forward(hs_model *m, int layer, const float *x_in, float *x_o
 {
     const hs_backend *be = m->be;
     hs_backend_ctx *ctx = m->bctx;
-    const hs_layer_params *lp = &m->p.layers[layer];
+    const hs_layer_params *lp = hs_model_layer(m, layer, err, errlen);
+    if (!lp)
+        return -1;
     const hs_model_config *c = &m->cfg;
     const int C = c->hidden_size, F = c->mlp_hidden, N = B * T;
     const size_t NC = (size_t)N * (size_t)C;

@@ -129,8 +129,7 @@ static int last_rows_logits(hs_model *m, hs_kv_cache *c, int nb, int T_new, floa
     if (m->be->layernorm(m->bctx, c->last_ln, NULL, NULL, c->last, m->p.lnf_w, m->p.lnf_b, nb, C,
                          (float)m->cfg.layer_norm_epsilon) != 0)
         return hs_model_op_error(m, -1, "final layernorm", err, errlen);
-    if (m->be->matmul(m->bctx, c->logits, c->last_ln, m->p.wte, NULL, nb, V, C, false, true, C,
-                      C, V, 1.0f, 0.0f) != 0)
+    if (m->be->lm_head_logits(m->bctx, c->logits, c->last_ln, hs_model_wte(m), nb, C, V) != 0)
         return hs_model_op_error(m, -1, "LM head", err, errlen);
     if (m->be->download(m->bctx, logits, c->logits, (size_t)nb * V * sizeof(float)) != 0)
         return hs_model_op_error(m, -1, "downloading logits", err, errlen);

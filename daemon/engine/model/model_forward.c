@@ -86,7 +86,7 @@ static int shifted_nll(hs_model *m, const int32_t *ids, int T, int first, double
     int rc = 0;
     if (m->be->upload(m->bctx, a->targets, targets, (size_t)T * sizeof(int32_t)) != 0)
         rc = hs_model_op_error(m, -1, "uploading NLL targets", err, errlen);
-    else if (m->be->lm_head_nll(m->bctx, a->nll, NULL, a->ln, m->p.wte, a->targets, T, C, V) != 0)
+    else if (m->be->lm_head_nll(m->bctx, a->nll, NULL, a->ln, hs_model_wte(m), a->targets, T, C, V) != 0)
         rc = hs_model_op_error(m, -1, "LM head NLL", err, errlen);
     else if (m->be->download(m->bctx, nll, a->nll, (size_t)T * sizeof(float)) != 0)
         rc = hs_model_op_error(m, -1, "downloading NLL", err, errlen);
@@ -155,8 +155,7 @@ int hs_model_logits(hs_model *m, const int32_t *ids, int T, float *logits, char 
     hs_model_fwd_acts *a = m->fwd;
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     /* logits[T, V] = ln_f(x)[T, C] · wteᵀ (the tied LM head, no bias). */
-    if (m->be->matmul(m->bctx, a->logits, a->ln, m->p.wte, NULL, T, V, C, false, true, C, C, V,
-                      1.0f, 0.0f) != 0) {
+    if (m->be->lm_head_logits(m->bctx, a->logits, a->ln, hs_model_wte(m), T, C, V) != 0) {
         hs_model_arena_release(&a->logit_arena);
         return hs_model_op_error(m, -1, "LM head", err, errlen);
     }

@@ -217,6 +217,9 @@ hs_model_trainer *hs_model_trainer_new(hs_model *m, const hs_head_target *target
             tr->lo = targets[i].layer;
     }
     for (int i = 0; i < n_targets; i++) {
+        /* the slices below point into the layer's own fp32 QKV and dense weights */
+        if (hs_model_make_trainable(m, targets[i].layer, err, errlen) != 0)
+            goto fail;
         const hs_layer_params *lp = &m->p.layers[targets[i].layer];
         const size_t h = (size_t)targets[i].head;
         hs_head_slices *s = &tr->slices[i];
@@ -310,7 +313,7 @@ static int train_forward(hs_model_trainer *tr, int B, char *err, size_t errlen)
     if (m->be->layernorm(m->bctx, tr->lnf_out, tr->lnf_mean, tr->lnf_rstd, tr->x_top, m->p.lnf_w,
                          m->p.lnf_b, N, C, (float)c->layer_norm_epsilon) != 0)
         return hs_model_op_error(m, -1, "final layernorm", err, errlen);
-    if (m->be->lm_head_nll(m->bctx, tr->nll, tr->lse, tr->lnf_out, m->p.wte, tr->targets, N, C,
+    if (m->be->lm_head_nll(m->bctx, tr->nll, tr->lse, tr->lnf_out, hs_model_wte(m), tr->targets, N, C,
                            c->vocab_size) != 0)
         return hs_model_op_error(m, -1, "LM head NLL", err, errlen);
     return 0;
@@ -363,7 +366,9 @@ static int block_backward(hs_model_trainer *tr, int l, int B, char *err, size_t 
     hs_model *m = tr->m;
     const hs_backend *be = m->be;
     hs_backend_ctx *ctx = m->bctx;
-    const hs_layer_params *lp = &m->p.layers[l];
+    const hs_layer_params *lp = hs_model_layer(m, l, err, errlen);
+    if (!lp)
+        return -1;
     const hs_model_config *c = &m->cfg;
     const int C = c->hidden_size, F = c->mlp_hidden, N = B * tr->T;
     const train_layer_acts *a = &tr->layer[l];
@@ -413,7 +418,7 @@ static int train_backward(hs_model_trainer *tr, int B, float loss_scale, char *e
     const int C = c->hidden_size, N = B * tr->T;
     const float scale = loss_scale / (float)((double)B * (tr->T - 1));
     /* d_ln = ∂(scale·Σ nll)/∂ ln_f output */
-    if (m->be->lm_head_nll_backward(m->bctx, tr->d_ln, tr->lnf_out, m->p.wte, tr->targets, tr->lse,
+    if (m->be->lm_head_nll_backward(m->bctx, tr->d_ln, tr->lnf_out, hs_model_wte(m), tr->targets, tr->lse,
                                     scale, N, C, c->vocab_size) != 0)
         return hs_model_op_error(m, -1, "LM head NLL backward", err, errlen);
     if (m->be->fill_zero(m->bctx, tr->dx, (size_t)N * C * sizeof(float)) != 0)

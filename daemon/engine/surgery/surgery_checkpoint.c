@@ -54,16 +54,28 @@ static int join(char *out, size_t outlen, const char *dir, const char *name, cha
 
 /* ---- writing ------------------------------------------------------------------------- */
 
+/* True when tensor t is still the mapped file's bytes in dtype dt: written back as they are. */
+static bool unchanged_in_file(const hs_tensor_ref *t, hs_dtype dt)
+{
+    hs_table_dtype want = dt == HS_DTYPE_F16 ? HS_TABLE_F16 : HS_TABLE_BF16;
+    return t->mapped && !t->promoted && (dt == HS_DTYPE_F16 || dt == HS_DTYPE_BF16) &&
+           t->file_dtype == want;
+}
+
 /* The model's tensors under the family's checkpoint names, rows of the fused QKV tensors put
- * back into the family's file layout, in the dtype the model was loaded from. */
+ * back into the family's file layout, in the dtype the model was loaded from. Tensors of a
+ * mapped checkpoint that did not change are handed to the writer as the file's bytes. */
 static int write_model_tensors(const hs_model *m, const char *path, char *err,
                                size_t errlen)
 {
     const hs_family *f = m->cfg.family;
     const int C = m->cfg.hidden_size, d = m->cfg.head_dim;
-    size_t max_numel = 0;
+    hs_dtype dt = m->source_dtype;
+    if (dt != HS_DTYPE_F32 && dt != HS_DTYPE_F16 && dt != HS_DTYPE_BF16)
+        dt = HS_DTYPE_F32;
+    size_t max_numel = 1;
     for (size_t i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].numel > max_numel)
+        if (!unchanged_in_file(&m->tensors[i], dt) && m->tensors[i].numel > max_numel)
             max_numel = m->tensors[i].numel;
     float *host = malloc(max_numel * sizeof(float));
     float *file_order = malloc(max_numel * sizeof(float));
@@ -73,15 +85,21 @@ static int write_model_tensors(const hs_model *m, const char *path, char *err,
         rc = hs_errf(err, errlen, "%s: out of memory", path);
         goto done;
     }
-    hs_dtype dt = m->source_dtype;
-    if (dt != HS_DTYPE_F32 && dt != HS_DTYPE_F16 && dt != HS_DTYPE_BF16)
-        dt = HS_DTYPE_F32;
     for (size_t i = 0; i < m->n_tensors; i++) {
         const hs_tensor_ref *t = &m->tensors[i];
-        if (m->be->download(m->bctx, host, m->param_memory + t->offset,
-                            t->numel * sizeof(float)) != 0) {
-            rc = hs_errf(err, errlen, "%s: reading tensor %s: %s", path, t->name,
-                         m->be->last_error(m->bctx));
+        char name[128];
+        snprintf(name, sizeof name, "%s%s", f->checkpoint_prefix, t->name);
+        if (unchanged_in_file(t, dt)) {
+            /* unchanged since the load: its bytes in the mapped file are the checkpoint's */
+            if (hs_st_writer_add_borrowed(w, name, dt, t->ndim, t->shape, t->file_data,
+                                          t->numel * sizeof(uint16_t), err, errlen) != 0) {
+                rc = -1;
+                goto done;
+            }
+            continue;
+        }
+        if (hs_model_tensor_to_host(m, t, host, err, errlen) != 0) {
+            rc = -1;
             goto done;
         }
         const float *data = host;
@@ -93,8 +111,6 @@ static int write_model_tensors(const hs_model *m, const char *path, char *err,
                        host + r * cols, cols * sizeof(float));
             data = file_order;
         }
-        char name[128];
-        snprintf(name, sizeof name, "%s%s", f->checkpoint_prefix, t->name);
         if (hs_st_writer_add_f32(w, name, dt, t->ndim, t->shape, data, err, errlen) != 0) {
             rc = -1;
             goto done;

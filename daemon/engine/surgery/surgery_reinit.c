@@ -73,6 +73,11 @@ int hs_surgery_reinit(hs_model *m, const hs_head_target *targets, int n_targets,
                          h);
             goto done;
         }
+        /* the head's rows change in place: the layer's QKV and dense weights become its own */
+        if (hs_model_make_trainable(m, l, err, errlen) != 0) {
+            rc = -1;
+            goto done;
+        }
         const hs_layer_params *lp = &m->p.layers[l];
         hs_surgery_draw_qkv_block(init, seed, l, h, H, d, C, block);
         /* the head's rows are contiguous in the engine's QKV layout whatever the family's
