@@ -403,6 +403,10 @@ int main(int argc, char **argv)
         const gemm_case chunk = {"lm_head chunk    x·embᵀ", 512, 512, 1024, false, true, false};
         bench_gemm_bf16(ctx, &chunk, repeats);
         bench_lm_head_bf16(ctx, 512, 1024, 32768, repeats < 3 ? repeats : 3);
+        printf("in bf16 precision:\n");
+        set_precision(ctx, HS_PRECISION_BF16);
+        bench_block(ctx, 512, repeats);
+        set_precision(ctx, HS_PRECISION_FP32);
     } else if (strcmp(only, "bf16") == 0) {
         printf("bf16: this build's cpu backend has no bf16 GEMMs (built without oneDNN)\n");
     }
