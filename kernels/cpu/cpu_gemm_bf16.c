@@ -11,8 +11,9 @@
  *
  * Primitive creation costs about a millisecond, so primitives are kept in a small LRU per
  * context (created by set_precision(BF16), freed at shutdown) keyed by everything that is
- * baked into them: M, N, K, the transposes, ldc, alpha and beta. Lookups are under a mutex (the LM head calls from inside its OpenMP region);
- * an entry in use by a thread is never evicted. Executing inside an OpenMP parallel region,
+ * baked into them: M, N, K, the transposes, ldc, alpha and beta. Lookups are under a mutex
+ * (the LM head calls from inside its OpenMP region); an entry in use by a thread is never
+ * evicted. Executing inside an OpenMP parallel region,
  * oneDNN (OpenMP runtime, as Debian builds it) runs the primitive on the calling thread
  * only, so the LM head's threads do not oversubscribe the cores. */
 #include "cpu_ops.h"
@@ -164,8 +165,9 @@ int hs_cpu_gemm_cache_create(hs_backend_ctx *ctx)
     return 0;
 }
 
-/* The cached (or, when every slot is in use, uncached: *cached false) primitive for key, its
- * use counted until release(). */
+/* The primitive for key with its use counted until release(): cached (*entry its slot), or,
+ * when every slot is in use by other threads, a fresh one that release() destroys (*entry
+ * NULL). */
 static dnnl_status_t acquire(hs_cpu_gemm_cache *cache, const gemm_key *key,
                              dnnl_primitive_t *prim, gemm_entry **entry)
 {
