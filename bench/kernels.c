@@ -402,6 +402,11 @@ int main(int argc, char **argv)
         /* one vocabulary chunk of the LM head at N = 512 (chunk_rows: 512 rows of emb) */
         const gemm_case chunk = {"lm_head chunk    x·embᵀ", 512, 512, 1024, false, true, false};
         bench_gemm_bf16(ctx, &chunk, repeats);
+        /* a decode step (one row): the few-rows loop instead of oneDNN */
+        const gemm_case decode[] = {{"decode query_key_value x·Wᵀ+b", 1, 3072, 1024, false, true, true},
+                                    {"decode lm_head chunk x·embᵀ", 1, 4096, 1024, false, true, false}};
+        for (size_t i = 0; i < sizeof decode / sizeof decode[0]; i++)
+            bench_gemm_bf16(ctx, &decode[i], repeats * 10);
         bench_lm_head_bf16(ctx, 512, 1024, 32768, repeats < 3 ? repeats : 3);
         printf("in bf16 precision:\n");
         set_precision(ctx, HS_PRECISION_BF16);

@@ -7,7 +7,8 @@
  * descriptors; oneDNN multiplies with fp32 accumulation (AVX512-BF16 / AMX where the CPU has
  * them) and writes fp32 C with leading dimension ldc. alpha is the primitive's output scale,
  * beta a sum post-op (none when beta is 0, so C is not read and may hold NaN). The caller
- * (cpu_matmul.c) adds any bias into C beforehand.
+ * (cpu_matmul.c) adds any bias into C beforehand. GEMMs of a few rows (decode steps) take a
+ * direct loop instead that rounds B on the fly in one pass (gemm_few_rows).
  *
  * Primitive creation costs about a millisecond, so primitives are kept in a small LRU per
  * context (created by set_precision(BF16), freed at shutdown) keyed by everything that is
@@ -34,6 +35,12 @@
 #define GEMM_CACHE_SLOTS 32
 /* Below this many elements a conversion runs on one thread. */
 #define CONVERT_PARALLEL_MIN 65536
+/* GEMMs of at most this many rows (decode steps) skip oneDNN: see gemm_few_rows. Their op(A)
+ * rows are rounded into a stack buffer of FEW_ROWS × FEW_ROWS_MAX_K floats (64 KiB); a longer
+ * K takes the oneDNN path. Columns per block of accumulators: FEW_ROWS × 256 floats. */
+#define FEW_ROWS 4
+#define FEW_ROWS_MAX_K 4096
+#define FEW_ROWS_COLUMN_BLOCK 256
 
 typedef struct {
     int M, N, K, ldc;
@@ -228,6 +235,82 @@ static void convert_matrix(uint16_t *dst, const float *src, int rows, int cols, 
     }
 }
 
+/* x rounded to bf16 and widened back: the value oneDNN multiplies. */
+static inline float bf16_round(float x)
+{
+    return hs_cpu_f32_from_bf16(hs_cpu_bf16_from_f32(x));
+}
+
+/* C row i (j0 .. j0+width−1) = alpha·acc + beta·C (C not read when beta is 0). */
+static void store_row(float *c_row, const float *acc, int width, float alpha, float beta)
+{
+    for (int j = 0; j < width; j++)
+        c_row[j] = beta == 0.0f ? alpha * acc[j] : alpha * acc[j] + beta * c_row[j];
+}
+
+/* The same GEMM for at most FEW_ROWS rows (decode steps): op(A)'s rows rounded into a, then
+ * one pass over B that rounds each element as it is read and accumulates in fp32 — where the
+ * oneDNN path would write a rounded copy of the whole of B first (for the LM head, the
+ * vocabulary × hidden table at every generated token). Columns are shared out in blocks
+ * among the OpenMP threads unless called inside a parallel region. */
+static void gemm_few_rows(bool trans_b, int M, int N, int K, float alpha, const float *a,
+                          const float *b, int ldb, float beta, float *c, int ldc, bool parallel)
+{
+    int blocks = (N + FEW_ROWS_COLUMN_BLOCK - 1) / FEW_ROWS_COLUMN_BLOCK;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int blk = 0; blk < blocks; blk++) {
+        int j0 = blk * FEW_ROWS_COLUMN_BLOCK;
+        int width = N - j0 < FEW_ROWS_COLUMN_BLOCK ? N - j0 : FEW_ROWS_COLUMN_BLOCK;
+        float acc[FEW_ROWS][FEW_ROWS_COLUMN_BLOCK];
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < width; j++)
+                acc[i][j] = 0.0f;
+        if (trans_b) { /* B stored [N,K]: dot products of contiguous rows, four columns at a
+                        * time so four independent accumulators hide the FMA latency */
+            int j = 0;
+            for (; j + 4 <= width; j += 4) {
+                const float *b0 = b + (size_t)(j0 + j) * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb,
+                            *b3 = b2 + ldb;
+                for (int i = 0; i < M; i++) {
+                    const float *a_row = a + (size_t)i * K;
+                    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+                    for (int k = 0; k < K; k++) {
+                        s0 += a_row[k] * bf16_round(b0[k]);
+                        s1 += a_row[k] * bf16_round(b1[k]);
+                        s2 += a_row[k] * bf16_round(b2[k]);
+                        s3 += a_row[k] * bf16_round(b3[k]);
+                    }
+                    acc[i][j] = s0, acc[i][j + 1] = s1, acc[i][j + 2] = s2, acc[i][j + 3] = s3;
+                }
+            }
+            for (; j < width; j++) {
+                const float *b_row = b + (size_t)(j0 + j) * ldb;
+                for (int i = 0; i < M; i++) {
+                    const float *a_row = a + (size_t)i * K;
+                    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+                    for (int k = 0; k < K; k++)
+                        sum += a_row[k] * bf16_round(b_row[k]);
+                    acc[i][j] = sum;
+                }
+            }
+        } else { /* B stored [K,N]: rows of B scaled into the accumulators */
+            for (int k = 0; k < K; k++) {
+                const float *b_row = b + (size_t)k * ldb + j0;
+                for (int i = 0; i < M; i++) {
+                    float a_ik = a[(size_t)i * K + k];
+#pragma omp simd
+                    for (int j = 0; j < width; j++)
+                        acc[i][j] += a_ik * bf16_round(b_row[j]);
+                }
+            }
+        }
+        for (int i = 0; i < M; i++)
+            store_row(c + (size_t)i * ldc + j0, acc[i], width, alpha, beta);
+    }
+}
+
 int hs_cpu_gemm_bf16(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int N, int K,
                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc)
@@ -235,16 +318,26 @@ int hs_cpu_gemm_bf16(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int
     hs_cpu_gemm_cache *cache = ctx->gemm_cache;
     if (!cache) /* set_precision(BF16) creates it; reaching here without it is a bug */
         return fail_dnnl(ctx, "use before set_precision", dnnl_invalid_arguments, M, N, K);
+    bool in_parallel = false;
+#ifdef _OPENMP
+    in_parallel = omp_in_parallel();
+#endif
+    if (M <= FEW_ROWS && K <= FEW_ROWS_MAX_K) {
+        float a_rounded[FEW_ROWS * FEW_ROWS_MAX_K];
+        for (int i = 0; i < M; i++) /* op(A) row i, rounded, dense */
+            for (int k = 0; k < K; k++)
+                a_rounded[i * K + k] =
+                    bf16_round(trans_a ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k]);
+        gemm_few_rows(trans_b, M, N, K, alpha, a_rounded, b, ldb, beta, c, ldc,
+                      !in_parallel && (size_t)N * K >= CONVERT_PARALLEL_MIN);
+        return 0;
+    }
     size_t a_count = (size_t)M * K, b_count = (size_t)K * N;
     size_t bytes = (a_count + b_count) * sizeof(uint16_t);
     uint16_t *a16 = malloc(bytes ? bytes : 1);
     if (!a16)
         return fail_alloc(ctx, bytes, M, N, K);
     uint16_t *b16 = a16 + a_count;
-    bool in_parallel = false;
-#ifdef _OPENMP
-    in_parallel = omp_in_parallel();
-#endif
     convert_matrix(a16, a, trans_a ? K : M, trans_a ? M : K, lda,
                    !in_parallel && a_count >= CONVERT_PARALLEL_MIN);
     convert_matrix(b16, b, trans_b ? N : K, trans_b ? K : N, ldb,
