@@ -202,6 +202,7 @@ def run_python_worker(script: str, args, threads: int) -> dict:
     last = [line for line in res.stdout.splitlines() if line.strip()][-1]
     out = json.loads(last)
     out["maxrss_kb"] = res.maxrss_kb
+    out["wall_s"] = res.wall_s
     return out
 
 

@@ -13,6 +13,10 @@ How each side is timed:
 - transformers: a worker process loads the model once (fp32, eager), then per repeat times
   BloomModel's forward with output_attentions=True plus the statistics (BOS mass, entropy, local
   mass per head, float32 torch) — no LM head, as a diagnosis needs none. Peak RSS of that process.
+- whole process, both sides: a fresh process that loads the model, tokenizes and diagnoses the
+  text once (transformers: python start, imports, from_pretrained, one forward with the
+  statistics; ours: `surgeond run`), wall time from spawn to exit, page cache warm; and ours
+  "ready": the wall time of `surgeond run` on a 2-token text (start, model load, tokenizer).
 - ours: each repeat is a fresh `surgeond run` process (load + tokenize + diagnose). Its compute
   time is read from the arrival times of its stderr lines: from the line that reports the
   tokenized texts ("... token(s) after truncation ...") to the final progress line "[n/n] text n
@@ -123,6 +127,14 @@ def main():
         hf_s = bc.median(hf["times"])
         rows.append(["transformers fp32 (output_attentions)", f"{hf_s:.3f}", f"{T / hf_s:.1f}",
                      f"{(gemm_flops + attn_flops) / hf_s / 1e9:.1f}", f"{hf['maxrss_kb'] / 1024:.0f}", "1.00"])
+        whole = [bc.run_python_worker(os.path.abspath(__file__),
+                                      ["--model-dir", model_dir, "--seq-len", str(args.seq_len),
+                                       "--repeats", "0", "--threads", str(args.threads)], args.threads)
+                 for _ in range(args.repeats)]
+        hf_whole = bc.median([w["wall_s"] for w in whole])
+        rows.append(["transformers, whole process (python+load+run)", f"{hf_whole:.3f}",
+                     f"{T / hf_whole:.1f}", "-", f"{max(w['maxrss_kb'] for w in whole) / 1024:.0f}",
+                     "1.00 (whole)"])
     ours_gflops = {}
     if not args.skip_ours:
         root = os.path.dirname(model_dir)
@@ -131,6 +143,7 @@ def main():
         tiny = dict(spec, texts=["Hello world"])
         try:
             bc.run_surgeond_job(tiny, root, root, args.threads)  # warm the page cache
+            ready = [bc.run_surgeond_job(tiny, root, root, args.threads) for _ in range(args.repeats)]
             full = [bc.run_surgeond_job(spec, root, root, args.threads) for _ in range(args.repeats)]
             marked = [compute_from_stderr(r) for r in full]
             if all(m is not None for m in marked):
@@ -158,8 +171,12 @@ def main():
         rows.append([f"surgeond diagnose (compute, {how})", f"{compute:.3f}", f"{T / compute:.1f}",
                      f"{(gemm_flops + attn_flops) / compute / 1e9:.1f}",
                      f"{max(r.maxrss_kb for r in full) / 1024:.0f}", ratio])
-        rows.append(["surgeond diagnose, whole process (load+run)", f"{wall:.3f}", f"{T / wall:.1f}", "-", "-",
-                     f"{hf_s / wall:.2f}" if hf else "-"])
+        rows.append(["surgeond diagnose, whole process (load+run)", f"{wall:.3f}", f"{T / wall:.1f}", "-",
+                     f"{max(r.maxrss_kb for r in full) / 1024:.0f}",
+                     f"{hf_whole / wall:.2f} (whole)" if hf else "-"])
+        ready_s = bc.median([r.wall_s for r in ready])
+        rows.append(["surgeond ready: 2-token job, whole process (start+load)", f"{ready_s:.3f}", "-", "-",
+                     f"{max(r.maxrss_kb for r in ready) / 1024:.0f}", "-"])
         ours_gflops["surgeond reported GEMM rate"] = bc.reported_gflops(full[-1])
         ours_gflops["surgeond effective rate (all forward FLOPs / compute time, a lower bound)"] = \
             (gemm_flops + attn_flops) / compute / 1e9
@@ -167,6 +184,8 @@ def main():
                    ["path", "seconds", "tokens/s", "GFLOP/s", "peak RSS MB", "speed-up vs HF"], rows)
     if hf and ours:
         print(f"target: ≥ 2× transformers' tokens/s — measured {hf_s / ours:.2f}×")
+        print(f"target: whole process ≥ 1.5× transformers' whole process — measured {hf_whole / wall:.2f}×; "
+              f"model in the page cache ready in {ready_s:.2f} s (target ≤ 0.5 s)")
     shapes = [(T, 3 * hidden, hidden), (T, hidden, hidden), (T, 4 * hidden, hidden), (T, hidden, 4 * hidden)]
     probe = bc.sgemm_probe(shapes, args.threads)
     bc.print_gemm_table(probe, ours_gflops)

@@ -159,14 +159,18 @@ static hs_model *load_dir(const char *dir, const hs_backend *be, hs_backend_ctx 
     return m;
 }
 
-static void compare_models(const char *dir)
+/* placement HS_WEIGHTS_STREAM (widened on every use, into the layer scratch) or
+ * HS_WEIGHTS_AUTO (a tiny model: kept widened after the first use) against HS_WEIGHTS_FP32. */
+static void compare_models(const char *dir, hs_weights_placement placement)
 {
     hs_backend_ctx *ctx;
     const hs_backend *be = tg_cpu(&ctx);
     char err[HS_ERR_LEN];
-    hs_model *mapped = load_dir(dir, be, ctx, HS_WEIGHTS_AUTO);
+    hs_model *mapped = load_dir(dir, be, ctx, placement);
     hs_model *resident = load_dir(dir, be, ctx, HS_WEIGHTS_FP32);
     assert_true(mapped->weights_mapped);
+    assert_int_equal(mapped->keep_widened, placement == HS_WEIGHTS_AUTO);
+    assert_int_equal(mapped->layer_scratch_floats > 0, placement == HS_WEIGHTS_STREAM);
     assert_false(resident->weights_mapped);
     assert_true(hs_model_resident_bytes(mapped) < hs_model_resident_bytes(resident));
     hs_model *models[2] = {mapped, resident};
@@ -232,7 +236,8 @@ static void compare_models(const char *dir)
         free(a);
         free(b);
     }
-    print_message("%s: mapped %zu bytes, resident %zu bytes, equal bit for bit\n", dir,
+    print_message("%s (%s): mapped %zu bytes after use, resident %zu bytes, equal bit for bit\n",
+                  dir, placement == HS_WEIGHTS_AUTO ? "kept widened" : "streamed",
                   hs_model_resident_bytes(mapped), hs_model_resident_bytes(resident));
     for (int k = 0; k < 2; k++) {
         hs_model_trainer_free(tr[k]);
@@ -248,7 +253,8 @@ static void compare_fixture(const char *name)
     char rel[256], dir[4096];
     snprintf(rel, sizeof rel, "tests/reference/models/%s", name);
     tu_repo_path(dir, sizeof dir, rel);
-    compare_models(dir);
+    compare_models(dir, HS_WEIGHTS_STREAM);
+    compare_models(dir, HS_WEIGHTS_AUTO);
 }
 
 static void test_mapped_equals_resident_f16(void **state)
@@ -316,7 +322,8 @@ static void compare_sharded(hs_dtype dtype, const char *tag)
     char dir[4096];
     assert_int_equal(tu_mkdtemp(dir, sizeof dir, tag), 0);
     write_sharded_copy(dir, dtype);
-    compare_models(dir);
+    compare_models(dir, HS_WEIGHTS_STREAM);
+    compare_models(dir, HS_WEIGHTS_AUTO);
     tu_rm_tree(dir);
 }
 

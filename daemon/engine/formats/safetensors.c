@@ -102,6 +102,17 @@ static void set_free_contents(hs_st_set *set)
     free(set->by_name);
 }
 
+void hs_st_release_pages(const void *data, size_t nbytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !data)
+        return;
+    uintptr_t begin = ((uintptr_t)data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t end = ((uintptr_t)data + nbytes) / (uintptr_t)page * (uintptr_t)page;
+    if (end > begin)
+        (void)madvise((void *)begin, end - begin, MADV_DONTNEED); /* advice: failure is harmless */
+}
+
 void hs_st_close(hs_st_set *set)
 {
     if (!set)

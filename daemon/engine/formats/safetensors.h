@@ -41,6 +41,10 @@ hs_st_set *hs_st_open_file(const char *path, char *err, size_t errlen);
 /* Opens a model directory: model.safetensors, or model.safetensors.index.json and its shards. */
 hs_st_set *hs_st_open_dir(const char *dir, char *err, size_t errlen);
 void hs_st_close(hs_st_set *set);
+/* Tells the kernel the whole pages inside [data, data + nbytes) of a mapping are not needed
+ * for now (their data is kept elsewhere): they leave the process's resident set, and a later
+ * read brings them back from the file. Best effort: nothing to check. */
+void hs_st_release_pages(const void *data, size_t nbytes);
 
 size_t hs_st_count(const hs_st_set *set);
 const hs_st_tensor *hs_st_at(const hs_st_set *set, size_t i);

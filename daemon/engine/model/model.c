@@ -231,7 +231,7 @@ static void place_tensors(hs_model *m, param_table *t, const hs_st_tensor **foun
         }
         int td = mappable_dtype(found[i]->dtype);
         unsigned storage_bit = td == HS_TABLE_F16 ? HS_STORAGE_F16 : HS_STORAGE_BF16;
-        r->mapped = placement == HS_WEIGHTS_AUTO && be->caps.host_memory && r->ndim == 2 &&
+        r->mapped = placement != HS_WEIGHTS_FP32 && be->caps.host_memory && r->ndim == 2 &&
                     td >= 0 && (be->caps.storage_dtypes & storage_bit) &&
                     ((uintptr_t)found[i]->data % sizeof(uint16_t)) == 0;
         if (r->mapped) {
@@ -335,6 +335,24 @@ static int check_config_against_checkpoint(const hs_model *m, const hs_st_set *s
         return hs_errf(err, errlen, "model %s: %zu parameters overflow the address space",
                        m->path, floats);
     return 0;
+}
+
+/* A mapped model whose matrices as fp32 fit HS_KEEP_WIDENED_SHARE of the available memory
+ * keeps each one widened after its first use (HS_WEIGHTS_AUTO); it needs no layer scratch. */
+static void decide_keep_widened(hs_model *m, const param_table *t,
+                                hs_weights_placement placement)
+{
+    if (!m->weights_mapped || placement != HS_WEIGHTS_AUTO)
+        return;
+    double fp32_bytes = 0.0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->refs[i].mapped)
+            fp32_bytes += (double)t->refs[i].numel * sizeof(float);
+    long long avail = hs_available_memory_bytes();
+    if (avail > 0 && fp32_bytes <= HS_KEEP_WIDENED_SHARE * (double)avail) {
+        m->keep_widened = true;
+        m->layer_scratch_floats = 0;
+    }
 }
 
 /* After placement, before any allocation: on a host-memory backend the fp32 parameters and the
@@ -490,6 +508,7 @@ hs_model *hs_model_load_with(const char *dir, const hs_backend *be, hs_backend_c
         goto fail;
     m->source_dtype = found[0]->dtype; /* the token embeddings */
     place_tensors(m, &t, found, placement);
+    decide_keep_widened(m, &t, placement);
     if (check_memory(m, &t, err, errlen) != 0 || index_layers(m, &t, err, errlen) != 0)
         goto fail;
 

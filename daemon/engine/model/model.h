@@ -72,9 +72,17 @@ typedef struct hs_tensor_ref {
 
 /* How hs_model_load_with() places the weights. */
 typedef enum hs_weights_placement {
-    HS_WEIGHTS_AUTO = 0, /* mapped when the backend can read the file's dtype in place */
-    HS_WEIGHTS_FP32 = 1, /* resident fp32 always (the reference the mapped path must equal) */
+    HS_WEIGHTS_AUTO = 0,   /* mapped when the backend can read the file's dtype in place; each
+                            * matrix kept widened after its first use when the whole model
+                            * as fp32 fits HS_KEEP_WIDENED_SHARE of the available memory */
+    HS_WEIGHTS_STREAM = 1, /* mapped, matrices widened on every use (a model too big for fp32) */
+    HS_WEIGHTS_FP32 = 2,   /* resident fp32 always (the reference the mapped path must equal) */
 } hs_weights_placement;
+
+/* The share of the available memory (at load) under which a mapped model keeps the fp32
+ * widening of each matrix after its first use, so repeated forwards (generation, many texts)
+ * do not widen again: a fast start and, after the first forward, the resident speed. */
+#define HS_KEEP_WIDENED_SHARE 0.4
 
 typedef struct hs_model {
     hs_model_config cfg;          /* cfg.family: the descriptor everything below follows */
@@ -84,6 +92,7 @@ typedef struct hs_model {
     float *param_memory;          /* one backend allocation: the resident parameters */
     size_t n_params;              /* floats in param_memory */
     bool weights_mapped;          /* some matrices stay in the checkpoint mapping */
+    bool keep_widened;            /* mapped matrices become resident fp32 at their first use */
     struct hs_st_set *mapping;    /* the open checkpoint while weights_mapped, else NULL */
     hs_table wte_table;           /* the token embeddings as the table ops read them */
     float *layer_scratch;         /* backend memory: one layer's mapped matrices widened */

@@ -1,6 +1,7 @@
 /* The weights of a model whose checkpoint stays mapped (model.h "Where the weights live"):
- * widening a layer's mapped matrices into the layer scratch when the layer runs, making a
- * surgery's target layers trainable (their QKV and dense weights resident fp32), reading any
+ * widening a layer's mapped matrices into the layer scratch when the layer runs, or, for a
+ * model that fits, into their own fp32 allocations at their first use; making a surgery's
+ * target layers trainable (their QKV and dense weights resident fp32), reading any
  * tensor back as fp32 for a checkpoint, the QKV row order of families that store it
  * differently, and the bytes a model holds. */
 #include "model_weights.h"
@@ -56,12 +57,63 @@ static int check_layer(const hs_model *m, int layer, char *err, size_t errlen)
     return 0;
 }
 
+/* Mapped tensor r made resident: its own fp32 allocation (engine row order), the pointer in
+ * m->p set to it, its pages of the mapping released. */
+static int promote(hs_model *m, hs_tensor_ref *r, float **slot, char *err, size_t errlen)
+{
+    float *own = m->be->alloc(m->bctx, r->numel * sizeof(float));
+    if (!own)
+        return hs_errf(err, errlen, "model %s: cannot allocate %zu bytes for tensor '%s' as "
+                       "fp32: %s", m->path, r->numel * sizeof(float), r->name,
+                       m->be->last_error(m->bctx));
+    if (widen_mapped(m, r, own, err, errlen) != 0) {
+        m->be->free(m->bctx, own);
+        return -1;
+    }
+    r->promoted = own;
+    *slot = own;
+    hs_st_release_pages(r->file_data, r->numel * sizeof(uint16_t));
+    return 0;
+}
+
+/* Promotes layer `layer`'s mapped matrices: all of them, or only the QKV and dense weights. */
+static int promote_layer(hs_model *m, int layer, bool attention_only, char *err, size_t errlen)
+{
+    for (size_t i = m->layer_refs[layer]; i < m->layer_refs[layer + 1]; i++) {
+        hs_tensor_ref *r = &m->tensors[i];
+        if (!r->mapped || r->promoted)
+            continue;
+        if (attention_only && r->slot != HS_SLOT_QKV_W && r->slot != HS_SLOT_DENSE_W)
+            continue;
+        if (promote(m, r, hs_model_layer_slot(&m->p.layers[layer], r->slot), err, errlen) != 0)
+            return -1;
+        m->scratch_layer = -1; /* the scratch copy of this layer no longer says where it is */
+    }
+    return 0;
+}
+
+int hs_model_prepare_embeddings(hs_model *m, char *err, size_t errlen)
+{
+    hs_tensor_ref *wte = &m->tensors[0];
+    if (!m->keep_widened || !wte->mapped || wte->promoted)
+        return 0;
+    if (promote(m, wte, &m->p.wte, err, errlen) != 0)
+        return -1;
+    m->wte_table = hs_table_f32(m->p.wte);
+    return 0;
+}
+
 const hs_layer_params *hs_model_layer(hs_model *m, int layer, char *err, size_t errlen)
 {
     if (check_layer(m, layer, err, errlen) != 0)
         return NULL;
     if (!m->weights_mapped)
         return &m->p.layers[layer];
+    if (m->keep_widened) {
+        if (promote_layer(m, layer, false, err, errlen) != 0)
+            return NULL;
+        return &m->p.layers[layer];
+    }
     if (m->scratch_layer == layer)
         return &m->scratch_params;
     hs_layer_params lp = m->p.layers[layer];
@@ -91,25 +143,7 @@ int hs_model_make_trainable(hs_model *m, int layer, char *err, size_t errlen)
         return -1;
     if (!m->weights_mapped)
         return 0;
-    for (size_t i = m->layer_refs[layer]; i < m->layer_refs[layer + 1]; i++) {
-        hs_tensor_ref *r = &m->tensors[i];
-        if ((r->slot != HS_SLOT_QKV_W && r->slot != HS_SLOT_DENSE_W) || !r->mapped ||
-            r->promoted)
-            continue;
-        float *own = m->be->alloc(m->bctx, r->numel * sizeof(float));
-        if (!own)
-            return hs_errf(err, errlen, "model %s: cannot allocate %zu bytes to train tensor "
-                           "'%s': %s", m->path, r->numel * sizeof(float), r->name,
-                           m->be->last_error(m->bctx));
-        if (widen_mapped(m, r, own, err, errlen) != 0) {
-            m->be->free(m->bctx, own);
-            return -1;
-        }
-        r->promoted = own;
-        *hs_model_layer_slot(&m->p.layers[layer], r->slot) = own;
-        m->scratch_layer = -1; /* the scratch copy of this layer no longer says where it is */
-    }
-    return 0;
+    return promote_layer(m, layer, true, err, errlen);
 }
 
 int hs_model_tensor_to_host(const hs_model *m, const hs_tensor_ref *t, float *host, char *err,
@@ -131,9 +165,9 @@ size_t hs_model_resident_bytes(const hs_model *m)
     size_t bytes = (m->n_params + m->layer_scratch_floats) * sizeof(float);
     for (size_t i = 0; i < m->n_tensors; i++) {
         const hs_tensor_ref *r = &m->tensors[i];
-        if (r->promoted)
+        if (r->promoted) /* its mapped pages were released */
             bytes += r->numel * sizeof(float);
-        if (r->mapped)
+        else if (r->mapped)
             bytes += r->numel * sizeof(uint16_t);
     }
     return bytes;

@@ -12,4 +12,8 @@ bool hs_model_needs_row_permutation(const hs_model *m, const hs_tensor_ref *r);
 void hs_model_permute_qkv_rows(const hs_model *m, const hs_tensor_ref *r, const float *src,
                                float *dst);
 
+/* With keep_widened: the token embeddings made resident fp32 (their mapped pages released)
+ * before their first use; a no-op otherwise. hs_model_embed() calls it. */
+int hs_model_prepare_embeddings(hs_model *m, char *err, size_t errlen);
+
 #endif
