@@ -2,6 +2,7 @@
 #   make              release build: build/release/surgeond (CUDA backend linked in when nvcc is found)
 #   make run          release build, demo model under ./var/models, daemon on 127.0.0.1:8700
 #   make test         include layering check, ASan+UBSan build (test-only job kind), every suite
+#   make gpu-emulate  the CUDA backend's tiled attention kernels run on the CPU against a reference
 #   make unit         only the C unit tests (sanitizer build)
 #   make fuzz         libFuzzer targets (clang), a minute each (FUZZ_SECONDS)
 #   make clean
@@ -41,6 +42,15 @@ ifneq ($(NVCC),)
   CUDA_LIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
+# Test hooks (ops.h inject_fault): always in the test build; TEST_HOOKS=1 adds them to another
+# build (tests/gpu/check.sh builds its own optimised tree with them).
+ifeq ($(MODE),test)
+  TEST_HOOKS := 1
+endif
+ifeq ($(TEST_HOOKS),1)
+  HOOK_FLAGS := -DHS_TEST_HOOKS
+endif
+
 WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 INCLUDES := -Idaemon -Ikernels -I$(OUT)/gen
 ifeq ($(MODE),test)
@@ -58,7 +68,7 @@ else
   MODE_CFLAGS  := -O3 -march=x86-64-v3 -g -fopenmp
   MODE_LDFLAGS := -fopenmp
 endif
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(ONEDNN_CFLAGS) $(MODE_CFLAGS) -MMD -MP $(CFLAGS)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(ONEDNN_CFLAGS) $(MODE_CFLAGS) $(HOOK_FLAGS) -MMD -MP $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) $(ONEDNN_LIBS) $(CUDA_LIBS) -lm -lpthread $(LDLIBS)
 NVCCFLAGS  ?= -O3 -std=c++20 -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC -Ikernels
@@ -78,7 +88,7 @@ TESTS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(TEST_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 
 
-.PHONY: gpu-check all run test unit unit-run fuzz fuzz-build fuzz-smoke web-test clean tests-build layout-check
+.PHONY: gpu-check gpu-emulate all run test unit unit-run fuzz fuzz-build fuzz-smoke web-test clean tests-build layout-check
 all: $(BIN)
 
 $(OUT)/obj/%.o: %.c
@@ -87,7 +97,7 @@ $(OUT)/obj/%.o: %.c
 
 $(OUT)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(HOOK_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
 $(OUT)/gen/embedded_data.c: daemon/common/embed_files.sh $(EMBED_FILES)
 	@mkdir -p $(@D)
@@ -119,13 +129,22 @@ $(OUT)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(MODE_LDFLAGS) -fsanitize=fuzzer $(LDLIBS_ALL)
 
-GPU_CHECK := $(OUT)/gpu/op_parity $(OUT)/gpu/make_random_model
+GPU_CHECK := $(OUT)/gpu/op_parity $(OUT)/gpu/make_random_model $(if $(NVCC),$(OUT)/gpu/gemm_peak_cuda)
 $(OUT)/gpu/%: tests/gpu/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(MODE_LDFLAGS) $(LDLIBS_ALL)
 
 # The GPU parity/benchmark program; tests/gpu/check.sh runs it on a machine with a GPU.
 gpu-check: $(BIN) $(GPU_CHECK)
+
+# The tiled attention kernels of the CUDA backend run on the CPU (no GPU, no nvcc needed).
+$(OUT)/gpu/tiled_attention_emulated: tests/gpu/tiled_attention_emulated.cpp \
+                                     kernels/cuda/cuda_attention_tiled_kernels.cuh kernels/ops.h
+	@mkdir -p $(@D)
+	$(CXX) -std=c++20 -O1 -pthread -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas \
+	  -Ikernels -o $@ $<
+gpu-emulate: $(OUT)/gpu/tiled_attention_emulated
+	./$(OUT)/gpu/tiled_attention_emulated
 
 tests-build: $(BIN) $(TESTS) $(GPU_CHECK)
 
@@ -136,11 +155,12 @@ run: all
 	$(BIN) serve --data-dir var --model-root var/models --corpus-root var/corpora
 
 # ---- tests -----------------------------------------------------------------------------
-# The whole suite: include layering, sanitizer build, C unit tests, fuzz smoke runs,
-# integration and web tests.
+# The whole suite: include layering, sanitizer build, C unit tests, the emulated CUDA attention
+# kernels, fuzz smoke runs, integration and web tests.
 test: layout-check
 	$(MAKE) MODE=test tests-build
 	$(MAKE) MODE=test unit-run
+	$(MAKE) MODE=test gpu-emulate
 	@if command -v clang >/dev/null 2>&1 && [ -n "$(FUZZ_SRCS)" ]; then \
 	  $(MAKE) MODE=fuzz fuzz-build && $(MAKE) MODE=fuzz fuzz-smoke; fi
 	SURGEOND=$(BUILD)/test/surgeond $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration tests/web

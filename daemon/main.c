@@ -42,12 +42,11 @@ static void print_capabilities(void)
     for (size_t i = 0; hs_backend_at(i); i++) {
         const hs_backend_caps *c = &hs_backend_at(i)->caps;
         printf("  %s: %s memory, fused head statistics %s, training %s, KV cache %s, "
-               "micro-batches %s, GEMMs %s%s\n",
+               "micro-batches %s, GEMMs fp32%s\n",
                hs_backend_at(i)->name, c->host_memory ? "host" : "device",
                c->fused_head_stats ? "yes" : "no", c->training ? "yes" : "no",
                c->kv_cache ? "yes" : "no", c->batch_accumulation ? "batched" : "one by one",
-               c->precisions & (1u << HS_PRECISION_FP32) ? "fp32" : "",
-               c->precisions & (1u << HS_PRECISION_BF16) ? " bf16" : "");
+               c->precisions & (1u << HS_PRECISION_BF16) ? " and bf16" : "");
     }
     size_t n;
     const hs_family *const *f = hs_families(&n);

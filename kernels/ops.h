@@ -115,6 +115,21 @@ typedef struct hs_backend {
      * head's columns of dense.weight between the model and a compact trainable slice). */
     int (*copy_2d)(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, int lds, int rows,
                    int cols);
+    /* Recovery from device faults. needs_reset() is true once a call on ctx hit an error after
+     * which the device fails every call (cuda: an illegal address in a kernel, an ECC error;
+     * the failing op's last_error() says "needs reset"), and also when another context of the
+     * same device was reset. Then every pointer alloc() returned on ctx is invalid (so is all
+     * data of every context of that device in this process): the caller drops them without
+     * free() and calls reset(), which brings the context back (precision kept) and returns 0,
+     * or -1 with last_error() when the device stays unusable. Nothing else may use a context
+     * of the device while reset() runs. reset() on a healthy context does nothing and returns
+     * 0; backends without such faults (cpu) never need it. */
+    bool (*needs_reset)(hs_backend_ctx *ctx);
+    int (*reset)(hs_backend_ctx *ctx);
+    /* Test builds only (kernels compiled with HS_TEST_HOOKS), NULL otherwise and on backends
+     * without a device: makes the device fault (a kernel writes through an invalid pointer),
+     * returns -1 with needs_reset() true, so tests can exercise reset(). */
+    int (*inject_fault)(hs_backend_ctx *ctx);
 
     /* ---- forward ------------------------------------------------------------------ */
     /* dst[i] = src[i] widened to fp32 (exact) for i < n; src holds n values of dtype. */

@@ -54,7 +54,9 @@ static void submit_committed(void *arg, int rc, int64_t id, cJSON *job, const ch
     pending_submit *p = arg;
     (void)id; /* the job JSON carries it */
     hs_resp resp = {.status = 500};
-    if (rc < 0)
+    if (rc == HS_RUN_NAME_TAKEN)
+        hs_resp_error(&resp, 409, "conflict", "name", "%s", err);
+    else if (rc < 0)
         hs_resp_internal(&resp, err);
     else {
         if (rc == 1 && p->app->workers)
@@ -126,6 +128,8 @@ void hs_api_jobs_submit(hs_req *req, hs_resp *resp)
         char err[HS_ERR_LEN];
         int rc = hs_job_submit(req->app->store, &p->sub, &id, err, sizeof err);
         pending_submit_free(p);
+        if (rc == HS_RUN_NAME_TAKEN)
+            return hs_resp_error(resp, 409, "conflict", "name", "%s", err);
         if (rc < 0)
             return hs_resp_internal(resp, err);
         return respond_job(req, resp, id, rc == 1 ? 201 : 200);

@@ -57,8 +57,10 @@ int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, i
     if (hs_db_step_done(db, st, "inserting job", err, errlen) != 0)
         return -1;
     *id = sqlite3_last_insert_rowid(hs_db_handle(db));
-    if (hs_run_summary_insert(db, *id, req->spec_json, req->schedule_id > 0, err, errlen) != 0)
-        return -1;
+    int summary = hs_run_summary_insert(db, *id, req->spec_json, req->schedule_id > 0, err,
+                                        errlen);
+    if (summary != 0)
+        return summary == HS_RUN_NAME_TAKEN ? HS_RUN_NAME_TAKEN : -1;
     if (add_event(db, *id, NULL, "queued", reason ? reason : "submitted", now, err, errlen) != 0)
         return -1;
     return 1;
@@ -102,7 +104,7 @@ static int submit_and_read_in_group(hs_db *db, void *arg, char *err, size_t errl
     queued_submit *q = arg;
     int rc = hs_job_insert(db, q->req, "submitted", &q->id, err, errlen);
     if (rc < 0)
-        return -1;
+        return rc; /* -1, or HS_RUN_NAME_TAKEN for the API to answer 409 */
     if (hs_job_get_json(db, q->id, &q->job, err, errlen) != 0)
         return -1;
     if (!q->job)

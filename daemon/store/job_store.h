@@ -20,7 +20,8 @@ typedef struct hs_job_submit_req {
 } hs_job_submit_req;
 
 /* Inserts a queued job and its submit event inside the caller's write transaction.
- * Returns 1 (created), 0 (client_id already used: *id is that job) or -1 with err. */
+ * Returns 1 (created), 0 (client_id already used: *id is that job), HS_RUN_NAME_TAKEN
+ * (run_summaries.h: the run name is another run's) or -1 with err. */
 int hs_job_insert(hs_db *db, const hs_job_submit_req *req, const char *reason, int64_t *id,
                   char *err, size_t errlen);
 /* hs_job_insert in a group commit (hs_store_write_grouped), waiting for it. */

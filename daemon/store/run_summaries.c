@@ -69,6 +69,7 @@ int hs_run_summary_insert(hs_db *db, int64_t id, const char *spec_json, bool sch
     if (owner) {
         hs_errf(err, errlen, "name \"%.128s\" is already used by run %lld", name,
                 (long long)owner);
+        rc = HS_RUN_NAME_TAKEN;
         goto done;
     }
     sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);

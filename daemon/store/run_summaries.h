@@ -10,9 +10,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* What hs_run_summary_insert (and through it hs_job_insert) returns when the spec's run name
+ * is already another run's: a submit that raced the API's check, answered 409. */
+#define HS_RUN_NAME_TAKEN (-2)
+
 /* In the caller's write transaction, right after the job row: the summary row of job id from
  * its (validated) spec — name, notes, tags, model. A scheduled job's name gets " #<id>" so
- * every tick's run keeps a unique one. 0, or -1 with err (also when the name is taken). */
+ * every tick's run keeps a unique one. 0, HS_RUN_NAME_TAKEN with err naming the owner, or -1
+ * with err. */
 int hs_run_summary_insert(hs_db *db, int64_t id, const char *spec_json, bool scheduled,
                           char *err, size_t errlen);
 /* In the caller's write transaction, once job id has succeeded: its headline numbers from its

@@ -199,6 +199,18 @@ int hs_cpu_copy_2d(hs_backend_ctx *ctx, float *dst, int ldd, const float *src, i
     return 0;
 }
 
+/* Host memory has no sticky fault state: never needs a reset, and reset() is a no-op. */
+static bool cpu_needs_reset(hs_backend_ctx *ctx)
+{
+    (void)ctx;
+    return false;
+}
+
+static int cpu_reset(hs_backend_ctx *ctx)
+{
+    return ctx ? 0 : -1;
+}
+
 const hs_backend hs_cpu_backend = {
     .name = "cpu",
     .caps = {.host_memory = true, .fused_head_stats = true, .training = true,
@@ -222,6 +234,9 @@ const hs_backend hs_cpu_backend = {
     .synchronize = hs_cpu_synchronize,
     .set_precision = hs_cpu_set_precision,
     .copy_2d = hs_cpu_copy_2d,
+    .needs_reset = cpu_needs_reset,
+    .reset = cpu_reset,
+    .inject_fault = NULL,
     .widen = hs_cpu_widen,
     .embedding = hs_cpu_embedding,
     .layernorm = hs_cpu_layernorm,

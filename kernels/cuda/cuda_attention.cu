@@ -1,11 +1,12 @@
-/* Causal ALiBi attention on CUDA, forward (with the fused per-head statistics), backward, and
- * the KV-cached decode of generation (one block per new query row and head: append, scores,
- * softmax and P·V in one kernel, probabilities in a scratch row).
- * Scores and context products run as strided-batched GEMMs over the heads of one sequence
- * through the cuBLASLt wrapper; the ALiBi bias, causal mask, fp32 softmax and the statistics
- * (BOS mass, entropy, local mass per query row, then averaged over rows in double) are one
- * kernel per row. The [H,T,T] score block of one sequence lives in scratch memory (or in the
- * caller's probs buffer); this is not a flash-style tiled kernel. */
+/* Causal ALiBi attention on CUDA: the op entry points, the [H,T,T] path for callers that
+ * keep the probabilities (probs != NULL: forward with the fused per-head statistics, and its
+ * backward), and the KV-cached decode of generation (one block per new query row and head:
+ * append, scores, softmax and P·V in one kernel, probabilities in a scratch row). Callers
+ * without probs get the tiled kernels of cuda_attention_tiled.cu, which never hold T×T.
+ * In the [H,T,T] path, scores and context products run as strided-batched fp32 GEMMs over the
+ * heads of one sequence; the ALiBi bias, causal mask, fp32 softmax and the statistics (BOS
+ * mass, entropy, local mass per query row, then averaged over rows in double) are one kernel
+ * per row. */
 #include "cuda_common.cuh"
 
 #include <math.h>
@@ -146,6 +147,8 @@ static int probs_for_sequence(hs_backend_ctx *ctx, float *p, double *row_stats,
 int hs_cuda_attention(hs_backend_ctx *ctx, float *out, float *probs, float *stats,
                       const float *qkv, const float *slopes, int B, int T, int H, int d)
 {
+    if (!probs)
+        return hs_cuda_attention_tiled(ctx, out, stats, qkv, slopes, B, T, H, d);
     if (B <= 0 || T <= 0)
         return 0;
     size_t tt = (size_t)T * T * H;
@@ -207,6 +210,9 @@ int hs_cuda_attention_backward(hs_backend_ctx *ctx, float *dqkv, const float *do
                                const float *qkv, const float *probs, const float *slopes,
                                const uint8_t *head_mask, int B, int T, int H, int d)
 {
+    if (!probs)
+        return hs_cuda_attention_backward_tiled(ctx, dqkv, dout, qkv, slopes, head_mask, B, T, H,
+                                                d);
     if (B <= 0 || T <= 0)
         return 0;
     int C = H * d, C3 = 3 * C;

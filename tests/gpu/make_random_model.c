@@ -93,10 +93,17 @@ int main(int argc, char **argv)
         perror(out);
         return 1;
     }
-    hs_model_config cfg = {.vocab_size = 250880, .hidden_size = s->hidden, .n_head = s->heads,
-                           .n_layer = s->layers, .head_dim = s->hidden / s->heads,
+    const hs_family *bloom = hs_family_find("bloom");
+    if (!bloom) {
+        fprintf(stderr, "the bloom family is not in this build\n");
+        return 1;
+    }
+    hs_model_config cfg = {.family = bloom, .vocab_size = 250880, .hidden_size = s->hidden,
+                           .n_head = s->heads, .n_layer = s->layers,
+                           .head_dim = s->hidden / s->heads,
                            .layer_norm_epsilon = 1e-5, .bos_token_id = 1, .eos_token_id = 2,
-                           .pad_token_id = 3, .unk_token_id = 0};
+                           .pad_token_id = 3, .unk_token_id = 0,
+                           .mlp_hidden = 4 * s->hidden};
     snprintf(cfg.torch_dtype, sizeof cfg.torch_dtype, "%s", dt == HS_DTYPE_BF16 ? "bfloat16" : "float32");
     char path[4096], err[HS_ERR_LEN];
     snprintf(path, sizeof path, "%s/config.json", out);

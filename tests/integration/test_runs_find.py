@@ -155,6 +155,26 @@ def test_metadata_refusals(daemon):
     assert d.get("/api/v1/healthz").status_code == 200
 
 
+def test_racing_submits_of_one_new_name_get_one_run_and_409s(daemon):
+    """Submits racing for the same new name: the API's check passes for all of them, the store
+    keeps the name unique, and every loser is answered 409 naming the field (never a 500)."""
+    from concurrent.futures import ThreadPoolExecutor
+    d = daemon()
+    for round_ in range(3):
+        name = "raced-%d" % round_
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: d.post("/api/v1/jobs", json=dict(STEPS, name=name)),
+                                    range(8)))
+        codes = sorted(r.status_code for r in answers)
+        assert codes.count(201) == 1, [(r.status_code, r.text) for r in answers]
+        for r in answers:
+            if r.status_code != 201:
+                assert_error(r, 409, "name")
+        winner = next(r for r in answers if r.status_code == 201).json()["id"]
+        assert d.get("/api/v1/runs/%d" % winner).json()["name"] == name
+    assert d.get("/api/v1/healthz").status_code == 200
+
+
 # ---- find ----------------------------------------------------------------------------------
 
 def _seed_runs(d):

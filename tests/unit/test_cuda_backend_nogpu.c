@@ -28,6 +28,16 @@ static void test_backend_listed(void **state)
     assert_non_null(cuda->lm_head_nll_backward);
     assert_non_null(cuda->adamw);
     assert_non_null(cuda->copy_2d);
+    assert_non_null(cuda->needs_reset);
+    assert_non_null(cuda->reset);
+    /* bf16 GEMMs are offered beside fp32 */
+    assert_true(cuda->caps.precisions & (1u << HS_PRECISION_FP32));
+    assert_true(cuda->caps.precisions & (1u << HS_PRECISION_BF16));
+#ifdef HS_TEST_HOOKS
+    assert_non_null(cuda->inject_fault); /* the test build carries the fault hook */
+#else
+    assert_null(cuda->inject_fault);
+#endif
 #else
     assert_null(hs_backend_find("cuda"));
     assert_string_equal(hs_backend_list(), "cpu");
@@ -41,8 +51,11 @@ static void test_init_reports_reason(void **state)
     const hs_backend *cuda = hs_backend_find("cuda");
     char err[512] = "";
     hs_backend_ctx *ctx = cuda->init(0, err, sizeof err);
-    if (ctx) { /* a GPU is present: it describes itself */
+    if (ctx) { /* a GPU is present: it describes itself, takes bf16, is healthy */
         assert_non_null(strstr(cuda->describe(ctx), "cuda:0"));
+        assert_int_equal(cuda->set_precision(ctx, HS_PRECISION_BF16), 0);
+        assert_false(cuda->needs_reset(ctx));
+        assert_int_equal(cuda->reset(ctx), 0);
         cuda->shutdown(ctx);
     } else {
         assert_non_null(strstr(err, "cuda:0"));
@@ -56,11 +69,32 @@ static void test_init_reports_reason(void **state)
 #endif
 }
 
+/* The CPU backend has no device to fault: needs_reset() is false, reset() a no-op. */
+static void test_cpu_reset_is_a_no_op(void **state)
+{
+    (void)state;
+    const hs_backend *cpu = hs_backend_find("cpu");
+    assert_non_null(cpu->needs_reset);
+    assert_non_null(cpu->reset);
+    assert_null(cpu->inject_fault);
+    char err[512] = "";
+    hs_backend_ctx *ctx = cpu->init(0, err, sizeof err);
+    assert_non_null(ctx);
+    assert_false(cpu->needs_reset(ctx));
+    assert_int_equal(cpu->reset(ctx), 0);
+    float *x = cpu->alloc(ctx, 4 * sizeof(float));
+    assert_non_null(x);
+    assert_int_equal(cpu->scale(ctx, x, 2.0f, 4), 0); /* still usable after reset() */
+    cpu->free(ctx, x);
+    cpu->shutdown(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_listed),
         cmocka_unit_test(test_init_reports_reason),
+        cmocka_unit_test(test_cpu_reset_is_a_no_op),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
