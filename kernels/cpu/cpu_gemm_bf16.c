@@ -14,9 +14,10 @@
  * context (created by set_precision(BF16), freed at shutdown) keyed by everything that is
  * baked into them: M, N, K, the transposes, ldc, alpha and beta. Lookups are under a mutex
  * (the LM head calls from inside its OpenMP region); an entry in use by a thread is never
- * evicted. Executing inside an OpenMP parallel region,
- * oneDNN (OpenMP runtime, as Debian builds it) runs the primitive on the calling thread
- * only, so the LM head's threads do not oversubscribe the cores. */
+ * evicted. Executing inside an OpenMP parallel region, oneDNN (OpenMP runtime, as Debian
+ * builds it) runs the primitive on the calling thread only, so the LM head's threads do not
+ * oversubscribe the cores; each execution gets its own scratchpad (user scratchpad mode),
+ * since concurrent executions sharing the library's scratchpad corrupted each other. */
 #include "cpu_ops.h"
 
 #include "cpu_bf16.h"
@@ -128,6 +129,10 @@ static dnnl_status_t create_primitive(dnnl_engine_t engine, const gemm_key *k,
     memcpy(&beta, &k->beta_bits, sizeof beta);
     if ((st = dnnl_primitive_attr_create(&attr)))
         return st;
+    /* each execution brings its own scratchpad: the library's shared one is not safe when the
+     * LM head's threads run primitives at the same time (their results differed run to run) */
+    if ((st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)))
+        goto done;
     if (alpha != 1.0f && (st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha)))
         goto done;
     if (beta != 0.0f) {
@@ -353,27 +358,44 @@ int hs_cpu_gemm_bf16(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int
     }
 
     const char *stage = "memory creation";
-    dnnl_memory_t mem_a = NULL, mem_b = NULL, mem_c = NULL;
+    dnnl_memory_t mem_a = NULL, mem_b = NULL, mem_c = NULL, mem_scratch = NULL;
     dnnl_stream_t stream = NULL;
-    const dnnl_memory_desc_t *md_a = NULL, *md_b = NULL, *md_c = NULL;
+    void *scratch = NULL;
+    size_t scratch_bytes = 0;
+    const dnnl_memory_desc_t *md_a = NULL, *md_b = NULL, *md_c = NULL, *md_scratch = NULL;
     const_dnnl_primitive_desc_t pd = NULL;
     st = dnnl_primitive_get_primitive_desc(prim, &pd);
     if (st == dnnl_success) {
         md_a = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         md_b = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         md_c = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+        md_scratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         if (!md_a || !md_b || !md_c)
             st = dnnl_runtime_error;
+        scratch_bytes = md_scratch ? dnnl_memory_desc_get_size(md_scratch) : 0;
+    }
+    if (st == dnnl_success && scratch_bytes > 0) {
+        /* 64-byte aligned, the alignment oneDNN's own buffers have */
+        scratch = aligned_alloc(64, (scratch_bytes + 63) / 64 * 64);
+        if (!scratch) {
+            release(cache, prim, entry);
+            free(a16);
+            return fail_alloc(ctx, scratch_bytes, M, N, K);
+        }
     }
     if (st == dnnl_success && !(st = dnnl_memory_create(&mem_a, md_a, cache->engine, a16)) &&
         !(st = dnnl_memory_create(&mem_b, md_b, cache->engine, b16)) &&
-        !(st = dnnl_memory_create(&mem_c, md_c, cache->engine, c))) {
+        !(st = dnnl_memory_create(&mem_c, md_c, cache->engine, c)) &&
+        (!scratch ||
+         !(st = dnnl_memory_create(&mem_scratch, md_scratch, cache->engine, scratch)))) {
         stage = "stream creation";
         if (!(st = dnnl_stream_create(&stream, cache->engine, dnnl_stream_default_flags))) {
-            dnnl_exec_arg_t args[] = {
-                {DNNL_ARG_SRC, mem_a}, {DNNL_ARG_WEIGHTS, mem_b}, {DNNL_ARG_DST, mem_c}};
+            dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mem_a},
+                                      {DNNL_ARG_WEIGHTS, mem_b},
+                                      {DNNL_ARG_DST, mem_c},
+                                      {DNNL_ARG_SCRATCHPAD, mem_scratch}};
             stage = "matmul execution";
-            if (!(st = dnnl_primitive_execute(prim, stream, 3, args)))
+            if (!(st = dnnl_primitive_execute(prim, stream, scratch ? 4 : 3, args)))
                 st = dnnl_stream_wait(stream);
         }
     }
@@ -385,7 +407,10 @@ int hs_cpu_gemm_bf16(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int
         dnnl_memory_destroy(mem_b);
     if (mem_c)
         dnnl_memory_destroy(mem_c);
+    if (mem_scratch)
+        dnnl_memory_destroy(mem_scratch);
     release(cache, prim, entry);
+    free(scratch);
     free(a16);
     if (st != dnnl_success)
         return fail_dnnl(ctx, stage, st, M, N, K);

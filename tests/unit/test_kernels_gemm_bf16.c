@@ -10,13 +10,15 @@
  *   rounding the inputs moves results by ~2^-9 relative, so the test also checks that the
  *   result is NOT within that tolerance of the unrounded product (bf16 really happened);
  * - lm_head_nll, whose chunk GEMMs run inside the LM head's OpenMP region, against the same
- *   kind of reference;
+ *   kind of reference, and its gradient against fp32's at bf16 precision; two threads running
+ *   bf16 GEMMs of the same shape at once each get their own product;
  * - set_precision back to fp32 gives bit-identical fp32 results, unknown precisions are
  *   refused with a reason. */
 #include "test_kernels_common.h"
 
 #include "cpu/cpu_bf16.h"
 
+#include <omp.h>
 #include <string.h>
 
 static bool have_bf16(void)
@@ -263,30 +265,37 @@ static void test_set_precision_refuses_unknown(void **state)
     assert_int_equal(hs_cpu_backend.set_precision(ctx, HS_PRECISION_FP32), 0);
 }
 
-/* lm_head_nll's chunk GEMMs run inside its OpenMP region, one bf16 GEMM per thread: the NLL
- * must be the log-softmax of the logits of the bf16-rounded x and emb. Several chunks
- * (V = 10000 at N <= 8 is three 4096-row chunks) so both threads take part. */
+/* lm_head_nll's chunk GEMMs run inside its OpenMP region, one bf16 GEMM per thread at the
+ * same time: the NLL must be the log-softmax of the logits of the bf16-rounded x and emb, on
+ * every call (two threads sharing oneDNN's library scratchpad gave NLLs off by ~1 nat from
+ * call to call at N = 16, C = 128). V = 8192 at N <= 16 is two 4096-row chunks, one per
+ * thread. */
 static void lm_head_case(hs_backend_ctx *ctx, int N)
 {
-    enum { N_MAX = 8, C = 40, V = 10000 };
+    enum { N_MAX = 16, C = 128, V = 8192, CALLS = 3 };
     assert_true(N <= N_MAX);
     float *x = test_alloc(sizeof(float) * N * C);
     float *emb = test_alloc(sizeof(float) * (size_t)V * C);
+    double *emb_rounded = test_alloc(sizeof(double) * (size_t)V * C);
     int32_t targets[N_MAX];
     float nll[N_MAX], lse[N_MAX];
-    double ref_nll[N_MAX], ref_lse[N_MAX];
+    double ref_nll[N_MAX], ref_lse[N_MAX], x_rounded[C];
     double *logits = test_alloc(sizeof(double) * V);
     test_rng_seed(24);
     test_fill_uniform(x, N * C, -1, 1);
     test_fill_uniform(emb, (size_t)V * C, -1, 1);
+    for (size_t i = 0; i < (size_t)V * C; i++)
+        emb_rounded[i] = ref_bf16(emb[i]);
     for (int n = 0; n < N; n++)
         targets[n] = n == 1 ? -1 : test_rng_int(V);
     for (int n = 0; n < N; n++) {
+        for (int c = 0; c < C; c++)
+            x_rounded[c] = ref_bf16(x[n * C + c]);
         double m = -INFINITY;
         for (int v = 0; v < V; v++) {
             double s = 0.0;
             for (int c = 0; c < C; c++)
-                s += ref_bf16(x[n * C + c]) * ref_bf16(emb[(size_t)v * C + c]);
+                s += x_rounded[c] * emb_rounded[(size_t)v * C + c];
             logits[v] = s;
             m = s > m ? s : m;
         }
@@ -297,12 +306,15 @@ static void lm_head_case(hs_backend_ctx *ctx, int N)
         ref_nll[n] = targets[n] >= 0 ? ref_lse[n] - logits[targets[n]] : 0.0;
     }
     assert_int_equal(hs_cpu_backend.set_precision(ctx, HS_PRECISION_BF16), 0);
-    int rc = hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, N, C, V);
-    if (rc != 0)
-        fail_msg("bf16 lm_head_nll failed: %s", hs_cpu_backend.last_error(ctx));
-    /* logits are sums of 40 products of magnitude <= 1: fp32 order differences ~1e-6 */
-    test_assert_close("bf16 lse", lse, ref_lse, N, 1e-5, 1e-6);
-    test_assert_close("bf16 nll", nll, ref_nll, N, 1e-5, 1e-6);
+    for (int call = 0; call < CALLS; call++) {
+        int rc =
+            hs_cpu_backend.lm_head_nll(ctx, nll, lse, x, hs_table_f32(emb), targets, N, C, V);
+        if (rc != 0)
+            fail_msg("bf16 lm_head_nll failed: %s", hs_cpu_backend.last_error(ctx));
+        /* logits are sums of 128 products of magnitude <= 1: fp32 order differences ~1e-5 */
+        test_assert_close("bf16 lse", lse, ref_lse, N, 1e-4, 1e-6);
+        test_assert_close("bf16 nll", nll, ref_nll, N, 1e-4, 1e-6);
+    }
 
     /* The gradient, recomputed chunk by chunk (a copy of emb defeats the forward's memo): its
      * second GEMM rounds the softmax weights to bf16 as well, so it is compared with the fp32
@@ -312,7 +324,7 @@ static void lm_head_case(hs_backend_ctx *ctx, int N)
     float *dx_fp32 = test_alloc(sizeof(float) * N * C);
     double *dx_ref = test_alloc(sizeof(double) * N * C);
     memcpy(emb_copy, emb, sizeof(float) * (size_t)V * C);
-    rc = hs_cpu_backend.lm_head_nll_backward(ctx, dx_bf16, x, hs_table_f32(emb_copy), targets,
+    int rc = hs_cpu_backend.lm_head_nll_backward(ctx, dx_bf16, x, hs_table_f32(emb_copy), targets,
                                              lse, 0.5f, N, C, V);
     if (rc != 0)
         fail_msg("bf16 lm_head_nll_backward failed: %s", hs_cpu_backend.last_error(ctx));
@@ -334,15 +346,68 @@ static void lm_head_case(hs_backend_ctx *ctx, int N)
     free(dx_ref);
     free(x);
     free(emb);
+    free(emb_rounded);
     free(logits);
 }
 
-/* N = 8 rows: oneDNN per chunk; N = 2: the few-rows loop (a decode step's shape). */
+/* Two threads running the same bf16 GEMM shape at the same moment, as the LM head's threads
+ * do with their chunks, each on its own data, 20 times each: every result must be its own
+ * product (with oneDNN's shared library scratchpad they corrupted each other). */
+static void test_concurrent_gemms(void **state)
+{
+    hs_backend_ctx *ctx = *state;
+    if (!have_bf16())
+        skip();
+    enum { M = 16, N = 4096, K = 128, THREADS = 2, ROUNDS = 20 };
+    float *a[THREADS], *b[THREADS], *c[THREADS];
+    double *ref[THREADS];
+    test_rng_seed(25);
+    for (int t = 0; t < THREADS; t++) {
+        a[t] = test_alloc(sizeof(float) * M * K);
+        b[t] = test_alloc(sizeof(float) * (size_t)N * K);
+        c[t] = test_alloc(sizeof(float) * (size_t)M * N);
+        ref[t] = test_alloc(sizeof(double) * (size_t)M * N);
+        test_fill_uniform(a[t], (size_t)M * K, -1, 1);
+        test_fill_uniform(b[t], (size_t)N * K, -1, 1);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double s = 0.0;
+                for (int k = 0; k < K; k++)
+                    s += ref_bf16(a[t][i * K + k]) * ref_bf16(b[t][(size_t)j * K + k]);
+                ref[t][(size_t)i * N + j] = s;
+            }
+    }
+    assert_int_equal(hs_cpu_backend.set_precision(ctx, HS_PRECISION_BF16), 0);
+    int bad_rc = 0, bad_value = 0;
+#pragma omp parallel num_threads(THREADS) reduction(+ : bad_rc, bad_value)
+    {
+        int t = omp_get_thread_num();
+        for (int round = 0; round < ROUNDS; round++) {
+#pragma omp barrier
+            bad_rc += hs_cpu_backend.matmul(ctx, c[t], a[t], b[t], NULL, M, N, K, false, true, K,
+                                            K, N, 1.0f, 0.0f) != 0;
+            for (size_t i = 0; i < (size_t)M * N; i++) /* |Σ a·b| <= 128: 1e-4 is ~1e-6·scale */
+                bad_value += !(fabs(c[t][i] - ref[t][i]) <= 1e-4);
+        }
+    }
+    assert_int_equal(hs_cpu_backend.set_precision(ctx, HS_PRECISION_FP32), 0);
+    assert_int_equal(bad_rc, 0);
+    if (bad_value)
+        fail_msg("%d elements of concurrent bf16 GEMMs differ from their products", bad_value);
+    for (int t = 0; t < THREADS; t++) {
+        free(a[t]);
+        free(b[t]);
+        free(c[t]);
+        free(ref[t]);
+    }
+}
+
+/* N = 16 rows: oneDNN per chunk; N = 2: the few-rows loop (a decode step's shape). */
 static void test_lm_head_bf16(void **state)
 {
     if (!have_bf16())
         skip();
-    lm_head_case(*state, 8);
+    lm_head_case(*state, 16);
     lm_head_case(*state, 2);
 }
 
@@ -354,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_precision_restores_fp32),
         cmocka_unit_test(test_set_precision_refuses_unknown),
         cmocka_unit_test(test_lm_head_bf16),
+        cmocka_unit_test(test_concurrent_gemms),
     };
     return cmocka_run_group_tests_name("kernels_gemm_bf16", tests, test_setup_cpu,
                                        test_teardown_cpu);
