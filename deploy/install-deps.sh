@@ -15,7 +15,7 @@ APT_PACKAGES=(
 )
 # PyPI name=import name (the import tells whether a package is there)
 PIP_PACKAGES=(pytest=pytest requests=requests selenium=selenium schemathesis=schemathesis
-              axe-selenium-python=axe_selenium_python)
+              axe-selenium-python=axe_selenium_python numpy=numpy)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

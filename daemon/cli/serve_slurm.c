@@ -20,7 +20,8 @@ void hs_serve_executor_usage(FILE *out)
     fprintf(out,
             "  --executor local|slurm  run jobs on this machine's workers (default) or submit each\n"
             "                       as a Slurm job that reports back over HTTP\n"
-            "  --max-cluster-jobs N Slurm jobs submitted at once (default 16)\n"
+            "  --max-cluster-jobs N Slurm jobs submitted at once (default 16; a sweep's ready\n"
+            "                       jobs go as one job array, each task counting one)\n"
             "  --slurm-partition P, --slurm-account A, --slurm-gres G, --slurm-cpus N,\n"
             "  --slurm-mem M, --slurm-time T   sbatch defaults (a spec's \"slurm\" overrides\n"
             "                       partition, gres, cpus, mem, time); none by default\n"

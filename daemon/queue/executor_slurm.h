@@ -3,9 +3,11 @@
  * the node, which reports back over HTTP, http/api_report.c), at most max_jobs at once and
  * highest priority first, and follows them with squeue/sacct: PENDING keeps the job queued
  * (with Slurm's reason), RUNNING makes it running, an end without a reported result requeues
- * it (from its last checkpoint) while attempts remain. Cancels become scancel. After a restart
- * it picks every recorded attempt up again, so none is lost or started twice. The HTTP
- * threads never wait on it. */
+ * it (from its last checkpoint) while attempts remain. Cancels become scancel. The first
+ * attempts of a sweep's jobs that are ready together go as one job array (sbatch --array, one
+ * task per attempt, followed as "<array>_<task>"); a retry goes alone. After a restart it picks
+ * every recorded attempt up again, so none is lost or started twice. The HTTP threads never
+ * wait on it. */
 #ifndef HS_EXECUTOR_SLURM_H
 #define HS_EXECUTOR_SLURM_H
 #include "kinds/kinds.h"

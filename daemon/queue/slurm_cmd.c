@@ -107,13 +107,17 @@ static void chomp(char *s)
 }
 
 int hs_slurm_sbatch(const hs_slurm_resources *r, const char *name, const char *log_path,
-                    const char *dir, const char *script, char *job_id, size_t idlen,
-                    bool *transient, char *err, size_t errlen)
+                    const char *dir, const char *array, const char *script, char *job_id,
+                    size_t idlen, bool *transient, char *err, size_t errlen)
 {
-    char opt[7][160];
+    char opt[7][160], *array_opt = NULL;
     const char *argv[32] = {"sbatch", "--parsable", "--no-requeue", "--job-name", name,
                             "--output", log_path, "--chdir", dir};
     int n = 9, k = 0;
+    if (array && asprintf(&array_opt, "--array=%s", array) < 0)
+        return hs_errf(err, errlen, "out of memory building an sbatch command");
+    if (array_opt)
+        argv[n++] = array_opt;
     const char *flags[] = {"--partition=", "--account=", "--gres=", "--mem=", "--time="};
     const char *vals[] = {r->partition, r->account, r->gres, r->mem, r->time};
     for (int i = 0; i < 5; i++)
@@ -130,8 +134,10 @@ int hs_slurm_sbatch(const hs_slurm_resources *r, const char *name, const char *l
     char out[256], eout[1024];
     int status;
     *transient = true;
-    if (hs_slurm_run(argv, CMD_TIMEOUT_MS, out, sizeof out, eout, sizeof eout, &status, err,
-                     errlen) != 0)
+    int ran = hs_slurm_run(argv, CMD_TIMEOUT_MS, out, sizeof out, eout, sizeof eout, &status,
+                           err, errlen);
+    free(array_opt);
+    if (ran != 0)
         return -1;
     chomp(out);
     chomp(eout);
@@ -163,9 +169,7 @@ int hs_slurm_scancel(const char *job_id, char *err, size_t errlen)
     return status == 0 ? 0 : hs_errf(err, errlen, "scancel %s: %s", job_id, eout);
 }
 
-/* Splits "a|b|c|..." lines into jobs; fields in the order of cols (i id, n name, s state,
- * r reason, N node). The state is its first word ("CANCELLED by 0" → CANCELLED). */
-static int parse_lines(char *text, const char *cols, hs_slurm_job *jobs, int max, int *n)
+void hs_slurm_parse_jobs(char *text, const char *cols, hs_slurm_job *jobs, int max, int *n)
 {
     *n = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
@@ -177,10 +181,11 @@ static int parse_lines(char *text, const char *cols, hs_slurm_job *jobs, int max
             char *bar = strchr(p, '|');
             if (bar)
                 *bar = '\0';
-            char *dst = *c == 'i' ? j.id : *c == 'n' ? j.name : *c == 's' ? j.state
-                      : *c == 'r' ? j.reason : j.node;
-            size_t cap = *c == 'i' ? sizeof j.id : *c == 'n' ? sizeof j.name
-                       : *c == 's' ? sizeof j.state : *c == 'r' ? sizeof j.reason : sizeof j.node;
+            char *dst = *c == 'i' ? j.id : *c == 'A' ? j.raw_id : *c == 'n' ? j.name
+                      : *c == 's' ? j.state : *c == 'r' ? j.reason : j.node;
+            size_t cap = *c == 'i' ? sizeof j.id : *c == 'A' ? sizeof j.raw_id
+                       : *c == 'n' ? sizeof j.name : *c == 's' ? sizeof j.state
+                       : *c == 'r' ? sizeof j.reason : sizeof j.node;
             snprintf(dst, cap, "%s", p);
             if (!bar)
                 break;
@@ -193,7 +198,6 @@ static int parse_lines(char *text, const char *cols, hs_slurm_job *jobs, int max
             j.node[0] = '\0';
         if (strcmp(j.reason, "None") == 0)
             j.reason[0] = '\0';
-        /* sacct lists a requeued job once per end: keep the last record of each id. */
         int at = *n;
         for (int k = 0; k < *n; k++)
             if (strcmp(jobs[k].id, j.id) == 0)
@@ -204,7 +208,14 @@ static int parse_lines(char *text, const char *cols, hs_slurm_job *jobs, int max
         if (at == *n)
             (*n)++;
     }
-    return 0;
+}
+
+int hs_slurm_array_task(const char *id)
+{
+    const char *us = strchr(id, '_');
+    if (!us || !us[1] || strspn(us + 1, "0123456789") != strlen(us + 1) || strlen(us + 1) > 9)
+        return -1;
+    return atoi(us + 1);
 }
 
 int hs_slurm_squeue(const char *names, hs_slurm_job *jobs, int max, int *n, char *err,
@@ -212,8 +223,8 @@ int hs_slurm_squeue(const char *names, hs_slurm_job *jobs, int max, int *n, char
 {
     char name_opt[8192];
     snprintf(name_opt, sizeof name_opt, "--name=%s", names);
-    const char *argv[] = {"squeue", "-h", "--states=all", "-o", "%i|%j|%T|%r|%N", name_opt,
-                          NULL};
+    const char *argv[] = {"squeue", "-h", "-r", "--states=all", "-o", "%i|%A|%j|%T|%r|%N",
+                          name_opt, NULL};
     static char out[1 << 16];
     char eout[1024];
     int status;
@@ -223,7 +234,8 @@ int hs_slurm_squeue(const char *names, hs_slurm_job *jobs, int max, int *n, char
     chomp(eout);
     if (status != 0)
         return hs_errf(err, errlen, "squeue: %s", eout[0] ? eout : "failed");
-    return parse_lines(out, "insrN", jobs, max, n);
+    hs_slurm_parse_jobs(out, "iAnsrN", jobs, max, n);
+    return 0;
 }
 
 int hs_slurm_sacct(const char *ids, hs_slurm_job *jobs, int max, int *n, char *err,
@@ -231,10 +243,10 @@ int hs_slurm_sacct(const char *ids, hs_slurm_job *jobs, int max, int *n, char *e
 {
     char id_opt[8192];
     snprintf(id_opt, sizeof id_opt, "--jobs=%s", ids);
-    const char *full[] = {"sacct", "-n", "-P", "-X", id_opt, "-o", "jobid,jobname,state,nodelist",
-                          NULL};
+    const char *full[] = {"sacct", "-n", "-P", "-X", id_opt, "-o",
+                          "jobid,jobidraw,jobname,state,nodelist", NULL};
     const char *comp[] = {"sacct", "-c", "-n", "-P", id_opt, "-o",
-                          "jobid,jobname,state,nodelist", NULL};
+                          "jobid,jobidraw,jobname,state,nodelist", NULL};
     static char out[1 << 16];
     char eout[1024];
     int status;
@@ -247,7 +259,8 @@ int hs_slurm_sacct(const char *ids, hs_slurm_job *jobs, int max, int *n, char *e
     chomp(eout);
     if (status != 0)
         return hs_errf(err, errlen, "sacct: %s", eout[0] ? eout : "failed");
-    return parse_lines(out, "insN", jobs, max, n);
+    hs_slurm_parse_jobs(out, "iAnsN", jobs, max, n);
+    return 0;
 }
 
 bool hs_slurm_state_final(const char *s)

@@ -40,7 +40,8 @@ int hs_cluster_candidates(hs_db *db, int limit, hs_cluster_candidate **out, int 
                           size_t errlen)
 {
     static const char sql[] =
-        "SELECT id, kind, spec, attempt FROM jobs WHERE state='queued' AND id NOT IN"
+        "SELECT id, kind, spec, attempt, COALESCE((SELECT sweep_id FROM sweep_jobs WHERE"
+        " job_id=jobs.id), 0) FROM jobs WHERE state='queued' AND id NOT IN"
         " (SELECT job_id FROM cluster_jobs WHERE active=1) ORDER BY priority DESC, id LIMIT ?1";
     *out = NULL;
     *n = 0;
@@ -61,6 +62,7 @@ int hs_cluster_candidates(hs_db *db, int limit, hs_cluster_candidate **out, int 
         snprintf(c[k].kind, sizeof c[k].kind, "%s", hs_col_text(st, 1));
         c[k].spec_json = strdup(hs_col_text(st, 2));
         c[k].attempt = sqlite3_column_int(st, 3) + 1;
+        c[k].sweep_id = sqlite3_column_int64(st, 4);
         if (!c[k++].spec_json) {
             rc = SQLITE_NOMEM;
             break;
@@ -89,8 +91,9 @@ int hs_cluster_active(hs_db *db, hs_cluster_attempt **out, int *n, char *err, si
     static const char sql[] =
         "SELECT c.id, c.job_id, c.attempt, j.max_attempts, c.slurm_name, c.slurm_job_id,"
         " c.slurm_state, j.state, j.cancel_requested, c.result_reported, c.submitted_at,"
-        " c.slurm_reason, c.node"
-        " FROM cluster_jobs c JOIN jobs j ON j.id = c.job_id WHERE c.active=1 ORDER BY c.id";
+        " c.slurm_reason, c.node, t.task, COALESCE(t.raw_id, '')"
+        " FROM cluster_jobs c JOIN jobs j ON j.id = c.job_id"
+        " LEFT JOIN cluster_array_tasks t ON t.attempt_id = c.id WHERE c.active=1 ORDER BY c.id";
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
@@ -123,6 +126,9 @@ int hs_cluster_active(hs_db *db, hs_cluster_attempt **out, int *n, char *err, si
         x->submitted_at = sqlite3_column_int64(st, 10);
         snprintf(x->slurm_reason, sizeof x->slurm_reason, "%s", hs_col_text(st, 11));
         snprintf(x->node, sizeof x->node, "%s", hs_col_text(st, 12));
+        x->array_task = sqlite3_column_type(st, 13) == SQLITE_NULL ? -1
+                                                                   : sqlite3_column_int(st, 13);
+        snprintf(x->slurm_raw_id, sizeof x->slurm_raw_id, "%s", hs_col_text(st, 14));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -154,23 +160,35 @@ int hs_cluster_spec_of(hs_db *db, int64_t job_id, char **spec_json, char *err, s
 }
 
 int hs_cluster_attempt_create(hs_store *store, int64_t job_id, int attempt, const char *name,
-                              const char *token_hash, int64_t *row_id, char *err, size_t errlen)
+                              int array_task, const char *token_hash, int64_t *row_id, char *err,
+                              size_t errlen)
 {
     static const char sql[] =
         "INSERT INTO cluster_jobs (job_id, attempt, slurm_name, token_hash, submitted_at)"
         " SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM jobs WHERE id=?1 AND"
         " state='queued') AND NOT EXISTS (SELECT 1 FROM cluster_jobs WHERE job_id=?1 AND"
         " active=1)";
+    static const char clear_task[] =
+        "DELETE FROM cluster_array_tasks WHERE attempt_id IN (SELECT id FROM cluster_jobs WHERE"
+        " job_id=?1 AND attempt=?2)";
     static const char clear[] = "DELETE FROM cluster_jobs WHERE job_id=?1 AND attempt=?2";
+    static const char task_sql[] = "INSERT INTO cluster_array_tasks (attempt_id, task) VALUES (?1, ?2)";
     hs_db *db;
     /* An earlier attempt row with this number that never started (ended while pending) gives
      * way: attempt numbers count starts. */
-    sqlite3_stmt *st = hs_store_write_stmt(store, clear, &db, err, errlen);
-    if (!st)
+    int rc = 0;
+    sqlite3_stmt *st = NULL;
+    if (!(db = hs_store_write_begin(store, err, errlen)))
         return -1;
-    sqlite3_bind_int64(st, 1, job_id);
-    sqlite3_bind_int(st, 2, attempt);
-    int rc = hs_db_step_done(db, st, "clearing an old attempt", err, errlen);
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (!(st = hs_db_stmt(db, i == 0 ? clear_task : clear, err, errlen))) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, job_id);
+        sqlite3_bind_int(st, 2, attempt);
+        rc = hs_db_step_done(db, st, "clearing an old attempt", err, errlen);
+    }
     if (rc == 0 && !(st = hs_db_stmt(db, sql, err, errlen)))
         rc = -1;
     if (rc == 0) {
@@ -185,6 +203,15 @@ int hs_cluster_attempt_create(hs_store *store, int64_t job_id, int attempt, cons
             *row_id = sqlite3_last_insert_rowid(hs_db_handle(db));
         }
     }
+    if (rc == 1 && array_task >= 0) {
+        if (!(st = hs_db_stmt(db, task_sql, err, errlen)))
+            rc = -1;
+        else {
+            sqlite3_bind_int64(st, 1, *row_id);
+            sqlite3_bind_int(st, 2, array_task);
+            rc = hs_db_step_done(db, st, "recording an array task", err, errlen) == 0 ? 1 : -1;
+        }
+    }
     return hs_store_write_finish(store, rc, err, errlen);
 }
 
@@ -193,13 +220,47 @@ int hs_cluster_attempt_submitted(hs_store *store, int64_t row_id, const char *sl
 {
     static const char sql[] =
         "UPDATE cluster_jobs SET slurm_job_id=?2, slurm_state='PENDING' WHERE id=?1";
-    hs_db *db;
-    sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
-    if (!st)
+    static const char untask[] =
+        "DELETE FROM cluster_array_tasks WHERE attempt_id=?1 AND instr(?2, '_') = 0";
+    hs_db *db = hs_store_write_begin(store, err, errlen);
+    if (!db)
         return -1;
-    sqlite3_bind_int64(st, 1, row_id);
-    sqlite3_bind_text(st, 2, slurm_job_id, -1, SQLITE_STATIC);
-    int rc = hs_db_step_done(db, st, "recording the Slurm job id", err, errlen);
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        sqlite3_stmt *st = hs_db_stmt(db, i == 0 ? sql : untask, err, errlen);
+        if (!st) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, row_id);
+        sqlite3_bind_text(st, 2, slurm_job_id, -1, SQLITE_STATIC);
+        rc = hs_db_step_done(db, st, "recording the Slurm job id", err, errlen);
+    }
+    return hs_store_write_finish(store, rc, err, errlen);
+}
+
+int hs_cluster_array_submitted(hs_store *store, const char *name, const char *array_job_id,
+                               const int *tasks, int n, char *err, size_t errlen)
+{
+    static const char sql[] =
+        "UPDATE cluster_jobs SET slurm_job_id=?2 || '_' || ?3, slurm_state='PENDING'"
+        " WHERE slurm_name=?1 AND active=1 AND slurm_job_id IS NULL AND id IN"
+        " (SELECT attempt_id FROM cluster_array_tasks WHERE task=?3)";
+    hs_db *db = hs_store_write_begin(store, err, errlen);
+    if (!db)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
+        if (!st) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, array_job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, tasks[i]);
+        rc = hs_db_step_done(db, st, "recording the Slurm array id", err, errlen);
+    }
     return hs_store_write_finish(store, rc, err, errlen);
 }
 
@@ -235,11 +296,13 @@ static int mark_running_db(hs_db *db, int64_t row_id, char *err, size_t errlen)
 }
 
 int hs_cluster_attempt_observe(hs_store *store, const hs_cluster_attempt *a, const char *state,
-                               const char *reason, const char *node, char *err, size_t errlen)
+                               const char *reason, const char *node, const char *raw_id,
+                               char *err, size_t errlen)
 {
     static const char sql[] =
         "UPDATE cluster_jobs SET slurm_state=?2, slurm_reason=?3,"
         " node=CASE WHEN ?4 <> '' THEN ?4 ELSE node END WHERE id=?1 AND active=1";
+    static const char raw_sql[] = "UPDATE cluster_array_tasks SET raw_id=?2 WHERE attempt_id=?1";
     hs_db *db;
     sqlite3_stmt *st = hs_store_write_stmt(store, sql, &db, err, errlen);
     if (!st)
@@ -249,6 +312,15 @@ int hs_cluster_attempt_observe(hs_store *store, const hs_cluster_attempt *a, con
     sqlite3_bind_text(st, 3, reason ? reason : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, node ? node : "", -1, SQLITE_STATIC);
     int rc = hs_db_step_done(db, st, "recording the Slurm state", err, errlen);
+    if (rc == 0 && raw_id && *raw_id) {
+        if (!(st = hs_db_stmt(db, raw_sql, err, errlen)))
+            rc = -1;
+        else {
+            sqlite3_bind_int64(st, 1, a->row_id);
+            sqlite3_bind_text(st, 2, raw_id, -1, SQLITE_STATIC);
+            rc = hs_db_step_done(db, st, "recording an array task's id", err, errlen);
+        }
+    }
     if (rc == 0 && strcmp(state, "PENDING") != 0)
         rc = mark_running_db(db, a->row_id, err, errlen);
     return hs_store_write_finish(store, rc, err, errlen);
@@ -496,8 +568,9 @@ int hs_cluster_stop_requested(hs_db *db, int64_t job_id, bool *stop, char *err, 
 int hs_cluster_job_json(hs_db *db, int64_t job_id, cJSON **out, char *err, size_t errlen)
 {
     static const char sql[] =
-        "SELECT slurm_job_id, slurm_state, slurm_reason, node, attempt, active FROM cluster_jobs"
-        " WHERE job_id=?1 ORDER BY id DESC LIMIT 1";
+        "SELECT c.slurm_job_id, c.slurm_state, c.slurm_reason, c.node, c.attempt, c.active,"
+        " t.task FROM cluster_jobs c LEFT JOIN cluster_array_tasks t ON t.attempt_id = c.id"
+        " WHERE c.job_id=?1 ORDER BY c.id DESC LIMIT 1";
     *out = NULL;
     sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
     if (!st)
@@ -509,6 +582,20 @@ int hs_cluster_job_json(hs_db *db, int64_t job_id, cJSON **out, char *err, size_
             cJSON_AddNullToObject(*out, "job_id");
         else
             cJSON_AddStringToObject(*out, "job_id", hs_col_text(st, 0));
+        cJSON *array = sqlite3_column_type(st, 6) == SQLITE_NULL ? cJSON_CreateNull()
+                                                                  : cJSON_CreateObject();
+        if (cJSON_IsObject(array)) {
+            const char *id = hs_col_text(st, 0); /* "<array>_<task>", or "" before sbatch */
+            const char *us = strchr(id, '_');
+            char array_id[32];
+            snprintf(array_id, sizeof array_id, "%.*s", us ? (int)(us - id) : 0, id);
+            if (us)
+                cJSON_AddStringToObject(array, "job_id", array_id);
+            else
+                cJSON_AddNullToObject(array, "job_id");
+            cJSON_AddNumberToObject(array, "task", sqlite3_column_int(st, 6));
+        }
+        cJSON_AddItemToObject(*out, "array", array);
         cJSON_AddStringToObject(*out, "state", hs_col_text(st, 1));
         cJSON_AddStringToObject(*out, "reason", hs_col_text(st, 2));
         cJSON_AddStringToObject(*out, "node", hs_col_text(st, 3));

@@ -1,4 +1,5 @@
-/* The cluster_jobs table: one row per attempt of a job submitted to Slurm (schema/006). The
+/* The cluster_jobs table: one row per attempt of a job submitted to Slurm (schema/006), with
+ * cluster_array_tasks (schema/007) for the attempts submitted as tasks of a job array. The
  * slurm executor (queue/executor_slurm.c) picks queued jobs, records an attempt before sbatch
  * runs, then what squeue/sacct say about it, and ends it with the job's transition in the same
  * transaction; the report routes (http/api_report.c) check an attempt's token and apply its
@@ -13,6 +14,7 @@
 /* A queued job with no active attempt, in priority order. */
 typedef struct hs_cluster_candidate {
     int64_t job_id;
+    int64_t sweep_id; /* the sweep it belongs to, 0 for none */
     int attempt;      /* the attempt a submission now would be (jobs.attempt + 1) */
     char kind[64];
     char *spec_json;  /* malloc'd */
@@ -22,8 +24,10 @@ typedef struct hs_cluster_candidate {
 typedef struct hs_cluster_attempt {
     int64_t row_id, job_id;
     int attempt, max_attempts;
-    char slurm_name[64];
-    char slurm_job_id[32];   /* "" until sbatch answered */
+    char slurm_name[64];     /* --job-name (an array's, shared by its tasks) */
+    int array_task;          /* the task index in an array, -1 for an ordinary Slurm job */
+    char slurm_job_id[32];   /* "" until sbatch answered; "<array>_<task>" for a task */
+    char slurm_raw_id[32];   /* a started task's own numeric id, else "" */
     char slurm_state[32];
     char slurm_reason[128];
     char node[128];
@@ -43,17 +47,27 @@ int hs_cluster_active(hs_db *db, hs_cluster_attempt **out, int *n, char *err, si
 /* The stored spec of a job (malloc'd JSON text). */
 int hs_cluster_spec_of(hs_db *db, int64_t job_id, char **spec_json, char *err, size_t errlen);
 
-/* Records an attempt about to be submitted (state SUBMITTING); 1 created, 0 the job is no
- * longer queued or already has an active attempt, -1 error. */
+/* Records an attempt about to be submitted (state SUBMITTING), as task array_task (>= 0) of
+ * the array named name or (-1) as an ordinary Slurm job; 1 created, 0 the job is no longer
+ * queued or already has an active attempt, -1 error. */
 int hs_cluster_attempt_create(hs_store *store, int64_t job_id, int attempt, const char *name,
-                              const char *token_hash, int64_t *row_id, char *err, size_t errlen);
-/* sbatch answered with slurm_job_id: the attempt is PENDING. */
+                              int array_task, const char *token_hash, int64_t *row_id, char *err,
+                              size_t errlen);
+/* sbatch answered with slurm_job_id (or squeue showed it): the attempt is PENDING. An
+ * ordinary id for a task of an array (submitted again alone) makes it an ordinary attempt. */
 int hs_cluster_attempt_submitted(hs_store *store, int64_t row_id, const char *slurm_job_id,
                                  char *err, size_t errlen);
+/* sbatch answered array_job_id for the n tasks (indexes) of the array named name: each of them
+ * still active and not yet recorded becomes "<array_job_id>_<task>", PENDING, in one
+ * transaction. */
+int hs_cluster_array_submitted(hs_store *store, const char *name, const char *array_job_id,
+                               const int *tasks, int n, char *err, size_t errlen);
 /* What Slurm says about an active attempt. RUNNING (or any state but PENDING) starts the job
- * (queued → running, its attempt number set) if it has not started yet. */
+ * (queued → running, its attempt number set) if it has not started yet. raw_id: a started
+ * array task's own id (kept when not ""). */
 int hs_cluster_attempt_observe(hs_store *store, const hs_cluster_attempt *a, const char *state,
-                               const char *reason, const char *node, char *err, size_t errlen);
+                               const char *reason, const char *node, const char *raw_id,
+                               char *err, size_t errlen);
 /* Ends an attempt with Slurm's final state and reason, and moves the job on in the same
  * transaction: cancelled when a cancel was requested, unchanged when a result (or a failure)
  * was reported or the job is already final, else requeued while attempts remain and failed
@@ -86,8 +100,9 @@ int hs_cluster_report_outcome_db(hs_db *db, int64_t row_id, const char *result_j
 /* Whether a cancel was requested for the job (the answer to a batch says stop). */
 int hs_cluster_stop_requested(hs_db *db, int64_t job_id, bool *stop, char *err, size_t errlen);
 
-/* {"job_id", "state", "reason", "node", "attempt", "active"} of the job's newest attempt, or
- * NULL (and 0) when it never went to Slurm. */
+/* {"job_id", "array", "state", "reason", "node", "attempt", "active"} of the job's newest
+ * attempt ("array": {"job_id", "task"} for a task of an array, else null), or NULL (and 0) when
+ * it never went to Slurm. */
 int hs_cluster_job_json(hs_db *db, int64_t job_id, cJSON **out, char *err, size_t errlen);
 
 #endif

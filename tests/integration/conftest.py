@@ -300,3 +300,35 @@ def slurm_cluster():
     yield cluster
     os.environ.pop("SLURM_CONF", None)
     cluster.stop()
+
+
+@pytest.fixture
+def slurm_daemon(daemon, slurm_cluster):
+    """A factory of daemons with ``--executor slurm`` (extra flags as arguments) on the Slurm
+    test cluster, each with the demo model under its model root. At teardown the node-side
+    runners' logs (data_dir/cluster/*.out, the sanitizer build too) must be clean."""
+    made = []
+
+    def make(*extra):
+        d = daemon(args=["--executor", "slurm"] + list(extra), start=False)
+        r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
+        assert r.returncode == 0, r.stdout + r.stderr
+        d.start()
+        made.append(d)
+        return d
+    yield make
+    # Jobs a test left behind must not hold the node's CPUs in the next test: stop the daemons
+    # (so that none resubmits), then cancel what is left on the cluster.
+    for d in made:
+        try:
+            d.stop()
+        except AssertionError:
+            pass
+    slurm_cluster.cancel_all()
+    for d in made:
+        cluster_dir = os.path.join(d.data_dir, "cluster")
+        for name in sorted(os.listdir(cluster_dir)) if os.path.isdir(cluster_dir) else []:
+            if name.endswith(".out"):
+                with open(os.path.join(cluster_dir, name), errors="replace") as f:
+                    text = f.read()
+                assert not any(m in text for m in SANITIZER_MARKERS), name + ":\n" + text

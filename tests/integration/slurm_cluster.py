@@ -9,6 +9,9 @@ packages slurm-wlm and munge (deploy/install-deps.sh installs them). Every clien
 Choices that matter for the tests:
 - CPUs are the only consumable (CR_CPU): jobs without --mem can run side by side.
 - A second partition ``held`` is DOWN: a job submitted there stays PENDING (PartitionDown).
+- Partitions ``low`` and ``high`` share the node with partition-priority preemption: a job in
+  ``high`` that needs the CPUs of a ``low`` job cancels it, and Slurm reports it PREEMPTED
+  (``debug`` and ``low`` are on the same tier, so nothing else is ever preempted).
 - No slurmdbd: accounting_storage/none plus jobcomp/filetxt, so ``sacct -c`` knows finished jobs
   (the executor falls back to it when plain sacct has no storage).
 - batch_sched_delay=0 and ReturnToService=2 keep starts quick and the node usable.
@@ -101,12 +104,16 @@ MailProg=/bin/true
 ReturnToService=2
 SchedulerParameters=batch_sched_delay=0
 JobAcctGatherType=jobacct_gather/none
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc={d}/log/jobcomp.txt
 NodeName={self.host} NodeAddr=127.0.0.1 CPUs={ncpu} RealMemory={mem_mb} State=UNKNOWN
 PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
 PartitionName=held Nodes={self.host} Default=NO MaxTime=INFINITE State=DOWN
+PartitionName=low Nodes={self.host} Default=NO MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=high Nodes={self.host} Default=NO MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF
 """
         with open(self.conf, "w") as f:
             f.write(text)
@@ -146,6 +153,68 @@ PartitionName=held Nodes={self.host} Default=NO MaxTime=INFINITE State=DOWN
         line = r.stdout.strip()
         return tuple(line.split("|", 1)) if r.returncode == 0 and line else None
 
+    def tasks(self, array_id):
+        """{task: (array id, state)} of an array's tasks as ``squeue -r`` shows them."""
+        r = self._run("squeue", "-h", "-r", "--states=all", "-j", str(array_id), "-o", "%K|%F|%T")
+        out = {}
+        for line in r.stdout.split():
+            task, array, state = line.split("|")
+            out[int(task)] = (array, state)
+        return out
+
+    def named(self, name):
+        """The ids squeue shows (``-r``: one per array task) for jobs with this --job-name."""
+        r = self._run("squeue", "-h", "-r", "--states=all", "--name=" + name, "-o", "%i")
+        return r.stdout.split()
+
+    def sbatch(self, *args):
+        """Submits a job of the test's own (e.g. ``"-p", "high", "--wrap", "sleep 1"``); its id."""
+        r = self._run("sbatch", "--parsable", "-o", "/dev/null", "--chdir",
+                      os.path.join(self.dir, "work"), *args)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    def scontrol(self, *args):
+        r = self._run("scontrol", *args)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def restart_controller_clean(self):
+        """Restarts slurmctld with its saved state cleared (-c): every job it knew is forgotten,
+        as after a controller that lost its state; the node's running steps are then killed
+        when slurmd registers again. The jobcomp file is set aside too (job ids start again
+        at 1, and sacct -c must not answer for a new job with an old one's record)."""
+        p = self.procs["slurmctld"]
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+        log = os.path.join(self.dir, "log")
+        if os.path.exists(os.path.join(log, "jobcomp.txt")):
+            os.replace(os.path.join(log, "jobcomp.txt"),
+                       os.path.join(log, "jobcomp.before-clear.txt"))
+        self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-f", self.conf])
+        _wait(lambda: "UP" in self._run("scontrol", "ping").stdout, 30, "slurmctld restart")
+        _wait(lambda: self._run("sinfo", "-h", "-p", "debug", "-n", self.host, "-o",
+                                "%T").stdout.strip() in ("idle", "mixed", "allocated"), 60,
+              "node back after the restart")
+
+    @staticmethod
+    def runner_pids(daemon_url, job_id):
+        """PIDs of the `surgeond run --report-to` processes (on this one node) of a job of the
+        daemon at daemon_url: what a test kills to make Slurm see the job fail."""
+        needle = ("%s/api/v1/jobs/%d/report" % (daemon_url, job_id)).encode()
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"run" in args and needle in args:
+                pids.append(int(pid))
+        return pids
+
     def log_text(self):
         out = []
         for name in ("slurmctld.log", "slurmd.log"):
@@ -155,12 +224,17 @@ PartitionName=held Nodes={self.host} Default=NO MaxTime=INFINITE State=DOWN
                     out.append("== %s ==\n%s" % (name, f.read()[-4000:]))
         return "\n".join(out)
 
-    def stop(self):
-        ids = self._run("squeue", "-h", "-o", "%A").stdout.split() if "slurmctld" in self.procs else []
+    def cancel_all(self):
+        """Cancels every job still pending or running and waits until none is left."""
+        ids = self._run("squeue", "-h", "-o", "%A").stdout.split()
         if ids:
             self._run("scancel", *sorted(set(ids)))
             _wait(lambda: not self._run("squeue", "-h", "-o", "%A").stdout.split(), 15,
                   "cancel of the remaining jobs")
+
+    def stop(self):
+        if "slurmctld" in self.procs:
+            self.cancel_all()
         for name in ("slurmd", "slurmctld", "munged"):
             p = self.procs.get(name)
             if p and p.poll() is None:

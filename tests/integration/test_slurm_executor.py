@@ -13,35 +13,10 @@ import os
 
 import pytest
 
-# What ASan/UBSan/LSan print (as conftest.py's daemon fixture checks the daemon's own log).
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
-
 TEXTS = [
     "The children walked to school along the river and stopped to watch the boats.",
     "A small village near the sea had one bakery, two churches and a market every Sunday morning.",
 ]
-
-
-@pytest.fixture
-def slurm_daemon(daemon, slurm_cluster):
-    made = []
-
-    def make(*extra):
-        d = daemon(args=["--executor", "slurm"] + list(extra), start=False)
-        r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
-        assert r.returncode == 0, r.stdout + r.stderr
-        d.start()
-        made.append(d)
-        return d
-    yield make
-    # The runners on the node are the sanitizer build too: their Slurm logs must be clean.
-    for d in made:
-        cluster_dir = os.path.join(d.data_dir, "cluster")
-        for name in sorted(os.listdir(cluster_dir)) if os.path.isdir(cluster_dir) else []:
-            if name.endswith(".out"):
-                with open(os.path.join(cluster_dir, name), errors="replace") as f:
-                    text = f.read()
-                assert not any(m in text for m in SANITIZER_MARKERS), name + ":\n" + text
 
 
 def test_diagnose_runs_through_slurm(slurm_daemon, slurm_cluster):
@@ -167,31 +142,14 @@ def test_bad_slurm_spec_is_400(daemon, slurm, field):
     assert r.json()["field"] == field
 
 
-def _runner_pids(d, job_id):
-    """PIDs of the `surgeond run --report-to` processes of one job of this daemon."""
-    needle = ("%s/api/v1/jobs/%d/report" % (d.url, job_id)).encode()
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"run" in args and needle in args:
-            pids.append(int(pid))
-    return pids
-
-
-def test_failed_attempt_is_requeued_from_its_checkpoint(slurm_daemon):
+def test_failed_attempt_is_requeued_from_its_checkpoint(slurm_daemon, slurm_cluster):
     d = slurm_daemon()
     _corpus(d)
     job = d.submit(_surgery(epochs=3))
     d.wait_until(lambda: len(d.get(f"/api/v1/runs/{job['id']}/checkpoints").json()["checkpoints"]) >= 1,
                  timeout=300)
     first = d.job(job["id"])["slurm"]["job_id"]
-    pids = _runner_pids(d, job["id"])
+    pids = slurm_cluster.runner_pids(d.url, job["id"])
     assert pids, "no runner process found"
     for pid in pids:  # the node loses the job: Slurm says FAILED
         os.kill(pid, 9)
@@ -222,19 +180,6 @@ def test_max_cluster_jobs_and_priority_decide_the_order(slurm_daemon):
     assert len(rows) == 3
     for (_, ended), (submitted, _) in zip(rows, rows[1:]):
         assert ended is not None and submitted >= ended, rows
-
-
-def test_sweep_runs_through_slurm(slurm_daemon):
-    d = slurm_daemon()
-    r = d.post("/api/v1/sweeps", json={"job": {"kind": "diagnose", "model": "demo", "texts": TEXTS},
-                                       "grid": {"max_length": [8, 64]}})
-    assert r.status_code == 201, r.text
-    sweep = r.json()
-    for j in sweep["jobs"]:
-        done = d.wait_job(j["id"], timeout=120)
-        assert done["state"] == "succeeded" and done["slurm"]["job_id"], done
-        assert done["sweep"]["params"]["max_length"] == done["spec"]["max_length"]
-    assert d.get(f"/api/v1/sweeps/{sweep['id']}").json()["counts"] == {"succeeded": 2}
 
 
 def test_unwritable_shared_data_dir_fails_saying_so(slurm_daemon):

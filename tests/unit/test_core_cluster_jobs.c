@@ -5,7 +5,8 @@
  * result requeues the job while attempts remain and fails it after, a cancel wins (also over
  * a snapshot read before it); a job with a live attempt is never claimed by a local worker; tokens map
  * to their job (1), another job (2) or nothing (0); a batch is applied only as the next
- * sequence number; reconciliation after a restart leaves jobs with a live attempt alone. */
+ * sequence number; reconciliation after a restart leaves jobs with a live attempt alone; the
+ * tasks of a job array are recorded and ended like single attempts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,7 +54,7 @@ static void start_attempt(store_fixture *f, int64_t job, int attempt, const char
     char err[512], hash[HS_SHA256_HEX_LEN];
     hs_sha256_hex(tag, strlen(tag), hash);
     int64_t row = 0;
-    assert_int_equal(hs_cluster_attempt_create(f->store, job, attempt, "hs-x", hash, &row, err,
+    assert_int_equal(hs_cluster_attempt_create(f->store, job, attempt, "hs-x", -1, hash, &row, err,
                                                sizeof err), 1);
     assert_int_equal(hs_cluster_attempt_submitted(f->store, row, slurm_id, err, sizeof err), 0);
 }
@@ -142,14 +143,14 @@ static void test_attempt_once_and_running(void **state)
     start_attempt(f, job, 1, "t1", "101");
     int64_t row = 0;
     /* a second active attempt of the same job is refused */
-    assert_int_equal(hs_cluster_attempt_create(f->store, job, 2, "hs-y", "h2", &row, err,
+    assert_int_equal(hs_cluster_attempt_create(f->store, job, 2, "hs-y", -1, "h2", &row, err,
                                                sizeof err), 0);
     hs_cluster_attempt a = active_one(f);
     assert_string_equal(a.slurm_job_id, "101");
-    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "PENDING", "Priority", "", err,
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "PENDING", "Priority", "", "", err,
                                                 sizeof err), 0);
     assert_string_equal(store_fixture_job_state(f, job), "queued");
-    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "node1", err,
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "node1", "", err,
                                                 sizeof err), 0);
     assert_string_equal(store_fixture_job_state(f, job), "running");
     assert_int_equal(store_fixture_query_int(f, "SELECT attempt FROM jobs WHERE id=?1", job), 1);
@@ -170,7 +171,7 @@ static void test_end_requeues_then_fails(void **state)
         snprintf(slurm_id, sizeof slurm_id, "%d", 200 + attempt);
         start_attempt(f, job, attempt, attempt == 1 ? "a1" : "a2", slurm_id);
         hs_cluster_attempt a = active_one(f);
-        assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", err,
+        assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", "", err,
                                                     sizeof err), 0);
         a = active_one(f);
         assert_int_equal(hs_cluster_attempt_end(f->store, &a, "NODE_FAIL", "NodeDown", false,
@@ -187,7 +188,7 @@ static void test_cancel_wins(void **state)
     int64_t job = submit(f, 3);
     start_attempt(f, job, 1, "c1", "301");
     hs_cluster_attempt a = active_one(f);
-    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", err,
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a, "RUNNING", "", "n", "", err,
                                                 sizeof err), 0);
     a = active_one(f); /* read before the cancel: a stale snapshot must not requeue it */
     hs_cancel_outcome out;
@@ -248,6 +249,61 @@ static void test_tokens_and_sequence(void **state)
     assert_int_equal(calls, 1);
 }
 
+/* The tasks of an array: recorded under the array's name with their index, given
+ * "<array>_<task>" ids in one go, their raw id kept once started; an end state Slurm reports
+ * only on a real cluster (OUT_OF_MEMORY, PREEMPTED) requeues like any other; resubmitted alone
+ * with an ordinary id, an attempt is no task any more. */
+static void test_array_tasks(void **state)
+{
+    store_fixture *f = *state;
+    char err[512];
+    int64_t jobs[2] = {submit(f, 2), submit(f, 1)}, rows[2];
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(hs_cluster_attempt_create(f->store, jobs[t], 1, "hs-arr", t,
+                                                   t ? "h1" : "h0", &rows[t], err, sizeof err),
+                         1);
+    const int tasks[] = {0, 1};
+    assert_int_equal(hs_cluster_array_submitted(f->store, "hs-arr", "42", tasks, 2, err,
+                                                sizeof err), 0);
+    hs_db *db = hs_store_reader(f->store, err, sizeof err);
+    hs_cluster_attempt *a = NULL;
+    int n = 0;
+    assert_int_equal(hs_cluster_active(db, &a, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(a[0].slurm_job_id, "42_0");
+    assert_string_equal(a[1].slurm_job_id, "42_1");
+    assert_int_equal(a[1].array_task, 1);
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a[1], "RUNNING", "", "n", "44", err,
+                                                sizeof err), 0);
+    cJSON *j = NULL;
+    assert_int_equal(hs_cluster_job_json(db, jobs[1], &j, err, sizeof err), 0);
+    cJSON *array = cJSON_GetObjectItemCaseSensitive(j, "array");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(array, "job_id")),
+                        "42");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(array, "task")->valueint, 1);
+    cJSON_Delete(j);
+    assert_int_equal(hs_cluster_attempt_observe(f->store, &a[0], "RUNNING", "", "n", "43", err,
+                                                sizeof err), 0);
+    assert_int_equal(hs_cluster_attempt_end(f->store, &a[0], "OUT_OF_MEMORY", "", false, err,
+                                            sizeof err), 0);
+    assert_int_equal(hs_cluster_attempt_end(f->store, &a[1], "PREEMPTED", "", false, err,
+                                            sizeof err), 0);
+    free(a);
+    assert_int_equal(store_fixture_query_int(f, "SELECT raw_id FROM cluster_array_tasks WHERE"
+                                                " attempt_id=?", rows[1]), 44);
+    assert_int_equal(store_fixture_query_int(f, "SELECT state='queued' FROM jobs WHERE id=?",
+                                             jobs[0]), 1); /* attempts remain */
+    assert_int_equal(store_fixture_query_int(f, "SELECT state='failed' FROM jobs WHERE id=?",
+                                             jobs[1]), 1);
+    /* The retry of job 0 goes alone: an ordinary id makes its row an ordinary attempt. */
+    int64_t row = 0;
+    assert_int_equal(hs_cluster_attempt_create(f->store, jobs[0], 2, "hs-arr", 0, "h2", &row, err,
+                                               sizeof err), 1);
+    assert_int_equal(hs_cluster_attempt_submitted(f->store, row, "50", err, sizeof err), 0);
+    assert_int_equal(store_fixture_query_int(f, "SELECT COUNT(*) FROM cluster_array_tasks WHERE"
+                                                " attempt_id=?", row), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +319,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tokens_and_sequence, store_fixture_setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_claim_skips_cluster_jobs, store_fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_array_tasks, store_fixture_setup,
                                         store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
