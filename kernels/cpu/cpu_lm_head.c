@@ -24,7 +24,6 @@
 #include "cpu_ops.h"
 #include "cpu_vecmath.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
