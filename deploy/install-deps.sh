@@ -8,14 +8,14 @@ set -euo pipefail
 APT_PACKAGES=(
   build-essential pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev sqlite3
-  libopenblas-dev libpcre2-dev libcmocka-dev libicu-dev libarchive-dev libssl-dev tzdata
+  libopenblas-dev libdnnl-dev libpcre2-dev libcmocka-dev libicu-dev libarchive-dev libssl-dev tzdata
   libjs-chart.js curl ca-certificates python3 python3-pip
   chromium chromium-driver wrk
   slurm-wlm munge
 )
 # PyPI name=import name (the import tells whether a package is there)
 PIP_PACKAGES=(pytest=pytest requests=requests selenium=selenium schemathesis=schemathesis
-              axe-selenium-python=axe_selenium_python)
+              axe-selenium-python=axe_selenium_python numpy=numpy)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

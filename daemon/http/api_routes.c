@@ -23,7 +23,7 @@ const hs_route hs_routes[] = {
     {"GET", "/api/v1/sweeps", hs_api_sweeps_list, "List sweeps, newest first", "limit", NULL},
     {"GET", "/api/v1/sweeps/{id}", hs_api_sweep_get, "One sweep with its jobs' states and values", NULL, NULL},
     {"GET", "/api/v1/runs", hs_api_runs_list, "Run summaries (headline numbers, metadata) under combinable filters; format=csv", "kind,state,model,tag,q,since,until,schedule,limit,before,order,format", NULL},
-    {"GET", "/api/v1/runs/{id}", hs_api_run_get, "One run with its result, name, tags and notes", NULL, NULL},
+    {"GET", "/api/v1/runs/{id}", hs_api_run_get, "One run with its result, name, tags, notes and summary (headline numbers)", NULL, NULL},
     {"PATCH", "/api/v1/runs/{id}", hs_api_run_patch, "Change a run's name, tags or notes (partial; null clears)", NULL, "json"},
     {"GET", "/api/v1/runs/{id}/heads", hs_api_run_heads, "Per-head statistics of a run; format=csv", "checkpoint,format", NULL},
     {"GET", "/api/v1/runs/{id}/curves", hs_api_run_curves, "Curve points (loss, ppl, ...) of a run; format=csv", "name,format", NULL},

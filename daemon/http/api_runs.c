@@ -39,7 +39,8 @@ void hs_api_run_get(hs_req *req, hs_resp *resp)
         return;
     hs_run_add_bytes_on_disk(req, job);
     char err[HS_ERR_LEN];
-    if (hs_run_meta_add_json(db, req->id, job, err, sizeof err) != 0) {
+    if (hs_run_meta_add_json(db, req->id, job, err, sizeof err) != 0 ||
+        hs_run_summary_add_json(db, req->id, job, err, sizeof err) != 0) {
         cJSON_Delete(job);
         return hs_resp_internal(resp, err);
     }

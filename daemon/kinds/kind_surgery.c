@@ -14,6 +14,7 @@
 #include "engine/diagnosis/diagnosis.h"
 #include "common/errors.h"
 #include "kinds.h"
+#include "precision.h"
 #include "spec.h"
 #include "diag_common.h"
 #include "job_model.h"
@@ -85,6 +86,7 @@ static const hs_spec_field surgery_fields[] = {
     {.name = "keep_checkpoints", .type = HS_FIELD_ANY,
      .help = "\"all\" (default), \"best_and_final\", or N: the newest N and the best; the "
              "others' files go as soon as they fall out"},
+    HS_SPEC_FIELD_PRECISION,
     {.name = NULL},
 };
 
@@ -651,7 +653,8 @@ static cJSON *corpus_json(const char *name, const char *path, const surgery_inpu
     return o;
 }
 
-static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_inputs *in,
+static int store_outcome(hs_job_ctx *ctx, const cJSON *spec, const surgery_job *job,
+                         const surgery_inputs *in,
                          const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                          const hs_head_target *targets2, int n_targets2, bool second_pass,
                          uint64_t seed, double baseline, hs_surgery_samples *samples,
@@ -659,7 +662,9 @@ static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_
 {
     cJSON *result = build_result(job, pass1, pass2, in->targets, in->n_targets, targets2,
                                  n_targets2, second_pass, seed, baseline);
-    cJSON *corpus = result ? corpus_json(job->corpus_name, job->corpus_path, in) : NULL;
+    cJSON *corpus = result && hs_result_add_precision(result, spec) == 0
+                        ? corpus_json(job->corpus_name, job->corpus_path, in)
+                        : NULL;
     if (!corpus || !cJSON_AddItemToObject(result, "corpus", corpus)) {
         cJSON_Delete(corpus);
         cJSON_Delete(result);
@@ -754,7 +759,7 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         rc = trc == 1 ? 1 : -1; /* 1: stopped (cancelled or shutting down) */
         goto done;
     }
-    rc = store_outcome(ctx, &job, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2,
+    rc = store_outcome(ctx, spec, &job, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2,
                        n_targets2, second_pass, p.seed, job.baseline_ppl, &samples, err, errlen);
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */

@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "engine/device.h"
 #include "common/errors.h"
+#include "kinds/precision.h"
 #include "store/daemon_state.h"
 #include "store/data_dir.h"
 #include "store/model_alias.h"
@@ -254,7 +255,7 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
     hs_job_logf(&ctx, "job %lld (%s) started on %s, attempt %d of %d", (long long)job->id,
                 job->kind, w->device_spec, job->attempt, job->max_attempts);
     err[0] = '\0';
-    int rc = kind->run(&ctx, spec, err, sizeof err);
+    int rc = hs_job_kind_run(kind, &ctx, spec, err, sizeof err);
     hs_worker_ctx_flush_progress(&ctx);
     record_outcome(w, job->id, &ctx, rc, err, sizeof err);
     hs_job_log_close(st.log);

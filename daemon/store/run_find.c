@@ -1,5 +1,5 @@
-/* Reads of run_summaries: GET /runs' filtered pages, a schedule's runs, a run's metadata
- * (run_summaries.h). Every summary comes from columns; no result is parsed here. */
+/* Reads of run_summaries: GET /runs' filtered pages, a schedule's runs, a run's metadata and
+ * its own summary (run_summaries.h). Every summary comes from columns; no result is parsed here. */
 #include "run_summaries.h"
 #include "common/clock.h"
 #include "common/errors.h"
@@ -235,4 +235,26 @@ int hs_run_meta_add_json(hs_db *db, int64_t id, cJSON *o, char *err, size_t errl
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : hs_db_errf(db, "reading run metadata", err, errlen);
+}
+
+int hs_run_summary_add_json(hs_db *db, int64_t id, cJSON *o, char *err, size_t errlen)
+{
+    static const char sql[] = "SELECT" SUMMARY_COLUMNS
+        " FROM jobs j LEFT JOIN run_summaries s ON s.run_id = j.id WHERE j.id = ?1";
+    sqlite3_stmt *st = hs_db_stmt(db, sql, err, errlen);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    cJSON *summary = rc == SQLITE_ROW ? summary_json(st, 0) : NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return hs_db_errf(db, "reading a run summary", err, errlen);
+    if (rc == SQLITE_DONE)
+        summary = cJSON_CreateNull();
+    if (!summary || !cJSON_AddItemToObject(o, "summary", summary)) {
+        cJSON_Delete(summary);
+        return hs_errf(err, errlen, "out of memory building a run summary");
+    }
+    return 0;
 }

@@ -48,6 +48,10 @@ int hs_run_meta_update(hs_store *store, int64_t id, const hs_run_meta_patch *p,
 /* Adds "name", "tags" and "notes" of run id to o. 0 or -1 with err. */
 int hs_run_meta_add_json(hs_db *db, int64_t id, cJSON *o, char *err, size_t errlen);
 
+/* Adds "summary": run id's summary as GET /runs lists it (headline numbers included), or null
+ * when there is no job id. 0 or -1 with err. */
+int hs_run_summary_add_json(hs_db *db, int64_t id, cJSON *o, char *err, size_t errlen);
+
 typedef enum hs_run_order {
     HS_RUN_ORDER_NEWEST, /* -created (default) */
     HS_RUN_ORDER_OLDEST, /* created */

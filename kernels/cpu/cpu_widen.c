@@ -7,8 +7,10 @@
 #include "cpu_ops.h"
 #include "half_float.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HS_CPU_HAVE_F16C_PATH 1
 #endif
@@ -28,13 +30,28 @@ __attribute__((target("avx,f16c"))) static size_t widen_f16_f16c(float *dst,
                          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
     return i;
 }
+
+/* F16C from CPUID leaf 1 (ECX bit 29; compilers disagree on naming it to
+ * __builtin_cpu_supports), with AVX usable by the OS. */
+static bool cpu_has_f16c(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) &&
+           __builtin_cpu_supports("avx");
+}
 #endif
 
 static void widen_f16(float *dst, const unsigned char *src, size_t n)
 {
     size_t i = 0;
 #ifdef HS_CPU_HAVE_F16C_PATH
-    if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"))
+    static _Atomic int f16c = -1; /* −1 until asked; every thread computes the same answer */
+    int have = atomic_load_explicit(&f16c, memory_order_relaxed);
+    if (have < 0) {
+        have = cpu_has_f16c();
+        atomic_store_explicit(&f16c, have, memory_order_relaxed);
+    }
+    if (have)
         i = widen_f16_f16c(dst, src, n);
 #endif
     for (; i < n; i++) {

@@ -394,3 +394,17 @@ def test_runs_stored_before_the_migration_get_summaries(demo_daemon):
     got = {x["id"]: x for x in runs(d)["runs"]}
     assert got == want
     assert got[diag]["healthy"] == 27 and got[ev]["ppl"] > 1 and got[ev]["model"] == "demo-copy"
+
+
+def test_a_run_carries_its_summary(daemon):
+    """GET /runs/{id} has the run's summary, the object GET /runs lists (headline numbers
+    included; bytes_on_disk is the run's own field), and PATCH answers with it updated."""
+    d = daemon()
+    rid = run_job(d, dict(STEPS, name="summarised", tags=["one"]))
+    listed = [r for r in d.get("/api/v1/runs").json()["runs"] if r["id"] == rid][0]
+    run = d.get("/api/v1/runs/%d" % rid).json()
+    assert run["bytes_on_disk"] == listed.pop("bytes_on_disk")  # the run's own field
+    assert run["summary"] == listed
+    assert set(run["summary"]) >= {"healthy", "ppl", "baseline_ppl", "best_ppl", "heads_woken", "improves_baseline"}
+    patched = d.patch("/api/v1/runs/%d" % rid, json={"name": "renamed"}).json()
+    assert patched["summary"]["name"] == "renamed" and patched["summary"]["tags"] == ["one"]

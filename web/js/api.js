@@ -94,6 +94,7 @@ export const api = {
   get: (path) => request("GET", path),
   post: (path, body) => request("POST", path, body === undefined ? {} : body),
   patch: (path, body) => request("PATCH", path, body),
+  del: (path) => request("DELETE", path),
 };
 
 // Builds "api/v1/<path>?k=v&..." leaving out empty values. Relative to the page, so the

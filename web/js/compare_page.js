@@ -1,24 +1,39 @@
 // The compare view (#/compare?a=<side>&b=<side>&drift=<x>): two head tables from
 // GET /api/v1/compare — a side is a run or <run>/<checkpoint> (a surgery's "start" too). Shows
 // both class maps, the BOS-mass Δ map, the class transition matrix, the woken, newly sick and
-// drifting heads (in and out of the surgery's target zone) and the perplexity Δ.
+// drifting heads (in and out of the surgery's target zone) and the perplexity Δ. A map's cell
+// opens that head's view in its side's run.
 
 import { api, apiPath } from "./api.js";
 import { clear, formatNumber, h } from "./format.js";
 import { CLASS_NAMES, CLASS_STYLE, classMap, numericMap } from "./head_maps.js";
-import { go, routeHash } from "./route.js";
+import { go, headHash, routeHash } from "./route.js";
 
 function sideLabel(s) {
   return `run #${s.run}${s.checkpoint ? ` / ${s.checkpoint}` : ""} (${s.kind}, ${s.model || "?"})`;
 }
 
+// A long list (a 30 × 32 model can have hundreds of drifters) shows its first LIST_SHOWN heads
+// and a "show all" button (aria-expanded) for the rest.
+const LIST_SHOWN = 24;
+
 function headList(id, title, list, withDelta = false) {
+  const ul = list.length ? h("ul", { id }, list.map((x, i) => h("li", { hidden: i >= LIST_SHOWN }, `L${x.layer} H${x.head}`,
+    withDelta ? ` (Δ ${formatNumber(x.bos_mass_delta, 3)})` : ""))) : null;
+  let more = null;
+  if (list.length > LIST_SHOWN) {
+    more = h("button", { type: "button", class: "small link", "aria-expanded": "false", "aria-controls": id },
+      `show all ${list.length}`);
+    more.addEventListener("click", () => {
+      const open = more.getAttribute("aria-expanded") !== "true";
+      more.setAttribute("aria-expanded", String(open));
+      more.textContent = open ? `show the first ${LIST_SHOWN}` : `show all ${list.length}`;
+      ul.querySelectorAll("li").forEach((li, i) => (li.hidden = !open && i >= LIST_SHOWN));
+    });
+  }
   return h("section", { class: "head-list", "aria-labelledby": `${id}-h` },
     h("h4", { id: `${id}-h` }, title, " ", h("span", { class: "count", id: `${id}-count` }, String(list.length))),
-    list.length
-      ? h("ul", { id }, list.map((x) => h("li", null, `L${x.layer} H${x.head}`,
-        withDelta ? ` (Δ ${formatNumber(x.bos_mass_delta, 3)})` : "")))
-      : h("p", { class: "muted", id }, "none"));
+    ul || h("p", { class: "muted", id }, "none"), more);
 }
 
 export class ComparePage {
@@ -134,9 +149,10 @@ export class ComparePage {
           headList("drift-in", `drifters in the target zone (|Δ BOS| > ${formatNumber(dr.threshold, 3)})`, dr.in_zone, true),
           headList("drift-out", "drifters outside the target zone", dr.out_of_zone, true))),
       h("section", { class: "maps", "aria-label": "Maps" },
-        classMap(rowsA, { id: "map-a", title: `A: ${sideLabel(r.a)}` }),
-        classMap(rowsB, { id: "map-b", title: `B: ${sideLabel(r.b)}` }),
-        numericMap(rows, { id: "map-delta", title: "Δ BOS mass (B − A)", metric: "bos_mass_delta", diverging: true })),
+        classMap(rowsA, { id: "map-a", title: `A: ${sideLabel(r.a)}`, headHref: (x) => headHash(r.a.run, x.layer, x.head) }),
+        classMap(rowsB, { id: "map-b", title: `B: ${sideLabel(r.b)}`, headHref: (x) => headHash(r.b.run, x.layer, x.head) }),
+        numericMap(rows, { id: "map-delta", title: "Δ BOS mass (B − A)", metric: "bos_mass_delta", diverging: true,
+          headHref: (x) => headHash(r.b.run, x.layer, x.head) })),
       h("p", null, h("a", { href: apiPath("compare", { ...q, format: "csv" }), download: "compare.csv" }, "per-head CSV")));
   }
 }

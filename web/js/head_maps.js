@@ -1,7 +1,8 @@
 // Layer × head maps for the run and compare views: a numeric heatmap (BOS mass, entropy, local
 // mass or a Δ), and a class map whose four classes differ by colour (Okabe–Ito, safe for colour
 // blindness) AND by glyph. Every map has a "table view" toggle (aria-pressed) that shows the
-// same numbers as a table: the map's text alternative.
+// same numbers as a table: the map's text alternative. With a headHref(row) option a click on a
+// cell opens that head's view, and the table view's cells are links to it (the keyboard path).
 
 import { formatNumber, h } from "./format.js";
 
@@ -37,8 +38,13 @@ function shape(rows) {
   return { layers, heads, at: new Map(rows.map((r) => [`${r.layer}:${r.head}`, r])) };
 }
 
+// The sequential colour of t in [0, 1], for other views' maps.
+export function viridis(t) {
+  return ramp(VIRIDIS, t);
+}
+
 // A toggle button that swaps a figure for its table.
-function withTableView(title, figure, table, id) {
+export function withTableView(title, figure, table, id) {
   const tableWrap = h("div", { class: "map-table", hidden: true }, table);
   const btn = h("button", { type: "button", class: "small toggle", "aria-pressed": "false",
     "aria-controls": `${id}-table` }, "table view");
@@ -53,12 +59,22 @@ function withTableView(title, figure, table, id) {
     h("figcaption", null, h("b", null, title), " ", btn), figure, tableWrap);
 }
 
-function gridOf(rows, cellFor, label) {
+function gridOf(rows, cellFor, label, headHref) {
   const { layers, heads, at } = shape(rows);
+  // Smaller cells for many heads, so that two maps of a 32-head model still sit side by side.
+  const size = heads > 24 ? 15 : heads > 12 ? 18 : 22;
   const grid = h("div", {
-    class: "map-grid", role: "img", "aria-label": label,
-    style: { gridTemplateColumns: `2.4em repeat(${heads}, 22px)` },
+    class: `map-grid${headHref ? " linked" : ""}`, role: "img", "aria-label": label,
+    style: { gridTemplateColumns: `2.4em repeat(${heads}, ${size}px)` },
   });
+  grid.style.setProperty("--cell", `${size}px`);
+  if (headHref) {
+    grid.addEventListener("click", (ev) => {
+      const cell = ev.target.closest(".cell");
+      const r = cell && at.get(`${cell.dataset.layer}:${cell.dataset.head}`);
+      if (r) location.hash = headHref(r);
+    });
+  }
   grid.appendChild(h("div", { class: "corner", "aria-hidden": "true" }, "L\\H"));
   for (let c = 0; c < heads; c++) grid.appendChild(h("div", { class: "col-label", "aria-hidden": "true" }, String(c)));
   for (let l = 0; l < layers; l++) {
@@ -72,7 +88,7 @@ function gridOf(rows, cellFor, label) {
 }
 
 // A table with one row per layer and one column per head; text(r) is the cell's content.
-function layerTable(rows, caption, text) {
+function layerTable(rows, caption, text, headHref) {
   const { layers, heads, at } = shape(rows);
   const head = h("tr", null, h("th", { scope: "col" }, "layer \\ head"));
   for (let c = 0; c < heads; c++) head.appendChild(h("th", { scope: "col" }, String(c)));
@@ -81,7 +97,9 @@ function layerTable(rows, caption, text) {
     const tr = h("tr", null, h("th", { scope: "row" }, String(l)));
     for (let c = 0; c < heads; c++) {
       const r = at.get(`${l}:${c}`);
-      tr.appendChild(h("td", { class: "num" }, r ? text(r) : "—"));
+      const content = r ? text(r) : "—";
+      tr.appendChild(h("td", { class: "num" }, r && headHref
+        ? h("a", { href: headHref(r), "aria-label": `layer ${l} head ${c}: ${content}` }, content) : content));
     }
     body.appendChild(tr);
   }
@@ -90,7 +108,7 @@ function layerTable(rows, caption, text) {
 
 // metric: field of each row; range: [lo, hi] or null for the rows' own min/max; diverging:
 // a signed map centred on 0.
-export function numericMap(rows, { id, title, metric, range = null, diverging = false }) {
+export function numericMap(rows, { id, title, metric, range = null, diverging = false, headHref = null }) {
   const values = rows.map((r) => r[metric]).filter((v) => typeof v === "number" && Number.isFinite(v));
   let lo = range ? range[0] : Math.min(...values);
   let hi = range ? range[1] : Math.max(...values);
@@ -106,12 +124,12 @@ export function numericMap(rows, { id, title, metric, range = null, diverging = 
       class: "cell", title: `layer ${r.layer} head ${r.head}: ${metric} ${formatNumber(r[metric], 4)}`,
       style: { background: typeof r[metric] === "number" ? colour(r[metric]) : "#ddd" },
       dataset: { layer: r.layer, head: r.head, value: r[metric] },
-    }), `${title}, ${formatNumber(lo, 3)} to ${formatNumber(hi, 3)}; table view has the values`),
+    }), `${title}, ${formatNumber(lo, 3)} to ${formatNumber(hi, 3)}; table view has the values`, headHref),
     h("div", { class: "map-scale muted", "aria-hidden": "true" }, formatNumber(lo, 3), " ",
       h("span", { class: "ramp" }, [0, 0.25, 0.5, 0.75, 1].map((t) =>
         h("span", { style: { background: diverging ? ramp(DIVERGING, t) : ramp(VIRIDIS, t) } }))),
       " ", formatNumber(hi, 3)));
-  return withTableView(title, fig, layerTable(rows, `${title} by layer and head`, (r) => formatNumber(r[metric], 4)), id);
+  return withTableView(title, fig, layerTable(rows, `${title} by layer and head`, (r) => formatNumber(r[metric], 4), headHref), id);
 }
 
 export function classLegend() {
@@ -122,7 +140,7 @@ export function classLegend() {
 }
 
 // field: the row's class field ("class", or "class_a"/"class_b" of a comparison).
-export function classMap(rows, { id, title, field = "class" }) {
+export function classMap(rows, { id, title, field = "class", headHref = null }) {
   const fig = h("div", { class: "map-figure" },
     gridOf(rows, (r) => {
       const s = CLASS_STYLE[r[field]] || { color: "#ccc", glyph: "?", ink: "#000" };
@@ -130,9 +148,9 @@ export function classMap(rows, { id, title, field = "class" }) {
         class: `cell cls-cell cls-${r[field]}`, title: `layer ${r.layer} head ${r.head}: ${r[field]}`,
         style: { background: s.color, color: s.ink }, dataset: { layer: r.layer, head: r.head, class: r[field] },
       }, s.glyph);
-    }, `${title}; table view lists each head's class`),
+    }, `${title}; table view lists each head's class`, headHref),
     classLegend());
-  return withTableView(title, fig, layerTable(rows, `${title} by layer and head`, (r) => r[field]), id);
+  return withTableView(title, fig, layerTable(rows, `${title} by layer and head`, (r) => r[field], headHref), id);
 }
 
 // Histogram of one metric in [0, 1] over bins bins, as bars with the counts written on them.

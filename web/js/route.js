@@ -1,5 +1,6 @@
 // The research views' addresses, kept in the URL hash so that every view is a shareable link:
 // #/runs?kind=…&state=…  (the runs table with its filters, order and page), #/run/<id>,
+// #/run/<id>/head/<layer>/<head> (one head),
 // #/compare?a=<side>&b=<side>&drift=<x>. The jobs page keeps its own #job=<id>.
 
 export function parseRoute(hash = location.hash) {
@@ -26,4 +27,10 @@ export function go(hash, { replace = false } = {}) {
     history.replaceState(null, "", hash);
     window.dispatchEvent(new HashChangeEvent("hashchange"));
   } else location.hash = hash;
+}
+
+// "#/run/7/head/1/6": one head of a run (the head view); params as for routeHash.
+export function headHash(run, layer, head, params) {
+  const base = routeHash("run", null, params).replace(/^#\/run/, "");
+  return `#/run/${run}/head/${layer}/${head}${base}`;
 }

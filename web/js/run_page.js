@@ -2,14 +2,16 @@
 // local mass and the class map (with table views); a histogram of BOS mass; the sick band per
 // head index with ALiBi slopes (the diagnosis result's head_bands); for a surgery its
 // checkpoint table (perplexity, woken, best, improves baseline) and curves (loss, lr,
-// perplexity, woken) with smoothing and a log scale. Reloads while the run is live.
+// perplexity, woken) with smoothing and a log scale. A map's cell opens that head's view. Links
+// to re-run it with its spec, to a surgery on a diagnosis's collapsed heads, and a cancel button
+// while it is live; an inspect run lists its heads, each opening its attention pattern. Reloads while the run is live.
 
 import { api, apiPath } from "./api.js";
 import { CurvesView } from "./curves.js";
 import { clear, formatClock, formatDuration, formatNumber, h, parseTime } from "./format.js";
 import { classMap, histogram, numericMap } from "./head_maps.js";
 import { startPolling } from "./poll.js";
-import { routeHash } from "./route.js";
+import { headHash, routeHash } from "./route.js";
 import { progressBar } from "./jobs_table.js";
 import { headline } from "./runs_page.js";
 
@@ -44,9 +46,11 @@ export class RunPage {
     this.bands = h("section", { class: "run-part", "aria-labelledby": "bands-h", hidden: true });
     this.ckpts = h("section", { class: "run-part", "aria-labelledby": "ckpts-h", hidden: true });
     this.curveSec = h("section", { class: "run-part", "aria-labelledby": "curves-h", hidden: true });
+    this.inspected = h("section", { class: "run-part", "aria-labelledby": "inspected-h", hidden: true });
     clear(this.root).append(
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "Runs"), " › ", `run #${id}`),
-      h("h2", { id: "run-title" }, `Run #${id}`), this.status, this.head, this.maps, this.bands, this.ckpts, this.curveSec);
+      h("h2", { id: "run-title" }, `Run #${id}`), this.status, this.head, this.maps, this.bands, this.ckpts, this.curveSec,
+      this.inspected);
     this.stopPoll = startPolling(async () => {
       if (this.job && !["queued", "running"].includes(this.job.state)) return;
       await this.load();
@@ -70,11 +74,10 @@ export class RunPage {
       this.status.textContent = `run #${id}: ${e.describe ? e.describe() : e}`;
       throw e;
     }
-    const [heads, curves, ckpts, summary] = await Promise.all([
+    const [heads, curves, ckpts] = await Promise.all([
       api.get(apiPath(`runs/${id}/heads`)).catch(() => ({ heads: [] })),
       api.get(apiPath(`runs/${id}/curves`)).catch(() => ({ points: [] })),
       api.get(apiPath(`runs/${id}/checkpoints`)).catch(() => ({ checkpoints: [] })),
-      api.get(apiPath("runs", { before: id + 1, limit: 1 })).catch(() => ({ runs: [] })),
     ]);
     if (id !== this.id) return;
     const prevState = this.job && this.job.state;
@@ -82,7 +85,7 @@ export class RunPage {
     this.heads = heads.heads || [];
     this.points = curves.points || [];
     this.checkpoints = ckpts.checkpoints || [];
-    this.summary = (summary.runs || []).find((r) => r.id === id) || null;
+    this.summary = job.summary || null; // the headline numbers, as the runs table has them
     // The facts follow every poll; the maps and tables only when their data changed, so that
     // a running run does not reset a table view or the focus inside them.
     if (prevState !== job.state) this.status.textContent = `${job.kind} run, ${job.state}`;
@@ -92,6 +95,7 @@ export class RunPage {
       this.lastKey = key;
       this.renderMaps();
       this.renderBands();
+      this.renderInspected();
       this.renderCheckpoints();
     }
     if (this.points.length !== this.lastPoints) {
@@ -124,13 +128,38 @@ export class RunPage {
       h("a", { href: `api/v1/runs/${j.id}/heads?format=csv`, download: `run-${j.id}-heads.csv` }, "heads CSV"), " · ",
       h("a", { href: `api/v1/runs/${j.id}/curves?format=csv`, download: `run-${j.id}-curves.csv` }, "curves CSV"));
     const r = j.result || {};
+    if (j.spec && j.spec.kind) links.append(" · ", h("a", { id: "run-rerun", href: routeHash("new", null, { from: j.id }) }, "re-run with this spec"));
+    if (j.state === "succeeded" && diagnosisOf(j)) {
+      links.append(" · ", h("a", { id: "run-surgery", href: routeHash("new", null, { kind: "surgery", from_run: j.id }) },
+        "surgery on its collapsed heads"));
+    }
+    if (j.state === "queued" || j.state === "running") {
+      const cancel = h("button", { type: "button", id: "run-cancel", class: "small danger", disabled: !!j.cancel_requested },
+        j.cancel_requested ? "cancel requested" : "cancel job");
+      cancel.addEventListener("click", async () => {
+        cancel.disabled = true;
+        try {
+          await api.post(apiPath(`jobs/${j.id}/cancel`));
+          this.status.textContent = `cancel of run #${j.id} requested`;
+        } catch (e) {
+          this.status.textContent = `could not cancel run #${j.id}: ${e.describe ? e.describe() : e}`;
+          cancel.disabled = false;
+        }
+        await this.load().catch(() => {});
+      });
+      links.append(" · ", cancel);
+    }
     if (j.kind === "surgery" && r.best_checkpoint) {
       links.append(" · ", h("a", { id: "baseline-vs-best", class: "button-link",
         href: routeHash("compare", null, { a: `${j.id}/start`, b: `${j.id}/${r.best_checkpoint}` }) },
       "compare baseline vs best"));
     }
+    // Rebuilt on every poll of a live run: the focus stays on the control of the same id.
+    const focused = this.head.contains(document.activeElement) ? document.activeElement.id : "";
     clear(this.head).append(...[dl, j.notes ? h("p", { class: "notes" }, j.notes) : null, links,
       j.error ? h("p", { class: "error-text" }, j.error) : null].filter(Boolean));
+    const again = focused && document.getElementById(focused);
+    if (again) again.focus();
   }
 
   checkpointNames() {
@@ -147,6 +176,7 @@ export class RunPage {
     let cp = this.checkpoint;
     if (cp === null || !names.includes(cp)) cp = names[names.length - 1];
     const rows = this.heads.filter((r) => (r.checkpoint || "") === cp);
+    const headHref = (r) => headHash(this.id, r.layer, r.head);
     const select = h("select", { id: "run-checkpoint", "aria-label": "Checkpoint of the head statistics" },
       names.map((n) => h("option", { value: n, selected: n === cp }, n || "diagnosis")));
     select.addEventListener("change", () => {
@@ -157,12 +187,13 @@ export class RunPage {
     });
     clear(this.maps).append(
       h("div", { class: "part-head" }, h("h3", { id: "maps-h" }, "Attention heads"),
-        names.length > 1 ? h("label", null, "checkpoint ", select) : null),
+        names.length > 1 ? h("label", null, "checkpoint ", select) : null,
+        h("span", { class: "muted" }, "a cell (or a table view's number) opens that head")),
       h("div", { class: "maps" },
-        classMap(rows, { id: "map-class", title: "Class" }),
-        numericMap(rows, { id: "map-bos", title: "BOS mass", metric: "bos_mass", range: [0, 1] }),
-        numericMap(rows, { id: "map-entropy", title: "Entropy (nats)", metric: "entropy" }),
-        numericMap(rows, { id: "map-local", title: "Local mass", metric: "local_mass", range: [0, 1] }),
+        classMap(rows, { id: "map-class", title: "Class", headHref }),
+        numericMap(rows, { id: "map-bos", title: "BOS mass", metric: "bos_mass", range: [0, 1], headHref }),
+        numericMap(rows, { id: "map-entropy", title: "Entropy (nats)", metric: "entropy", headHref }),
+        numericMap(rows, { id: "map-local", title: "Local mass", metric: "local_mass", range: [0, 1], headHref }),
         histogram(rows, { id: "hist-bos", title: "BOS mass histogram", metric: "bos_mass" })));
   }
 
@@ -186,6 +217,19 @@ export class RunPage {
         h("thead", null, h("tr", null, h("th", { scope: "col" }, "head"), h("th", { scope: "col", class: "num" }, "slope"),
           h("th", { scope: "col", class: "num" }, "sick layers"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "bar")))),
         body));
+  }
+
+  // An inspect run: its text and the heads it inspected, each a link to its pattern in the head view.
+  renderInspected() {
+    const j = this.job;
+    const heads = j.kind === "inspect" && j.result && j.result.heads;
+    this.inspected.hidden = !heads || !heads.length;
+    if (this.inspected.hidden) return;
+    clear(this.inspected).append(
+      h("div", { class: "part-head" }, h("h3", { id: "inspected-h" }, "Inspected heads")),
+      h("p", null, `${(j.result.tokens || []).length} tokens of `, h("q", null, j.spec.text)),
+      h("ul", { class: "inspected-heads", id: "inspected-heads" }, heads.map((x) => h("li", null,
+        h("a", { href: headHash(j.id, x.layer, x.head, { inspect: j.id }) }, `L${x.layer} H${x.head}`)))));
   }
 
   renderCheckpoints() {

@@ -1,8 +1,9 @@
 // The runs table (#/runs): one row per run with its model, name, tags, kind, state, age,
 // duration and headline numbers, from GET /api/v1/runs. Search and filters (kind, state, model,
-// tag, time range), order and page live in the URL, so a view is a link; name, tags and notes are
-// edited in place (PATCH /api/v1/runs/{id}); two ticked runs open the compare view; the CSV link
-// downloads the same view.
+// tag, time range), order and page live in the URL, so a view is a link (the pages walked through
+// are kept as a stack, `back`, so that "newer" goes back one page); name, tags and notes are
+// edited in place (PATCH /api/v1/runs/{id}); two ticked runs open the compare view, ticked
+// diagnosis runs the sick-bands view; the CSV link downloads the same view.
 
 import { api, apiPath, serverNow } from "./api.js";
 import { clear, formatDuration, formatNumber, h, parseTime } from "./format.js";
@@ -110,6 +111,9 @@ export class RunsPage {
       const [a, b] = [...this.selected.values()];
       go(routeHash("compare", null, { a: sideOf(a), b: sideOf(b) }));
     });
+    this.bandsBtn = h("button", { type: "button", id: "runs-bands", disabled: true }, "sick bands of selected");
+    this.bandsBtn.addEventListener("click", () =>
+      go(routeHash("bands", null, { runs: [...this.selected.keys()].sort((a, b) => a - b).join(",") })));
     this.csv = h("a", { id: "runs-csv", class: "button-link", download: "runs.csv" }, "CSV of this view");
     this.clearBtn = h("button", { type: "button", class: "small ghost" }, "clear filters");
     this.clearBtn.addEventListener("click", () => go(routeHash("runs", null, {})));
@@ -119,10 +123,17 @@ export class RunsPage {
     this.tbody = h("tbody");
     this.table = h("table", { class: "grid-table runs-table", id: "runs-table" },
       h("caption", { class: "sr-only" }, "Runs, newest first unless sorted otherwise"), this.thead, this.tbody);
-    this.newer = h("button", { type: "button", id: "runs-first" }, "« newest");
-    this.newer.addEventListener("click", () => this.setParams({ before: "" }));
+    this.newest = h("button", { type: "button", id: "runs-first" }, "« newest");
+    this.newest.addEventListener("click", () => this.setParams({ before: "", back: "" }));
+    this.newer = h("button", { type: "button", id: "runs-newer" }, "‹ newer");
+    this.newer.addEventListener("click", () => {
+      const stack = this.backStack();
+      const prev = stack.pop();
+      this.setParams({ before: prev === undefined || prev === "-" ? "" : prev, back: stack.join(",") });
+    });
     this.older = h("button", { type: "button", id: "runs-older" }, "older »");
-    this.older.addEventListener("click", () => this.setParams({ before: String(this.nextBefore) }));
+    this.older.addEventListener("click", () => this.setParams({ before: String(this.nextBefore),
+      back: [...this.backStack(), this.params.get("before") || "-"].join(",") }));
 
     clear(this.root).append(
       h("h2", null, "Runs"),
@@ -130,9 +141,9 @@ export class RunsPage {
         field("search", this.q), field("kind", this.kind), field("state", this.state),
         field("model", this.model), this.models, field("tags", this.tag), field("created", this.range),
         field("from", this.since), field("to", this.until), this.clearBtn),
-      h("div", { class: "runs-actions" }, this.compareBtn, this.csv, h("span", { class: "spacer" }), this.status),
+      h("div", { class: "runs-actions" }, this.compareBtn, this.bandsBtn, this.csv, h("span", { class: "spacer" }), this.status),
       h("div", { class: "table-wrap" }, this.table),
-      h("nav", { class: "pager", "aria-label": "Pages of runs" }, this.newer, this.older));
+      h("nav", { class: "pager", "aria-label": "Pages of runs" }, this.newest, this.newer, this.older));
   }
 
   // Reads the controls into the URL (plus the given overrides); a filter change goes to page 1.
@@ -142,9 +153,14 @@ export class RunsPage {
       model: this.model.value.trim(), tag: this.tag.value.trim().split(/[\s,]+/).filter(Boolean),
       range: this.range.value, since: toIso(this.since.value), until: toIso(this.until.value),
       schedule: this.params.get("schedule") || "", order: this.params.get("order") || "",
-      limit: this.params.get("limit") || "", before: "",
+      limit: this.params.get("limit") || "", before: "", back: "",
     };
     go(routeHash("runs", null, { ...p, ...over }), { replace });
+  }
+
+  // The `before` of each page before this one, oldest visit first ("-" for the first page).
+  backStack() {
+    return (this.params.get("back") || "").split(",").filter(Boolean);
   }
 
   apiParams() {
@@ -216,11 +232,12 @@ export class RunsPage {
     for (const run of this.runs) if (run.model && !this.models.querySelector(`option[value="${CSS.escape(run.model)}"]`))
       this.models.appendChild(h("option", { value: run.model }));
     if (this.editing === null) this.renderRows();
-    const filtered = [...this.params.keys()].some((k) => !["order", "before", "limit"].includes(k));
+    const filtered = [...this.params.keys()].some((k) => !["order", "before", "back", "limit"].includes(k));
     this.status.textContent = `${this.runs.length} run${this.runs.length === 1 ? "" : "s"} shown` +
       (filtered ? " (filtered)" : "") + (this.params.get("before") ? `, older than #${this.params.get("before")}` : "") +
       changed.map((x) => `; run #${x.id} ${x.state}`).join("");
     this.older.disabled = this.nextBefore === null || this.nextBefore === undefined;
+    this.newest.disabled = !this.params.get("before");
     this.newer.disabled = !this.params.get("before");
   }
 
@@ -289,6 +306,11 @@ export class RunsPage {
     const n = this.selected.size;
     this.compareBtn.disabled = n !== 2;
     this.compareBtn.textContent = n === 2 ? "compare selected" : `compare selected (${n}/2)`;
+    // Sick bands need diagnoses: diagnose runs, or evaluate runs that diagnosed.
+    const diagnosed = [...this.selected.values()].every((r) => r.state === "succeeded" &&
+      (r.kind === "diagnose" || (r.kind === "evaluate" && r.healthy !== null && r.healthy !== undefined)));
+    this.bandsBtn.disabled = n === 0 || !diagnosed;
+    this.bandsBtn.title = n && !diagnosed ? "only succeeded diagnose runs, or evaluate runs that diagnosed" : "";
   }
 
   async openEditor(run, tr) {

@@ -1,7 +1,7 @@
 // The schedules list under the jobs table: each schedule's name, cron and time zone, the kind
 // of job it submits, when it fires next and fired last, and an enable/disable switch
-// (PATCH /api/v1/schedules/{id}). Polls GET /api/v1/schedules every few seconds; creating and
-// deleting schedules stays with the API.
+// (PATCH /api/v1/schedules/{id}). Polls GET /api/v1/schedules every few seconds. A name links to
+// the schedules view (#/schedules/<id>), where schedules are created, edited and deleted.
 
 import { api, apiPath, pollForever, serverNow } from "./api.js";
 import { clear, formatClock, formatDuration, h, parseTime } from "./format.js";
@@ -65,7 +65,7 @@ export class SchedulesPanel {
       toggle.addEventListener("click", () => this.setEnabled(s, !s.enabled, toggle));
       const kind = s.job && s.job.kind ? s.job.kind : "";
       tbody.appendChild(h("tr", { dataset: { scheduleId: s.id }, class: s.enabled ? "" : "disabled" },
-        h("td", null, h("b", null, s.name)),
+        h("td", null, h("a", { href: `#/schedules/${s.id}` }, h("b", null, s.name))),
         h("td", { class: "mono" }, s.cron, s.timezone && s.timezone !== "UTC" ? ` (${s.timezone})` : ""),
         h("td", { class: "mono" }, kind),
         h("td", null, h("span", { class: `badge ${s.enabled ? "state-succeeded" : "state-queued"}` }, s.enabled ? "enabled" : "disabled")),

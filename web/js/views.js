@@ -1,11 +1,20 @@
-// Switches between the jobs page and the research views (runs table, run view, compare view)
-// by the URL hash, marks the current view in the navigation (aria-current), and moves focus to
-// the new view's heading so that keyboard and screen-reader users land in it.
+// Switches between the jobs page and the research views (runs table, run view, head view,
+// compare view, sick bands, schedules, new job) by the URL hash, marks the current view in the
+// navigation (aria-current), and moves focus to the new view's heading so that keyboard and
+// screen-reader users land in it.
 
+import { BandsPage } from "./bands_page.js";
 import { ComparePage } from "./compare_page.js";
+import { HeadPage } from "./head_page.js";
+import { NewJobPage } from "./new_job_page.js";
 import { parseRoute } from "./route.js";
 import { RunPage } from "./run_page.js";
 import { RunsPage } from "./runs_page.js";
+import { SchedulesPage } from "./schedules_page.js";
+
+// The navigation entry each view belongs to.
+const NAV_OF = { runs: "runs", run: "runs", head: "runs", bands: "runs", compare: "compare", schedules: "schedules", new: "new" };
+const TITLES = { runs: "runs", compare: "compare", bands: "sick bands", schedules: "schedules", new: "new job" };
 
 export class Views {
   constructor({ jobsView, researchView, nav, onError }) {
@@ -15,7 +24,11 @@ export class Views {
     this.pages = {
       runs: new RunsPage(document.createElement("div"), { onError }),
       run: new RunPage(document.createElement("div")),
+      head: new HeadPage(document.createElement("div")),
       compare: new ComparePage(document.createElement("div")),
+      bands: new BandsPage(document.createElement("div")),
+      schedules: new SchedulesPage(document.createElement("div")),
+      new: new NewJobPage(document.createElement("div")),
     };
     this.current = null;
     this.lastView = null;
@@ -27,14 +40,15 @@ export class Views {
     if (location.hash === this.lastHash) return this.lastView !== null;
     this.lastHash = location.hash;
     const r = parseRoute();
-    const view = r && this.pages[r.view] ? r.view : null;
-    const changed = view !== this.lastView || (view === "run" && r.arg !== this.lastArg);
+    let view = r && this.pages[r.view] ? r.view : null;
+    const headOf = view === "run" && /^(\d+)\/head\/(\d+)\/(\d+)$/.exec(r.arg || "");
+    if (headOf) view = "head";
+    const changed = view !== this.lastView || (["run", "head", "schedules"].includes(view) && r.arg !== this.lastArg);
     if (this.current && (changed || view !== "runs")) this.current.hide();
     this.jobsView.hidden = view !== null;
     this.researchView.hidden = view === null;
     for (const a of this.nav.querySelectorAll("a[data-view]")) {
-      const on = a.dataset.view === (view === null ? "jobs" : view === "runs" || view === "run" ? "runs" : "compare");
-      if (on) a.setAttribute("aria-current", "page");
+      if (a.dataset.view === (view === null ? "jobs" : NAV_OF[view])) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
     this.lastView = view;
@@ -49,8 +63,11 @@ export class Views {
     this.current = page;
     if (view === "runs") page.show(r.params);
     else if (view === "run") page.show(Number(r.arg), r.params);
+    else if (view === "head") page.show(Number(headOf[1]), Number(headOf[2]), Number(headOf[3]), r.params);
+    else if (view === "schedules") page.show(r.arg ? Number(r.arg) : null, r.params);
     else page.show(r.params);
-    document.title = `Head Surgeon — ${view === "run" ? `run #${r.arg}` : view}`;
+    document.title = `Head Surgeon — ${view === "run" ? `run #${r.arg}` : view === "head"
+      ? `run #${headOf[1]} L${headOf[2]} H${headOf[3]}` : TITLES[view]}`;
     if (changed) {
       const h2 = page.root.querySelector("h2");
       if (h2) {

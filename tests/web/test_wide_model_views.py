@@ -1,0 +1,113 @@
+"""The run, compare and head views at a large model's head layout (30 layers × 32 heads, the
+layout of BLOOM-3b and 7b1), in headless Chromium against a live test-build daemon: a
+random-weight BLOOM of that layout (wide_model.py) diagnosed twice and one head inspected.
+Checks that every head is drawn and tabled, that the head view's numbers and pattern are the
+API's, and leaves screenshots at this size under build/web-screenshots/.
+"""
+import os
+
+import conftest as _conftest
+import pytest
+from selenium.webdriver.common.by import By
+
+from test_research_views import assert_no_script_errors, class_map, js, screenshot, wait_for
+from wide_model import write_wide_bloom
+
+# The integration fixtures (Daemon, SANITIZER_MARKERS), whichever conftest answers to "conftest".
+_fixtures = getattr(_conftest, "_fixtures", _conftest)
+LAYERS, HEADS = 30, 32
+TEXTS_A = ["The river ran past the old mill and the children played in the water.",
+           "A quiet morning in the town square, with pigeons on the fountain."]
+TEXTS_B = ["Snow fell all night and the village woke to white roofs and silent roads."]
+
+
+@pytest.fixture(scope="module")
+def wide(surgeond_bin, tmp_path_factory):
+    """A daemon with two diagnoses of the 30 × 32 model: .runs = {"a", "b"}."""
+    d = _fixtures.Daemon(surgeond_bin, tmp_path_factory.mktemp("wide"))
+    d.start()
+    try:
+        demo = os.path.join(d.model_root, "demo")
+        r = d.run_cli("demo-model", "--out", demo)
+        assert r.returncode == 0, r.stdout + r.stderr
+        write_wide_bloom(demo, os.path.join(d.model_root, "wide"), n_layer=LAYERS, n_head=HEADS)
+        d.runs = {k: d.submit({"kind": "diagnose", "model": "wide", "texts": t})["id"]
+                  for k, t in (("a", TEXTS_A), ("b", TEXTS_B))}
+        for rid in d.runs.values():
+            assert d.wait_job(rid, timeout=300)["state"] == "succeeded"
+        yield d
+    finally:
+        d.stop()
+        d.session.close()
+    text = d.log_text()
+    assert not any(m in text for m in _fixtures.SANITIZER_MARKERS), text
+
+
+def open_url(browser, d, fragment):
+    browser.get(d.url + "/" + fragment)
+    wait_for(browser, lambda b: b.find_element(By.ID, "conn").text == "live", "page never reached the daemon")
+
+
+def test_run_and_compare_views_at_30_by_32(wide, browser):
+    a, b = wide.runs["a"], wide.runs["b"]
+    heads = wide.get("/api/v1/runs/%d/heads" % a).json()["heads"]
+    assert len(heads) == LAYERS * HEADS
+    open_url(browser, wide, "#/run/%d" % a)
+    wait_for(browser, lambda br: len(br.find_elements(By.CSS_SELECTOR, "#map-class .map-grid .cell")) == LAYERS * HEADS,
+             "class map does not draw every head")
+    shown = class_map(browser, "map-class")
+    assert {k: v[0] for k, v in shown.items()} == {(h["layer"], h["head"]): h["class"] for h in heads}
+    for map_id in ("map-bos", "map-entropy", "map-local"):
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#%s .map-grid .cell" % map_id)) == LAYERS * HEADS
+    # The table view has a row per layer and a column per head.
+    dims = js(browser, "const t = document.querySelector('#map-bos .map-table table');"
+                       "return [t.querySelectorAll('tbody tr').length, t.querySelectorAll('thead th').length - 1]")
+    assert dims == [LAYERS, HEADS]
+    # Every map fits the page width side by side or wrapped, never wider than the window.
+    overflow = js(browser, "return [...document.querySelectorAll('#research-view figure.map')]"
+                           ".some(f => f.getBoundingClientRect().right > window.innerWidth)")
+    assert not overflow
+    screenshot(browser, "run-view-diagnosis-30x32.png")
+    open_url(browser, wide, "#/compare?a=%d&b=%d" % (a, b))
+    wait_for(browser, lambda br: len(br.find_elements(By.CSS_SELECTOR, "#map-b .map-grid .cell")) == LAYERS * HEADS,
+             "compare maps not drawn")
+    want = wide.get("/api/v1/compare?a=%d&b=%d" % (a, b)).json()
+    shown = class_map(browser, "map-b")
+    assert all(shown[(r["layer"], r["head"])][0] == r["class_b"] for r in want["heads"])
+    # Hundreds of drifters: the list shows its first heads and opens on demand.
+    out = want["drifters"]["out_of_zone"]
+    assert len(out) > 24
+    visible = js(browser, "return [...document.querySelectorAll('#drift-out li')].filter(li => !li.hidden).length")
+    assert visible == 24
+    more = browser.find_element(By.CSS_SELECTOR, "button[aria-controls=drift-out]")
+    assert more.get_attribute("aria-expanded") == "false"
+    more.click()
+    assert more.get_attribute("aria-expanded") == "true"
+    assert js(browser, "return [...document.querySelectorAll('#drift-out li')].filter(li => !li.hidden).length") == len(out)
+    more.click()
+    screenshot(browser, "compare-view-30x32.png")
+    assert_no_script_errors(browser)
+
+
+def test_head_view_at_30_by_32_with_an_inspected_pattern(wide, browser):
+    a = wide.runs["a"]
+    layer, head = LAYERS - 1, HEADS - 1
+    open_url(browser, wide, "#/run/%d" % a)
+    cell = wait_for(browser, lambda br: br.find_element(
+        By.CSS_SELECTOR, '#map-class .cell[data-layer="%d"][data-head="%d"]' % (layer, head)), "class map not drawn")
+    js(browser, "arguments[0].scrollIntoView({block: 'center'})", cell)
+    cell.click()
+    wait_for(browser, lambda br: js(br, "return location.hash") == "#/run/%d/head/%d/%d" % (a, layer, head), "head view not opened")
+    row = [r for r in wide.get("/api/v1/runs/%d/heads" % a).json()["heads"] if (r["layer"], r["head"]) == (layer, head)][0]
+    wait_for(browser, lambda br: js(br, "const c = document.querySelector('#head-numbers [data-class]'); return c && c.dataset.class")
+             == row["class"], "head numbers not the API's")
+    wait_for(browser, lambda br: "No inspect run of wide" in br.find_element(By.ID, "pattern-status").text, "no offer to inspect")
+    browser.find_element(By.ID, "inspect-submit").click()
+    wait_for(browser, lambda br: br.find_elements(By.ID, "attn-canvas"), "pattern never drawn", timeout=120)
+    runs = wide.get("/api/v1/runs?kind=inspect").json()["runs"]
+    assert len(runs) == 1
+    att = wide.get("/api/v1/runs/%d/attention?layer=%d&head=%d" % (runs[0]["id"], layer, head)).json()
+    canvas = browser.find_element(By.ID, "attn-canvas")
+    assert int(canvas.get_attribute("data-tokens")) == att["T"]
+    screenshot(browser, "head-view-30x32.png")
+    assert_no_script_errors(browser)
