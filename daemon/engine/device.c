@@ -267,6 +267,19 @@ void hs_device_drop_model(hs_device *dev, const struct hs_model *m)
             evict(dev, i);
 }
 
+int hs_device_recover(hs_device *dev, char *err, size_t errlen)
+{
+    if (!dev || !dev->backend->needs_reset || !dev->backend->needs_reset(dev->bctx))
+        return 0;
+    /* Freed before the reset: the backend refuses the frees of a faulted context, while after
+     * a reset an old address could already belong to a new allocation. */
+    hs_device_drop_model(dev, NULL);
+    if (dev->backend->reset(dev->bctx) != 0)
+        return hs_errf(err, errlen, "device %s faulted and could not be reset: %s", dev->spec,
+                       dev->backend->last_error(dev->bctx));
+    return 1;
+}
+
 void hs_device_set_cache_limit(hs_device *dev, size_t bytes)
 {
     pthread_mutex_lock(&dev->cache_lock);

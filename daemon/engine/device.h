@@ -75,6 +75,11 @@ struct hs_model *hs_device_model(hs_device *dev, const char *path,
 /* Drops model m from the cache and frees it (e.g. after a surgery changed its weights in
  * place, so they are never reused); NULL drops every cached model. */
 void hs_device_drop_model(hs_device *dev, const struct hs_model *m);
+/* After a job ended: when the backend says the device faulted (a sticky CUDA error), drops
+ * every cached model (their device memory died with the context) and resets the device so the
+ * next job runs. 0 when nothing was needed, 1 when the device was reset, -1 with err when it
+ * stays unusable. */
+int hs_device_recover(hs_device *dev, char *err, size_t errlen);
 
 /* The default cache limit of a device whose backend uses host memory (cpu): half the memory
  * available when the device opens (0 when that cannot be read). A device with its own memory

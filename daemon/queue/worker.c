@@ -258,6 +258,13 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
     int rc = hs_job_kind_run(kind, &ctx, spec, err, sizeof err);
     hs_worker_ctx_flush_progress(&ctx);
     record_outcome(w, job->id, &ctx, rc, err, sizeof err);
+    char why[HS_ERR_LEN];
+    int recovered = hs_device_recover(w->device, why, sizeof why);
+    if (recovered < 0)
+        log_error("recovering the device", why);
+    else if (recovered > 0)
+        hs_job_logf(&ctx, "device %s faulted during this job and was reset; its cached models "
+                    "were dropped", w->device_spec);
     hs_job_log_close(st.log);
     free(st.result_json);
     cJSON_Delete(spec);
