@@ -19,6 +19,17 @@ PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# oneDNN 2.x (Debian 12's libdnnl-dev, no pkg-config file): the CPU backend's bf16 GEMMs.
+# Built in whenever a 2.x header is found (3.x changed the C API); without it the CPU backend
+# offers fp32 only.
+ifndef HAVE_ONEDNN
+  HAVE_ONEDNN := $(shell printf '\043include <oneapi/dnnl/dnnl_version.h>\n\043if DNNL_VERSION_MAJOR != 2\n\043error oneDNN 2.x wanted\n\043endif\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+endif
+ifeq ($(HAVE_ONEDNN),yes)
+  ONEDNN_CFLAGS := -DHS_HAVE_ONEDNN
+  ONEDNN_LIBS   := -ldnnl
+endif
+
 # CUDA: built whenever nvcc is found (on PATH or under /usr/local/cuda), never in fuzz mode.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 CUDA_ARCH ?= 90
@@ -57,8 +68,8 @@ else
   MODE_CFLAGS  := -O3 -march=x86-64-v3 -g -fopenmp
   MODE_LDFLAGS := -fopenmp
 endif
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(MODE_CFLAGS) $(HOOK_FLAGS) -MMD -MP $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) $(CUDA_LIBS) -lm -lpthread $(LDLIBS)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS) $(CUDA_CFLAGS) $(ONEDNN_CFLAGS) $(MODE_CFLAGS) $(HOOK_FLAGS) -MMD -MP $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) $(ONEDNN_LIBS) $(CUDA_LIBS) -lm -lpthread $(LDLIBS)
 NVCCFLAGS  ?= -O3 -std=c++20 -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC -Ikernels
 

@@ -16,7 +16,8 @@ How each side is timed:
 - whole process, both sides: a fresh process that loads the model, tokenizes and diagnoses the
   text once (transformers: python start, imports, from_pretrained, one forward with the
   statistics; ours: `surgeond run`), wall time from spawn to exit, page cache warm; and ours
-  "ready": the wall time of `surgeond run` on a 2-token text (start, model load, tokenizer).
+  "ready": from spawn to the stderr line reporting the tokenized text of a 2-token job (process
+  start, model load, tokenizer), plus that job's whole wall time.
 - ours: each repeat is a fresh `surgeond run` process (load + tokenize + diagnose). Its compute
   time is read from the arrival times of its stderr lines: from the line that reports the
   tokenized texts ("... token(s) after truncation ...") to the final progress line "[n/n] text n
@@ -58,6 +59,15 @@ def compute_from_stderr(res):
         if m and m.group(1) == m.group(2):
             end = t
     return end - start if start is not None and end is not None and end > start else None
+
+
+def ready_time(res):
+    """Seconds from spawn to the line that reports the tokenized texts: the process started,
+    the model loaded (mapped) and its tokenizer read."""
+    for t, line in res.stderr_lines:
+        if TOKENIZED_RE.search(line):
+            return t
+    raise bc.BenchError("surgeond printed no 'token(s) after truncation' line")
 
 
 def worker(args):
@@ -174,8 +184,11 @@ def main():
         rows.append(["surgeond diagnose, whole process (load+run)", f"{wall:.3f}", f"{T / wall:.1f}", "-",
                      f"{max(r.maxrss_kb for r in full) / 1024:.0f}",
                      f"{hf_whole / wall:.2f} (whole)" if hf else "-"])
-        ready_s = bc.median([r.wall_s for r in ready])
-        rows.append(["surgeond ready: 2-token job, whole process (start+load)", f"{ready_s:.3f}", "-", "-",
+        ready_s = bc.median([ready_time(r) for r in ready])
+        rows.append(["surgeond ready: spawn to model loaded and text tokenized", f"{ready_s:.3f}", "-", "-",
+                     "-", "-"])
+        tiny_s = bc.median([r.wall_s for r in ready])
+        rows.append(["surgeond 2-token diagnose, whole process", f"{tiny_s:.3f}", "-", "-",
                      f"{max(r.maxrss_kb for r in ready) / 1024:.0f}", "-"])
         ours_gflops["surgeond reported GEMM rate"] = bc.reported_gflops(full[-1])
         ours_gflops["surgeond effective rate (all forward FLOPs / compute time, a lower bound)"] = \

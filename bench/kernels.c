@@ -1,11 +1,13 @@
 /* CPU backend op timings at BLOOM-560m shapes (T=512 rows, C=1024, H=16, d=64), each beside a
  * plain cblas_sgemm loop on the same shapes in the same run, so the ratio is independent of how
- * loaded the machine is. Standalone; not built by `make test`. Build and run from the repo root:
+ * loaded the machine is; `bf16` times the same GEMMs and the LM head in bf16 precision
+ * (set_precision, oneDNN) against fp32 in the same run. Standalone; not built by `make test`.
+ * Build and run from the repo root (drop -DHS_HAVE_ONEDNN and -ldnnl without libdnnl-dev):
  *
- *   cc -std=c11 -D_GNU_SOURCE -O3 -march=x86-64-v3 -fopenmp -Ikernels \
+ *   cc -std=c11 -D_GNU_SOURCE -O3 -march=x86-64-v3 -fopenmp -Ikernels -DHS_HAVE_ONEDNN \
  *      $(pkg-config --cflags openblas) bench/kernels.c kernels/cpu/cpu_[a-z]*.c kernels/alibi_slopes.c \
- *      -o build/bench_kernels $(pkg-config --libs openblas) -lm
- *   ./build/bench_kernels [repeats] [all|gemm|attention|rowwise|block|lm_head]
+ *      -o build/bench_kernels $(pkg-config --libs openblas) -ldnnl -lm
+ *   ./build/bench_kernels [repeats] [all|gemm|attention|rowwise|block|lm_head|bf16]
  *
  * Every figure is the best of `repeats` runs (default 5). Timings are printed, never asserted. */
 #include "ops.h"
@@ -268,6 +270,96 @@ static void bench_block(hs_backend_ctx *ctx, int T, int repeats)
     free(g4), free(w_qkv), free(w_dense), free(w_up), free(w_down), free(b4), free(lnw), free(lnb);
 }
 
+/* NMSE of got against ref: Σ(got − ref)² / Σ ref². */
+static double nmse(const float *got, const float *ref, size_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0.0 ? num / den : num;
+}
+
+static void set_precision(hs_backend_ctx *ctx, hs_precision p)
+{
+    check(hs_cpu_backend.set_precision(ctx, p), ctx, "set_precision");
+}
+
+/* One GEMM through matmul() in fp32 and in bf16, best of `repeats` each, interleaved. */
+static void bench_gemm_bf16(hs_backend_ctx *ctx, const gemm_case *g, int repeats)
+{
+    int M = g->M, N = g->N, K = g->K;
+    int lda = g->trans_a ? M : K, ldb = g->trans_b ? K : N;
+    float *a = random_buffer((size_t)M * K, 1), *b = random_buffer((size_t)K * N, 2);
+    float *c32 = random_buffer((size_t)M * N, 3), *c16 = random_buffer((size_t)M * N, 3);
+    float *bias = random_buffer((size_t)N, 4);
+    double flops = 2.0 * M * N * K, best32 = 1e30, best16 = 1e30;
+    for (int r = 0; r < repeats + 1; r++) { /* first round warms up (and creates primitives) */
+        set_precision(ctx, HS_PRECISION_FP32);
+        double t0 = now_seconds();
+        check(hs_cpu_backend.matmul(ctx, c32, a, b, g->bias ? bias : NULL, M, N, K, g->trans_a,
+                                    g->trans_b, lda, ldb, N, 1.0f, 0.0f),
+              ctx, g->name);
+        double t1 = now_seconds();
+        set_precision(ctx, HS_PRECISION_BF16);
+        double t2 = now_seconds();
+        check(hs_cpu_backend.matmul(ctx, c16, a, b, g->bias ? bias : NULL, M, N, K, g->trans_a,
+                                    g->trans_b, lda, ldb, N, 1.0f, 0.0f),
+              ctx, g->name);
+        double t3 = now_seconds();
+        if (r > 0) {
+            best32 = t1 - t0 < best32 ? t1 - t0 : best32;
+            best16 = t3 - t2 < best16 ? t3 - t2 : best16;
+        }
+    }
+    set_precision(ctx, HS_PRECISION_FP32);
+    printf("%-34s M=%4d N=%5d K=%4d  fp32 %7.1f GFLOP/s  bf16 %7.1f GFLOP/s  speed-up %.2f  "
+           "NMSE %.2g\n",
+           g->name, M, N, K, flops / best32 * 1e-9, flops / best16 * 1e-9, best32 / best16,
+           nmse(c16, c32, (size_t)M * N));
+    free(a), free(b), free(c32), free(c16), free(bias);
+}
+
+/* lm_head_nll (forward with lse, as a training step runs it) in fp32 and bf16. */
+static void bench_lm_head_bf16(hs_backend_ctx *ctx, int N, int C, int V, int repeats)
+{
+    float *x = random_buffer((size_t)N * C, 9), *emb = random_buffer((size_t)V * C, 10);
+    float *nll32 = malloc((size_t)N * sizeof(float)), *nll16 = malloc((size_t)N * sizeof(float));
+    float *lse = malloc((size_t)N * sizeof(float));
+    int32_t *targets = malloc((size_t)N * sizeof(int32_t));
+    if (!nll32 || !nll16 || !lse || !targets) {
+        fprintf(stderr, "bench: lm_head buffers\n");
+        exit(1);
+    }
+    for (int n = 0; n < N; n++)
+        targets[n] = (n * 7919) % V;
+    double flops = 2.0 * N * (double)V * C, best32 = 1e30, best16 = 1e30;
+    for (int r = 0; r < repeats + 1; r++) {
+        set_precision(ctx, HS_PRECISION_FP32);
+        double t0 = now_seconds();
+        check(hs_cpu_backend.lm_head_nll(ctx, nll32, lse, x, hs_table_f32(emb), targets, N, C, V),
+              ctx, "lm_head_nll fp32");
+        double t1 = now_seconds();
+        set_precision(ctx, HS_PRECISION_BF16);
+        double t2 = now_seconds();
+        check(hs_cpu_backend.lm_head_nll(ctx, nll16, lse, x, hs_table_f32(emb), targets, N, C, V),
+              ctx, "lm_head_nll bf16");
+        double t3 = now_seconds();
+        if (r > 0) {
+            best32 = t1 - t0 < best32 ? t1 - t0 : best32;
+            best16 = t3 - t2 < best16 ? t3 - t2 : best16;
+        }
+    }
+    set_precision(ctx, HS_PRECISION_FP32);
+    printf("lm_head_nll+lse N=%d C=%d V=%d  fp32 %.1f ms (%.1f GFLOP/s)  bf16 %.1f ms "
+           "(%.1f GFLOP/s)  speed-up %.2f  NLL NMSE %.2g\n",
+           N, C, V, best32 * 1e3, flops / best32 * 1e-9, best16 * 1e3, flops / best16 * 1e-9,
+           best32 / best16, nmse(nll16, nll32, (size_t)N));
+    free(x), free(emb), free(nll32), free(nll16), free(lse), free(targets);
+}
+
 int main(int argc, char **argv)
 {
     int repeats = argc > 1 ? atoi(argv[1]) : 5;
@@ -303,6 +395,26 @@ int main(int argc, char **argv)
         bench_block(ctx, 512, repeats);
     if (all || strcmp(only, "lm_head") == 0)
         bench_lm_head(ctx, 512, 1024, 32768, repeats < 3 ? repeats : 3);
+    if ((all || strcmp(only, "bf16") == 0) &&
+        (hs_cpu_backend.caps.precisions & (1u << HS_PRECISION_BF16))) {
+        for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++)
+            bench_gemm_bf16(ctx, &gemms[i], repeats);
+        /* one vocabulary chunk of the LM head at N = 512 (chunk_rows: 512 rows of emb) */
+        const gemm_case chunk = {"lm_head chunk    x·embᵀ", 512, 512, 1024, false, true, false};
+        bench_gemm_bf16(ctx, &chunk, repeats);
+        /* a decode step (one row): the few-rows loop instead of oneDNN */
+        const gemm_case decode[] = {{"decode query_key_value x·Wᵀ+b", 1, 3072, 1024, false, true, true},
+                                    {"decode lm_head chunk x·embᵀ", 1, 4096, 1024, false, true, false}};
+        for (size_t i = 0; i < sizeof decode / sizeof decode[0]; i++)
+            bench_gemm_bf16(ctx, &decode[i], repeats * 10);
+        bench_lm_head_bf16(ctx, 512, 1024, 32768, repeats < 3 ? repeats : 3);
+        printf("in bf16 precision:\n");
+        set_precision(ctx, HS_PRECISION_BF16);
+        bench_block(ctx, 512, repeats);
+        set_precision(ctx, HS_PRECISION_FP32);
+    } else if (strcmp(only, "bf16") == 0) {
+        printf("bf16: this build's cpu backend has no bf16 GEMMs (built without oneDNN)\n");
+    }
     hs_cpu_backend.shutdown(ctx);
     return 0;
 }

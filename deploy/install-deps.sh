@@ -8,7 +8,7 @@ set -euo pipefail
 APT_PACKAGES=(
   build-essential pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev sqlite3
-  libopenblas-dev libpcre2-dev libcmocka-dev libicu-dev libarchive-dev libssl-dev tzdata
+  libopenblas-dev libdnnl-dev libpcre2-dev libcmocka-dev libicu-dev libarchive-dev libssl-dev tzdata
   libjs-chart.js curl ca-certificates python3 python3-pip
   chromium chromium-driver wrk
   slurm-wlm munge

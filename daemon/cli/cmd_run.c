@@ -9,6 +9,7 @@
 #include "run_report.h"
 #include "engine/device.h"
 #include "common/errors.h"
+#include "kinds/precision.h"
 #include "kinds/spec.h"
 #include "store/daemon_state.h"
 #include "store/data_dir.h"
@@ -366,7 +367,7 @@ static int run_job(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_e
     char err[HS_ERR_LEN] = "";
     signal(SIGINT, on_sigint);
     int rc = (st.heads && st.curves && st.checkpoints)
-                 ? parsed->kind->run(&ctx, spec, err, sizeof err)
+                 ? hs_job_kind_run(parsed->kind, &ctx, spec, err, sizeof err)
                  : hs_errf(err, sizeof err, "out of memory");
     signal(SIGINT, SIG_DFL);
     int status;

@@ -31,6 +31,7 @@ typedef struct serve_options {
     const char *devices[MAX_DEVICES];
     int n_devices;
     size_t max_body;
+    long long model_cache_bytes; /* −1: the device's default */
     bool insecure_no_auth;
     hs_serve_executor executor;
 } serve_options;
@@ -50,6 +51,11 @@ void hs_serve_usage(FILE *out)
             "  --token-file FILE    require 'Authorization: Bearer <token>' on every mutating\n"
             "                       request; the token is the file's first line\n"
             "  --max-body BYTES     request body limit, suffix k or M allowed (default 64M)\n"
+            "  --model-cache-bytes BYTES\n"
+            "                       models each worker keeps loaded between jobs, least\n"
+            "                       recently used evicted first; suffix k, M or G; 0 keeps only\n"
+            "                       the model in use (default: half the memory available at\n"
+            "                       start on cpu, 0 on cuda)\n"
             "  --insecure-no-auth   allow a non-loopback --listen address without --token-file\n"
             "                       (anyone who reaches the port can then submit jobs)\n");
     hs_serve_executor_usage(out);
@@ -79,7 +85,7 @@ static int parse_size(const char *text, size_t *out)
 static int parse_args(int argc, char **argv, serve_options *o)
 {
     *o = (serve_options){.listen = "127.0.0.1:8700", .data_dir = "./var",
-                         .max_body = 64u * 1024 * 1024};
+                         .max_body = 64u * 1024 * 1024, .model_cache_bytes = -1};
     hs_serve_executor_init(&o->executor);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -98,7 +104,8 @@ static int parse_args(int argc, char **argv, serve_options *o)
                             : strcmp(a, "--corpus-root") == 0 ? &o->corpus_root
                             : strcmp(a, "--token-file") == 0  ? &o->token_file
                                                               : NULL;
-        bool takes_value = slot || strcmp(a, "--device") == 0 || strcmp(a, "--max-body") == 0;
+        bool takes_value = slot || strcmp(a, "--device") == 0 || strcmp(a, "--max-body") == 0 ||
+                           strcmp(a, "--model-cache-bytes") == 0;
         int ex = value && !takes_value ? hs_serve_executor_flag(&o->executor, a, value) : 0;
         if (ex < 0)
             return -1;
@@ -135,6 +142,14 @@ static int parse_args(int argc, char **argv, serve_options *o)
                 return -1;
             }
             o->devices[o->n_devices++] = value;
+        } else if (strcmp(a, "--model-cache-bytes") == 0) {
+            size_t bytes = 0;
+            if (strcmp(value, "0") != 0 && parse_size(value, &bytes) != 0) {
+                fprintf(stderr, "surgeond serve: --model-cache-bytes %s: expected a size "
+                        "(0, or bytes with an optional suffix k, M or G)\n", value);
+                return -1;
+            }
+            o->model_cache_bytes = (long long)bytes;
         } else if (parse_size(value, &o->max_body) != 0) {
             fprintf(stderr, "surgeond serve: --max-body %s: expected a positive size\n", value);
             return -1;
@@ -310,8 +325,8 @@ int hs_cmd_serve(int argc, char **argv)
     if (o.executor.slurm
             ? hs_slurm_executor_start(app.store, &app.env, &o.executor.cfg, &slurm, err,
                                       sizeof err) != 0
-            : hs_workers_start(app.store, &app.env, o.devices, o.n_devices, &app.workers, err,
-                               sizeof err) != 0) {
+            : hs_workers_start(app.store, &app.env, o.devices, o.n_devices,
+                               o.model_cache_bytes, &app.workers, err, sizeof err) != 0) {
         hs_store_close(app.store);
         fprintf(stderr, "surgeond serve: %s\n", err);
         return 1;

@@ -2,6 +2,7 @@
 #include "run_report.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "kinds/precision.h"
 #include "common/http_client.h"
 #include "store/data_dir.h"
 #include <ctype.h>
@@ -381,7 +382,7 @@ int hs_run_reported(const hs_job_spec *parsed, const cJSON *spec, const hs_kind_
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (rc == 0)
-        rc = parsed->kind->run(&ctx, spec, err, sizeof err);
+        rc = hs_job_kind_run(parsed->kind, &ctx, spec, err, sizeof err);
     if (rc == 1 && !interrupted && !s.stop)
         rc = -1, snprintf(err, sizeof err, "runner stopped without a cancel request");
     int status = report_outcome(&s, rc, err);

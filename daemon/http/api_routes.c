@@ -8,7 +8,7 @@ const hs_route hs_routes[] = {
     {"GET", "/api/v1/version", hs_api_version, "Daemon version and compiled backends", NULL, NULL},
     {"GET", "/api/v1/openapi.json", hs_api_openapi, "This OpenAPI 3 document", NULL, NULL},
     {"GET", "/api/v1/kinds", hs_api_kinds, "Job kinds with their spec fields", NULL, NULL},
-    {"GET", "/api/v1/queue", hs_api_queue, "Queue state: paused, depth by state, workers", NULL, NULL},
+    {"GET", "/api/v1/queue", hs_api_queue, "Queue state: paused, depth by state, workers and the models they keep loaded", NULL, NULL},
     {"POST", "/api/v1/queue/pause", hs_api_queue_pause, "Pause: running jobs finish, nothing new starts", NULL, NULL},
     {"POST", "/api/v1/queue/resume", hs_api_queue_resume, "Resume claiming queued jobs", NULL, NULL},
     {"POST", "/api/v1/jobs", hs_api_jobs_submit, "Submit a job spec (201 new; 200 when client_id already exists)", NULL, "json"},

@@ -4,7 +4,8 @@
  * head-statistics rows. Never touches SQLite or HTTP (the runner API does). */
 #include "diag_common.h"
 #include "sick_bands.h"
-#include "engine/device.h"
+#include "job_memory.h"
+#include "job_model.h"
 #include "common/errors.h"
 #include "spec.h"
 #include "texts.h"
@@ -81,15 +82,11 @@ int hs_diag_inputs_load(hs_job_ctx *ctx, const cJSON *spec, bool prepend_bos, bo
         return hs_errf(err, errlen, "model: %s",
                        cJSON_IsString(model) ? why : "must be a string");
     }
-    if (!ctx->device) {
-        hs_diag_inputs_free(in);
-        return hs_errf(err, errlen, "no compute device is available to this job");
-    }
-    hs_job_logf(ctx, "loading model %s", model->valuestring);
-    in->model = hs_device_model(ctx->device, path, why, sizeof why);
+    const hs_memory_job shape = hs_job_shape_diag(spec);
+    in->model = hs_job_model_at(ctx, path, model->valuestring, &shape, err, errlen);
     if (!in->model) {
         hs_diag_inputs_free(in);
-        return hs_errf(err, errlen, "loading model \"%s\": %s", model->valuestring, why);
+        return -1;
     }
     const cJSON *ml = cJSON_GetObjectItemCaseSensitive(spec, "max_length");
     int max_length = cJSON_IsNumber(ml) ? (int)ml->valuedouble : 512;

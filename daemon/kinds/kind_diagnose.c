@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "diag_common.h"
 #include "kinds.h"
+#include "precision.h"
 #include "spec.h"
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ static const hs_spec_field diagnose_fields[] = {
      .exclusive_min = true,
      .help = "an MLP neuron is dormant when |row of dense_h_to_4h|*|column of dense_4h_to_h| is "
              "below this (default 0.01)"},
+    HS_SPEC_FIELD_PRECISION,
     {.name = NULL},
 };
 
@@ -114,7 +116,7 @@ static int diagnose_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
                 d.counts[HS_HEAD_HEALTHY], d.counts[HS_HEAD_BOS_SINK], d.counts[HS_HEAD_DEAD],
                 d.counts[HS_HEAD_LOW_ENTROPY]);
     cJSON *result = hs_diag_result_json(&d, &in, spec);
-    if (!result)
+    if (!result || hs_result_add_precision(result, spec) != 0)
         rc = hs_errf(err, errlen, "out of memory building the result");
     if (rc == 0)
         rc = hs_diag_store_heads(ctx, &d, err, errlen);

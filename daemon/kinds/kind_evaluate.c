@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "diag_common.h"
 #include "kinds.h"
+#include "precision.h"
 #include <stdio.h>
 
 static const hs_spec_field evaluate_fields[] = {
@@ -16,6 +17,7 @@ static const hs_spec_field evaluate_fields[] = {
     HS_DIAG_FIELD_STRIDE,
     {.name = "diagnose", .type = HS_FIELD_BOOL,
      .help = "also diagnose the heads in the same forward passes (default false)"},
+    HS_SPEC_FIELD_PRECISION,
     {.name = NULL},
 };
 
@@ -41,7 +43,7 @@ static int evaluate_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
         return rc;
     hs_job_logf(ctx, "perplexity %.6g over %lld predicted tokens", p.ppl, p.tokens);
     cJSON *result = hs_perplexity_to_json(&p);
-    if (!result)
+    if (!result || hs_result_add_precision(result, spec) != 0)
         rc = hs_errf(err, errlen, "out of memory building the result");
     if (rc == 0 && want_diag) {
         cJSON *diag = hs_diag_result_json(&d, &in, spec);

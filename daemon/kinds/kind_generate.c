@@ -6,8 +6,10 @@
  * "new_tokens", "seconds", "tokens_per_s"}. */
 #include "engine/generate/generate.h"
 #include "common/errors.h"
+#include "job_memory.h"
 #include "job_model.h"
 #include "kinds.h"
+#include "precision.h"
 #include "spec.h"
 #include "store/paths.h"
 #include "texts.h"
@@ -48,6 +50,7 @@ static const hs_spec_field generate_fields[] = {
      .help = "also return each generated token's log-probability (default false)"},
     {.name = "prepend_bos", .type = HS_FIELD_BOOL,
      .help = "put the model's bos token before every prompt (default false)"},
+    HS_SPEC_FIELD_PRECISION,
     {.name = NULL},
 };
 
@@ -150,8 +153,11 @@ static int inputs_load(hs_job_ctx *ctx, const cJSON *spec, gen_inputs *in, char 
         return hs_errf(err, errlen, "prompts: 1 to %d prompts are needed (got %d)", MAX_PROMPTS,
                        n);
     }
-    in->model = hs_job_load_model(ctx, spec, err, errlen);
     bool bos = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "prepend_bos"));
+    const hs_memory_job shape =
+        hs_job_shape_generate((const char *const *)in->texts, in->n, MAX_PROMPT_TOKENS,
+                              (int)number_or(spec, "max_new_tokens", 64), bos);
+    in->model = hs_job_load_model(ctx, spec, &shape, err, errlen);
     if (!in->model ||
         hs_tokenize_texts(in->model, (const char *const *)in->texts, in->n, MAX_PROMPT_TOKENS,
                           bos, &in->seqs, err, errlen) != 0) {
@@ -270,7 +276,7 @@ static int generate_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t er
     if (rc == 0) {
         double seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
         cJSON *result = result_json(spec, &in, out, seconds, &stats);
-        if (!result)
+        if (!result || hs_result_add_precision(result, spec) != 0)
             rc = hs_errf(err, errlen, "out of memory building the result");
         else if (ctx->ops->store_result(ctx, result) != 0)
             rc = hs_errf(err, errlen, "storing the result failed");

@@ -10,8 +10,10 @@
 #include "engine/model/model_attention.h"
 #include "engine/surgery/surgery_targets.h"
 #include "common/errors.h"
+#include "job_memory.h"
 #include "job_model.h"
 #include "kinds.h"
+#include "precision.h"
 #include "spec.h"
 #include "store/paths.h"
 #include <limits.h>
@@ -31,6 +33,7 @@ static const hs_spec_field inspect_fields[] = {
              "\"layers\": \"a-b\", \"heads\": \"a-b\"} resolved against a finished diagnosis"},
     {.name = "prepend_bos", .type = HS_FIELD_BOOL,
      .help = "put the model's bos token before the text (default false)"},
+    HS_SPEC_FIELD_PRECISION,
     {.name = NULL},
 };
 
@@ -235,7 +238,8 @@ static int tokenize(hs_model *m, const cJSON *spec, hs_token_seq **seq, char *er
 static int inspect_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t errlen)
 {
     hs_job_progress(ctx, 0, 0, "loading");
-    hs_model *m = hs_job_load_model(ctx, spec, err, errlen);
+    const hs_memory_job shape = hs_job_shape_inspect(spec, MAX_TOKENS);
+    hs_model *m = hs_job_load_model(ctx, spec, &shape, err, errlen);
     hs_token_seq *seq = NULL;
     hs_head_target *t = NULL;
     float *maps = NULL;
@@ -263,6 +267,8 @@ static int inspect_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
     cJSON *result = rc == 0 ? result_json(spec, m, &seq[0], t, n, maps, err, errlen) : NULL;
     if (rc == 0 && !result)
         rc = -1;
+    if (rc == 0 && hs_result_add_precision(result, spec) != 0)
+        rc = hs_errf(err, errlen, "out of memory building the result");
     if (rc == 0 && ctx->ops->store_result(ctx, result) != 0)
         rc = hs_errf(err, errlen, "storing the result failed");
     cJSON_Delete(result);

@@ -16,8 +16,10 @@
 #include "engine/diagnosis/diagnosis.h"
 #include "common/errors.h"
 #include "kinds.h"
+#include "precision.h"
 #include "spec.h"
 #include "diag_common.h"
+#include "job_model.h"
 #include "surgery_retention.h"
 #include "surgery_samples.h"
 #include "texts.h"
@@ -98,6 +100,7 @@ static const hs_spec_field surgery_fields[] = {
     {.name = "keep_checkpoints", .type = HS_FIELD_ANY,
      .help = "\"all\" (default), \"best_and_final\", or N: the newest N and the best; the "
              "others' files go as soon as they fall out"},
+    HS_SPEC_FIELD_PRECISION,
     {.name = NULL},
 };
 
@@ -691,7 +694,8 @@ static cJSON *corpus_json(const char *name, const char *path, const surgery_inpu
     return o;
 }
 
-static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_inputs *in,
+static int store_outcome(hs_job_ctx *ctx, const cJSON *spec, const surgery_job *job,
+                         const surgery_inputs *in,
                          const hs_surgery_outcome *pass1, const hs_surgery_outcome *pass2,
                          const hs_head_target *targets2, int n_targets2, bool second_pass,
                          uint64_t seed, double baseline, hs_surgery_samples *samples,
@@ -699,7 +703,9 @@ static int store_outcome(hs_job_ctx *ctx, const surgery_job *job, const surgery_
 {
     cJSON *result = build_result(job, pass1, pass2, in->targets, in->n_targets, targets2,
                                  n_targets2, second_pass, seed, baseline);
-    cJSON *corpus = result ? corpus_json(job->corpus_name, job->corpus_path, in) : NULL;
+    cJSON *corpus = result && hs_result_add_precision(result, spec) == 0
+                        ? corpus_json(job->corpus_name, job->corpus_path, in)
+                        : NULL;
     if (!corpus || !cJSON_AddItemToObject(result, "corpus", corpus)) {
         cJSON_Delete(corpus);
         cJSON_Delete(result);
@@ -737,9 +743,10 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         return hs_errf(err, errlen, "no compute device for the surgery");
 
     hs_job_progress(ctx, 0, 0, "loading the model");
-    hs_model *m = hs_device_model(ctx->device, model_dir, why, sizeof why);
+    hs_model *m = hs_job_surgery_model(ctx, spec, model_dir, model_name, p.batch_size,
+                                       p.grad_accum, p.max_length, err, errlen);
     if (!m)
-        return hs_errf(err, errlen, "model \"%s\": %s", model_name, why);
+        return -1;
     /* docs/architecture.md "Training semantics": on a GPU a group's equal micro-batches run as
      * one batch; the CPU keeps the memory of one micro-batch. */
     p.fuse_accumulation = m->be->caps.batch_accumulation;
@@ -794,12 +801,12 @@ static int surgery_run(hs_job_ctx *ctx, const cJSON *spec, char *err, size_t err
         rc = trc == 1 ? 1 : -1; /* 1: stopped (cancelled or shutting down) */
         goto done;
     }
-    rc = store_outcome(ctx, &job, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2,
+    rc = store_outcome(ctx, spec, &job, &in, &outcome, ran_pass2 ? &outcome2 : NULL, targets2,
                        n_targets2, second_pass, p.seed, job.baseline_ppl, &samples, err, errlen);
 done:
     /* The surgery changed the cached model's weights in place: never reuse them. */
     if (weights_touched)
-        hs_device_drop_model(ctx->device);
+        hs_device_drop_model(ctx->device, m);
     hs_surgery_outcome_free(&outcome);
     hs_surgery_outcome_free(&outcome2);
     free_inputs(&in);

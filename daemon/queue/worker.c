@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "engine/device.h"
 #include "common/errors.h"
+#include "kinds/precision.h"
 #include "store/daemon_state.h"
 #include "store/data_dir.h"
 #include "store/model_alias.h"
@@ -254,9 +255,16 @@ static void run_claimed(hs_worker *w, hs_claimed_job *job)
     hs_job_logf(&ctx, "job %lld (%s) started on %s, attempt %d of %d", (long long)job->id,
                 job->kind, w->device_spec, job->attempt, job->max_attempts);
     err[0] = '\0';
-    int rc = kind->run(&ctx, spec, err, sizeof err);
+    int rc = hs_job_kind_run(kind, &ctx, spec, err, sizeof err);
     hs_worker_ctx_flush_progress(&ctx);
     record_outcome(w, job->id, &ctx, rc, err, sizeof err);
+    char why[HS_ERR_LEN];
+    int recovered = hs_device_recover(w->device, why, sizeof why);
+    if (recovered < 0)
+        log_error("recovering the device", why);
+    else if (recovered > 0)
+        hs_job_logf(&ctx, "device %s faulted during this job and was reset; its cached models "
+                    "were dropped", w->device_spec);
     hs_job_log_close(st.log);
     free(st.result_json);
     cJSON_Delete(spec);
@@ -315,7 +323,8 @@ static void *worker_main(void *arg)
 }
 
 int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const *devices,
-                     int n_devices, hs_worker_pool **out, char *err, size_t errlen)
+                     int n_devices, long long model_cache_bytes, hs_worker_pool **out,
+                     char *err, size_t errlen)
 {
     for (int i = 0; i < n_devices; i++) {
         hs_device_spec parsed;
@@ -373,6 +382,8 @@ int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const 
         if (i == n_devices)
             log_error("workers", "none of the requested devices can be used: serving on cpu");
         usable++;
+        if (model_cache_bytes >= 0)
+            hs_device_set_cache_limit(w->device, (size_t)model_cache_bytes);
         const char *desc = hs_device_describe(w->device);
         snprintf(w->description, sizeof w->description, "%s", desc ? desc : spec);
     }
@@ -443,6 +454,58 @@ void hs_workers_cancel_running(hs_worker_pool *pool, int64_t job_id)
             atomic_store(&pool->workers[i].cancel_requested, true);
 }
 
+/* path relative to root when it lies under it, else NULL. */
+static const char *under_root(const char *path, const char *root)
+{
+    size_t n = root ? strlen(root) : 0;
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    return n && strncmp(path, root, n) == 0 && path[n] == '/' ? path + n + 1 : NULL;
+}
+
+/* The models a device keeps — as the name a job gives under the model root, or the path under
+ * the data dir (a run's checkpoint); never an absolute server path —, their resident bytes
+ * and last use; with the cache's limit and the bytes it holds. */
+static cJSON *model_cache_json(const hs_worker_pool *pool, hs_device *dev)
+{
+    enum { SHOWN = 64 };
+    hs_device_cached_model *models = calloc(SHOWN, sizeof *models);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *list = cJSON_CreateArray();
+    if (!models || !o || !list) {
+        free(models);
+        cJSON_Delete(o);
+        cJSON_Delete(list);
+        return NULL;
+    }
+    size_t limit = 0, used = 0;
+    int n = hs_device_cache_list(dev, models, SHOWN, &limit, &used);
+    cJSON_AddNumberToObject(o, "limit_bytes", (double)limit);
+    cJSON_AddNumberToObject(o, "used_bytes", (double)used);
+    char stamp[HS_TIME_LEN];
+    for (int i = 0; i < n && i < SHOWN; i++) {
+        cJSON *m = cJSON_CreateObject();
+        if (!m)
+            break;
+        const char *name = under_root(models[i].path, pool->env.model_root);
+        const char *in_data = under_root(models[i].path, pool->env.data_dir);
+        if (name)
+            cJSON_AddStringToObject(m, "name", name);
+        else
+            cJSON_AddNullToObject(m, "name");
+        if (in_data)
+            cJSON_AddStringToObject(m, "path", in_data);
+        else
+            cJSON_AddNullToObject(m, "path");
+        cJSON_AddNumberToObject(m, "resident_bytes", (double)models[i].resident_bytes);
+        cJSON_AddStringToObject(m, "last_used", hs_format_time(models[i].last_used_ms, stamp));
+        cJSON_AddItemToArray(list, m);
+    }
+    cJSON_AddItemToObject(o, "models", list);
+    free(models);
+    return o;
+}
+
 cJSON *hs_workers_json(hs_worker_pool *pool)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -459,6 +522,10 @@ cJSON *hs_workers_json(hs_worker_pool *pool)
             cJSON_AddNumberToObject(o, "job_id", (double)id);
         else
             cJSON_AddNullToObject(o, "job_id");
+        if (w->device)
+            cJSON_AddItemToObject(o, "model_cache", model_cache_json(pool, w->device));
+        else
+            cJSON_AddNullToObject(o, "model_cache");
         cJSON_AddItemToArray(arr, o);
     }
     return arr;

@@ -13,9 +13,11 @@
 typedef struct hs_worker_pool hs_worker_pool;
 
 /* Opens each device and starts its thread. data_dir etc. in env are absolute. The pause flag
- * is restored from the store. */
+ * is restored from the store. model_cache_bytes: each device's model cache limit, or −1 for
+ * the device's default (device.h). */
 int hs_workers_start(hs_store *store, const hs_kind_env *env, const char *const *devices,
-                     int n_devices, hs_worker_pool **out, char *err, size_t errlen);
+                     int n_devices, long long model_cache_bytes, hs_worker_pool **out,
+                     char *err, size_t errlen);
 /* Asks the running jobs to stop (they are requeued), joins the threads, closes devices. */
 void hs_workers_stop(hs_worker_pool *pool);
 
@@ -26,7 +28,8 @@ int hs_workers_set_paused(hs_worker_pool *pool, bool paused, char *err, size_t e
 bool hs_workers_paused(hs_worker_pool *pool);
 /* A cancel was requested for job_id: the worker running it sees should_stop() at once. */
 void hs_workers_cancel_running(hs_worker_pool *pool, int64_t job_id);
-/* [{"device", "description", "job_id"}] */
+/* [{"device", "description", "available", "job_id", "model_cache": {"limit_bytes",
+ * "used_bytes", "models": [{"name", "path", "resident_bytes", "last_used"}]}}] */
 cJSON *hs_workers_json(hs_worker_pool *pool);
 
 #endif

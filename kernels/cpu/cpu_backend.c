@@ -87,8 +87,10 @@ hs_backend_ctx *hs_cpu_init(int device_index, char *err, size_t errlen)
 
 void hs_cpu_shutdown(hs_backend_ctx *ctx)
 {
-    if (ctx)
+    if (ctx) {
         hs_cpu_lm_head_memo_free(ctx->lm_head_memo);
+        hs_cpu_gemm_cache_free(ctx->gemm_cache);
+    }
     free(ctx);
 }
 
@@ -167,9 +169,13 @@ int hs_cpu_set_precision(hs_backend_ctx *ctx, hs_precision precision)
 {
     if (!ctx)
         return -1;
+    if (precision == HS_PRECISION_BF16 && !(hs_cpu_backend.caps.precisions & (1u << precision)))
+        return hs_cpu_fail(ctx, "cpu set_precision: precision bf16 is not supported by this "
+                                "build (built without oneDNN)");
     if ((unsigned)precision >= 32 || !(hs_cpu_backend.caps.precisions & (1u << precision)))
-        return hs_cpu_fail(ctx, "cpu set_precision: precision %d is not supported by this build",
-                           (int)precision);
+        return hs_cpu_fail(ctx, "cpu set_precision: unknown precision %d", (int)precision);
+    if (precision == HS_PRECISION_BF16 && hs_cpu_gemm_cache_create(ctx) != 0)
+        return -1;
     ctx->precision = precision;
     return 0;
 }
@@ -208,8 +214,13 @@ static int cpu_reset(hs_backend_ctx *ctx)
 const hs_backend hs_cpu_backend = {
     .name = "cpu",
     .caps = {.host_memory = true, .fused_head_stats = true, .training = true,
-             .kv_cache = true, .batch_accumulation = false, .storage_dtypes = HS_STORAGE_F32 | HS_STORAGE_F16 | HS_STORAGE_BF16,
+             .kv_cache = true, .batch_accumulation = false,
+             .storage_dtypes = HS_STORAGE_F32 | HS_STORAGE_F16 | HS_STORAGE_BF16,
+#ifdef HS_HAVE_ONEDNN
+             .precisions = 1u << HS_PRECISION_FP32 | 1u << HS_PRECISION_BF16},
+#else
              .precisions = 1u << HS_PRECISION_FP32},
+#endif
     .init = hs_cpu_init,
     .shutdown = hs_cpu_shutdown,
     .last_error = hs_cpu_last_error,

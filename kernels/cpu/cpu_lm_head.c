@@ -24,7 +24,6 @@
 #include "cpu_ops.h"
 #include "cpu_vecmath.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,11 +143,10 @@ static int chunk_rows(int N, int V)
 }
 
 /* logits[N, width] (leading dimension ldl) = x · rowsᵀ, rows = emb[v0 : v0+width] as fp32 */
-static void chunk_logits(float *logits, int ldl, const float *x, const float *rows, int N, int C,
-                         int width)
+static int chunk_logits(hs_backend_ctx *ctx, float *logits, int ldl, const float *x,
+                        const float *rows, int N, int C, int width)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, width, C, 1.0f, x, C, rows, C, 0.0f,
-                logits, ldl);
+    return hs_cpu_gemm(ctx, false, true, N, width, C, 1.0f, x, C, rows, C, 0.0f, logits, ldl);
 }
 
 /* Per-thread panels of chunk × C floats for the widened rows of a table that is not fp32, or
@@ -183,11 +181,12 @@ typedef struct {
 
 /* Folds chunk v0..v0+width−1 into the thread's partial. With part->acc the chunk's logits
  * are left as exp(logit − max) and multiplied into acc. */
-static void fold_chunk(lse_partial *part, const float *x, const float *rows,
-                       const int32_t *targets, float *target_logit, int N, int C, int v0,
-                       int width)
+static int fold_chunk(hs_backend_ctx *ctx, lse_partial *part, const float *x, const float *rows,
+                      const int32_t *targets, float *target_logit, int N, int C, int v0,
+                      int width)
 {
-    chunk_logits(part->logits, width, x, rows, N, C, width);
+    if (chunk_logits(ctx, part->logits, width, x, rows, N, C, width) != 0)
+        return -1;
     for (int n = 0; n < N; n++) {
         float *row = part->logits + (size_t)n * width;
         int t = targets[n];
@@ -229,8 +228,9 @@ static void fold_chunk(lse_partial *part, const float *x, const float *rows,
         part->sum[n] += s;
     }
     if (part->acc) /* acc[N, C] += exp(logits − max)[N, width] · emb[v0 : v0+width] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, width, 1.0f, part->logits,
-                    width, rows, C, 1.0f, part->acc, C);
+        return hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, part->logits, width, rows, C,
+                           1.0f, part->acc, C);
+    return 0;
 }
 
 /* Scratch of one forward call: per-thread partials plus the target logits. */
@@ -308,8 +308,9 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
         return -1;
     const size_t NC = (size_t)N * C;
 
+    int failed = 0;
     hs_cpu_blas_single_thread_begin();
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
     for (int c = 0; c < chunks; c++) {
         int tid = hs_cpu_thread_index();
         lse_partial part = {s.logits + (size_t)tid * N * chunk, s.maxes + (size_t)tid * N,
@@ -317,9 +318,13 @@ int hs_cpu_lm_head_nll(hs_backend_ctx *ctx, float *nll, float *lse, const float 
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
         const float *rows = chunk_rows_f32(emb, s.panels, tid, chunk, C, v0, width);
-        fold_chunk(&part, x, rows, targets, s.target_logit, N, C, v0, width);
+        failed |= fold_chunk(ctx, &part, x, rows, targets, s.target_logit, N, C, v0, width) != 0;
     }
     hs_cpu_blas_single_thread_end();
+    if (failed) {
+        forward_scratch_free(&s);
+        return -1;
+    }
 
     /* merge the threads' partials: lse = M + ln Σ_t sum_t·exp(max_t − M), and
      * E = Σ_t acc_t·exp(max_t − M) / Σ_t sum_t·exp(max_t − M) */
@@ -437,8 +442,9 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
     if (partials)
         memset(partials, 0, (size_t)(threads - 1) * NC * sizeof(float));
 
+    int failed = 0;
     hs_cpu_blas_single_thread_begin();
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
     for (int c = 0; c < chunks; c++) {
         int tid = hs_cpu_thread_index();
         float *g = grad + (size_t)tid * N * chunk;
@@ -446,7 +452,10 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
         const float *rows = chunk_rows_f32(emb, panels, tid, chunk, C, v0, width);
-        chunk_logits(g, width, x, rows, N, C, width);
+        if (chunk_logits(ctx, g, width, x, rows, N, C, width) != 0) {
+            failed = 1;
+            continue;
+        }
         /* ∂(scale·nll_n)/∂logit_v = scale·(softmax_v − [v == target_n]) */
         for (int n = 0; n < N; n++) {
             float *row = g + (size_t)n * width;
@@ -462,10 +471,16 @@ int hs_cpu_lm_head_nll_backward(hs_backend_ctx *ctx, float *dx, const float *x, 
             if (t >= v0 && t < v0 + width)
                 row[t - v0] -= scale;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, width, 1.0f, g, width,
-                    rows, C, 1.0f, acc, C);
+        failed |= hs_cpu_gemm(ctx, false, false, N, C, width, 1.0f, g, width, rows, C, 1.0f, acc,
+                              C) != 0;
     }
     hs_cpu_blas_single_thread_end();
+    if (failed) {
+        free(grad);
+        free(partials);
+        free(panels);
+        return -1;
+    }
 
     if (partials) {
 #pragma omp parallel for schedule(static) if (NC >= PARALLEL_MIN_ELEMENTS)
@@ -503,16 +518,17 @@ int hs_cpu_lm_head_logits(hs_backend_ctx *ctx, float *logits, const float *x, hs
     float *panels = alloc_panels(ctx, op, emb, threads, chunk, C, &panels_failed);
     if (panels_failed)
         return -1;
+    int failed = 0;
     hs_cpu_blas_single_thread_begin();
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
     for (int c = 0; c < chunks; c++) {
         int tid = hs_cpu_thread_index();
         int v0 = c * chunk;
         int width = V - v0 < chunk ? V - v0 : chunk;
         const float *rows = chunk_rows_f32(emb, panels, tid, chunk, C, v0, width);
-        chunk_logits(logits + v0, V, x, rows, N, C, width);
+        failed |= chunk_logits(ctx, logits + v0, V, x, rows, N, C, width) != 0;
     }
     hs_cpu_blas_single_thread_end();
     free(panels);
-    return 0;
+    return failed ? -1 : 0;
 }

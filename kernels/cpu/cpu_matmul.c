@@ -1,5 +1,8 @@
 /* CPU backend: the GEMM of the op table (OpenBLAS cblas_sgemm, row-major, with an optional
- * per-column bias) and its bias gradient (column sums of dout).
+ * per-column bias) and its bias gradient (column sums of dout), plus hs_cpu_gemm, the one
+ * function every GEMM of matmul() and the LM head goes through: OpenBLAS in fp32, oneDNN
+ * (cpu_gemm_bf16.c) when set_precision() chose bf16. The attention ops keep their own fp32
+ * sgemms in either precision (scores and softmax stay fp32, see docs/architecture.md).
  *
  * Threading: the backend has one pool of threads, OpenMP's. OpenBLAS runs every sgemm of the
  * backend on the calling thread (hs_cpu_blas_single_thread_begin/end around each call), and a
@@ -10,7 +13,8 @@
  * a BLOOM-560m diagnosis forward take 3.0 s instead of 2.0 s).
  * The bias is written into each panel before its sgemm, which then adds the product with
  * beta = 1 (as torch's addmm does), so no separate pass over C is needed. A panel of one row
- * is an sgemv instead (no packing of B: a batch-1 decode step's LM head reads it once). */
+ * is an sgemv instead (no packing of B: a batch-1 decode step's LM head reads it once).
+ * In bf16 the GEMM is not cut into panels: oneDNN threads it over the OpenMP threads. */
 #include "cpu_ops.h"
 
 #include <cblas.h>
@@ -33,13 +37,45 @@ typedef struct {
     int m0, rows, n0, cols;
 } gemm_panel;
 
+int hs_cpu_gemm(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return 0;
+    if (K == 0) { /* nothing to multiply: C = beta·C, which OpenBLAS may not do */
+        for (int i = 0; i < M; i++) {
+            float *row = c + (size_t)i * ldc;
+            for (int j = 0; j < N; j++)
+                row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+        }
+        return 0;
+    }
+    if (ctx->precision == HS_PRECISION_BF16)
+        return hs_cpu_gemm_bf16(ctx, trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c,
+                                ldc);
+    if (M == 1) {
+        /* one row (a decode step at batch 1): sgemv reads B once, where sgemm would first
+         * pack it — for the LM head that is the whole vocabulary × hidden matrix */
+        if (beta == 0.0f)
+            for (int j = 0; j < N; j++) /* C may hold NaN, which a scaling by 0 keeps */
+                c[j] = 0.0f;
+        cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, trans_b ? N : K,
+                    trans_b ? K : N, alpha, b, ldb, a, trans_a ? lda : 1, beta, c, 1);
+        return 0;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+    return 0;
+}
+
 /* C[panel] = alpha·op(A)[panel rows]·op(B)[panel columns] + beta·C[panel] (+ bias). */
-static void gemm_panel_run(gemm_panel p, float *c, const float *a, const float *b,
-                           const float *bias, int K, bool trans_a, bool trans_b, int lda, int ldb,
-                           int ldc, float alpha, float beta)
+static int gemm_panel_run(hs_backend_ctx *ctx, gemm_panel p, float *c, const float *a,
+                          const float *b, const float *bias, int K, bool trans_a, bool trans_b,
+                          int lda, int ldb, int ldc, float alpha, float beta)
 {
     if (p.rows <= 0 || p.cols <= 0)
-        return;
+        return 0;
     float *c_panel = c + (size_t)p.m0 * ldc + p.n0;
     float gemm_beta = beta;
     if (bias) {
@@ -55,41 +91,25 @@ static void gemm_panel_run(gemm_panel p, float *c, const float *a, const float *
             }
         }
         gemm_beta = 1.0f;
-    }
-    if (K == 0) { /* nothing to multiply: C = beta·C (+ bias), which OpenBLAS may not do */
-        if (!bias)
-            for (int i = 0; i < p.rows; i++) {
-                float *row = c_panel + (size_t)i * ldc;
-                for (int j = 0; j < p.cols; j++)
-                    row[j] = beta == 0.0f ? 0.0f : beta * row[j];
-            }
-        return;
+        if (K == 0) /* C = beta·C + bias is all there is */
+            return 0;
     }
     /* op(A) rows m0.. : A stored [M,K] → row m0; stored [K,M] (transposed) → column m0 */
     const float *a_panel = trans_a ? a + p.m0 : a + (size_t)p.m0 * lda;
     /* op(B) columns n0.. : B stored [K,N] → column n0; stored [N,K] (transposed) → row n0 */
     const float *b_panel = trans_b ? b + (size_t)p.n0 * ldb : b + p.n0;
-    if (p.rows == 1) {
-        /* one row (a decode step at batch 1): sgemv reads B once, where sgemm would first
-         * pack it — for the LM head that is the whole vocabulary × hidden matrix */
-        if (gemm_beta == 0.0f)
-            for (int j = 0; j < p.cols; j++) /* C may hold NaN, which a scaling by 0 keeps */
-                c_panel[j] = 0.0f;
-        cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, trans_b ? p.cols : K,
-                    trans_b ? K : p.cols, alpha, b_panel, ldb, a_panel, trans_a ? lda : 1,
-                    gemm_beta, c_panel, 1);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, p.rows, p.cols, K, alpha, a_panel, lda,
-                b_panel, ldb, gemm_beta, c_panel, ldc);
+    return hs_cpu_gemm(ctx, trans_a, trans_b, p.rows, p.cols, K, alpha, a_panel, lda, b_panel,
+                       ldb, gemm_beta, c_panel, ldc);
 }
 
 /* How many panels a GEMM is cut into: one per thread when it is large enough to pay for the
- * fork/join, one when called from inside a parallel region. */
+ * fork/join, one when called from inside a parallel region or in bf16 (oneDNN shares the
+ * work out among the OpenMP threads itself). */
 static int gemm_parts(const hs_backend_ctx *ctx, int M, int N, int K)
 {
     int threads = ctx->threads > 0 ? ctx->threads : 1;
+    if (ctx->precision != HS_PRECISION_FP32)
+        return 1;
 #ifdef _OPENMP
     if (omp_in_parallel())
         return 1;
@@ -145,18 +165,19 @@ int hs_cpu_matmul(hs_backend_ctx *ctx, float *c, const float *a, const float *b,
         return hs_cpu_fail(ctx, "cpu matmul: %s is NULL", !c ? "C" : !a ? "A" : "B");
 
     int parts = gemm_parts(ctx, M, N, K);
+    int failed = 0;
     hs_cpu_blas_single_thread_begin();
     if (parts == 1) {
-        gemm_panel_run((gemm_panel){0, M, 0, N}, c, a, b, bias, K, trans_a, trans_b, lda, ldb,
-                       ldc, alpha, beta);
+        failed = gemm_panel_run(ctx, (gemm_panel){0, M, 0, N}, c, a, b, bias, K, trans_a,
+                                trans_b, lda, ldb, ldc, alpha, beta) != 0;
     } else {
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
+#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(| : failed)
         for (int part = 0; part < parts; part++)
-            gemm_panel_run(gemm_panel_of(M, N, parts, part), c, a, b, bias, K, trans_a, trans_b,
-                           lda, ldb, ldc, alpha, beta);
+            failed |= gemm_panel_run(ctx, gemm_panel_of(M, N, parts, part), c, a, b, bias, K,
+                                     trans_a, trans_b, lda, ldb, ldc, alpha, beta) != 0;
     }
     hs_cpu_blas_single_thread_end();
-    return 0;
+    return failed ? -1 : 0;
 }
 
 int hs_cpu_bias_backward(hs_backend_ctx *ctx, float *db, const float *dout, int M, int N, int ld)

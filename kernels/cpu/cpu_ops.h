@@ -29,12 +29,19 @@ static inline int hs_cpu_thread_index(void)
 typedef struct hs_cpu_lm_head_memo hs_cpu_lm_head_memo;
 void hs_cpu_lm_head_memo_free(hs_cpu_lm_head_memo *memo);
 
+/* The oneDNN matmul primitives of the bf16 GEMMs, cached by shape (cpu_gemm_bf16.c); owned by
+ * the context, created by set_precision(BF16). */
+typedef struct hs_cpu_gemm_cache hs_cpu_gemm_cache;
+int hs_cpu_gemm_cache_create(hs_backend_ctx *ctx);
+void hs_cpu_gemm_cache_free(hs_cpu_gemm_cache *cache);
+
 struct hs_backend_ctx {
     int threads;                  /* OpenMP threads the row/head loops may use */
     char error[HS_OP_ERROR_LEN];       /* reason of the last failed op, "" if none */
     char description[256];        /* describe() text */
     hs_cpu_lm_head_memo *lm_head_memo; /* NULL until the first lm_head_nll() with lse */
     hs_precision precision;       /* of the GEMMs that follow (set_precision), FP32 at init */
+    hs_cpu_gemm_cache *gemm_cache; /* NULL until the first set_precision(BF16) */
 };
 
 /* Vocabulary rows per sgemm in lm_head_nll / lm_head_nll_backward: as many as keep one
@@ -86,6 +93,18 @@ int hs_cpu_sum_squares(hs_backend_ctx *ctx, double *host_out, const float *x, si
 int hs_cpu_scale(hs_backend_ctx *ctx, float *x, float s, size_t n);
 
 /* ---- GEMM and bias gradient (cpu_matmul.c) ------------------------------------------------- */
+/* Every GEMM of matmul() and the LM head goes through this one: C[M,N] = alpha·op(A)·op(B) +
+ * beta·C with cblas_sgemm's row-major arguments (C is not read when beta is 0), in the
+ * context's precision: OpenBLAS sgemm (sgemv for one row) on the calling thread for FP32,
+ * hs_cpu_gemm_bf16 for BF16. Callable from inside an OpenMP parallel region; -1 with
+ * ctx->error set on failure (only BF16 can fail). */
+int hs_cpu_gemm(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* The same GEMM with both inputs rounded to bf16 and fp32 accumulation (cpu_gemm_bf16.c);
+ * threads over the context's OpenMP threads unless called inside a parallel region. */
+int hs_cpu_gemm_bf16(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int N, int K,
+                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc);
 int hs_cpu_matmul(hs_backend_ctx *ctx, float *c, const float *a, const float *b,
                   const float *bias, int M, int N, int K, bool trans_a, bool trans_b, int lda,
                   int ldb, int ldc, float alpha, float beta);

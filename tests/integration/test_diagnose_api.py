@@ -92,7 +92,8 @@ def test_diagnose_demo_model_planted_heads(demo_daemon):
             assert 0.5 < h["bos_mass"] <= 0.95
     res = _result(run)
     assert set(res) == {"model", "heads", "summary", "sick_band", "mlp_dormancy", "head_bands",
-                        "slope_sickness_spearman"}
+                        "slope_sickness_spearman", "precision"}
+    assert res["precision"] == "fp32"
     assert [b["sick_layers"] for b in res["head_bands"]] == res["sick_band"]
     assert res["model"]["name"] == "demo"
     assert res["summary"] == {"healthy": 27, "bos_sink": 2, "dead": 3, "low_entropy": 0}

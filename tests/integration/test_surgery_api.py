@@ -117,7 +117,8 @@ def test_surgery_wakes_the_planted_heads(surgery_daemon):
     res = done["result"]
     assert set(res) == {"checkpoints", "final", "targets", "seed", "baseline_ppl",
                         "best_checkpoint", "best_ppl", "heads_woken", "improves_baseline",
-                        "corpus"}
+                        "corpus", "precision"}
+    assert res["precision"] == "fp32"
     with open(os.path.join(d.corpus_root, "train.txt"), "rb") as f:
         assert res["corpus"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert res["corpus"]["name"] == "train.txt" and res["corpus"]["tokens"] > 0

@@ -3,7 +3,6 @@
  * both run (docs/model-families.md "BLOOM block"; MPT's block has the same shape without
  * biases), token checks and op-failure messages. Holds no buffers of its own. */
 #include "model_graph.h"
-#include "model_weights.h"
 #include "common/errors.h"
 
 int hs_model_op_error(const hs_model *m, int layer, const char *what, char *err,
@@ -38,8 +37,6 @@ int hs_model_embed(hs_model *m, float *x, float *gather, const int32_t *ids, int
 {
     const int C = m->cfg.hidden_size;
     const float eps = (float)m->cfg.layer_norm_epsilon;
-    if (hs_model_prepare_embeddings(m, err, errlen) != 0)
-        return -1;
     if (!m->p.wte_ln_w) {
         if (m->be->embedding(m->bctx, x, ids, hs_model_wte(m), N, C) != 0)
             return hs_model_op_error(m, -1, "embedding", err, errlen);

@@ -5,6 +5,7 @@
 #include "model_decode.h"
 #include "model_arena.h"
 #include "model_graph.h"
+#include "model_weights.h"
 #include "common/errors.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -129,6 +130,8 @@ static int last_rows_logits(hs_model *m, hs_kv_cache *c, int nb, int T_new, floa
     if (m->be->layernorm(m->bctx, c->last_ln, NULL, NULL, c->last, m->p.lnf_w, m->p.lnf_b, nb, C,
                          (float)m->cfg.layer_norm_epsilon) != 0)
         return hs_model_op_error(m, -1, "final layernorm", err, errlen);
+    if (hs_model_prepare_embeddings(m, err, errlen) != 0)
+        return -1;
     if (m->be->lm_head_logits(m->bctx, c->logits, c->last_ln, hs_model_wte(m), nb, C, V) != 0)
         return hs_model_op_error(m, -1, "LM head", err, errlen);
     if (m->be->download(m->bctx, logits, c->logits, (size_t)nb * V * sizeof(float)) != 0)

@@ -7,6 +7,7 @@
 #include "model_forward.h"
 #include "model_activations.h"
 #include "model_graph.h"
+#include "model_weights.h"
 #include "common/errors.h"
 #include <stdlib.h>
 
@@ -86,6 +87,8 @@ static int shifted_nll(hs_model *m, const int32_t *ids, int T, int first, double
     int rc = 0;
     if (m->be->upload(m->bctx, a->targets, targets, (size_t)T * sizeof(int32_t)) != 0)
         rc = hs_model_op_error(m, -1, "uploading NLL targets", err, errlen);
+    else if (hs_model_prepare_embeddings(m, err, errlen) != 0)
+        rc = -1;
     else if (m->be->lm_head_nll(m->bctx, a->nll, NULL, a->ln, hs_model_wte(m), a->targets, T, C, V) != 0)
         rc = hs_model_op_error(m, -1, "LM head NLL", err, errlen);
     else if (m->be->download(m->bctx, nll, a->nll, (size_t)T * sizeof(float)) != 0)
@@ -155,6 +158,10 @@ int hs_model_logits(hs_model *m, const int32_t *ids, int T, float *logits, char 
     hs_model_fwd_acts *a = m->fwd;
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
     /* logits[T, V] = ln_f(x)[T, C] · wteᵀ (the tied LM head, no bias). */
+    if (hs_model_prepare_embeddings(m, err, errlen) != 0) {
+        hs_model_arena_release(&a->logit_arena);
+        return -1;
+    }
     if (m->be->lm_head_logits(m->bctx, a->logits, a->ln, hs_model_wte(m), T, C, V) != 0) {
         hs_model_arena_release(&a->logit_arena);
         return hs_model_op_error(m, -1, "LM head", err, errlen);

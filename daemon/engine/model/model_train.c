@@ -15,6 +15,7 @@
 #include "model_train.h"
 #include "model_arena.h"
 #include "model_graph.h"
+#include "model_weights.h"
 #include "common/errors.h"
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,8 @@ static int train_forward(hs_model_trainer *tr, int B, char *err, size_t errlen)
     if (m->be->layernorm(m->bctx, tr->lnf_out, tr->lnf_mean, tr->lnf_rstd, tr->x_top, m->p.lnf_w,
                          m->p.lnf_b, N, C, (float)c->layer_norm_epsilon) != 0)
         return hs_model_op_error(m, -1, "final layernorm", err, errlen);
+    if (hs_model_prepare_embeddings(m, err, errlen) != 0) /* the backward reads them too */
+        return -1;
     if (m->be->lm_head_nll(m->bctx, tr->nll, tr->lse, tr->lnf_out, hs_model_wte(m), tr->targets, N, C,
                            c->vocab_size) != 0)
         return hs_model_op_error(m, -1, "LM head NLL", err, errlen);

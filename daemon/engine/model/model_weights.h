@@ -13,7 +13,8 @@ void hs_model_permute_qkv_rows(const hs_model *m, const hs_tensor_ref *r, const 
                                float *dst);
 
 /* With keep_widened: the token embeddings made resident fp32 (their mapped pages released)
- * before their first use; a no-op otherwise. hs_model_embed() calls it. */
+ * before the LM head first reads them (the embedding lookup reads its few rows from the
+ * mapping: a diagnosis never widens the table); a no-op otherwise. */
 int hs_model_prepare_embeddings(hs_model *m, char *err, size_t errlen);
 
 #endif
