@@ -197,6 +197,24 @@ PartitionName=high Nodes={self.host} Default=NO MaxTime=INFINITE State=UP Priori
                                 "%T").stdout.strip() in ("idle", "mixed", "allocated"), 60,
               "node back after the restart")
 
+    def kill_node(self):
+        """The node dies with its jobs: slurmd and every job step of this cluster are killed
+        with SIGKILL, and the node is marked DOWN, as slurmctld does itself once the node has
+        been silent for SlurmdTimeout (minutes by default). Its running jobs end NODE_FAIL."""
+        p = self.procs.pop("slurmd")
+        p.kill()
+        p.wait(timeout=15)
+        self._kill_stray_steps()
+        self.scontrol("update", "NodeName=" + self.host, "State=DOWN", "Reason=node_died")
+
+    def revive_node(self):
+        """slurmd started again and the node returned to service."""
+        self._spawn("slurmd", ["slurmd", "-D", "-f", self.conf])
+        self.scontrol("update", "NodeName=" + self.host, "State=RESUME")
+        _wait(lambda: self._run("sinfo", "-h", "-p", "debug", "-n", self.host, "-o",
+                                "%T").stdout.strip() in ("idle", "mixed", "allocated"), 60,
+              "node back in service")
+
     @staticmethod
     def runner_pids(daemon_url, job_id):
         """PIDs of the `surgeond run --report-to` processes (on this one node) of a job of the

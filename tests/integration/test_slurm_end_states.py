@@ -8,6 +8,9 @@ remain.
   next time-limit check (every 30 s), the job fails saying so;
 - PREEMPTED: a job in the preemptible partition "low" loses its CPUs to a job in "high": it is
   requeued and its second attempt succeeds once the CPUs are free;
+- NODE_FAIL: the node dies with its job (slurmd and the job's steps killed with SIGKILL, the node
+  marked DOWN as slurmctld does after SlurmdTimeout): the job is requeued with Slurm's state and
+  its second attempt runs once slurmd is back;
 - vanished: slurmctld restarted with its state cleared forgets a running job: neither squeue nor
   sacct knows it any more, and after a few polls it is requeued and its second attempt runs.
 
@@ -69,5 +72,29 @@ def test_job_forgotten_by_slurm_is_requeued(slurm_daemon, slurm_cluster):
     assert len(requeue) == 1, requeue
     assert requeue[0]["reason"] == ("Slurm job %s ended VANISHED: neither squeue nor sacct knows "
                                     "the job" % first), requeue
+    assert d.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 202
+    assert d.wait_job(job["id"], timeout=60)["state"] == "cancelled"
+
+
+def test_node_failure_requeues_the_job(slurm_daemon, slurm_cluster):
+    d = slurm_daemon()
+    job = d.submit(dict(LONG, max_attempts=2))
+    d.wait_until(lambda: d.job(job["id"])["progress"]["step"] >= 1, timeout=60)
+    first = d.job(job["id"])["slurm"]["job_id"]
+    slurm_cluster.kill_node()
+    try:
+        requeued = d.wait_until(lambda: (lambda j: j if j["slurm"]["attempt"] == 2 else None)(
+            d.job(job["id"])), timeout=60)
+        assert requeued["state"] in ("queued", "running"), requeued
+        requeue = [e for e in _events(d, job["id"])
+                   if e["from"] == "running" and e["to"] == "queued"]
+        assert len(requeue) == 1, (requeue, slurm_cluster.log_text())
+        assert requeue[0]["reason"].startswith("Slurm job %s ended NODE_FAIL" % first), requeue
+    finally:
+        slurm_cluster.revive_node()
+    again = d.wait_until(lambda: (lambda j: j if j["state"] == "running" and
+                                  j["slurm"]["job_id"] != first else None)(d.job(job["id"])),
+                         timeout=60)
+    assert again["attempt"] == 2, again
     assert d.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 202
     assert d.wait_job(job["id"], timeout=60)["state"] == "cancelled"
