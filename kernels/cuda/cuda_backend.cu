@@ -142,36 +142,6 @@ void *hs_cuda_scratch(hs_backend_ctx *ctx, size_t bytes)
     return hs_cuda_scratch_pool(ctx, HS_SCRATCH_OP, bytes);
 }
 
-/* Releases the context's device resources (errors ignored: nobody could act on them) and
- * forgets them. */
-static void release_device_state(hs_backend_ctx *ctx)
-{
-    for (int i = 0; i < HS_SCRATCH_POOLS; i++) {
-        if (ctx->scratch[i])
-            (void)cudaFree(ctx->scratch[i]);
-        ctx->scratch[i] = NULL;
-        ctx->scratch_bytes[i] = 0;
-    }
-    if (ctx->reduce)
-        (void)cudaFree(ctx->reduce);
-    if (ctx->lt_workspace)
-        (void)cudaFree(ctx->lt_workspace);
-    if (ctx->lt)
-        (void)cublasLtDestroy(ctx->lt);
-    if (ctx->blas)
-        (void)cublasDestroy(ctx->blas);
-    if (ctx->stream)
-        (void)cudaStreamDestroy(ctx->stream);
-    ctx->reduce = NULL;
-    ctx->lt_workspace = NULL;
-    ctx->lt = NULL;
-    ctx->blas = NULL;
-    ctx->stream = NULL;
-    memset(ctx->plans, 0, sizeof ctx->plans);
-    ctx->next_plan = 0;
-    (void)cudaGetLastError();
-}
-
 /* Forgets the device resources without touching them: after another context's
  * cudaDeviceReset they belong to a destroyed CUDA context. */
 static void forget_device_state(hs_backend_ctx *ctx)
@@ -187,6 +157,27 @@ static void forget_device_state(hs_backend_ctx *ctx)
     ctx->stream = NULL;
     memset(ctx->plans, 0, sizeof ctx->plans);
     ctx->next_plan = 0;
+}
+
+/* Releases the context's device resources (errors ignored: nobody could act on them) and
+ * forgets them. */
+static void release_device_state(hs_backend_ctx *ctx)
+{
+    for (int i = 0; i < HS_SCRATCH_POOLS; i++)
+        if (ctx->scratch[i])
+            (void)cudaFree(ctx->scratch[i]);
+    if (ctx->reduce)
+        (void)cudaFree(ctx->reduce);
+    if (ctx->lt_workspace)
+        (void)cudaFree(ctx->lt_workspace);
+    if (ctx->lt)
+        (void)cublasLtDestroy(ctx->lt);
+    if (ctx->blas)
+        (void)cublasDestroy(ctx->blas);
+    if (ctx->stream)
+        (void)cudaStreamDestroy(ctx->stream);
+    forget_device_state(ctx);
+    (void)cudaGetLastError();
 }
 
 static void cuda_shutdown(hs_backend_ctx *ctx)

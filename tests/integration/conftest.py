@@ -281,6 +281,15 @@ def daemon(surgeond_bin, tmp_path):
         pytest.fail("surgeond reported sanitizer errors:\n" + reports[0], pytrace=False)
 
 
+@pytest.fixture
+def demo_daemon(daemon):
+    """A started daemon whose model root holds the demo model as "demo"."""
+    d = daemon()
+    r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
     """A private single-node Slurm (tests/integration/slurm_cluster.py) for the whole session;

@@ -28,14 +28,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture
-def demo_daemon(daemon):
-    d = daemon()
-    r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
-
-
 def _succeeded(d, spec, timeout=120):
     job = d.submit(spec)
     done = d.wait_job(job["id"], timeout=timeout)

@@ -17,21 +17,12 @@ largest measured difference and still far below the class thresholds' margins on
 (the classes are required to match exactly).
 """
 import json
-import os
 
 import pytest
 
 from test_diagnose_api import TEXTS, _bad_request, _result, _succeeded
 
 BF16_STAT_TOL = 0.05
-
-
-@pytest.fixture
-def demo_daemon(daemon):
-    d = daemon()
-    r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
 
 
 def _cpu_has_bf16(d):

@@ -31,13 +31,11 @@ def assert_error(r, status, field=None):
 
 
 @pytest.fixture
-def demo_daemon(daemon):
-    d = daemon()
-    demo = os.path.join(d.model_root, "demo")
-    r = d.run_cli("demo-model", "--out", demo)
-    assert r.returncode == 0, r.stdout + r.stderr
-    shutil.copytree(demo, os.path.join(d.model_root, "demo-copy"))
-    return d
+def demo_daemon(demo_daemon):
+    """conftest's demo daemon with a second copy of the model, "demo-copy"."""
+    shutil.copytree(os.path.join(demo_daemon.model_root, "demo"),
+                    os.path.join(demo_daemon.model_root, "demo-copy"))
+    return demo_daemon
 
 
 def run_job(d, spec, state="succeeded", timeout=120):
