@@ -240,3 +240,24 @@ def test_head_view_landmarks_and_axe(lab, browser):
     bad = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
            for v in axe.run()["violations"] if v["impact"] in ("serious", "critical")]
     assert not bad, bad
+
+
+def test_head_view_follows_an_inspect_job_already_queued_for_the_head(lab, browser):
+    """An inspect job for this head that is still queued is followed, not submitted again."""
+    layer, head = 0, 1
+    assert lab.post("/api/v1/queue/pause").status_code == 200
+    try:
+        job = lab.submit({"kind": "inspect", "model": "demo", "text": MY_TEXT, "heads": [[layer, head]]})
+        assert lab.get("/api/v1/jobs/%d" % job["id"]).json()["state"] == "queued"
+        open_url(browser, lab, head_hash(lab.runs["diag"], layer, head))
+        wait_for(browser, lambda b: "inspect run #%d queued" % job["id"] in b.find_element(By.ID, "pattern-status").text,
+                 "the queued inspect job is not followed (status: %r)" % js(browser, "return document.getElementById('pattern-status').textContent"))
+        assert not browser.find_element(By.ID, "inspect-submit").is_enabled()
+    finally:
+        assert lab.post("/api/v1/queue/resume").status_code == 200
+    wait_for(browser, lambda b: b.find_elements(By.ID, "attn-canvas"), "pattern never drawn", timeout=120)
+    assert js(browser, "return document.getElementById('pattern-status').dataset.run") == str(job["id"])
+    named = [j for j in lab.get("/api/v1/jobs?kind=inspect&limit=100").json()["jobs"]
+             if j["spec"].get("heads") == [[layer, head]]]
+    assert [j["id"] for j in named] == [job["id"]]
+    assert_no_script_errors(browser)

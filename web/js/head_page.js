@@ -4,8 +4,9 @@
 // from GET /api/v1/runs/{id}/heads; and its token-by-token attention pattern on a text, from an
 // inspect run of the chosen model (the run's model, or one of a surgery's checkpoints) that
 // covered this head: found through GET /api/v1/runs?kind=inspect&model=… and
-// GET /api/v1/runs/{r}/attention?layer=&head=, or made here by submitting an inspect job for
-// this head (POST /api/v1/jobs) and polling it until it finishes.
+// GET /api/v1/runs/{r}/attention?layer=&head=; else an inspect job for this head that is still
+// queued or running (GET /api/v1/jobs?kind=inspect&state=…) is followed until it finishes; else
+// one is made here (POST /api/v1/jobs) and polled the same way.
 
 import { api, apiPath } from "./api.js";
 import { AttentionView } from "./attention_view.js";
@@ -208,8 +209,29 @@ export class HeadPage {
       return;
     }
     if (gen !== this.generation) return;
+    const pending = await this.findPendingInspect(model);
+    if (gen !== this.generation) return;
+    if (pending) {
+      this.inspectButton.disabled = true;
+      this.followInspect(pending.id, gen);
+      return;
+    }
     this.patternStatus.textContent = `No inspect run of ${model} covers L${this.layer} H${this.head} yet: inspect it on a text below.`;
     clear(this.patternBody);
+  }
+
+  // A queued or running inspect job of this model that names this head, or null: the page
+  // follows it instead of offering to submit another.
+  async findPendingInspect(model) {
+    for (const state of ["running", "queued"]) {
+      const r = await api.get(apiPath("jobs", { kind: "inspect", state, limit: INSPECT_SCAN }));
+      for (const j of r.jobs || []) {
+        const heads = j.spec && Array.isArray(j.spec.heads) ? j.spec.heads : [];
+        if (j.spec && j.spec.model === model &&
+            heads.some((p) => Array.isArray(p) && p[0] === this.layer && p[1] === this.head)) return j;
+      }
+    }
+    return null;
   }
 
   async showPattern(id, att, gen) {
@@ -243,10 +265,17 @@ export class HeadPage {
       this.patternStatus.textContent = `inspect refused: ${e.describe ? e.describe() : e}`;
       return;
     }
-    this.patternStatus.textContent = `inspect run #${job.id} queued…`;
+    this.followInspect(job.id, gen);
+  }
+
+  // Polls inspect job jobId until it ends, then draws its pattern (or shows why it failed).
+  followInspect(jobId, gen) {
+    const textEl = document.getElementById("inspect-text");
+    const errorEl = document.getElementById("inspect-text-error");
+    this.patternStatus.textContent = `inspect run #${jobId} queued…`;
     this.stopPoll = startPolling(async () => {
       if (gen !== this.generation) return STOP;
-      const j = await api.get(apiPath(`jobs/${job.id}`));
+      const j = await api.get(apiPath(`jobs/${jobId}`));
       if (gen !== this.generation) return STOP;
       if (j.state === "queued" || j.state === "running") {
         this.patternStatus.textContent = `inspect run #${j.id} ${j.state}…`;
