@@ -2,7 +2,8 @@
 database is filled directly (jobs, run summaries, tags: as many rows as a busy lab's year), then
 the table shows one page of 50 (limit=50 in the URL) the API's way, pages older and newer, and filters by tag and
 kind, each change answered with the rows the API gives for the same query. Nothing is timed:
-the check is that the page stays usable (pages, not the whole history) at that size."""
+the check is that the page stays usable (pages, not the whole history) at that size. Also: the
+views need no horizontal scrolling in a 700-pixel window (a 1400-pixel one at 200% zoom)."""
 import json
 import sqlite3
 
@@ -77,3 +78,34 @@ def test_ten_thousand_runs_page_and_filter(busy, browser):
     assert all(i % 10 == 7 and i % 3 == 2 for i in
                api_run_ids(busy, "?tag=sweep:7&kind=surgery&limit=50"))
     assert_no_script_errors(browser)
+
+
+def _assert_fits_at_200_percent(browser, d, view):
+    """At 200% zoom a 1400-pixel window lays out like a 700-pixel one: the page must not need
+    horizontal scrolling (wide tables scroll inside their own box)."""
+    size = browser.get_window_size()
+    browser.set_window_size(700, 900)
+    try:
+        open_url(browser, d, view)
+        width = browser.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        wide = browser.execute_script(
+            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right"
+            " > window.innerWidth + 1 && !e.closest('.table-wrap table'))"
+            ".slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right) + ':' + getComputedStyle(e).display)")
+        assert width[0] <= width[1], "page wider than the window at 200%% zoom: %s %s" % (width, wide)
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+
+
+@pytest.mark.parametrize("view", ["#/runs?limit=50", "#/schedules", "#/new"])
+def test_readable_at_200_percent_zoom(busy, browser, view):
+    _assert_fits_at_200_percent(browser, busy, view)
+
+
+@pytest.mark.parametrize("view", ["run", "compare", "head", "bands"])
+def test_research_views_readable_at_200_percent_zoom(lab, browser, view):
+    diag, surgery = lab.runs["diag"], lab.runs["surgery"]
+    fragment = {"run": "#/run/%d" % surgery, "compare": "#/compare?a=%d&b=%d" % (diag, surgery),
+                "head": "#/run/%d/head/1/6" % surgery, "bands": "#/bands?runs=%d" % diag}[view]
+    _assert_fits_at_200_percent(browser, lab, fragment)
