@@ -78,6 +78,15 @@ SCREENSHOT_DIR = os.path.join(REPO_ROOT, "build", "web-screenshots")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
+def stop_checked(d):
+    """Stops a daemon a module fixture started itself and fails if its log holds a sanitizer
+    report (the ``daemon`` fixture does the same for the daemons it makes)."""
+    d.stop()
+    d.session.close()
+    text = d.log_text()
+    assert not any(m in text for m in SANITIZER_MARKERS), text
+
+
 def _binary_path():
     path = os.environ.get("SURGEOND", "build/test/surgeond")
     if not os.path.isabs(path):

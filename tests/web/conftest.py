@@ -70,10 +70,7 @@ def lab(surgeond_bin, tmp_path_factory):
             assert d.wait_job(rid, timeout=300)["state"] == "succeeded", key
         yield d
     finally:
-        d.stop()
-        d.session.close()
-    text = d.log_text()
-    assert not any(m in text for m in _fixtures.SANITIZER_MARKERS), text
+        _fixtures.stop_checked(d)
 
 
 def _find(env, *names):

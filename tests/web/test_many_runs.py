@@ -50,10 +50,7 @@ def busy(surgeond_bin, tmp_path_factory):
     try:
         yield d
     finally:
-        d.stop()
-        d.session.close()
-    text = d.log_text()
-    assert not any(m in text for m in _fixtures.SANITIZER_MARKERS), text
+        _fixtures.stop_checked(d)
 
 
 def test_ten_thousand_runs_page_and_filter(busy, browser):

@@ -40,10 +40,7 @@ def wide(request, surgeond_bin, tmp_path_factory):
             assert d.wait_job(rid, timeout=300)["state"] == "succeeded"
         yield d
     finally:
-        d.stop()
-        d.session.close()
-    text = d.log_text()
-    assert not any(m in text for m in _fixtures.SANITIZER_MARKERS), text
+        _fixtures.stop_checked(d)
 
 
 def open_url(browser, d, fragment):
