@@ -14,7 +14,7 @@
  *   bf16 GEMMs of the same shape at once each get their own product;
  * - set_precision back to fp32 gives bit-identical fp32 results, unknown precisions are
  *   refused with a reason. */
-#include "test_kernels_common.h"
+#include "test_gemm_case.h"
 
 #include "cpu/cpu_bf16.h"
 
@@ -96,10 +96,6 @@ static void test_rounding_bit_patterns(void **state)
     }
 }
 
-typedef struct {
-    int M, N, K;
-} gemm_shape;
-
 /* M <= 4 with K <= 4096 is the direct few-rows loop, the rest oneDNN's matmul */
 static const gemm_shape shapes[] = {{1, 1, 1},    {7, 5, 3},     {33, 17, 65}, {64, 130, 37},
                                      {3, 67, 1},   {1, 67, 33},   {1, 4099, 600},
@@ -116,24 +112,14 @@ static double op_elem(const float *x, int ld, bool trans, int i, int k, bool rou
 static bool run_case(hs_backend_ctx *ctx, gemm_shape s, bool ta, bool tb, bool with_bias,
                      float alpha, float beta, int pad, double *worst_rel)
 {
-    int M = s.M, N = s.N, K = s.K;
-    int a_rows = ta ? K : M, a_cols = ta ? M : K;
-    int b_rows = tb ? N : K, b_cols = tb ? K : N;
-    int lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
-    float *a = test_alloc(sizeof(float) * (size_t)a_rows * lda);
-    float *b = test_alloc(sizeof(float) * (size_t)b_rows * ldb);
-    float *c = test_alloc(sizeof(float) * (size_t)M * ldc);
-    float *bias = test_alloc(sizeof(float) * (size_t)N);
+    const int M = s.M, N = s.N, K = s.K;
+    gemm_case g;
+    gemm_case_make(&g, s, ta, tb, beta, pad);
+    const int lda = g.lda, ldb = g.ldb, ldc = g.ldc;
+    float *a = g.a, *b = g.b, *c = g.c, *bias = g.bias;
     double *ref = test_alloc(sizeof(double) * (size_t)M * N);
     double *unrounded = test_alloc(sizeof(double) * (size_t)M * N);
     double *scale = test_alloc(sizeof(double) * (size_t)M * N);
-    test_fill_uniform(a, (size_t)a_rows * lda, -1, 1);
-    test_fill_uniform(b, (size_t)b_rows * ldb, -1, 1);
-    test_fill_uniform(bias, (size_t)N, -1, 1);
-    const float sentinel = 12345.0f;
-    for (size_t i = 0; i < (size_t)M * ldc; i++)
-        c[i] = ((int)(i % ldc) < N) ? (beta == 0.0f ? NAN : (float)test_rng_uniform(-1, 1))
-                                    : sentinel;
 
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -173,13 +159,7 @@ static bool run_case(hs_backend_ctx *ctx, gemm_shape s, bool ta, bool tb, bool w
             if (fabs(got - unrounded[at]) > 1e-6 * scale[at])
                 near_unrounded = false;
         }
-    for (int i = 0; i < M; i++)
-        for (int j = N; j < ldc; j++)
-            assert_true(c[(size_t)i * ldc + j] == sentinel); /* padding untouched */
-    free(a);
-    free(b);
-    free(c);
-    free(bias);
+    gemm_case_finish(&g); /* padding untouched */
     free(ref);
     free(unrounded);
     free(scale);
