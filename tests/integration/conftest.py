@@ -60,6 +60,7 @@ Daemon methods
                 and return the CompletedProcess (text mode, output captured).
 """
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -297,6 +298,15 @@ def demo_daemon(daemon):
     r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
     assert r.returncode == 0, r.stdout + r.stderr
     return d
+
+
+@pytest.fixture
+def tiny_daemon(demo_daemon):
+    """demo_daemon with the committed reference model tiny-h6-f32 beside "demo" (its shared
+    tokenizer.json symlink copied as a file)."""
+    shutil.copytree(os.path.join(REPO_ROOT, "tests", "reference", "models", "tiny-h6-f32"),
+                    os.path.join(demo_daemon.model_root, "tiny-h6-f32"))
+    return demo_daemon
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@
 """
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -19,17 +18,6 @@ import pytest
 from conftest import REPO_ROOT
 
 FIXTURE = os.path.join(REPO_ROOT, "tests", "reference", "generate", "tiny-h6-f32.json")
-
-
-@pytest.fixture
-def gen_daemon(daemon):
-    d = daemon()
-    r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
-    assert r.returncode == 0, r.stdout + r.stderr
-    # symlinks (the shared tokenizer.json) are copied as files
-    shutil.copytree(os.path.join(REPO_ROOT, "tests", "reference", "models", "tiny-h6-f32"),
-                    os.path.join(d.model_root, "tiny-h6-f32"))
-    return d
 
 
 def _result(d, spec, timeout=120):
@@ -41,11 +29,11 @@ def _result(d, spec, timeout=120):
     return json.loads(res) if isinstance(res, str) else res
 
 
-def test_greedy_matches_transformers(gen_daemon):
+def test_greedy_matches_transformers(tiny_daemon):
     with open(FIXTURE) as f:
         fx = json.load(f)
     prompts = fx["prompts"][:8]
-    res = _result(gen_daemon, {"kind": "generate", "model": "tiny-h6-f32",
+    res = _result(tiny_daemon, {"kind": "generate", "model": "tiny-h6-f32",
                                "prompts": [p["text"] for p in prompts],
                                "max_new_tokens": fx["max_new_tokens"]})
     assert len(res["completions"]) == len(prompts)
@@ -57,12 +45,12 @@ def test_greedy_matches_transformers(gen_daemon):
     assert res["new_tokens"] == sum(len(p["generated"]) for p in prompts)
 
 
-def test_sampling_is_seeded_and_logprobs(gen_daemon):
+def test_sampling_is_seeded_and_logprobs(tiny_daemon):
     spec = {"kind": "generate", "model": "demo", "prompts": ["The children walked", "A small"],
             "max_new_tokens": 20, "do_sample": True, "temperature": 0.9, "top_p": 0.9,
             "top_k": 0, "seed": 11, "logprobs": True}
-    a = _result(gen_daemon, spec)
-    b = _result(gen_daemon, spec)
+    a = _result(tiny_daemon, spec)
+    b = _result(tiny_daemon, spec)
     assert [c["token_ids"] for c in a["completions"]] == [c["token_ids"] for c in b["completions"]]
     assert [c["text"] for c in a["completions"]] == [c["text"] for c in b["completions"]]
     for c in a["completions"]:
@@ -70,8 +58,8 @@ def test_sampling_is_seeded_and_logprobs(gen_daemon):
         assert all(lp <= 0 for lp in c["logprobs"])
 
 
-def test_stop_string_and_prompt_file(gen_daemon):
-    d = gen_daemon
+def test_stop_string_and_prompt_file(tiny_daemon):
+    d = tiny_daemon
     base = _result(d, {"kind": "generate", "model": "tiny-h6-f32",
                        "prompts": ["The children walked to school"], "max_new_tokens": 40})
     text = base["completions"][0]["text"]
@@ -108,38 +96,38 @@ def test_stop_string_and_prompt_file(gen_daemon):
     ({"do_sample": "yes"}, "do_sample"),
     ({"beams": 4}, "beams"),
 ])
-def test_bad_specs_name_the_field(gen_daemon, patch, field):
+def test_bad_specs_name_the_field(tiny_daemon, patch, field):
     spec = {"kind": "generate", "model": "demo", "prompts": ["hello"]}
     spec.update(patch)
-    r = gen_daemon.post("/api/v1/jobs", json=spec)
+    r = tiny_daemon.post("/api/v1/jobs", json=spec)
     assert r.status_code == 400, r.text
     assert r.json()["field"] == field, r.text
-    assert gen_daemon.get("/api/v1/healthz").status_code == 200
+    assert tiny_daemon.get("/api/v1/healthz").status_code == 200
 
 
-def test_kinds_lists_generate(gen_daemon):
-    kinds = gen_daemon.get("/api/v1/kinds").json()
+def test_kinds_lists_generate(tiny_daemon):
+    kinds = tiny_daemon.get("/api/v1/kinds").json()
     kinds = kinds.get("kinds", kinds) if isinstance(kinds, dict) else kinds
     gen = [k for k in kinds if k["name"] == "generate"]
     assert gen, kinds
 
 
-def test_cache_that_cannot_fit_fails_at_once(gen_daemon, surgeond_bin, tmp_path):
+def test_cache_that_cannot_fit_fails_at_once(tiny_daemon, surgeond_bin, tmp_path):
     spec = tmp_path / "job.json"
     spec.write_text(json.dumps({"kind": "generate", "model": "demo", "prompts": ["a", "b"],
                                 "max_new_tokens": 4096}))
     env = dict(os.environ, HS_TEST_AVAILABLE_MEMORY="6000000")
     r = subprocess.run([surgeond_bin, "run", "--data-dir", str(tmp_path / "dd"), "--model-root",
-                        gen_daemon.model_root, str(spec)], capture_output=True, text=True,
+                        tiny_daemon.model_root, str(spec)], capture_output=True, text=True,
                        env=env, timeout=120, cwd=REPO_ROOT)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "KV cache" in r.stderr and "bytes" in r.stderr and "6000000" in r.stderr, r.stderr
 
 
-def test_surgery_samples_follow_the_weights(gen_daemon):
+def test_surgery_samples_follow_the_weights(tiny_daemon):
     """samples of the untouched model equal a generate job on it; a checkpoint's samples equal
     a generate job on that checkpoint loaded as a model; both are written beside them."""
-    d = gen_daemon
+    d = tiny_daemon
     corpus = " ".join("The children walked to school along the river number %d." % i
                       for i in range(80))
     with open(os.path.join(d.corpus_root, "train.txt"), "w") as f:
@@ -180,8 +168,8 @@ def test_surgery_samples_follow_the_weights(gen_daemon):
     ({"prompts": ["a"], "top_p": 0}, "samples.top_p"),
     ({"prompts": ["a"], "colour": 1}, "samples"),
 ])
-def test_surgery_samples_bad_specs(gen_daemon, samples, field):
-    d = gen_daemon
+def test_surgery_samples_bad_specs(tiny_daemon, samples, field):
+    d = tiny_daemon
     with open(os.path.join(d.corpus_root, "train.txt"), "w") as f:
         f.write("some text " * 50)
     r = d.post("/api/v1/jobs", json={"kind": "surgery", "model": "demo", "corpus": "train.txt",

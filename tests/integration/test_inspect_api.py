@@ -12,7 +12,6 @@
 import json
 import math
 import os
-import shutil
 import struct
 
 import pytest
@@ -39,16 +38,6 @@ def _safetensors_f32(path):
     return out
 
 
-@pytest.fixture
-def insp_daemon(daemon):
-    d = daemon()
-    r = d.run_cli("demo-model", "--out", os.path.join(d.model_root, "demo"))
-    assert r.returncode == 0, r.stdout + r.stderr
-    shutil.copytree(os.path.join(REPO_ROOT, "tests", "reference", "models", "tiny-h6-f32"),
-                    os.path.join(d.model_root, "tiny-h6-f32"))
-    return d
-
-
 def _run(d, spec, state="succeeded"):
     job = d.submit(spec)
     done = d.wait_job(job["id"], timeout=120)
@@ -61,8 +50,8 @@ def _result(d, job_id):
     return json.loads(res) if isinstance(res, str) else res
 
 
-def test_matrices_match_transformers(insp_daemon):
-    d = insp_daemon
+def test_matrices_match_transformers(tiny_daemon):
+    d = tiny_daemon
     with open(os.path.join(REF, "attentions.json")) as f:
         fx = json.load(f)
     ref = _safetensors_f32(os.path.join(REF, "attentions.safetensors"))
@@ -92,8 +81,8 @@ def test_matrices_match_transformers(insp_daemon):
                                                 for j in range(max(0, t - 2), t + 1))) < 1e-5
 
 
-def test_rule_resolves_against_a_diagnosis(insp_daemon):
-    d = insp_daemon
+def test_rule_resolves_against_a_diagnosis(tiny_daemon):
+    d = tiny_daemon
     text = "The children walked to school along the river and stopped to watch the boats."
     diag_id, _ = _run(d, {"kind": "diagnose", "model": "demo", "texts": [text]})
     job_id, _ = _run(d, {"kind": "inspect", "model": "demo", "text": text,
@@ -128,16 +117,16 @@ def test_rule_resolves_against_a_diagnosis(insp_daemon):
     ({"text": ""}, "text"),
     ({"model": "missing"}, "model"),
 ])
-def test_bad_specs_name_the_field(insp_daemon, patch, field):
+def test_bad_specs_name_the_field(tiny_daemon, patch, field):
     spec = {"kind": "inspect", "model": "demo", "text": "hello there", "heads": [[0, 0]]}
     spec.update(patch)
-    r = insp_daemon.post("/api/v1/jobs", json=spec)
+    r = tiny_daemon.post("/api/v1/jobs", json=spec)
     assert r.status_code == 400, r.text
     assert r.json()["field"] == field, r.text
 
 
-def test_bad_inputs_fail_the_job(insp_daemon):
-    d = insp_daemon
+def test_bad_inputs_fail_the_job(tiny_daemon):
+    d = tiny_daemon
     _, done = _run(d, {"kind": "inspect", "model": "demo", "text": "hello",
                        "heads": [[0, 0], [9, 0]]}, state="failed")
     assert "heads[1]" in json.dumps(done), done
