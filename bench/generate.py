@@ -25,8 +25,10 @@ How each side is timed:
   last token is never fed back).
 - bandwidth bound: one decode step at batch 1 must read every fp32 weight once (the tied
   embedding counts once: it is also the LM head); the bound is weight bytes / this machine's
-  read bandwidth, the bandwidth measured with a numpy sum over a --bw-gib GiB fp32 array, the
-  best of --bw-runs runs (a busy machine makes single runs read low). Share = bound / our
+  read bandwidth, the bandwidth measured by --threads threads at once (the decode's thread
+  count), each a numpy sum over its slice of a --bw-gib GiB fp32 array, the best of --bw-runs
+  runs (a busy machine makes single runs read low); the one-thread figure is printed beside it,
+  as one core alone does not saturate the memory bus here. Share = bound / our
   seconds per decoded token. The KV cache read per step (a few % of the weights at these
   lengths) is printed beside it, not counted in the bound. The bound assumes fp32 weights, as
   --dtype float32 (the default) gives both sides; with --dtype float16 what a decode step of
@@ -86,15 +88,27 @@ def hf_worker(args):
                       "ids": out.sequences[0, ids.shape[1]:].tolist()}))
 
 
-def read_bandwidth_bytes_per_s(gib, runs):
-    """Best of `runs` streaming reads (numpy sum) of a `gib` GiB fp32 array."""
+def read_bandwidth_bytes_per_s(gib, runs, threads):
+    """Best of `runs` streaming reads of a `gib` GiB fp32 array by `threads` threads at once, each
+    a numpy sum over its own contiguous slice (numpy releases the GIL inside the sum). The decode
+    step reads its weights with all its threads, so the bound must use the bandwidth those
+    threads together get: on a 2-core machine one thread reads about half of it."""
+    import threading
+
     import numpy as np
 
     a = np.ones(int(gib * (1 << 30)) // 4, dtype=np.float32)
+    threads = max(1, threads)
+    step = -(-a.size // threads)
+    slices = [a[i:i + step] for i in range(0, a.size, step)]
     best = float("inf")
     for _ in range(runs):
+        workers = [threading.Thread(target=s.sum) for s in slices]
         t0 = time.perf_counter()
-        a.sum()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
         best = min(best, time.perf_counter() - t0)
     return a.nbytes / best
 
@@ -217,9 +231,11 @@ def main():
         except bc.BenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    bw = read_bandwidth_bytes_per_s(args.bw_gib, args.bw_runs)
-    print(f"\nmemory read bandwidth: {bw / 1e9:.1f} GB/s (numpy sum over {args.bw_gib:g} GiB fp32, "
-          f"best of {args.bw_runs})")
+    bw = read_bandwidth_bytes_per_s(args.bw_gib, args.bw_runs, args.threads)
+    bw_one = read_bandwidth_bytes_per_s(args.bw_gib, args.bw_runs, 1) if args.threads > 1 else bw
+    print(f"\nmemory read bandwidth: {bw / 1e9:.1f} GB/s with {args.threads} thread(s), the decode's "
+          f"count (numpy sums over {args.bw_gib:g} GiB fp32, best of {args.bw_runs}); "
+          f"one thread alone: {bw_one / 1e9:.1f} GB/s")
     wb = weight_bytes(model_dir)
     bound = wb / bw
     print(f"batch-1 decode bound: {wb / 1e9:.2f} GB of fp32 weights per token / bandwidth = "
