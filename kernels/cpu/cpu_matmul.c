@@ -12,8 +12,10 @@
  * before and after each GEMM (with Debian's pthread OpenBLAS on two cores that contention made
  * a BLOOM-560m diagnosis forward take 3.0 s instead of 2.0 s).
  * The bias is written into each panel before its sgemm, which then adds the product with
- * beta = 1 (as torch's addmm does), so no separate pass over C is needed. A panel of one row
- * is an sgemv instead (no packing of B: a batch-1 decode step's LM head reads it once).
+ * beta = 1 (as torch's addmm does), so no separate pass over C is needed. A panel of at most
+ * HS_CPU_FEW_ROWS_MAX rows against a transposed B (every linear layer and the LM head of a
+ * decode step) goes to cpu_gemm_few_rows.c, which reads B once without sgemm's packing copy;
+ * any other panel of one row is an sgemv (no packing either).
  * In bf16 the GEMM is not cut into panels: oneDNN threads it over the OpenMP threads. */
 #include "cpu_ops.h"
 
@@ -53,6 +55,9 @@ int hs_cpu_gemm(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int N, i
     if (ctx->precision == HS_PRECISION_BF16)
         return hs_cpu_gemm_bf16(ctx, trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c,
                                 ldc);
+    if (trans_b && !trans_a && M <= HS_CPU_FEW_ROWS_MAX &&
+        hs_cpu_gemm_few_rows(M, N, K, alpha, a, lda, b, ldb, beta, c, ldc))
+        return 0;
     if (M == 1) {
         /* one row (a decode step at batch 1): sgemv reads B once, where sgemm would first
          * pack it — for the LM head that is the whole vocabulary × hidden matrix */

@@ -93,9 +93,30 @@ int hs_cpu_sum_squares(hs_backend_ctx *ctx, double *host_out, const float *x, si
 int hs_cpu_scale(hs_backend_ctx *ctx, float *x, float s, size_t n);
 
 /* ---- GEMM and bias gradient (cpu_matmul.c) ------------------------------------------------- */
+/* fp32 C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C for a few rows (cpu_gemm_few_rows.c): B read
+ * once, without OpenBLAS's packing copy. Single-threaded. Returns false, having done nothing,
+ * when M is outside 1..HS_CPU_FEW_ROWS_MAX or this CPU has no vector variant (the caller then
+ * takes the sgemm path). The _with form runs a chosen variant (for the tests of each). */
+/* Where sgemm's packing stops costing more than it saves: at 16 rows against a 4096 × 1024 B
+ * (streamed from memory, two threads) the few-rows path took 177 ms per 2 GiB of B against
+ * sgemm's 223, at 32 rows 302 against 259. */
+#define HS_CPU_FEW_ROWS_MAX 16
+typedef enum {
+    HS_CPU_FEW_ROWS_NONE,
+    HS_CPU_FEW_ROWS_AVX2,
+    HS_CPU_FEW_ROWS_AVX512
+} hs_cpu_few_rows_isa;
+bool hs_cpu_few_rows_isa_available(hs_cpu_few_rows_isa isa);
+bool hs_cpu_gemm_few_rows(int M, int N, int K, float alpha, const float *a, int lda,
+                          const float *b, int ldb, float beta, float *c, int ldc);
+bool hs_cpu_gemm_few_rows_with(hs_cpu_few_rows_isa isa, int M, int N, int K, float alpha,
+                               const float *a, int lda, const float *b, int ldb, float beta,
+                               float *c, int ldc);
+
 /* Every GEMM of matmul() and the LM head goes through this one: C[M,N] = alpha·op(A)·op(B) +
  * beta·C with cblas_sgemm's row-major arguments (C is not read when beta is 0), in the
- * context's precision: OpenBLAS sgemm (sgemv for one row) on the calling thread for FP32,
+ * context's precision: for FP32 on the calling thread, hs_cpu_gemm_few_rows when it takes the
+ * shape, else OpenBLAS sgemm (sgemv for one row),
  * hs_cpu_gemm_bf16 for BF16. Callable from inside an OpenMP parallel region; -1 with
  * ctx->error set on failure (only BF16 can fail). */
 int hs_cpu_gemm(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int N, int K, float alpha,

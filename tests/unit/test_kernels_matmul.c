@@ -6,11 +6,17 @@
  * K = 300 shape the bound is 1.8e-5 but blocked sums grow like sqrt(K)·eps in practice). */
 #include "test_gemm_case.h"
 
+#include "cpu/cpu_ops.h"
+
 #include <string.h>
 
 static const gemm_shape shapes[] = {{1, 1, 1},     {7, 5, 3},  {33, 17, 65}, {64, 130, 37},
                                      {3, 67, 1},    {1, 67, 33}, /* one row: the sgemv path */
-                                     {1, 4099, 600} /* one row cut into column panels */};
+                                     {1, 4099, 600}, /* one row cut into column panels */
+                                     /* few rows against a transposed B (decode steps), K not
+                                      * a multiple of any vector width, then one row past the
+                                      * few-rows limit */
+                                     {16, 37, 83},  {9, 6, 17}, {17, 11, 40}};
 
 /* A stored [rows_a, cols_a] with lda: element op(A)(i,k). */
 static double op_elem(const float *x, int ld, bool trans, int i, int k)
@@ -86,9 +92,84 @@ static void test_matmul_all_combinations(void **state)
         for (int tb = 0; tb < 2; tb++) {
             run_case(ctx, (gemm_shape){150, 260, 300}, ta, tb, true, 0.5f, 1.0f, 5, &worst);
             run_case(ctx, (gemm_shape){600, 70, 64}, ta, tb, true, 0.5f, 1.0f, 5, &worst);
-            cases += 2;
+            /* a batch-8 decode step's linear layer, cut into column panels */
+            run_case(ctx, (gemm_shape){8, 1029, 300}, ta, tb, true, 1.0f, 0.0f, 0, &worst);
+            cases += 3;
         }
     print_message("matmul: %d cases, worst |err|/scale %.3g (tolerance 1e-5)\n", cases, worst);
+}
+
+/* Each vector variant of the few-rows GEMM this CPU runs (the matmul above only reaches the
+ * widest), called directly: every row count up to the limit, K around each vector width (the
+ * masked tail), N around the block of four B rows, with alpha/beta. Operands are allocated to
+ * their exact size, so a read past a row's end is a sanitizer report. */
+static void test_few_rows_each_variant(void **state)
+{
+    (void)state;
+    const hs_cpu_few_rows_isa variants[] = {HS_CPU_FEW_ROWS_AVX2, HS_CPU_FEW_ROWS_AVX512};
+    const char *names[] = {"AVX2+FMA", "AVX-512F"};
+    const int Ks[] = {1, 7, 8, 9, 15, 16, 17, 33, 250};
+    const int Ns[] = {1, 3, 4, 5, 9};
+    int ran = 0;
+    test_rng_seed(14);
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        if (!hs_cpu_few_rows_isa_available(variants[v])) {
+            print_message("few rows: %s not on this CPU, skipped\n", names[v]);
+            continue;
+        }
+        double worst = 0.0;
+        int cases = 0;
+        for (int M = 1; M <= HS_CPU_FEW_ROWS_MAX; M++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+                for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
+                    const int N = Ns[ni], K = Ks[ki];
+                    const float alpha = cases % 2 ? 0.5f : 1.0f, beta = cases % 3 ? 0.0f : -0.75f;
+                    gemm_case g;
+                    gemm_case_make(&g, (gemm_shape){M, N, K}, false, true, beta, cases % 2);
+                    double *ref = test_alloc(sizeof(double) * (size_t)M * N);
+                    double *scale = test_alloc(sizeof(double) * (size_t)M * N);
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double dot = 0.0, mag = 0.0;
+                            for (int k = 0; k < K; k++) {
+                                double p = (double)g.a[(size_t)i * g.lda + k] *
+                                           g.b[(size_t)j * g.ldb + k];
+                                dot += p;
+                                mag += fabs(p);
+                            }
+                            double c0 = beta == 0.0f ? 0.0 : g.c[(size_t)i * g.ldc + j];
+                            ref[(size_t)i * N + j] = alpha * dot + beta * c0;
+                            scale[(size_t)i * N + j] = fabs(alpha) * mag + 1.0;
+                        }
+                    assert_true(hs_cpu_gemm_few_rows_with(variants[v], M, N, K, alpha, g.a, g.lda,
+                                                          g.b, g.ldb, beta, g.c, g.ldc));
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double got = g.c[(size_t)i * g.ldc + j];
+                            double diff = fabs(got - ref[(size_t)i * N + j]);
+                            double sc = scale[(size_t)i * N + j];
+                            if (!(diff <= 1e-5 * sc))
+                                fail_msg("%s M=%d N=%d K=%d: C[%d,%d] got %.9g want %.9g",
+                                         names[v], M, N, K, i, j, got, ref[(size_t)i * N + j]);
+                            if (diff / sc > worst)
+                                worst = diff / sc;
+                        }
+                    gemm_case_finish(&g);
+                    free(ref);
+                    free(scale);
+                    cases++;
+                }
+        /* outside 1..HS_CPU_FEW_ROWS_MAX it declines and leaves C alone */
+        float one = 1.0f, c = 7.0f;
+        assert_false(hs_cpu_gemm_few_rows_with(variants[v], HS_CPU_FEW_ROWS_MAX + 1, 1, 1, 1.0f,
+                                               &one, 1, &one, 1, 0.0f, &c, 1));
+        assert_true(c == 7.0f);
+        print_message("few rows %s: %d cases, worst |err|/scale %.3g (tolerance 1e-5)\n",
+                      names[v], cases, worst);
+        ran++;
+    }
+    if (ran == 0)
+        print_message("few rows: no vector variant on this CPU; matmul takes OpenBLAS for them\n");
 }
 
 /* nn.Linear as ops.h spells it: y = x·Wᵀ + b with W stored [out, in]. */
@@ -173,6 +254,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_all_combinations),
+        cmocka_unit_test(test_few_rows_each_variant),
         cmocka_unit_test(test_matmul_linear_layer),
         cmocka_unit_test(test_bias_backward),
         cmocka_unit_test(test_matmul_rejects_bad_arguments),
