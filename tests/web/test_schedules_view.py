@@ -34,6 +34,18 @@ def assert_error_at(browser, el_id, words):
     assert active(browser).startswith(el_id + "|"), active(browser)
 
 
+def click_toggle(browser, sid, pressed_before):
+    """Clicks the schedule's enable toggle once, checking it read `pressed_before` first. The
+    view re-renders as ticks arrive, so a handle can go stale between finding and clicking it:
+    wait_for retries on a stale handle, and a stale click never reached the page."""
+    def click(b):
+        toggle = b.find_element(By.ID, "sched-enabled-%d" % sid)
+        assert toggle.get_attribute("aria-pressed") == pressed_before
+        toggle.click()
+        return True
+    wait_for(browser, click, "could not click the toggle of schedule %d" % sid)
+
+
 def page_ticks(browser):
     return js(browser, """return [...document.querySelectorAll('#sched-ticks tbody tr')].map(tr => ({
         tick: tr.dataset.tick, run: tr.dataset.run, cells: [...tr.querySelectorAll('td')].map(td => td.textContent)}))""")
@@ -93,9 +105,7 @@ def test_schedule_created_from_the_page_its_trend_skips_edit_and_delete(lab, bro
     os.remove(text_file)
     lab.wait_until(lambda: any("invalid job spec" in (f["reason"] or "") for f in
                                lab.get("/api/v1/schedules/%d/runs" % sid).json()["firings"]), timeout=60)
-    toggle = browser.find_element(By.ID, "sched-enabled-%d" % sid)
-    assert toggle.get_attribute("aria-pressed") == "true"
-    toggle.click()
+    click_toggle(browser, sid, "true")
     wait_for(browser, lambda b: b.find_element(By.ID, "sched-enabled-%d" % sid).get_attribute("aria-pressed") == "false",
              "disable not shown")
     assert lab.get("/api/v1/schedules/%d" % sid).json()["enabled"] is False
@@ -140,7 +150,7 @@ def test_schedule_created_from_the_page_its_trend_skips_edit_and_delete(lab, bro
     wait_for(browser, lambda b: "saved" in b.find_element(By.ID, "sched-form-status").text, "edit not saved")
     s = lab.get("/api/v1/schedules/%d" % sid).json()
     assert (s["name"], s["cron"], s["enabled"]) == ("tide watch daily", "@daily", False)
-    browser.find_element(By.ID, "sched-enabled-%d" % sid).click()
+    click_toggle(browser, sid, "false")
     wait_for(browser, lambda b: b.find_element(By.ID, "sched-enabled-%d" % sid).get_attribute("aria-pressed") == "true",
              "enable not shown")
     assert lab.get("/api/v1/schedules/%d" % sid).json()["enabled"] is True
