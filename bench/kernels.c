@@ -5,7 +5,7 @@
  * Build and run from the repo root (drop -DHS_HAVE_ONEDNN and -ldnnl without libdnnl-dev):
  *
  *   cc -std=c11 -D_GNU_SOURCE -O3 -march=x86-64-v3 -fopenmp -Ikernels -DHS_HAVE_ONEDNN \
- *      $(pkg-config --cflags openblas) bench/kernels.c kernels/cpu/cpu_[a-z]*.c kernels/alibi_slopes.c \
+ *      $(pkg-config --cflags openblas) bench/kernels.c kernels/cpu/cpu_[a-z]*.c \
  *      -o build/bench_kernels $(pkg-config --libs openblas) -ldnnl -lm
  *   ./build/bench_kernels [repeats] [all|gemm|attention|rowwise|block|lm_head|bf16]
  *

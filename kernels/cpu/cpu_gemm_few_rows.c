@@ -49,11 +49,25 @@ static void store_block(float *c, int ldc, int m0, int mg, int n0, int nb, const
 #define AVX512_A_ROWS 8
 #define AVX512_B_ROWS 3
 
-/* The dot products of A rows ap[0..MG) with B rows bp[0..AVX512_B_ROWS), into sum. MG is a
- * constant at each call site, so the accumulators stay in registers. */
+/* Each lane rounded to bf16 and widened back, as hs_cpu_bf16_from_f32 rounds: nearest, ties
+ * to even; a NaN keeps its sign and payload's top bits with the quiet bit set. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 round_bf16_avx512(__m512 x)
+{
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    __m512i u = _mm512_castps_si512(x);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd));
+    __m512i quiet = _mm512_or_si512(u, _mm512_set1_epi32(0x00400000));
+    r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), quiet);
+    return _mm512_castsi512_ps(_mm512_and_si512(r, high));
+}
+
+/* The dot products of A rows ap[0..MG) with B rows bp[0..AVX512_B_ROWS), into sum; with ROUND,
+ * each element of B is rounded to bf16 as it is loaded. MG and ROUND are constants at each
+ * call site, so the accumulators stay in registers and the fp32 path has no rounding. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-block_avx512(const int MG, const float *const ap[], const float *const bp[], int K,
-             float sum[][AVX512_B_ROWS])
+block_avx512(const int MG, const bool ROUND, const float *const ap[], const float *const bp[],
+             int K, float sum[][AVX512_B_ROWS])
 {
     __m512 acc[AVX512_A_ROWS][AVX512_B_ROWS];
     for (int i = 0; i < MG; i++)
@@ -62,8 +76,11 @@ block_avx512(const int MG, const float *const ap[], const float *const bp[], int
     int k = 0;
     for (; k + 16 <= K; k += 16) {
         __m512 bv[AVX512_B_ROWS];
-        for (int j = 0; j < AVX512_B_ROWS; j++)
+        for (int j = 0; j < AVX512_B_ROWS; j++) {
             bv[j] = _mm512_loadu_ps(bp[j] + k);
+            if (ROUND)
+                bv[j] = round_bf16_avx512(bv[j]);
+        }
         for (int i = 0; i < MG; i++) {
             __m512 av = _mm512_loadu_ps(ap[i] + k);
             for (int j = 0; j < AVX512_B_ROWS; j++)
@@ -73,8 +90,11 @@ block_avx512(const int MG, const float *const ap[], const float *const bp[], int
     if (k < K) { /* the last K mod 16 columns, masked: nothing past the row is read */
         __mmask16 mask = (__mmask16)((1u << (K - k)) - 1u);
         __m512 bv[AVX512_B_ROWS];
-        for (int j = 0; j < AVX512_B_ROWS; j++)
+        for (int j = 0; j < AVX512_B_ROWS; j++) {
             bv[j] = _mm512_maskz_loadu_ps(mask, bp[j] + k);
+            if (ROUND)
+                bv[j] = round_bf16_avx512(bv[j]);
+        }
         for (int i = 0; i < MG; i++) {
             __m512 av = _mm512_maskz_loadu_ps(mask, ap[i] + k);
             for (int j = 0; j < AVX512_B_ROWS; j++)
@@ -87,8 +107,8 @@ block_avx512(const int MG, const float *const ap[], const float *const bp[], int
 }
 
 __attribute__((target("avx512f"))) static void
-few_rows_avx512(int M, int N, int K, float alpha, const float *a, int lda, const float *b, int ldb,
-                float beta, float *c, int ldc)
+few_rows_avx512(bool round_b, int M, int N, int K, float alpha, const float *a, int lda,
+                const float *b, int ldb, float beta, float *c, int ldc)
 {
     for (int n0 = 0; n0 < N; n0 += AVX512_B_ROWS) {
         int nb = N - n0 < AVX512_B_ROWS ? N - n0 : AVX512_B_ROWS;
@@ -102,16 +122,19 @@ few_rows_avx512(int M, int N, int K, float alpha, const float *a, int lda, const
             for (int i = 0; i < AVX512_A_ROWS; i++)
                 ap[i] = a + (size_t)(m0 + (i < mg ? i : mg - 1)) * lda;
             float sum[AVX512_A_ROWS][AVX512_B_ROWS];
+#define BLOCK_AVX512(rows)                                                                         \
+    (round_b ? block_avx512(rows, true, ap, bp, K, sum) : block_avx512(rows, false, ap, bp, K, sum))
             switch (mg) {
-            case 1: block_avx512(1, ap, bp, K, sum); break;
-            case 2: block_avx512(2, ap, bp, K, sum); break;
-            case 3: block_avx512(3, ap, bp, K, sum); break;
-            case 4: block_avx512(4, ap, bp, K, sum); break;
-            case 5: block_avx512(5, ap, bp, K, sum); break;
-            case 6: block_avx512(6, ap, bp, K, sum); break;
-            case 7: block_avx512(7, ap, bp, K, sum); break;
-            default: block_avx512(8, ap, bp, K, sum); break;
+            case 1: BLOCK_AVX512(1); break;
+            case 2: BLOCK_AVX512(2); break;
+            case 3: BLOCK_AVX512(3); break;
+            case 4: BLOCK_AVX512(4); break;
+            case 5: BLOCK_AVX512(5); break;
+            case 6: BLOCK_AVX512(6); break;
+            case 7: BLOCK_AVX512(7); break;
+            default: BLOCK_AVX512(8); break;
             }
+#undef BLOCK_AVX512
             store_block(c, ldc, m0, mg, n0, nb, &sum[0][0], AVX512_B_ROWS, alpha, beta);
         }
     }
@@ -129,9 +152,23 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum_avx2
     return _mm_cvtss_f32(s);
 }
 
+/* round_bf16_avx512's rounding, 8 lanes. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 round_bf16_avx2(__m256 x)
+{
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    __m256i u = _mm256_castps_si256(x);
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd));
+    __m256i quiet = _mm256_or_si256(u, _mm256_set1_epi32(0x00400000));
+    __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    r = _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(quiet), nan));
+    return _mm256_castsi256_ps(_mm256_and_si256(r, high));
+}
+
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-block_avx2(const int MG, const float *const ap[], const float *const bp[], int K,
-           float sum[][B_ROWS])
+block_avx2(const int MG, const bool ROUND, const float *const ap[], const float *const bp[],
+           int K, float sum[][B_ROWS])
 {
     __m256 acc[AVX2_A_ROWS][B_ROWS];
     for (int i = 0; i < MG; i++)
@@ -140,8 +177,11 @@ block_avx2(const int MG, const float *const ap[], const float *const bp[], int K
     int k = 0;
     for (; k + 8 <= K; k += 8) {
         __m256 bv[B_ROWS];
-        for (int j = 0; j < B_ROWS; j++)
+        for (int j = 0; j < B_ROWS; j++) {
             bv[j] = _mm256_loadu_ps(bp[j] + k);
+            if (ROUND)
+                bv[j] = round_bf16_avx2(bv[j]);
+        }
         for (int i = 0; i < MG; i++) {
             __m256 av = _mm256_loadu_ps(ap[i] + k);
             for (int j = 0; j < B_ROWS; j++)
@@ -152,8 +192,11 @@ block_avx2(const int MG, const float *const ap[], const float *const bp[], int K
         __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(K - k), lane);
         __m256 bv[B_ROWS];
-        for (int j = 0; j < B_ROWS; j++)
+        for (int j = 0; j < B_ROWS; j++) {
             bv[j] = _mm256_maskload_ps(bp[j] + k, mask);
+            if (ROUND)
+                bv[j] = round_bf16_avx2(bv[j]);
+        }
         for (int i = 0; i < MG; i++) {
             __m256 av = _mm256_maskload_ps(ap[i] + k, mask);
             for (int j = 0; j < B_ROWS; j++)
@@ -166,8 +209,8 @@ block_avx2(const int MG, const float *const ap[], const float *const bp[], int K
 }
 
 __attribute__((target("avx2,fma"))) static void
-few_rows_avx2(int M, int N, int K, float alpha, const float *a, int lda, const float *b, int ldb,
-              float beta, float *c, int ldc)
+few_rows_avx2(bool round_b, int M, int N, int K, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc)
 {
     for (int n0 = 0; n0 < N; n0 += B_ROWS) {
         int nb = N - n0 < B_ROWS ? N - n0 : B_ROWS;
@@ -181,9 +224,9 @@ few_rows_avx2(int M, int N, int K, float alpha, const float *a, int lda, const f
                 ap[i] = a + (size_t)(m0 + (i < mg ? i : mg - 1)) * lda;
             float sum[AVX2_A_ROWS][B_ROWS];
             if (mg == 1)
-                block_avx2(1, ap, bp, K, sum);
+                round_b ? block_avx2(1, true, ap, bp, K, sum) : block_avx2(1, false, ap, bp, K, sum);
             else
-                block_avx2(2, ap, bp, K, sum);
+                round_b ? block_avx2(2, true, ap, bp, K, sum) : block_avx2(2, false, ap, bp, K, sum);
             store_block(c, ldc, m0, mg, n0, nb, &sum[0][0], B_ROWS, alpha, beta);
         }
     }
@@ -222,29 +265,44 @@ static hs_cpu_few_rows_isa best_isa(void)
     return (hs_cpu_few_rows_isa)isa;
 }
 
-bool hs_cpu_gemm_few_rows_with(hs_cpu_few_rows_isa isa, int M, int N, int K, float alpha,
-                               const float *a, int lda, const float *b, int ldb, float beta,
-                               float *c, int ldc)
+/* The variant `isa` on the whole GEMM; false when it cannot run here or M is out of range. */
+static bool run_variant(hs_cpu_few_rows_isa isa, bool round_b, int M, int N, int K, float alpha,
+                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                        int ldc)
 {
     if (M < 1 || M > HS_CPU_FEW_ROWS_MAX || N < 1 || K < 1 || !hs_cpu_few_rows_isa_available(isa))
         return false;
 #ifdef HAVE_X86_VARIANTS
     if (isa == HS_CPU_FEW_ROWS_AVX512) {
-        few_rows_avx512(M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        few_rows_avx512(round_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return true;
     }
     if (isa == HS_CPU_FEW_ROWS_AVX2) {
-        few_rows_avx2(M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        few_rows_avx2(round_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return true;
     }
 #else
-    (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
+    (void)round_b, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb, (void)beta, (void)c;
+    (void)ldc;
 #endif
     return false;
+}
+
+bool hs_cpu_gemm_few_rows_with(hs_cpu_few_rows_isa isa, bool round_b_bf16, int M, int N, int K,
+                               float alpha, const float *a, int lda, const float *b, int ldb,
+                               float beta, float *c, int ldc)
+{
+    return run_variant(isa, round_b_bf16, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 bool hs_cpu_gemm_few_rows(int M, int N, int K, float alpha, const float *a, int lda,
                           const float *b, int ldb, float beta, float *c, int ldc)
 {
-    return hs_cpu_gemm_few_rows_with(best_isa(), M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return run_variant(best_isa(), false, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+bool hs_cpu_gemm_few_rows_bf16(int M, int N, int K, float alpha, const float *a_rounded, int lda,
+                               const float *b, int ldb, float beta, float *c, int ldc)
+{
+    return run_variant(best_isa(), true, M, N, K, alpha, a_rounded, lda, b, ldb, beta, c, ldc);
 }

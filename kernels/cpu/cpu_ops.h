@@ -109,9 +109,13 @@ typedef enum {
 bool hs_cpu_few_rows_isa_available(hs_cpu_few_rows_isa isa);
 bool hs_cpu_gemm_few_rows(int M, int N, int K, float alpha, const float *a, int lda,
                           const float *b, int ldb, float beta, float *c, int ldc);
-bool hs_cpu_gemm_few_rows_with(hs_cpu_few_rows_isa isa, int M, int N, int K, float alpha,
-                               const float *a, int lda, const float *b, int ldb, float beta,
-                               float *c, int ldc);
+/* The bf16 precision's form (cpu_gemm_bf16.c): B's elements are rounded to bf16 as they are
+ * read; A must be rounded already. */
+bool hs_cpu_gemm_few_rows_bf16(int M, int N, int K, float alpha, const float *a_rounded, int lda,
+                               const float *b, int ldb, float beta, float *c, int ldc);
+bool hs_cpu_gemm_few_rows_with(hs_cpu_few_rows_isa isa, bool round_b_bf16, int M, int N, int K,
+                               float alpha, const float *a, int lda, const float *b, int ldb,
+                               float beta, float *c, int ldc);
 
 /* Every GEMM of matmul() and the LM head goes through this one: C[M,N] = alpha·op(A)·op(B) +
  * beta·C with cblas_sgemm's row-major arguments (C is not read when beta is 0), in the

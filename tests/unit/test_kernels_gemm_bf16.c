@@ -13,10 +13,12 @@
  *   kind of reference, and its gradient against fp32's at bf16 precision; two threads running
  *   bf16 GEMMs of the same shape at once each get their own product;
  * - set_precision back to fp32 gives bit-identical fp32 results, unknown precisions are
- *   refused with a reason. */
+ *   refused with a reason;
+ * - the few-rows vector kernel's rounding of B in registers (decode-step shapes), per variant. */
 #include "test_gemm_case.h"
 
 #include "cpu/cpu_bf16.h"
+#include "cpu/cpu_ops.h"
 
 #include <omp.h>
 #include <string.h>
@@ -31,6 +33,13 @@ static float float_of(uint32_t u)
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
+}
+
+static uint32_t bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
 }
 
 /* The test's own round-to-nearest-even to 8 significant bits (bf16), through double. */
@@ -94,6 +103,107 @@ static void test_rounding_bit_patterns(void **state)
         if (got != want)
             fail_msg("bf16(%a) = %a, reference %a", (double)x, got, want);
     }
+}
+
+/* The rounding the few-rows vector kernel does in registers (cpu_gemm_few_rows.c, B stored
+ * [N,K] with at most HS_CPU_FEW_ROWS_MAX rows), each variant this CPU runs, without oneDNN:
+ * C = 1·B through the masked tail (K = 1) and through the full-vector loop (K = 16, A one-hot)
+ * is B rounded, equal to hs_cpu_bf16_from_f32 on ties, carries, overflow, infinities,
+ * subnormals, NaNs and random values; then few-row products against the double reference of
+ * the rounded inputs (A comes rounded, as the caller passes it). */
+static void test_few_rows_rounding_each_variant(void **state)
+{
+    (void)state;
+    const hs_cpu_few_rows_isa variants[] = {HS_CPU_FEW_ROWS_AVX2, HS_CPU_FEW_ROWS_AVX512};
+    const char *names[] = {"AVX2+FMA", "AVX-512F"};
+    enum { PATTERNS = 2048, LANES = 16 };
+    static const uint32_t special[] = {
+        0x3f800000u, 0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0xbf818000u,
+        0x3fffffffu, 0x7f7f7fffu, 0x7f7f8000u, 0x7f7fffffu, 0x7f800000u, 0xff800000u,
+        0x00008000u, 0x00018000u, 0x7f800001u, 0xff800001u, 0x7fc00000u, 0x7f80ffffu};
+    const size_t n_special = sizeof special / sizeof special[0];
+    float *b = test_alloc(sizeof(float) * PATTERNS);
+    float *b16 = test_alloc(sizeof(float) * PATTERNS * LANES);
+    float *c = test_alloc(sizeof(float) * PATTERNS);
+    test_rng_seed(23);
+    for (int j = 0; j < PATTERNS; j++)
+        b[j] = (size_t)j < n_special
+                   ? float_of(special[j])
+                   : (float)(test_rng_uniform(-1, 1) * ldexp(1.0, test_rng_int(60) - 30));
+    int ran = 0;
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        if (!hs_cpu_few_rows_isa_available(variants[v])) {
+            print_message("few rows bf16: %s not on this CPU, skipped\n", names[v]);
+            continue;
+        }
+        for (int lane = -1; lane < LANES; lane += 5) { /* -1: K = 1, else one-hot at lane */
+            int K = lane < 0 ? 1 : LANES;
+            float a[LANES] = {0};
+            a[lane < 0 ? 0 : lane] = 1.0f;
+            for (int j = 0; j < PATTERNS; j++)
+                for (int k = 0; k < K; k++)
+                    b16[(size_t)j * K + k] = k == (lane < 0 ? 0 : lane) ? b[j] : 0.0f;
+            assert_true(hs_cpu_gemm_few_rows_with(variants[v], true, 1, PATTERNS, K, 1.0f, a, K,
+                                                  b16, K, 0.0f, c, PATTERNS));
+            for (int j = 0; j < PATTERNS; j++) {
+                float want = hs_cpu_f32_from_bf16(hs_cpu_bf16_from_f32(b[j]));
+                bool same = isnan(want) ? isnan(c[j]) && signbit(c[j]) == signbit(want)
+                                        : c[j] == want;
+                if (!same)
+                    fail_msg("%s K=%d: bf16(0x%08x) gave %a, want %a", names[v], K,
+                             (unsigned)bits_of(b[j]), (double)c[j], (double)want);
+            }
+        }
+        const int Ks[] = {1, 15, 16, 33, 100}, Ns[] = {1, 4, 7};
+        double worst = 0.0;
+        for (int M = 1; M <= HS_CPU_FEW_ROWS_MAX; M++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+                for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
+                    const int N = Ns[ni], K = Ks[ki];
+                    gemm_case g;
+                    gemm_case_make(&g, (gemm_shape){M, N, K}, false, true, 0.5f, 0);
+                    for (size_t i = 0; i < (size_t)M * g.lda; i++)
+                        g.a[i] = (float)ref_bf16(g.a[i]);
+                    double *ref = test_alloc(sizeof(double) * (size_t)M * N);
+                    double *scale = test_alloc(sizeof(double) * (size_t)M * N);
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double dot = 0.0, mag = 0.0;
+                            for (int k = 0; k < K; k++) {
+                                double p = (double)g.a[(size_t)i * g.lda + k] *
+                                           ref_bf16(g.b[(size_t)j * g.ldb + k]);
+                                dot += p;
+                                mag += fabs(p);
+                            }
+                            ref[(size_t)i * N + j] = -2.0 * dot + 0.5 * g.c[(size_t)i * g.ldc + j];
+                            scale[(size_t)i * N + j] = 2.0 * mag + 1.0;
+                        }
+                    assert_true(hs_cpu_gemm_few_rows_with(variants[v], true, M, N, K, -2.0f, g.a,
+                                                          g.lda, g.b, g.ldb, 0.5f, g.c, g.ldc));
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            size_t at = (size_t)i * N + j;
+                            double diff = fabs(g.c[(size_t)i * g.ldc + j] - ref[at]);
+                            if (!(diff <= 1e-6 * scale[at]))
+                                fail_msg("%s M=%d N=%d K=%d: C[%d,%d] got %.9g want %.9g",
+                                         names[v], M, N, K, i, j,
+                                         (double)g.c[(size_t)i * g.ldc + j], ref[at]);
+                            if (diff / scale[at] > worst)
+                                worst = diff / scale[at];
+                        }
+                    gemm_case_finish(&g);
+                    free(ref);
+                    free(scale);
+                }
+        print_message("few rows bf16 %s: %d bit patterns, products worst |err|/scale %.3g "
+                      "(tolerance 1e-6)\n", names[v], PATTERNS, worst);
+        ran++;
+    }
+    if (ran == 0)
+        print_message("few rows bf16: no vector variant on this CPU\n");
+    free(b);
+    free(b16);
+    free(c);
 }
 
 /* M <= 4 with K <= 4096 is the direct few-rows loop, the rest oneDNN's matmul */
@@ -395,6 +505,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rounding_bit_patterns),
+        cmocka_unit_test(test_few_rows_rounding_each_variant),
         cmocka_unit_test(test_matmul_bf16_all_combinations),
         cmocka_unit_test(test_precision_restores_fp32),
         cmocka_unit_test(test_set_precision_refuses_unknown),

@@ -141,8 +141,8 @@ static void test_few_rows_each_variant(void **state)
                             ref[(size_t)i * N + j] = alpha * dot + beta * c0;
                             scale[(size_t)i * N + j] = fabs(alpha) * mag + 1.0;
                         }
-                    assert_true(hs_cpu_gemm_few_rows_with(variants[v], M, N, K, alpha, g.a, g.lda,
-                                                          g.b, g.ldb, beta, g.c, g.ldc));
+                    assert_true(hs_cpu_gemm_few_rows_with(variants[v], false, M, N, K, alpha, g.a,
+                                                          g.lda, g.b, g.ldb, beta, g.c, g.ldc));
                     for (int i = 0; i < M; i++)
                         for (int j = 0; j < N; j++) {
                             double got = g.c[(size_t)i * g.ldc + j];
@@ -161,8 +161,8 @@ static void test_few_rows_each_variant(void **state)
                 }
         /* outside 1..HS_CPU_FEW_ROWS_MAX it declines and leaves C alone */
         float one = 1.0f, c = 7.0f;
-        assert_false(hs_cpu_gemm_few_rows_with(variants[v], HS_CPU_FEW_ROWS_MAX + 1, 1, 1, 1.0f,
-                                               &one, 1, &one, 1, 0.0f, &c, 1));
+        assert_false(hs_cpu_gemm_few_rows_with(variants[v], false, HS_CPU_FEW_ROWS_MAX + 1, 1, 1,
+                                               1.0f, &one, 1, &one, 1, 0.0f, &c, 1));
         assert_true(c == 7.0f);
         print_message("few rows %s: %d cases, worst |err|/scale %.3g (tolerance 1e-5)\n",
                       names[v], cases, worst);
