@@ -2,6 +2,7 @@
 #include "job_memory.h"
 #include "engine/families/model_config.h"
 #include "engine/surgery/surgery_targets.h"
+#include "surgery_samples.h"
 #include "common/errors.h"
 #include <limits.h>
 #include <stdio.h>
@@ -62,6 +63,27 @@ static void count_targets(const hs_head_target *t, int n, int n_layer, hs_memory
     }
 }
 
+/* The KV cache of the surgery's sample completions (surgery_samples.c generates them with
+ * the training buffers still allocated, so the estimate counts both). Nothing without a
+ * "samples" field; the spec was validated. */
+static void add_samples_shape(const cJSON *spec, hs_memory_job *out)
+{
+    const cJSON *samples = cJSON_GetObjectItemCaseSensitive(spec, "samples");
+    const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(samples, "prompts");
+    int n = cJSON_GetArraySize(prompts);
+    if (!cJSON_IsArray(prompts) || n < 1 || n > HS_SURGERY_SAMPLE_MAX_PROMPTS)
+        return;
+    const char *texts[HS_SURGERY_SAMPLE_MAX_PROMPTS];
+    for (int i = 0; i < n; i++)
+        texts[i] = cJSON_GetStringValue(cJSON_GetArrayItem(prompts, i));
+    hs_memory_job g = hs_job_shape_generate(
+        texts, n, HS_SURGERY_SAMPLE_PROMPT_TOKENS,
+        int_or(samples, "max_new_tokens", HS_SURGERY_SAMPLE_DEFAULT_NEW_TOKENS), false);
+    out->kv_sequences = g.kv_sequences;
+    out->kv_positions = g.kv_positions;
+    out->kv_rows = g.kv_rows;
+}
+
 int hs_job_shape_surgery(const cJSON *spec, const char *model_dir, int batch_size,
                          int grad_accum, int max_length, bool fused_accumulation,
                          hs_memory_job *out, char *err, size_t errlen)
@@ -83,6 +105,7 @@ int hs_job_shape_surgery(const cJSON *spec, const char *model_dir, int batch_siz
         out->lowest_target_layer = rule.layer_lo;
         out->target_layers = rule.layer_hi - rule.layer_lo + 1;
         out->target_heads = out->target_layers * (rule.head_hi - rule.head_lo + 1);
+        add_samples_shape(spec, out);
         return 0;
     }
     hs_head_target *t = NULL;
@@ -92,5 +115,6 @@ int hs_job_shape_surgery(const cJSON *spec, const char *model_dir, int batch_siz
         return -1;
     count_targets(t, n, cfg.n_layer, out);
     free(t);
+    add_samples_shape(spec, out);
     return 0;
 }

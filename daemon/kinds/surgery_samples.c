@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { MAX_SAMPLE_PROMPTS = 16, MAX_SAMPLE_TOKENS = 512 };
+enum { MAX_SAMPLE_PROMPTS = HS_SURGERY_SAMPLE_MAX_PROMPTS, MAX_SAMPLE_TOKENS = 512 };
 
 static int check_number(const cJSON *o, const char *key, double lo, double hi, bool integer,
                         bool exclusive_lo, hs_spec_error *e)
@@ -74,7 +74,8 @@ int hs_surgery_samples_init(hs_surgery_samples *s, const cJSON *spec, const hs_m
     const char *texts[MAX_SAMPLE_PROMPTS];
     for (int i = 0; i < n && i < MAX_SAMPLE_PROMPTS; i++)
         texts[i] = cJSON_GetArrayItem(s->prompts, i)->valuestring;
-    if (hs_tokenize_texts(m, texts, n, 8192, false, &s->seqs, err, errlen) != 0)
+    if (hs_tokenize_texts(m, texts, n, HS_SURGERY_SAMPLE_PROMPT_TOKENS, false, &s->seqs, err,
+                          errlen) != 0)
         return -1;
     s->n = n;
     hs_sampling sm = hs_sampling_default();
@@ -85,7 +86,8 @@ int hs_surgery_samples_init(hs_surgery_samples *s, const cJSON *spec, const hs_m
     sm.top_p = num_or(o, "top_p", 1.0);
     sm.seed = (uint64_t)num_or(o, "seed", 0);
     s->params.sampling = sm;
-    s->params.max_new_tokens = (int)num_or(o, "max_new_tokens", 32);
+    s->params.max_new_tokens =
+        (int)num_or(o, "max_new_tokens", HS_SURGERY_SAMPLE_DEFAULT_NEW_TOKENS);
     s->collected = cJSON_CreateObject();
     if (!s->collected) {
         hs_surgery_samples_free(s);

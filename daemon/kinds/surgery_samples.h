@@ -8,6 +8,11 @@
 #include "engine/generate/generate.h"
 #include "kinds.h"
 
+/* Prompts at most, tokens kept of each, and new tokens when the spec names none. */
+#define HS_SURGERY_SAMPLE_MAX_PROMPTS 16
+#define HS_SURGERY_SAMPLE_PROMPT_TOKENS 8192
+#define HS_SURGERY_SAMPLE_DEFAULT_NEW_TOKENS 32
+
 #define HS_SURGERY_SAMPLES_FIELD                                                               \
     {.name = "samples", .type = HS_FIELD_OBJECT,                                               \
      .help = "{prompts (1-16), max_new_tokens (1-512, default 32), temperature (0: greedy, "   \

@@ -11,6 +11,7 @@
 """
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -122,6 +123,43 @@ def test_cache_that_cannot_fit_fails_at_once(tiny_daemon, surgeond_bin, tmp_path
                        env=env, timeout=120, cwd=REPO_ROOT)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "KV cache" in r.stderr and "bytes" in r.stderr and "6000000" in r.stderr, r.stderr
+
+
+def _needed_bytes(stderr):
+    """The byte count of a refusal's 'the job needs <size> (<n> bytes: ...'."""
+    m = re.search(r"the job needs [^(]*\((\d+) bytes", stderr)
+    assert m, stderr
+    return int(m.group(1))
+
+
+def test_surgery_estimate_counts_the_samples_kv_cache(tiny_daemon, surgeond_bin, tmp_path):
+    """A surgery's memory estimate adds the KV cache of its sample completions, which are
+    generated while the training buffers are held: on a machine too small for either, the
+    refusal with samples needs exactly the cache's bytes more (prompts bounded by their bytes,
+    2 sequences × (11 + 512) positions, 11 rows) and names the cache."""
+    d = tiny_daemon
+    with open(os.path.join(d.corpus_root, "train.txt"), "w") as f:
+        f.write("some text for training the heads " * 20)
+    base = {"kind": "surgery", "model": "demo", "corpus": "train.txt", "eval_texts": ["a b c"],
+            "targets": {"1": [6]}}
+    needs = []
+    for extra in ({}, {"samples": {"prompts": ["hello there", "a"], "max_new_tokens": 512}}):
+        spec = tmp_path / "job.json"
+        spec.write_text(json.dumps(dict(base, **extra)))
+        env = dict(os.environ, HS_TEST_AVAILABLE_MEMORY="1000")
+        r = subprocess.run([surgeond_bin, "run", "--data-dir", str(tmp_path / "dd"),
+                            "--model-root", d.model_root, "--corpus-root", d.corpus_root,
+                            str(spec)], capture_output=True, text=True, env=env, timeout=120,
+                           cwd=REPO_ROOT)
+        assert r.returncode == 1, r.stdout + r.stderr
+        needs.append(_needed_bytes(r.stderr))
+        assert ("KV cache" in r.stderr) == bool(extra), r.stderr
+    with open(os.path.join(d.model_root, "demo", "config.json")) as f:
+        cfg = json.load(f)
+    L, H, C, V = cfg["n_layer"], cfg["n_head"], cfg["hidden_size"], cfg["vocab_size"]
+    B, T, rows = 2, len("hello there") + 512, len("hello there")
+    kv = 2 * L * B * T * C * 4 + rows * ((7 * C + 4 * C) * 4 + 4) + B * (2 * C + V) * 4
+    assert needs[1] - needs[0] == kv
 
 
 def test_surgery_samples_follow_the_weights(tiny_daemon):
