@@ -476,42 +476,6 @@ void hs_cpu_gemm_cache_free(hs_cpu_gemm_cache *cache)
 
 #else /* built without oneDNN: caps.precisions lacks BF16, set_precision refuses it */
 
-/* B stored [N,K] and at most HS_CPU_FEW_ROWS_MAX rows (every linear layer and the LM head of
- * a decode step): op(A) rounded into one buffer, then cpu_gemm_few_rows.c streams B once,
- * rounding its elements in registers, over one column panel per thread when `parallel`.
- * Returns 1 when done, 0 when this CPU has no vector variant (nothing done), -1 on failure. */
-static int gemm_few_rows_vector(hs_backend_ctx *ctx, bool trans_a, int M, int N, int K,
-                                float alpha, const float *a, int lda, const float *b, int ldb,
-                                float beta, float *c, int ldc, bool parallel)
-{
-    if (!hs_cpu_few_rows_isa_available(HS_CPU_FEW_ROWS_AVX512) &&
-        !hs_cpu_few_rows_isa_available(HS_CPU_FEW_ROWS_AVX2))
-        return 0;
-    size_t bytes = (size_t)M * K * sizeof(float);
-    float *a_rounded = malloc(bytes);
-    if (!a_rounded)
-        return fail_alloc(ctx, bytes, M, N, K);
-    for (int i = 0; i < M; i++) /* op(A) row i, rounded, dense */
-        for (int k = 0; k < K; k++)
-            a_rounded[(size_t)i * K + k] =
-                bf16_round(trans_a ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k]);
-    int parts = parallel && (size_t)N * K >= CONVERT_PARALLEL_MIN && ctx->threads > 1
-                    ? (ctx->threads < N ? ctx->threads : N)
-                    : 1;
-    int done = 0;
-#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(+ : done) if (parts > 1)
-    for (int part = 0; part < parts; part++) {
-        int n0 = (int)((long long)N * part / parts), n1 = (int)((long long)N * (part + 1) / parts);
-        done += n1 == n0 || hs_cpu_gemm_few_rows_bf16(M, n1 - n0, K, alpha, a_rounded, K,
-                                                      b + (size_t)n0 * ldb, ldb, beta, c + n0,
-                                                      ldc);
-    }
-    free(a_rounded);
-    if (done != parts) /* cannot happen: the variant was there and M, N, K are in range */
-        return fail_dnnl(ctx, "few-rows kernel", dnnl_runtime_error, M, N, K);
-    return 1;
-}
-
 int hs_cpu_gemm_bf16(hs_backend_ctx *ctx, bool trans_a, bool trans_b, int M, int N, int K,
                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc)
