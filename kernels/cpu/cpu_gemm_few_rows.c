@@ -12,11 +12,15 @@
  * Two variants, AVX-512F (16 lanes, up to 8 rows of A × 3 rows of B in 24 of its 32
  * registers; at 8 rows 10% faster than 4 × 4) and AVX2+FMA (8 lanes, 2 × 4 in 8 of its 16),
  * each compiled for its target by function attribute, chosen once by CPUID; on a CPU with
- * neither, hs_cpu_gemm_few_rows returns false and the caller
- * takes the OpenBLAS path. Each C element is the sum of its K products in lanes (lane l holds
- * k ≡ l mod lanes), then the lanes added; alpha scales that sum and beta·C is added after, with
- * C not read when beta is 0 (it may hold NaN). Single-threaded: cpu_matmul.c and the LM head
- * cut the columns among threads before calling. */
+ * neither, hs_cpu_gemm_few_rows returns false and the caller takes the OpenBLAS path. Each C
+ * element is the sum of its K products in lanes (lane l holds k ≡ l mod lanes), then the lanes
+ * added; alpha scales that sum and beta·C is added after, with C not read when beta is 0 (it
+ * may hold NaN). Single-threaded: cpu_matmul.c, the LM head and cpu_gemm_bf16.c cut the
+ * columns among threads before calling.
+ *
+ * The bf16 precision uses the same kernels with a compile-time flag that rounds each vector of
+ * B to bf16 in registers after loading it (integer adds and masks; A comes rounded), so a
+ * bf16 decode step also reads its weights once instead of writing a rounded copy first. */
 #include "cpu_ops.h"
 
 #include <stdint.h>
@@ -26,9 +30,7 @@
 #define HAVE_X86_VARIANTS 1
 #endif
 
-/* Rows of B per block in the AVX2 variant: four output columns share each load of a row of
- * A. */
-#define B_ROWS 4
+#ifdef HAVE_X86_VARIANTS
 
 /* C[m, n0..n0+nb) from the block's sums (sum[i][j] for A row m0+i, B row n0+j). */
 static void store_block(float *c, int ldc, int m0, int mg, int n0, int nb, const float *sum,
@@ -41,8 +43,6 @@ static void store_block(float *c, int ldc, int m0, int mg, int n0, int nb, const
             row[j] = beta == 0.0f ? alpha * s[j] : alpha * s[j] + beta * row[j];
     }
 }
-
-#ifdef HAVE_X86_VARIANTS
 
 /* ---- AVX-512F: 16 lanes, blocks of up to 8 A rows × 3 B rows --------------------------- */
 
@@ -143,6 +143,7 @@ few_rows_avx512(bool round_b, int M, int N, int K, float alpha, const float *a, 
 /* ---- AVX2 + FMA: 8 lanes, blocks of up to 2 A rows × 4 B rows ---------------------------- */
 
 #define AVX2_A_ROWS 2
+#define AVX2_B_ROWS 4 /* four output columns share each load of a row of A */
 
 __attribute__((target("avx2,fma"), always_inline)) static inline float hsum_avx2(__m256 v)
 {
@@ -168,43 +169,43 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 round_bf
 
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 block_avx2(const int MG, const bool ROUND, const float *const ap[], const float *const bp[],
-           int K, float sum[][B_ROWS])
+           int K, float sum[][AVX2_B_ROWS])
 {
-    __m256 acc[AVX2_A_ROWS][B_ROWS];
+    __m256 acc[AVX2_A_ROWS][AVX2_B_ROWS];
     for (int i = 0; i < MG; i++)
-        for (int j = 0; j < B_ROWS; j++)
+        for (int j = 0; j < AVX2_B_ROWS; j++)
             acc[i][j] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= K; k += 8) {
-        __m256 bv[B_ROWS];
-        for (int j = 0; j < B_ROWS; j++) {
+        __m256 bv[AVX2_B_ROWS];
+        for (int j = 0; j < AVX2_B_ROWS; j++) {
             bv[j] = _mm256_loadu_ps(bp[j] + k);
             if (ROUND)
                 bv[j] = round_bf16_avx2(bv[j]);
         }
         for (int i = 0; i < MG; i++) {
             __m256 av = _mm256_loadu_ps(ap[i] + k);
-            for (int j = 0; j < B_ROWS; j++)
+            for (int j = 0; j < AVX2_B_ROWS; j++)
                 acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
         }
     }
     if (k < K) { /* the last K mod 8 columns: lanes below the count load, the rest read 0 */
         __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(K - k), lane);
-        __m256 bv[B_ROWS];
-        for (int j = 0; j < B_ROWS; j++) {
+        __m256 bv[AVX2_B_ROWS];
+        for (int j = 0; j < AVX2_B_ROWS; j++) {
             bv[j] = _mm256_maskload_ps(bp[j] + k, mask);
             if (ROUND)
                 bv[j] = round_bf16_avx2(bv[j]);
         }
         for (int i = 0; i < MG; i++) {
             __m256 av = _mm256_maskload_ps(ap[i] + k, mask);
-            for (int j = 0; j < B_ROWS; j++)
+            for (int j = 0; j < AVX2_B_ROWS; j++)
                 acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
         }
     }
     for (int i = 0; i < MG; i++)
-        for (int j = 0; j < B_ROWS; j++)
+        for (int j = 0; j < AVX2_B_ROWS; j++)
             sum[i][j] = hsum_avx2(acc[i][j]);
 }
 
@@ -212,22 +213,22 @@ __attribute__((target("avx2,fma"))) static void
 few_rows_avx2(bool round_b, int M, int N, int K, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc)
 {
-    for (int n0 = 0; n0 < N; n0 += B_ROWS) {
-        int nb = N - n0 < B_ROWS ? N - n0 : B_ROWS;
-        const float *bp[B_ROWS];
-        for (int j = 0; j < B_ROWS; j++)
+    for (int n0 = 0; n0 < N; n0 += AVX2_B_ROWS) {
+        int nb = N - n0 < AVX2_B_ROWS ? N - n0 : AVX2_B_ROWS;
+        const float *bp[AVX2_B_ROWS];
+        for (int j = 0; j < AVX2_B_ROWS; j++)
             bp[j] = b + (size_t)(n0 + (j < nb ? j : nb - 1)) * ldb;
         for (int m0 = 0; m0 < M; m0 += AVX2_A_ROWS) {
             int mg = M - m0 < AVX2_A_ROWS ? M - m0 : AVX2_A_ROWS;
             const float *ap[AVX2_A_ROWS];
             for (int i = 0; i < AVX2_A_ROWS; i++)
                 ap[i] = a + (size_t)(m0 + (i < mg ? i : mg - 1)) * lda;
-            float sum[AVX2_A_ROWS][B_ROWS];
+            float sum[AVX2_A_ROWS][AVX2_B_ROWS];
             if (mg == 1)
                 round_b ? block_avx2(1, true, ap, bp, K, sum) : block_avx2(1, false, ap, bp, K, sum);
             else
                 round_b ? block_avx2(2, true, ap, bp, K, sum) : block_avx2(2, false, ap, bp, K, sum);
-            store_block(c, ldc, m0, mg, n0, nb, &sum[0][0], B_ROWS, alpha, beta);
+            store_block(c, ldc, m0, mg, n0, nb, &sum[0][0], AVX2_B_ROWS, alpha, beta);
         }
     }
 }
