@@ -247,6 +247,11 @@ static void test_load_errors(void **state)
     j = make_json("{\"id\":5,\"content\":\"<s>\",\"lstrip\":true}", "null", "false", "false", vocab, "");
     expect_load_error(j, "\"lstrip\": true is not supported");
     free(j);
+    /* an added token that is not valid UTF-8 (a cut 3-byte character, as a raw NUL inside the
+     * JSON string leaves it) would split a character of the text it is matched in */
+    j = make_json(ADDED(5, "</s> ab\xE6\xB3", "false"), "null", "false", "false", vocab, "");
+    expect_load_error(j, "\"added_tokens\"[0]: content is not valid UTF-8");
+    free(j);
     /* pipeline parts changed one at a time */
     struct { const char *from, *to, *needle; } edits[] = {
         {"\"normalizer\":null", "\"normalizer\":{\"type\":\"NFKC\"}", "\"normalizer\" of type \"NFKC\""},

@@ -256,8 +256,6 @@ static int added_match_form(const hs_tokenizer *tok, hs_tok_added *t, const char
                             size_t errlen)
 {
     if (t->normalized && tok->normalizer == HS_TOK_NORMALIZER_NFC) {
-        if (!hs_tok_utf8_valid(t->content, t->len))
-            return hs_errf(err, errlen, "%s: added token content is not valid UTF-8", src);
         if (hs_tok_nfc(t->content, t->len, &t->match, &t->match_len, err, errlen) != 0)
             return -1;
         if (t->match)
@@ -284,6 +282,13 @@ static int load_one_added(hs_tokenizer *tok, const cJSON *a, int i, int32_t *max
             return hs_errf(err, errlen, "%s: added token '%s': \"%s\": true is not supported", src,
                            content->valuestring, flags[k]);
     size_t len = strlen(content->valuestring);
+    /* Encoding splits the (repaired, valid) text at added tokens: a content that is not valid
+     * UTF-8 could split a character and leave invalid pieces. HF's loader refuses such a file
+     * (its JSON strings are UTF-8); so does this one. cJSON keeps a raw NUL, which ends the
+     * content early and can cut a character the same way. */
+    if (!hs_tok_utf8_valid(content->valuestring, len))
+        return hs_errf(err, errlen, "%s: \"added_tokens\"[%d]: content is not valid UTF-8", src,
+                       i);
     if (added_is_duplicate(tok, content->valuestring, len))
         return 0;
     int32_t id = added_token_id(tok, content->valuestring, len, *max_added);
