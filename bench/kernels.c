@@ -1,13 +1,14 @@
 /* CPU backend op timings at BLOOM-560m shapes (T=512 rows, C=1024, H=16, d=64), each beside a
  * plain cblas_sgemm loop on the same shapes in the same run, so the ratio is independent of how
- * loaded the machine is; `bf16` times the same GEMMs and the LM head in bf16 precision
+ * loaded the machine is; `decode` times a decode step's GEMMs (1-32 rows) over weights
+ * streamed from memory against OpenBLAS; `bf16` times the same GEMMs and the LM head in bf16 precision
  * (set_precision, oneDNN) against fp32 in the same run. Standalone; not built by `make test`.
  * Build and run from the repo root (drop -DHS_HAVE_ONEDNN and -ldnnl without libdnnl-dev):
  *
  *   cc -std=c11 -D_GNU_SOURCE -O3 -march=x86-64-v3 -fopenmp -Ikernels -DHS_HAVE_ONEDNN \
  *      $(pkg-config --cflags openblas) bench/kernels.c kernels/cpu/cpu_[a-z]*.c \
  *      -o build/bench_kernels $(pkg-config --libs openblas) -ldnnl -lm
- *   ./build/bench_kernels [repeats] [all|gemm|attention|rowwise|block|lm_head|bf16]
+ *   ./build/bench_kernels [repeats] [all|gemm|attention|rowwise|block|lm_head|decode|bf16]
  *
  * Every figure is the best of `repeats` runs (default 5). Timings are printed, never asserted. */
 #include "ops.h"
@@ -90,6 +91,59 @@ static void bench_gemm(hs_backend_ctx *ctx, const gemm_case *g, int repeats)
            g->name, M, N, K, flops / best_ours * 1e-9, flops / best_blas * 1e-9,
            best_blas / best_ours);
     free(a), free(b), free(c), free(bias);
+}
+
+/* Decode-step GEMMs as a decode step meets them: a few rows against weights that are not in
+ * cache. `mats` matrices of [4096, 1024] (nn.Linear layout, x·Wᵀ) are walked in turn, far more
+ * bytes than the last-level cache holds, so every pass streams them from memory; matmul()
+ * (few-rows kernel up to 16 rows, column panels per thread) against OpenBLAS with its own
+ * threads (sgemv at one row, sgemm above) on the same matrices, interleaved per pass. */
+static void bench_decode_stream(hs_backend_ctx *ctx, int mats, int repeats)
+{
+    enum { N = 4096, K = 1024, MAX_ROWS = 32 };
+    float **w = malloc((size_t)mats * sizeof *w);
+    if (!w) {
+        fprintf(stderr, "bench: decode weights\n");
+        exit(1);
+    }
+    for (int i = 0; i < mats; i++)
+        w[i] = random_buffer((size_t)N * K, 100u + (unsigned)i);
+    float *x = random_buffer((size_t)MAX_ROWS * K, 9), *y = random_buffer((size_t)MAX_ROWS * N, 10);
+    double gib = (double)mats * N * K * sizeof(float) / (1 << 30);
+    printf("decode GEMMs, x·Wᵀ over %d matrices of %dx%d (%.2f GiB, streamed from memory):\n",
+           mats, N, K, gib);
+    static const int rows[] = {1, 2, 4, 8, 16, 32};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        int M = rows[r];
+        double best_ours = 1e30, best_blas = 1e30;
+        for (int rep = 0; rep < repeats + 1; rep++) { /* first round warms up */
+            double t0 = now_seconds();
+            for (int i = 0; i < mats; i++)
+                check(hs_cpu_backend.matmul(ctx, y, x, w[i], NULL, M, N, K, false, true, K, K, N,
+                                            1.0f, 0.0f),
+                      ctx, "decode matmul");
+            double t1 = now_seconds();
+            for (int i = 0; i < mats; i++) {
+                if (M == 1)
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, w[i], K, x, 1, 0.0f, y, 1);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w[i],
+                                K, 0.0f, y, N);
+            }
+            double t2 = now_seconds();
+            if (rep > 0) {
+                best_ours = t1 - t0 < best_ours ? t1 - t0 : best_ours;
+                best_blas = t2 - t1 < best_blas ? t2 - t1 : best_blas;
+            }
+        }
+        printf("  rows %2d  ours %7.1f ms (%5.1f GB/s)  OpenBLAS %-5s %7.1f ms (%5.1f GB/s)  "
+               "ratio %.2f\n",
+               M, best_ours * 1e3, gib * (1 << 30) / best_ours * 1e-9, M == 1 ? "sgemv" : "sgemm",
+               best_blas * 1e3, gib * (1 << 30) / best_blas * 1e-9, best_blas / best_ours);
+    }
+    for (int i = 0; i < mats; i++)
+        free(w[i]);
+    free(w), free(x), free(y);
 }
 
 static void bench_attention(hs_backend_ctx *ctx, int T, int H, int d, int repeats)
@@ -395,6 +449,8 @@ int main(int argc, char **argv)
         bench_block(ctx, 512, repeats);
     if (all || strcmp(only, "lm_head") == 0)
         bench_lm_head(ctx, 512, 1024, 32768, repeats < 3 ? repeats : 3);
+    if (all || strcmp(only, "decode") == 0) /* 96 × 16 MiB = 1.5 GiB */
+        bench_decode_stream(ctx, 96, repeats < 3 ? repeats : 3);
     if ((all || strcmp(only, "bf16") == 0) &&
         (hs_cpu_backend.caps.precisions & (1u << HS_PRECISION_BF16))) {
         for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++)
