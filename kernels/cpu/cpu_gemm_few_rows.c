@@ -6,8 +6,8 @@
  * of its time in sgemm_incopy against 20% in the multiply kernel. Here B is read once, straight
  * from memory into registers: each block of a few rows of B is dotted with every row of A,
  * and A (a few KiB per row) stays in L1. That makes the GEMM run at the speed memory streams B,
- * which is the bound of a decode step. Written by hand because neither OpenBLAS nor oneDNN's
- * fp32 matmul has a path that reads a transposed B without copying it first.
+ * which is the bound of a decode step. Written by hand: OpenBLAS's sgemm packs B on every call
+ * and its sgemv takes one row; oneDNN's fp32 matmul was not measured for these shapes.
  *
  * Two variants, AVX-512F (16 lanes, up to 8 rows of A × 3 rows of B in 24 of its 32
  * registers; at 8 rows 10% faster than 4 × 4) and AVX2+FMA (8 lanes, 2 × 4 in 8 of its 16),
