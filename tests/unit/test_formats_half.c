@@ -16,19 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-static uint32_t fbits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float bitsf(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+#include "test_util.h"
 
 /* Value of a binary16/bfloat16 pattern from its fields: exp_bits/man_bits/bias. */
 static double ref_value(uint32_t h, int exp_bits, int man_bits, int bias)
@@ -55,7 +43,7 @@ static void test_upcast_all_patterns(void **state)
         if (isnan(want16)) {
             assert_true(isnan(got16));
             /* payload and sign kept */
-            assert_int_equal(fbits(got16), ((h & 0x8000u) << 16) | 0x7F800000u | ((h & 0x3FFu) << 13));
+            assert_int_equal(tu_float_bits(got16), ((h & 0x8000u) << 16) | 0x7F800000u | ((h & 0x3FFu) << 13));
         } else {
             assert_true((double)got16 == want16);
             assert_int_equal(signbit(got16) != 0, (h >> 15) & 1);
@@ -117,7 +105,7 @@ static table t16, tbf;
 static void check_one(float x)
 {
     if (isnan(x)) {
-        assert_int_equal(hs_f32_to_f16(x), (fbits(x) >> 16 & 0x8000u) | 0x7E00u);
+        assert_int_equal(hs_f32_to_f16(x), (tu_float_bits(x) >> 16 & 0x8000u) | 0x7E00u);
         assert_int_equal(hs_f32_to_bf16(x), 0x7FC0u);
         return;
     }
@@ -125,7 +113,7 @@ static void check_one(float x)
     uint16_t g16 = hs_f32_to_f16(x), gbf = hs_f32_to_bf16(x);
     if (g16 != w16 || gbf != wbf)
         fprintf(stderr, "x=%a bits=%08x: f16 %04x want %04x, bf16 %04x want %04x\n", (double)x,
-                fbits(x), g16, w16, gbf, wbf);
+                tu_float_bits(x), g16, w16, gbf, wbf);
     assert_int_equal(g16, w16);
     assert_int_equal(gbf, wbf);
 }
@@ -160,14 +148,14 @@ static void test_downcast_exact_midpoints_and_random(void **state)
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        check_one(bitsf((uint32_t)(rng >> 11)));
+        check_one(tu_bits_float((uint32_t)(rng >> 11)));
         checked++;
     }
     check_one(INFINITY);
     check_one(-INFINITY);
     check_one(NAN);
     check_one(-NAN);
-    check_one(bitsf(0x7F800001u)); /* signalling NaN */
+    check_one(tu_bits_float(0x7F800001u)); /* signalling NaN */
     check_one(65520.0f);           /* ties up into Inf */
     check_one(65519.996f);
     check_one(0x1p-25f);           /* half the smallest subnormal: ties to zero */

@@ -12,13 +12,6 @@
 #include "half_float.h"
 #include <stdint.h>
 
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
 /* Every one of the 65536 patterns through the backend's widen op, against the scalar
  * definition; NaNs must stay NaNs with their sign (an F16C conversion quiets a signalling
  * NaN, so its quiet bit may differ). */
@@ -40,8 +33,8 @@ static void check_every_pattern(hs_table_dtype dtype, float (*scalar)(uint16_t))
             nans++;
             assert_true(isnan(dst[i]));
             assert_int_equal(signbit(dst[i]) != 0, signbit(want) != 0);
-            assert_int_equal(f32_bits(dst[i]) & ~0x00400000u, f32_bits(want) & ~0x00400000u);
-        } else if (f32_bits(dst[i]) != f32_bits(want)) {
+            assert_int_equal(tu_float_bits(dst[i]) & ~0x00400000u, tu_float_bits(want) & ~0x00400000u);
+        } else if (tu_float_bits(dst[i]) != tu_float_bits(want)) {
             fail_msg("pattern 0x%04x: widened to %a, expected %a", i, dst[i], want);
         }
     }

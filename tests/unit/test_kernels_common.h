@@ -17,6 +17,7 @@
 
 #include "common/errors.h"
 #include "ops.h"
+#include "test_util.h"
 
 /* ---- random numbers (splitmix64; reproducible across runs) ------------------------------ */
 static uint64_t test_rng_state = 0x9E3779B97F4A7C15ull;

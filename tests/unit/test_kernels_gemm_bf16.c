@@ -27,20 +27,6 @@ static bool have_bf16(void)
     return (hs_cpu_backend.caps.precisions & (1u << HS_PRECISION_BF16)) != 0;
 }
 
-static float float_of(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
 /* The test's own round-to-nearest-even to 8 significant bits (bf16), through double. */
 static double ref_bf16(float x)
 {
@@ -78,18 +64,18 @@ static void test_rounding_bit_patterns(void **state)
         {0x80000000u, 0x8000}, /* −0 keeps its sign */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        uint16_t got = hs_cpu_bf16_from_f32(float_of(cases[i].in));
+        uint16_t got = hs_cpu_bf16_from_f32(tu_bits_float(cases[i].in));
         if (got != cases[i].want)
             fail_msg("bf16(0x%08x) = 0x%04x, want 0x%04x", cases[i].in, got, cases[i].want);
         /* the test's reference rounding agrees on the finite cases */
         double back = hs_cpu_f32_from_bf16(got);
-        if (isfinite(float_of(cases[i].in)))
-            assert_true(back == ref_bf16(float_of(cases[i].in)));
+        if (isfinite(tu_bits_float(cases[i].in)))
+            assert_true(back == ref_bf16(tu_bits_float(cases[i].in)));
     }
     /* NaNs whose payload lies only in the dropped bits: truncation would give an infinity */
     const uint32_t nans[] = {0x7f800001u, 0xff800001u, 0x7fc00000u, 0x7f80ffffu};
     for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) {
-        uint16_t got = hs_cpu_bf16_from_f32(float_of(nans[i]));
+        uint16_t got = hs_cpu_bf16_from_f32(tu_bits_float(nans[i]));
         assert_true(isnan(hs_cpu_f32_from_bf16(got)));
         assert_int_equal(got >> 15, nans[i] >> 31); /* sign kept */
     }
@@ -127,7 +113,7 @@ static void test_few_rows_rounding_each_variant(void **state)
     test_rng_seed(23);
     for (int j = 0; j < PATTERNS; j++)
         b[j] = (size_t)j < n_special
-                   ? float_of(special[j])
+                   ? tu_bits_float(special[j])
                    : (float)(test_rng_uniform(-1, 1) * ldexp(1.0, test_rng_int(60) - 30));
     int ran = 0;
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
@@ -150,7 +136,7 @@ static void test_few_rows_rounding_each_variant(void **state)
                                         : c[j] == want;
                 if (!same)
                     fail_msg("%s K=%d: bf16(0x%08x) gave %a, want %a", names[v], K,
-                             (unsigned)bits_of(b[j]), (double)c[j], (double)want);
+                             (unsigned)tu_float_bits(b[j]), (double)c[j], (double)want);
             }
         }
         const int Ks[] = {1, 15, 16, 33, 100}, Ns[] = {1, 4, 7};

@@ -11,25 +11,11 @@
 
 #include <string.h>
 
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float float_of(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* distance in ulps between two finite floats of the same sign (or both zero) */
 static long ulp_distance(float a, float b)
 {
-    long ia = (long)(bits_of(a) & 0x7fffffffu), ib = (long)(bits_of(b) & 0x7fffffffu);
-    if ((bits_of(a) ^ bits_of(b)) & 0x80000000u)
+    long ia = (long)(tu_float_bits(a) & 0x7fffffffu), ib = (long)(tu_float_bits(b) & 0x7fffffffu);
+    if ((tu_float_bits(a) ^ tu_float_bits(b)) & 0x80000000u)
         return ia + ib; /* opposite signs: through zero */
     return ia > ib ? ia - ib : ib - ia;
 }
@@ -39,14 +25,14 @@ static void test_tanh_sweep(void **state)
     long count = 0, inexact = 0, worst = 0;
     for (uint32_t u = 0; u < 0x7f800000u; u += 1009)
         for (int sign = 0; sign < 2; sign++) {
-            float x = float_of(u | (sign ? 0x80000000u : 0));
+            float x = tu_bits_float(u | (sign ? 0x80000000u : 0));
             float got = hs_cpu_tanhf(x);
             float want = (float)tanh((double)x);
             long d = ulp_distance(got, want);
             if (d > 1)
                 fail_msg("tanh(%a = %.9g): got %.9g, want %.9g (%ld ulp)", (double)x, (double)x,
                          (double)got, (double)want, d);
-            inexact += d != 0 || bits_of(got) != bits_of(want);
+            inexact += d != 0 || tu_float_bits(got) != tu_float_bits(want);
             worst = d > worst ? d : worst;
             count++;
         }
@@ -54,8 +40,8 @@ static void test_tanh_sweep(void **state)
     print_message("tanh: %ld values, %ld not bit-identical to (float)tanh(double), worst %ld ulp\n",
                   count, inexact, worst);
     /* specials and the branch points */
-    assert_true(bits_of(hs_cpu_tanhf(0.0f)) == bits_of(0.0f));
-    assert_true(bits_of(hs_cpu_tanhf(-0.0f)) == bits_of(-0.0f));
+    assert_true(tu_float_bits(hs_cpu_tanhf(0.0f)) == tu_float_bits(0.0f));
+    assert_true(tu_float_bits(hs_cpu_tanhf(-0.0f)) == tu_float_bits(-0.0f));
     assert_true(hs_cpu_tanhf(INFINITY) == 1.0f && hs_cpu_tanhf(-INFINITY) == -1.0f);
     assert_true(isnan(hs_cpu_tanhf(NAN)));
     const float edges[] = {0.0625f, nextafterf(0.0625f, 0), 10.0f, 9.0f, 1e-30f, 0.5f, 3.0f};
@@ -71,7 +57,7 @@ static void test_exp_sweep(void **state)
 {
     long count = 0, inexact = 0, worst = 0;
     for (uint32_t u = 0x80000000u; u <= 0xC3000000u; u += 101) {
-        float x = float_of(u);
+        float x = tu_bits_float(u);
         float got = hs_cpu_expf_nonpos(x);
         float want = (float)exp((double)x);
         long d = ulp_distance(got, want);

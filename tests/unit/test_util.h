@@ -2,7 +2,7 @@
  * working directory), reading, writing and copying whole files, JSON fixtures, temporary
  * directories (made
  * under $TMPDIR or P_tmpdir, removed with everything in them), and the FNV-1a hash the
- * checkpoint tests compare tensor contents by. The area headers
+ * checkpoint tests compare tensor contents by, and an fp32's bits. The area headers
  * (test_diag_util.h, test_graph_util.h, test_formats_util.h) add their own helpers on top.
  * Static functions only: each test binary includes this header once. */
 #ifndef TEST_UTIL_H
@@ -20,6 +20,21 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The bits of an fp32 and the fp32 of some bits (memcpy, no aliasing). */
+static inline uint32_t tu_float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float tu_bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 /* out = $HS_REPO_ROOT/rel (or ./rel). */
 static inline void tu_repo_path(char *out, size_t outlen, const char *rel)
