@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { MAX_SAMPLE_PROMPTS = HS_SURGERY_SAMPLE_MAX_PROMPTS, MAX_SAMPLE_TOKENS = 512 };
+enum { MAX_SAMPLE_TOKENS = 512 };
 
 static int check_number(const cJSON *o, const char *key, double lo, double hi, bool integer,
                         bool exclusive_lo, hs_spec_error *e)
@@ -43,9 +43,9 @@ int hs_surgery_samples_check(const cJSON *samples, hs_spec_error *e)
     }
     const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(samples, "prompts");
     int n = cJSON_GetArraySize(prompts);
-    if (!cJSON_IsArray(prompts) || n < 1 || n > MAX_SAMPLE_PROMPTS)
+    if (!cJSON_IsArray(prompts) || n < 1 || n > HS_SURGERY_SAMPLE_MAX_PROMPTS)
         return hs_spec_errorf(e, "samples.prompts", "samples.prompts must be 1 to %d strings",
-                              MAX_SAMPLE_PROMPTS);
+                              HS_SURGERY_SAMPLE_MAX_PROMPTS);
     cJSON_ArrayForEach(item, prompts) if (!cJSON_IsString(item) || !*item->valuestring)
         return hs_spec_errorf(e, "samples.prompts", "samples.prompts holds non-empty strings");
     if (check_number(samples, "max_new_tokens", 1, MAX_SAMPLE_TOKENS, true, false, e) != 0 ||
@@ -71,8 +71,8 @@ int hs_surgery_samples_init(hs_surgery_samples *s, const cJSON *spec, const hs_m
         return 0;
     s->prompts = cJSON_GetObjectItemCaseSensitive(o, "prompts");
     int n = cJSON_GetArraySize(s->prompts);
-    const char *texts[MAX_SAMPLE_PROMPTS];
-    for (int i = 0; i < n && i < MAX_SAMPLE_PROMPTS; i++)
+    const char *texts[HS_SURGERY_SAMPLE_MAX_PROMPTS];
+    for (int i = 0; i < n && i < HS_SURGERY_SAMPLE_MAX_PROMPTS; i++)
         texts[i] = cJSON_GetArrayItem(s->prompts, i)->valuestring;
     if (hs_tokenize_texts(m, texts, n, HS_SURGERY_SAMPLE_PROMPT_TOKENS, false, &s->seqs, err,
                           errlen) != 0)
@@ -146,7 +146,7 @@ int hs_surgery_samples_take(hs_surgery_samples *s, hs_model *m, const char *name
 {
     if (s->n == 0)
         return 0;
-    hs_completion out[MAX_SAMPLE_PROMPTS];
+    hs_completion out[HS_SURGERY_SAMPLE_MAX_PROMPTS];
     if (hs_generate(m, s->seqs, s->n, &s->params, NULL, out, err, errlen) != 0)
         return -1;
     cJSON *doc = samples_json(s, name, out);
